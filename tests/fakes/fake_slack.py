@@ -1,0 +1,837 @@
+"""A local stand-in for Slack that the real slack-sdk and slack-bolt clients talk to.
+
+It serves the Web API under ``/api/``, a Socket Mode websocket under ``/link``, file upload
+URLs and ``response_url`` endpoints, all on 127.0.0.1 with a port picked by the OS. Every
+request is recorded so tests can assert on what the bot actually sent, and waits are driven
+by an ``asyncio.Condition`` so tests never sleep for a fixed time.
+
+Where real Slack is strict in ways that bite in production (an app-level token on a bot
+method, a message with neither text nor blocks, metadata only returned on request), the fake
+is strict too, so a test that passes here does not hide the bug.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import socket
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest_asyncio
+from aiohttp import BodyPartReader, WSMsgType, web
+from slack_sdk.signature import SignatureVerifier
+
+TEAM_ID = "T1"
+TEAM_DOMAIN = "fake-workspace"
+BOT_USER_ID = "UBOT"
+BOT_ID = "BBOT"
+APP_ID = "A1"
+WORKSPACE_URL = f"https://{TEAM_DOMAIN}.slack.com/"
+
+# Arguments that Slack accepts as JSON text in form bodies but as objects in JSON bodies;
+# decoding them on arrival lets tests assert on one shape whichever transport the client used.
+_JSON_ARGS = ("blocks", "attachments", "metadata", "view", "files")
+
+JsonDict = dict[str, Any]
+
+
+@dataclass
+class Call:
+    """One Web API request as the fake received it, and what it answered."""
+
+    method: str
+    args: JsonDict
+    headers: dict[str, str]
+    status: int = 200
+    response: JsonDict = field(default_factory=dict)
+
+    @property
+    def token(self) -> str | None:
+        """The token the client authenticated with (header first, then body)."""
+        return _token_of(self.headers, self.args)
+
+
+@dataclass
+class UploadedFile:
+    """A file announced by files.getUploadURLExternal, then uploaded and completed."""
+
+    id: str
+    filename: str
+    length: int
+    data: bytes | None = None
+    title: str | None = None
+    channel_id: str | None = None
+    initial_comment: str | None = None
+    thread_ts: str | None = None
+    completed: bool = False
+
+
+@dataclass
+class _Failure:
+    status: int
+    retry_after: int
+    error: str | None
+    remaining: int
+
+
+def _truthy(value: Any) -> bool:
+    """Slack reads booleans from form bodies as "1"/"true"; JSON bodies send real booleans."""
+    if isinstance(value, str):
+        return value.strip().lower() in {"1", "true", "yes"}
+    return bool(value)
+
+
+def _token_of(headers: dict[str, str], args: JsonDict) -> str | None:
+    for name, value in headers.items():
+        if name.lower() == "authorization" and value.startswith("Bearer "):
+            return value.removeprefix("Bearer ").strip() or None
+    token = args.get("token")
+    return str(token) if token else None
+
+
+def _decode_json_args(args: JsonDict) -> JsonDict:
+    for key in _JSON_ARGS:
+        value = args.get(key)
+        if isinstance(value, str) and value[:1] in ("{", "["):
+            try:
+                args[key] = json.loads(value)
+            except ValueError:
+                pass  # leave it as sent; the handler reports what Slack would
+    return args
+
+
+async def _read_args(request: web.Request) -> JsonDict:
+    """Merge query string and body the way Slack does: slack-sdk sends both, per method."""
+    args: JsonDict = dict(request.query)
+    if not request.can_read_body:
+        return _decode_json_args(args)
+    if request.content_type == "application/json":
+        body = await request.json()
+        if isinstance(body, dict):
+            args.update(body)
+    elif request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        form = await request.post()
+        for key, value in form.items():
+            args[key] = value.file.read() if isinstance(value, web.FileField) else value
+    return _decode_json_args(args)
+
+
+class FakeSlack:
+    """Web API, Socket Mode and response_url endpoints of Slack, recorded for assertions."""
+
+    def __init__(self) -> None:
+        self.calls: list[Call] = []
+        self.users: dict[str, JsonDict] = {}
+        self.channels: dict[str, JsonDict] = {}
+        self.messages: dict[str, list[JsonDict]] = {}
+        self.views: dict[str, JsonDict] = {}
+        self.uploads: dict[str, UploadedFile] = {}
+        self.app_token_seen: list[str] = []
+        self.connections = 0
+        self.frames: list[JsonDict] = []
+        self.acks: dict[str, JsonDict] = {}
+        self.responses: list[tuple[str, JsonDict]] = []
+        self.base_url = ""
+        self.root_url = ""
+        self._failures: dict[str, list[_Failure]] = {}
+        self._sockets: list[web.WebSocketResponse] = []
+        self._changed = asyncio.Condition()
+        self._counter = itertools.count(1)
+        self._ts_seconds = int(time.time())
+        self._runner: web.AppRunner | None = None
+        self._handlers: dict[str, Callable[[JsonDict], JsonDict]] = {
+            "auth.test": self._auth_test,
+            "chat.postMessage": self._chat_post_message,
+            "chat.update": self._chat_update,
+            "chat.postEphemeral": self._chat_post_ephemeral,
+            "chat.getPermalink": self._chat_get_permalink,
+            "views.open": self._views_open,
+            "views.push": self._views_open,
+            "views.update": self._views_update,
+            "users.info": self._users_info,
+            "conversations.info": self._conversations_info,
+            "conversations.history": self._conversations_history,
+            "files.getUploadURLExternal": self._files_get_upload_url,
+            "files.completeUploadExternal": self._files_complete_upload,
+            "apps.connections.open": self._apps_connections_open,
+        }
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> FakeSlack:
+        """Listen on 127.0.0.1 with an OS-chosen port so parallel tests never collide."""
+        app = web.Application()
+        app.router.add_route("*", "/api/{method}", self._api)
+        app.router.add_get("/link", self._link)
+        app.router.add_post("/upload/{file_id}", self._upload)
+        app.router.add_post("/respond/{n}", self._respond)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+        await self._runner.setup()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        await web.SockSite(self._runner, sock).start()
+        self.root_url = f"http://127.0.0.1:{port}"
+        self.base_url = f"{self.root_url}/api/"
+        return self
+
+    async def close(self) -> None:
+        """Close open websockets first: a live one would hold the server's shutdown."""
+        for ws in self._sockets:
+            if not ws.closed:
+                await ws.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    # ------------------------------------------------------------------ test controls
+
+    def calls_to(self, method: str) -> list[JsonDict]:
+        """Arguments of every call to ``method``, failed attempts included."""
+        return [c.args for c in self.calls if c.method == method]
+
+    async def wait_for_call(
+        self, method: str, count: int = 1, timeout: float = 5.0
+    ) -> list[JsonDict]:
+        """Wait until ``method`` was called ``count`` times (listeners often run after ack)."""
+        await self._wait_until(
+            lambda: len(self.calls_to(method)) >= count, timeout, f"{count} call(s) to {method}"
+        )
+        return self.calls_to(method)
+
+    def fail_next(
+        self,
+        method: str,
+        status: int = 429,
+        times: int = 1,
+        retry_after: int = 0,
+        error: str | None = None,
+    ) -> None:
+        """Make the next ``times`` calls to ``method`` fail, to exercise retry and error paths."""
+        if status == 200 and not error:
+            raise ValueError("a 200 failure needs an error code, e.g. error='channel_not_found'")
+        self._failures.setdefault(method, []).append(_Failure(status, retry_after, error, times))
+
+    def response_url(self) -> str:
+        """A fresh response_url pointing at the fake, for slash command and action payloads."""
+        return f"{self.root_url}/respond/{next(self._counter)}"
+
+    async def wait_for_response(self, count: int = 1, timeout: float = 5.0) -> list[JsonDict]:
+        """Wait for ``count`` posts to response URLs; ``respond()`` runs after the ack."""
+        await self._wait_until(
+            lambda: len(self.responses) >= count, timeout, f"{count} response_url post(s)"
+        )
+        return [body for _, body in self.responses]
+
+    async def wait_connected(self, count: int = 1, timeout: float = 5.0) -> None:
+        """Wait until ``count`` Socket Mode connections have been accepted in total."""
+        await self._wait_until(
+            lambda: self.connections >= count, timeout, f"{count} Socket Mode connection(s)"
+        )
+
+    async def push(
+        self, type: str, payload: JsonDict, accepts_response_payload: bool = True
+    ) -> str:
+        """Send an envelope to the connected client as Slack would; return its envelope_id."""
+        envelope_id = str(uuid.uuid4())
+        envelope: JsonDict = {
+            "envelope_id": envelope_id,
+            "type": type,
+            "payload": payload,
+            "accepts_response_payload": accepts_response_payload,
+        }
+        if type == "events_api":
+            envelope.update(retry_attempt=0, retry_reason="")
+        await self._current_socket().send_json(envelope)
+        return envelope_id
+
+    async def wait_ack(self, envelope_id: str, timeout: float = 5.0) -> JsonDict:
+        """The client's acknowledgement frame for one envelope."""
+        await self._wait_until(
+            lambda: envelope_id in self.acks, timeout, f"the ack of envelope {envelope_id}"
+        )
+        return self.acks[envelope_id]
+
+    async def disconnect(self, reason: str = "refresh_requested") -> None:
+        """Ask the client to reconnect, as Slack does every few hours."""
+        await self._current_socket().send_json(
+            {"type": "disconnect", "reason": reason, "debug_info": {"host": "fake-slack"}}
+        )
+
+    # ------------------------------------------------------------------ internals
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def _wait_until(self, predicate: Callable[[], bool], timeout: float, what: str) -> None:
+        try:
+            async with self._changed:
+                await asyncio.wait_for(self._changed.wait_for(predicate), timeout)
+        except TimeoutError:
+            seen = [c.method for c in self.calls]
+            raise TimeoutError(
+                f"timed out after {timeout}s waiting for {what}; calls seen: {seen}, "
+                f"connections: {self.connections}, responses: {len(self.responses)}"
+            ) from None
+
+    def _current_socket(self) -> web.WebSocketResponse:
+        for ws in reversed(self._sockets):
+            if not ws.closed:
+                return ws
+        raise RuntimeError("no Socket Mode client is connected to the fake")
+
+    def _next_ts(self) -> str:
+        # Same seconds, growing fraction: unique, and increasing both as text and as a number.
+        return f"{self._ts_seconds}.{next(self._counter):06d}"
+
+    def _take_failure(self, method: str) -> _Failure | None:
+        queue = self._failures.get(method)
+        if not queue:
+            return None
+        failure = queue[0]
+        failure.remaining -= 1
+        if failure.remaining <= 0:
+            queue.pop(0)
+        return failure
+
+    # ------------------------------------------------------------------ HTTP endpoints
+
+    async def _api(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        args = await _read_args(request)
+        headers = dict(request.headers)
+        status, body, extra_headers = self._answer(method, args, headers)
+        self.calls.append(Call(method, args, headers, status, body))
+        await self._notify()
+        return web.json_response(body, status=status, headers=extra_headers)
+
+    def _answer(
+        self, method: str, args: JsonDict, headers: dict[str, str]
+    ) -> tuple[int, JsonDict, dict[str, str]]:
+        token = _token_of(headers, args)
+        if method == "apps.connections.open":
+            self.app_token_seen.append(token or "")
+        failure = self._take_failure(method)
+        if failure is not None:
+            if failure.status == 429:
+                return (
+                    429,
+                    {"ok": False, "error": "ratelimited"},
+                    {"Retry-After": str(failure.retry_after)},
+                )
+            return failure.status, {"ok": False, "error": failure.error or "internal_error"}, {}
+        if method == "apps.connections.open":
+            if not (token or "").startswith("xapp-"):
+                return 200, {"ok": False, "error": "invalid_auth"}, {}
+        elif not token:
+            return 200, {"ok": False, "error": "not_authed"}, {}
+        elif token.startswith("xapp-"):
+            return 200, {"ok": False, "error": "not_allowed_token_type"}, {}
+        handler = self._handlers.get(method)
+        if handler is None:
+            return 200, {"ok": False, "error": "unknown_method"}, {}
+        return 200, handler(args), {}
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        upload = self.uploads.get(request.match_info["file_id"])
+        if upload is None:
+            return web.Response(status=404, text="file not found", content_type="text/plain")
+        if request.content_type == "multipart/form-data":
+            reader = await request.multipart()
+            part = await reader.next()
+            data = await part.read() if isinstance(part, BodyPartReader) else b""
+        else:
+            data = await request.read()
+        upload.data = bytes(data)
+        await self._notify()
+        # Slack's upload host answers in plain text; slack-sdk only looks at the status.
+        return web.Response(text=f"OK - {len(data)}", content_type="text/plain")
+
+    async def _respond(self, request: web.Request) -> web.Response:
+        if request.content_type == "application/json":
+            body = await request.json()
+        else:
+            body = dict(await request.post())
+        self.responses.append((request.path, body))
+        await self._notify()
+        return web.Response(text="ok", content_type="text/plain")
+
+    async def _link(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(timeout=1.0)
+        await ws.prepare(request)
+        self._sockets.append(ws)
+        self.connections += 1
+        await ws.send_json(
+            {
+                "type": "hello",
+                "num_connections": 1,
+                "debug_info": {
+                    "host": "fake-slack",
+                    "build_number": 1,
+                    "approximate_connection_time": 18060,
+                },
+                "connection_info": {"app_id": APP_ID},
+            }
+        )
+        await self._notify()
+        async for message in ws:
+            if message.type != WSMsgType.TEXT:
+                continue
+            frame = json.loads(message.data)
+            self.frames.append(frame)
+            if isinstance(frame, dict) and "envelope_id" in frame:
+                self.acks[frame["envelope_id"]] = frame
+            await self._notify()
+        await self._notify()
+        return ws
+
+    # ------------------------------------------------------------------ Web API methods
+
+    def _auth_test(self, args: JsonDict) -> JsonDict:
+        return {
+            "ok": True,
+            "url": WORKSPACE_URL,
+            "team": "Fake Workspace",
+            "user": "itsm-bot",
+            "team_id": TEAM_ID,
+            "user_id": BOT_USER_ID,
+            "bot_id": BOT_ID,
+            "is_enterprise_install": False,
+        }
+
+    def _chat_post_message(self, args: JsonDict) -> JsonDict:
+        channel = args.get("channel")
+        if not channel:
+            return {"ok": False, "error": "channel_not_found"}
+        if not (args.get("text") or args.get("blocks") or args.get("attachments")):
+            return {"ok": False, "error": "no_text"}
+        ts = self._next_ts()
+        message: JsonDict = {
+            "type": "message",
+            "user": BOT_USER_ID,
+            "bot_id": BOT_ID,
+            "app_id": APP_ID,
+            "team": TEAM_ID,
+            "text": args.get("text") or "",
+            "ts": ts,
+        }
+        for key in ("blocks", "attachments", "metadata", "thread_ts"):
+            if args.get(key):
+                message[key] = args[key]
+        self.messages.setdefault(str(channel), []).append(message)
+        return {"ok": True, "channel": channel, "ts": ts, "message": message}
+
+    def _chat_update(self, args: JsonDict) -> JsonDict:
+        channel, ts = args.get("channel"), args.get("ts")
+        if not channel or not ts:
+            return {"ok": False, "error": "message_not_found"}
+        # A message the fake never saw (e.g. from a hand-made action payload) is still
+        # updatable, so tests need not post it first.
+        message: JsonDict = next(
+            (m for m in self.messages.get(str(channel), []) if m["ts"] == ts),
+            {"type": "message", "user": BOT_USER_ID, "bot_id": BOT_ID, "ts": ts},
+        )
+        for key in ("text", "blocks", "attachments", "metadata"):
+            if key in args:
+                message[key] = args[key]
+        message["edited"] = {"user": BOT_USER_ID, "ts": self._next_ts()}
+        return {
+            "ok": True,
+            "channel": channel,
+            "ts": ts,
+            "text": message.get("text", ""),
+            "message": message,
+        }
+
+    def _chat_post_ephemeral(self, args: JsonDict) -> JsonDict:
+        if not args.get("channel"):
+            return {"ok": False, "error": "channel_not_found"}
+        if not args.get("user"):
+            return {"ok": False, "error": "user_not_in_channel"}
+        return {"ok": True, "message_ts": self._next_ts()}
+
+    def _chat_get_permalink(self, args: JsonDict) -> JsonDict:
+        channel, ts = args.get("channel"), str(args.get("message_ts") or "")
+        if not channel or not ts:
+            return {"ok": False, "error": "message_not_found"}
+        permalink = f"{WORKSPACE_URL}archives/{channel}/p{ts.replace('.', '')}"
+        return {"ok": True, "channel": channel, "permalink": permalink}
+
+    def _store_view(self, view: JsonDict, view_id: str, previous: str | None) -> JsonDict:
+        stored: JsonDict = {
+            "id": view_id,
+            "team_id": TEAM_ID,
+            "type": view.get("type", "modal"),
+            "blocks": view.get("blocks", []),
+            "private_metadata": view.get("private_metadata", ""),
+            "callback_id": view.get("callback_id", ""),
+            "external_id": view.get("external_id", ""),
+            "state": {"values": {}},
+            "hash": f"{self._ts_seconds}.{next(self._counter)}",
+            "title": view.get("title"),
+            "submit": view.get("submit"),
+            "close": view.get("close"),
+            "clear_on_close": bool(view.get("clear_on_close", False)),
+            "notify_on_close": bool(view.get("notify_on_close", False)),
+            "previous_view_id": previous,
+            "root_view_id": view_id,
+            "app_id": APP_ID,
+            "bot_id": BOT_ID,
+        }
+        self.views[view_id] = stored
+        return stored
+
+    def _views_open(self, args: JsonDict) -> JsonDict:
+        view = args.get("view")
+        if not args.get("trigger_id"):
+            return {"ok": False, "error": "invalid_arguments"}
+        if not isinstance(view, dict):
+            return {"ok": False, "error": "invalid_arguments"}
+        view_id = f"V{next(self._counter):08d}"
+        return {"ok": True, "view": self._store_view(view, view_id, None)}
+
+    def _views_update(self, args: JsonDict) -> JsonDict:
+        view = args.get("view")
+        if not isinstance(view, dict):
+            return {"ok": False, "error": "invalid_arguments"}
+        view_id = args.get("view_id")
+        if not view_id and args.get("external_id"):
+            view_id = next(
+                (k for k, v in self.views.items() if v["external_id"] == args["external_id"]),
+                None,
+            )
+        if not view_id:
+            return {"ok": False, "error": "not_found"}
+        return {"ok": True, "view": self._store_view(view, str(view_id), None)}
+
+    def _users_info(self, args: JsonDict) -> JsonDict:
+        user_id = args.get("user")
+        if not user_id:
+            return {"ok": False, "error": "user_not_found"}
+        user: JsonDict = {
+            "id": user_id,
+            "team_id": TEAM_ID,
+            "name": f"member-{str(user_id).lower()}",
+            "real_name": f"Member {user_id}",
+            "deleted": False,
+            "is_admin": False,
+            "is_owner": False,
+            "is_bot": False,
+            "tz": "UTC",
+            "tz_offset": 0,
+        }
+        user.update(self.users.get(str(user_id), {}))
+        user.setdefault("profile", {"real_name": user["real_name"], "display_name": user["name"]})
+        return {"ok": True, "user": user}
+
+    def _conversations_info(self, args: JsonDict) -> JsonDict:
+        channel_id = args.get("channel")
+        if not channel_id:
+            return {"ok": False, "error": "channel_not_found"}
+        channel: JsonDict = {
+            "id": channel_id,
+            "name": f"channel-{str(channel_id).lower()}",
+            "is_channel": True,
+            "is_group": False,
+            "is_im": False,
+            "is_private": False,
+            "is_archived": False,
+            "is_member": True,
+            "created": self._ts_seconds,
+            "creator": "U1",
+        }
+        channel.update(self.channels.get(str(channel_id), {}))
+        return {"ok": True, "channel": channel}
+
+    def _conversations_history(self, args: JsonDict) -> JsonDict:
+        channel = args.get("channel")
+        if not channel:
+            return {"ok": False, "error": "channel_not_found"}
+        inclusive = _truthy(args.get("inclusive", False))
+        oldest = float(args.get("oldest") or 0)
+        latest = float(args["latest"]) if args.get("latest") else None
+        limit = int(args.get("limit") or 100)
+        with_metadata = _truthy(args.get("include_all_metadata", False))
+        found: list[JsonDict] = []
+        for message in reversed(self.messages.get(str(channel), [])):
+            # Thread replies live in conversations.replies, not in the channel history.
+            if message.get("thread_ts") not in (None, message["ts"]):
+                continue
+            ts = float(message["ts"])
+            if ts < oldest or (ts == oldest and not inclusive and oldest):
+                continue
+            if latest is not None and (ts > latest or (ts == latest and not inclusive)):
+                continue
+            shown = dict(message)
+            if not with_metadata:
+                # Slack only returns message metadata when asked with include_all_metadata.
+                shown.pop("metadata", None)
+            found.append(shown)
+        return {
+            "ok": True,
+            "messages": found[:limit],
+            "has_more": len(found) > limit,
+            "pin_count": 0,
+            "response_metadata": {"next_cursor": ""},
+        }
+
+    def _files_get_upload_url(self, args: JsonDict) -> JsonDict:
+        filename, length = args.get("filename"), args.get("length")
+        if not filename or length in (None, ""):
+            return {"ok": False, "error": "invalid_arguments"}
+        file_id = f"F{next(self._counter):08d}"
+        self.uploads[file_id] = UploadedFile(file_id, str(filename), int(length))
+        return {"ok": True, "upload_url": f"{self.root_url}/upload/{file_id}", "file_id": file_id}
+
+    def _files_complete_upload(self, args: JsonDict) -> JsonDict:
+        entries = args.get("files")
+        if not isinstance(entries, list) or not entries:
+            return {"ok": False, "error": "invalid_arguments"}
+        done: list[JsonDict] = []
+        for entry in entries:
+            upload = self.uploads.get(str(entry.get("id")))
+            if upload is None:
+                return {"ok": False, "error": "file_not_found"}
+            upload.title = entry.get("title") or upload.filename
+            upload.channel_id = args.get("channel_id")
+            upload.initial_comment = args.get("initial_comment")
+            upload.thread_ts = args.get("thread_ts")
+            upload.completed = True
+            done.append(
+                {
+                    "id": upload.id,
+                    "name": upload.filename,
+                    "title": upload.title,
+                    "size": len(upload.data or b""),
+                    "user": BOT_USER_ID,
+                    "permalink": f"{WORKSPACE_URL}files/{BOT_USER_ID}/{upload.id}/{upload.filename}",
+                    "channels": [upload.channel_id] if upload.channel_id else [],
+                }
+            )
+        return {"ok": True, "files": done}
+
+    def _apps_connections_open(self, args: JsonDict) -> JsonDict:
+        ws_url = self.root_url.replace("http://", "ws://", 1)
+        return {"ok": True, "url": f"{ws_url}/link"}
+
+
+# ---------------------------------------------------------------------- request builders
+
+
+def signed_headers(secret: str, body: str, timestamp: int | None = None) -> dict[str, str]:
+    """Headers Slack would send with ``body``, signed with ``secret`` (v0 HMAC-SHA256)."""
+    ts = str(int(time.time()) if timestamp is None else timestamp)
+    signature = SignatureVerifier(secret).generate_signature(timestamp=ts, body=body)
+    content_type = (
+        "application/json" if body.lstrip().startswith("{") else "application/x-www-form-urlencoded"
+    )
+    return {
+        "content-type": content_type,
+        "x-slack-request-timestamp": ts,
+        "x-slack-signature": signature or "",
+    }
+
+
+def slash_command_payload(
+    command: str,
+    text: str,
+    user_id: str = "U1",
+    user_name: str = "member1",
+    channel_id: str = "C1",
+    team_id: str = TEAM_ID,
+    trigger_id: str = "111.222",
+    response_url: str = "",
+) -> dict[str, str]:
+    """The fields of a slash command; Socket Mode delivers them as this dict."""
+    return {
+        "token": "verification-token",
+        "team_id": team_id,
+        "team_domain": TEAM_DOMAIN,
+        "channel_id": channel_id,
+        "channel_name": "general",
+        "user_id": user_id,
+        "user_name": user_name,
+        "command": command,
+        "text": text,
+        "api_app_id": APP_ID,
+        "is_enterprise_install": "false",
+        "response_url": response_url,
+        "trigger_id": trigger_id,
+    }
+
+
+def slash_command_body(
+    command: str,
+    text: str,
+    user_id: str = "U1",
+    user_name: str = "member1",
+    channel_id: str = "C1",
+    team_id: str = TEAM_ID,
+    trigger_id: str = "111.222",
+    response_url: str = "",
+) -> str:
+    """A slash command as Slack POSTs it over HTTP: a urlencoded form."""
+    return urlencode(
+        slash_command_payload(
+            command, text, user_id, user_name, channel_id, team_id, trigger_id, response_url
+        )
+    )
+
+
+def _user(user_id: str, team_id: str) -> JsonDict:
+    name = f"member-{user_id.lower()}"
+    return {"id": user_id, "username": name, "name": name, "team_id": team_id}
+
+
+def block_actions_payload(
+    action_id: str,
+    value: str,
+    user_id: str = "U1",
+    channel_id: str = "C1",
+    message_ts: str = "1700000000.000100",
+    team_id: str = TEAM_ID,
+    trigger_id: str = "111.222",
+    response_url: str = "",
+) -> JsonDict:
+    """A button click on a bot message, shaped like Slack's block_actions payload."""
+    return {
+        "type": "block_actions",
+        "user": _user(user_id, team_id),
+        "api_app_id": APP_ID,
+        "token": "verification-token",
+        "container": {
+            "type": "message",
+            "message_ts": message_ts,
+            "channel_id": channel_id,
+            "is_ephemeral": False,
+        },
+        "trigger_id": trigger_id,
+        "team": {"id": team_id, "domain": TEAM_DOMAIN},
+        "enterprise": None,
+        "is_enterprise_install": False,
+        "channel": {"id": channel_id, "name": "general"},
+        "message": {
+            "type": "message",
+            "user": BOT_USER_ID,
+            "bot_id": BOT_ID,
+            "app_id": APP_ID,
+            "team": team_id,
+            "text": "",
+            "ts": message_ts,
+            "blocks": [],
+        },
+        "state": {"values": {}},
+        "response_url": response_url,
+        "actions": [
+            {
+                "type": "button",
+                "action_id": action_id,
+                "block_id": action_id,
+                "text": {"type": "plain_text", "text": value, "emoji": True},
+                "value": value,
+                "action_ts": f"{int(time.time())}.000200",
+            }
+        ],
+    }
+
+
+def view_submission_payload(
+    callback_id: str,
+    values: dict[str, str],
+    private_metadata: str = "",
+    user_id: str = "U1",
+    team_id: str = TEAM_ID,
+) -> JsonDict:
+    """A submitted modal of plain text inputs; each field key is both block_id and action_id."""
+    state = {
+        key: {key: {"type": "plain_text_input", "value": value}} for key, value in values.items()
+    }
+    blocks = [
+        {
+            "type": "input",
+            "block_id": key,
+            "label": {"type": "plain_text", "text": key},
+            "element": {"type": "plain_text_input", "action_id": key},
+        }
+        for key in values
+    ]
+    return {
+        "type": "view_submission",
+        "team": {"id": team_id, "domain": TEAM_DOMAIN},
+        "user": _user(user_id, team_id),
+        "api_app_id": APP_ID,
+        "token": "verification-token",
+        "trigger_id": "111.333",
+        "view": {
+            "id": "V00000001",
+            "team_id": team_id,
+            "type": "modal",
+            "blocks": blocks,
+            "private_metadata": private_metadata,
+            "callback_id": callback_id,
+            "state": {"values": state},
+            "hash": "1700000000.abcdef",
+            "title": {"type": "plain_text", "text": "Form"},
+            "close": {"type": "plain_text", "text": "Cancel"},
+            "submit": {"type": "plain_text", "text": "Submit"},
+            "clear_on_close": False,
+            "notify_on_close": False,
+            "previous_view_id": None,
+            "root_view_id": "V00000001",
+            "external_id": "",
+            "app_id": APP_ID,
+            "app_installed_team_id": team_id,
+            "bot_id": BOT_ID,
+        },
+        "response_urls": [],
+        "is_enterprise_install": False,
+        "enterprise": None,
+    }
+
+
+def interaction_body(payload: JsonDict) -> str:
+    """An interactive payload as Slack POSTs it over HTTP: one ``payload`` form field."""
+    return urlencode({"payload": json.dumps(payload)})
+
+
+# ---------------------------------------------------------------------- pytest fixture
+
+
+@pytest_asyncio.fixture(name="fake_slack")
+async def fake_slack() -> AsyncIterator[FakeSlack]:
+    """A started fake, closed after the test whatever happened in it.
+
+    The explicit name lets a test module import it under an alias
+    (``import fake_slack as fake_slack_fixture``), which keeps ruff's F811 quiet about
+    test parameters that share the fixture's name.
+    """
+    fake = await FakeSlack().start()
+    try:
+        yield fake
+    finally:
+        await fake.close()
+
+
+__all__ = [
+    "APP_ID",
+    "BOT_ID",
+    "BOT_USER_ID",
+    "TEAM_ID",
+    "Call",
+    "FakeSlack",
+    "UploadedFile",
+    "block_actions_payload",
+    "fake_slack",
+    "interaction_body",
+    "signed_headers",
+    "slash_command_body",
+    "slash_command_payload",
+    "view_submission_payload",
+]
