@@ -1,0 +1,237 @@
+"""The console surface: the offline demo and the cheapest way to drive the whole core.
+
+Scripted input, one action a line (also typed interactively):
+  /cmd args                 as the default member
+  @name /cmd args           as member `name`
+  @name! /cmd args          as moderator `name`
+  @name click N LABEL       press button LABEL on bot message #N
+  @name form key=value ...  submit the form open for `name`
+Blank lines and lines starting with '#' are skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from adapters.console.render import render
+from bot import textargs
+from bot.app import App
+from bot.errors import UsageError
+from bot.model import (
+    Action,
+    ChannelRef,
+    Ephemeral,
+    Form,
+    FormErrors,
+    Invocation,
+    OpenForm,
+    Post,
+    Public,
+    Reply,
+    Submission,
+    UpdateMessage,
+    UserRef,
+)
+
+PLATFORM, WORKSPACE, CHANNEL = "console", "demo", "general"
+_LINE = re.compile(r"^(?:@(?P<name>[\w.-]+)(?P<mod>!)?\s+)?(?P<rest>.+)$")
+
+
+@dataclass
+class Shown:
+    post: Post
+    audience: str  # 'public' or a member name
+    channel: str
+
+
+class Screen:
+    """Every message the bot has shown, by number, written out as it appears."""
+
+    def __init__(self, write: Callable[[str], None]) -> None:
+        self.write = write
+        self.messages: dict[int, Shown] = {}
+        self.by_key: dict[str, int] = {}
+
+    def show(self, post: Post, audience: str, channel: str = CHANNEL, key: str = "") -> int:
+        number = len(self.messages) + 1
+        self.messages[number] = Shown(post, audience, channel)
+        if key:
+            self.by_key[key] = number
+        text = render(post, number, audience)
+        if channel != CHANNEL:
+            text = text.replace(" [public]", f" [public in #{channel}]", 1)
+        self.write(text)
+        return number
+
+    def replace(self, number: int, post: Post) -> None:
+        shown = self.messages[number]
+        shown.post = post
+        self.write(render(post, number, shown.audience, edited=True))
+
+
+class ConsoleTransport:
+    """The outbox's way onto the screen."""
+
+    platform = PLATFORM
+    pace = 0.0
+
+    def __init__(self, screen: Screen) -> None:
+        self.screen = screen
+
+    async def send(self, channel: ChannelRef, post: Post, key: str) -> str:
+        return str(self.screen.show(post, "public", channel.channel, key))
+
+    async def edit(self, channel: ChannelRef, message_id: str, post: Post) -> None:
+        self.screen.replace(int(message_id), post)
+
+    async def find(self, channel: ChannelRef, key: str) -> str | None:
+        number = self.screen.by_key.get(key)
+        return str(number) if number else None
+
+
+class Console:
+    def __init__(
+        self, app: App, write: Callable[[str], None] = print, default_member: str = "member"
+    ) -> None:
+        self.app = app
+        self.screen = Screen(write)
+        self.transport = ConsoleTransport(self.screen)
+        self.default_member = default_member
+        self.forms: dict[str, Form] = {}
+        app.outbox.attach(self.transport)
+
+    @property
+    def channel(self) -> ChannelRef:
+        return ChannelRef(PLATFORM, WORKSPACE, CHANNEL)
+
+    def user(self, name: str) -> UserRef:
+        return UserRef(PLATFORM, WORKSPACE, name, name)
+
+    async def handle(self, line: str) -> None:
+        """Act on one input line, then let due posts and jobs appear before returning."""
+        line = line.strip()
+        if not line or line.startswith("#"):
+            return
+        match = _LINE.match(line)
+        name = (match and match.group("name")) or self.default_member
+        is_mod = bool(match and match.group("mod"))
+        rest = match.group("rest").strip() if match else line
+        try:
+            replies, message = await self._dispatch(name, is_mod, rest)
+        except UsageError as exc:
+            self.screen.show(Post(text=str(exc)), name)
+            return
+        self.show_replies(name, replies, message)
+        await self.settle()
+
+    async def settle(self) -> None:
+        await self.app.scheduler.run_due()
+        await self.app.outbox.drain()
+
+    async def _dispatch(self, name: str, is_mod: bool, rest: str) -> tuple[list[Reply], int]:
+        user = self.user(name)
+        if rest.startswith("/"):
+            top, _, text = rest[1:].partition(" ")
+            inv = Invocation((top.lower(),), user, self.channel, is_mod, text=text)
+            return await self.app.invoke(inv), 0
+        verb, _, args = rest.partition(" ")
+        if verb == "click":
+            return await self._click(user, is_mod, args)
+        if verb == "form":
+            return await self._form(user, is_mod, args), 0
+        raise UsageError(
+            f"I can't read `{rest}`.",
+            hint="Lines look like: /help | @name /cmd args | @name! /cmd args | "
+            "@name click N LABEL | @name form key=value",
+        )
+
+    async def _click(self, user: UserRef, is_mod: bool, args: str) -> tuple[list[Reply], int]:
+        number_text, _, label = args.strip().partition(" ")
+        label = label.strip().strip('"').lower()
+        shown = self.screen.messages.get(int(number_text)) if number_text.isdigit() else None
+        if shown is None:
+            raise UsageError(f"There is no message #{number_text}.")
+        post = shown.post
+        for button in post.buttons:
+            if button.label.lower() == label and button.action:
+                action = Action(
+                    button.action, button.value, user, self.channel, number_text, is_mod
+                )
+                return await self.app.act(action), int(number_text)
+        for select in post.selects:
+            for option in select.options:
+                if option.label.lower() == label:
+                    action = Action(
+                        select.action, select.value, user, self.channel, number_text, is_mod,
+                        values=[option.value],
+                    )  # fmt: skip
+                    return await self.app.act(action), int(number_text)
+        labels = ", ".join(b.label for b in post.buttons) or "none"
+        raise UsageError(
+            f"Message #{number_text} has no button `{label}`.", hint=f"Its buttons: {labels}"
+        )
+
+    async def _form(self, user: UserRef, is_mod: bool, args: str) -> list[Reply]:
+        form = self.forms.get(user.user)
+        if form is None:
+            raise UsageError(f"{user.name} has no form open.")
+        values = {k: str(v) for k, v in textargs.parse(args).named.items()}
+        sub = Submission(form.id, form.value, values, user, self.channel, is_mod)
+        replies = await self.app.submit(sub)
+        if not any(isinstance(r, FormErrors) for r in replies):
+            self.forms.pop(user.user, None)
+        return replies
+
+    def show_replies(self, name: str, replies: Iterable[Reply], message: int = 0) -> None:
+        for reply in replies:
+            if isinstance(reply, Ephemeral):
+                self.screen.show(reply.post, name)
+            elif isinstance(reply, Public):
+                self.screen.show(reply.post, "public")
+            elif isinstance(reply, UpdateMessage) and message:
+                self.screen.replace(message, reply.post)
+            elif isinstance(reply, OpenForm):
+                self.forms[name] = reply.form
+                self.screen.show(_form_post(reply.form, name), name)
+            elif isinstance(reply, FormErrors):
+                errors = "\n".join(f"- {k}: {v}" for k, v in reply.errors.items())
+                self.screen.show(Post(text=f"Please fix:\n{errors}"), name)
+
+    async def run_script(self, lines: Iterable[str]) -> None:
+        for line in lines:
+            await self.handle(line)
+
+    async def run_interactive(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                line = await loop.run_in_executor(None, _prompt)
+            except EOFError:
+                return
+            if line.strip() in {"quit", "exit"}:
+                return
+            await self.handle(line)
+
+
+def _prompt() -> str:
+    sys.stdout.write("> ")
+    sys.stdout.flush()
+    line = sys.stdin.readline()
+    if not line:
+        raise EOFError
+    return line
+
+
+def _form_post(form: Form, name: str) -> Post:
+    lines = []
+    for field in form.fields:
+        need = "required" if field.required else "optional"
+        choices = f", one of: {', '.join(o.value for o in field.options)}" if field.options else ""
+        lines.append(f"- {field.id}: {field.label} ({need}{choices})")
+    example = " ".join(f'{f.id}="..."' for f in form.fields if f.required)
+    lines.append(f"Submit with: @{name} form {example}")
+    return Post(title=f"Form: {form.title}", text="\n".join(lines))

@@ -1,0 +1,46 @@
+"""A Post as terminal text: numbered, with its buttons shown as [LABEL]."""
+
+from __future__ import annotations
+
+from bot import markup
+from bot.model import Post
+from bot.timeutil import format_local, local
+
+
+def render(post: Post, number: int, audience: str, edited: bool = False) -> str:
+    """`audience` is 'public' or the name of the one member who sees it."""
+    head = f"#{number}" + (" (edited)" if edited else "")
+    head += " [public]" if audience == "public" else f" [only {audience} sees this]"
+    lines = [head]
+    if post.title:
+        lines.append(f"  ** {_text(post.title, post)} **" + (f" <{post.url}>" if post.url else ""))
+    for line in _text(post.text, post).splitlines():
+        lines.append(f"  {line}")
+    for field in post.fields:
+        value = _text(field.value, post).replace("\n", "\n      ")
+        lines.append(f"  - {_text(field.name, post)}: {value}")
+    if post.image:
+        lines.append(f"  (image: {post.image})")
+    for attachment in post.attachments:
+        lines.append(f"  (attached: {attachment.filename}, {len(attachment.data)} bytes)")
+    controls = [f"[{b.label}]" + (f"<{b.url}>" if b.url else "") for b in post.buttons]
+    for select in post.selects:
+        controls.extend(f"[{o.label}]" for o in select.options)
+    if controls:
+        lines.append("  " + " ".join(controls))
+    footer = _text(post.footer, post)
+    if post.timestamp:
+        stamp = local(post.timestamp, post.zone).strftime("%d %b %Y %H:%M %Z")
+        footer = f"{footer} · {stamp}" if footer else stamp
+    if footer:
+        lines.append(f"  -- {footer}")
+    return "\n".join(lines)
+
+
+def _text(text: str, post: Post) -> str:
+    text = markup.substitute(
+        text,
+        time=lambda moment, style: format_local(moment, post.zone, style),
+        mention=lambda user: f"@{user}",
+    )
+    return markup.plain(text)

@@ -1,0 +1,278 @@
+"""The core: one object that holds the store, the outbox, the scheduler and the features,
+and answers the three things an adapter can hand it: a command, an action and a form.
+
+Handlers receive a `Context` bound to where the request came from and return replies;
+they raise `UserError` for anything the member should be told. Nothing here knows which
+platform a request came from beyond the name in its refs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar
+
+from bot import commands as cmd
+from bot.clock import Clock, SystemClock
+from bot.communities import Communities, Community, CommunitySpec, Settings
+from bot.config import CoreConfig, Section
+from bot.errors import PermissionDenied, UserError
+from bot.model import (
+    Action,
+    ChannelRef,
+    Ephemeral,
+    Invocation,
+    Post,
+    Reply,
+    Submission,
+    UserRef,
+)
+from bot.outbox import Outbox, OutboxSettings
+from bot.scheduler import Scheduler
+from bot.store import Database
+
+log = logging.getLogger(__name__)
+
+ERROR_COLOR = 0xCC3333
+
+
+@dataclass
+class Context:
+    """Who asked, where, and when; handed to every handler."""
+
+    app: App
+    user: UserRef
+    channel: ChannelRef
+    is_moderator: bool
+    community: Community
+    now: datetime
+    message_id: str = ""
+
+    @property
+    def tz(self) -> str:
+        return self.community.timezone
+
+    def require_moderator(self, what: str) -> None:
+        if not self.is_moderator:
+            raise PermissionDenied(f"Only moderators can {what}.")
+
+
+ActionHandler = Callable[[Context, Action], Awaitable[Any]]
+FormHandler = Callable[[Context, Submission], Awaitable[Any]]
+
+
+class Feature:
+    """One job of the bot. Subclasses declare their schema, settings and handlers."""
+
+    name: ClassVar[str]
+    migrations: ClassVar[list[str]] = []
+    Settings: ClassVar[type[Section] | None] = None
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+
+    @property
+    def settings(self) -> Any:
+        return self.app.config.section(self.name) if self.Settings else None
+
+    def register(self) -> None:
+        """Declare commands, actions, forms and job kinds on `self.app`."""
+
+    async def start(self) -> None:
+        """Runs once the store is migrated and the scheduler is up."""
+
+    async def stop(self) -> None:
+        """Runs before the store closes."""
+
+    async def seed_demo(self, channel: ChannelRef) -> None:
+        """Load bundled content for the offline demo into `channel` (idempotent)."""
+
+
+class App:
+    def __init__(
+        self,
+        config: CoreConfig,
+        db: Database,
+        clock: Clock,
+        features: list[type[Feature]],
+    ) -> None:
+        self.config = config
+        self.db = db
+        self.clock = clock
+        self.registry = cmd.Registry()
+        self.communities = Communities(db, config.bot.timezone)
+        self.settings = Settings(db)
+        self.outbox = Outbox(db, clock, OutboxSettings(**config.outbox.model_dump()))
+        self.scheduler = Scheduler(db, clock, config.scheduler.grace)
+        self._actions: dict[str, tuple[ActionHandler, bool]] = {}
+        self._forms: dict[str, FormHandler] = {}
+        self._tasks: list[asyncio.Task[Any]] = []
+        self.features: dict[str, Feature] = {}
+        for cls in features:
+            feature = cls(self)
+            self.features[cls.name] = feature
+            feature.register()
+
+    # --- Life cycle ----------------------------------------------------------------------
+
+    @classmethod
+    @asynccontextmanager
+    async def running(
+        cls,
+        config: CoreConfig,
+        features: list[type[Feature]],
+        clock: Clock | None = None,
+        db_path: str | None = None,
+        background: bool = True,
+    ) -> AsyncIterator[App]:
+        """Open the store, migrate, start everything; close it all on the way out.
+
+        With `background=False` no sender loop or timer runs: tests drive the outbox and
+        the scheduler themselves under a fake clock.
+        """
+        db = await Database.open(db_path or config.bot.database)
+        app = cls(config, db, clock or SystemClock(), features)
+        try:
+            await app.start(background)
+            yield app
+        finally:
+            await app.stop()
+            await db.close()
+
+    async def start(self, background: bool = True) -> None:
+        from bot import communities, outbox, scheduler
+
+        await self.db.migrate("communities", communities.MIGRATIONS)
+        await self.db.migrate("outbox", outbox.MIGRATIONS)
+        await self.db.migrate("scheduler", scheduler.MIGRATIONS)
+        for name, feature in self.features.items():
+            await self.db.migrate(name, feature.migrations)
+        await self.communities.declare(
+            [CommunitySpec(**c.model_dump()) for c in self.config.community]
+        )
+        for feature in self.features.values():
+            await feature.start()
+        await self.scheduler.start(paused=not background)
+        if background:
+            self._tasks.append(asyncio.create_task(self.outbox.run(), name="outbox"))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        for feature in reversed(list(self.features.values())):
+            await feature.stop()
+        self.scheduler.stop()
+
+    # --- Declaring -----------------------------------------------------------------------
+
+    def command(self, command: cmd.Command) -> cmd.Command:
+        return self.registry.add(command)
+
+    def on_action(self, action: str, handler: ActionHandler, moderator: bool = False) -> None:
+        self._actions[action] = (handler, moderator)
+
+    def on_form(self, form: str, handler: FormHandler) -> None:
+        self._forms[form] = handler
+
+    # --- Answering -----------------------------------------------------------------------
+
+    async def context(
+        self, user: UserRef, channel: ChannelRef, is_moderator: bool, message_id: str = ""
+    ) -> Context:
+        community = await self.communities.of(channel)
+        return Context(self, user, channel, is_moderator, community, self.clock.now(), message_id)
+
+    async def invoke(self, inv: Invocation) -> list[Reply]:
+        """Run a command: resolve, check permission, bind and check options, call."""
+
+        async def run() -> Any:
+            if inv.text is not None:
+                command, rest = self.registry.resolve(inv.path[0], inv.text)
+                values = cmd.bind_text(command, rest)
+            else:
+                command = self.registry.commands.get(tuple(inv.path))
+                if command is None:
+                    command, _ = self.registry.resolve(inv.path[0], " ".join(inv.path[1:]))
+                values = dict(inv.options)
+            if command.moderator and not inv.is_moderator:
+                raise PermissionDenied(
+                    f"`/{command.name}` is for moderators only.",
+                    hint="Ask a moderator, or type /help to see what you can use.",
+                )
+            ctx = await self.context(inv.user, inv.channel, inv.is_moderator)
+            place = cmd.Place(inv.channel, ctx.tz, ctx.now)
+            options = cmd.coerce(command, values, place)
+            return await command.handler(ctx, **options)
+
+        return await self._answer(f"/{' '.join(inv.path)}", inv.user, run)
+
+    async def act(self, action: Action) -> list[Reply]:
+        async def run() -> Any:
+            entry = self._actions.get(action.action)
+            if entry is None:
+                raise UserError("That button is no longer in use.")
+            handler, moderator = entry
+            if moderator and not action.is_moderator:
+                raise PermissionDenied("Only moderators can use that button.")
+            ctx = await self.context(
+                action.user, action.channel, action.is_moderator, action.message_id
+            )
+            return await handler(ctx, action)
+
+        return await self._answer(f"action {action.action}", action.user, run)
+
+    async def submit(self, sub: Submission) -> list[Reply]:
+        async def run() -> Any:
+            handler = self._forms.get(sub.form)
+            if handler is None:
+                raise UserError("That form has expired; please start again.")
+            ctx = await self.context(sub.user, sub.channel, sub.is_moderator)
+            return await handler(ctx, sub)
+
+        return await self._answer(f"form {sub.form}", sub.user, run)
+
+    async def _answer(
+        self, what: str, user: UserRef, run: Callable[[], Awaitable[Any]]
+    ) -> list[Reply]:
+        try:
+            result = await run()
+        except UserError as exc:
+            log.info("%s by %s refused: %s", what, user.key, exc.message)
+            return [Ephemeral(error_post(exc))]
+        except Exception:
+            ref = secrets.token_hex(3)
+            log.exception("%s by %s failed (ref %s)", what, user.key, ref)
+            return [
+                Ephemeral(
+                    Post(
+                        text=f"Something went wrong on my side (ref `{ref}`). "
+                        "A moderator can find the details in the bot's log.",
+                        color=ERROR_COLOR,
+                    )
+                )
+            ]
+        return _replies(result)
+
+
+def error_post(exc: UserError) -> Post:
+    text = f"**{exc.message}**"
+    if exc.hint:
+        text += f"\n{exc.hint}"
+    return Post(text=text, color=ERROR_COLOR)
+
+
+def _replies(result: Any) -> list[Reply]:
+    if result is None:
+        return []
+    if isinstance(result, list):
+        return result
+    if isinstance(result, Reply):
+        return [result]
+    raise TypeError(f"a handler returned {type(result).__name__}, not a reply")

@@ -1,0 +1,200 @@
+"""The composition root: `itsm-bot` and its subcommands.
+
+This is the one place that knows adapters exist; it loads them by name, so the core
+(`bot/`) never imports a platform SDK.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import os
+import signal
+import sys
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import click
+
+from bot import config as configuration
+from bot.app import App
+from bot.errors import ConfigError
+from bot.features import all_features
+
+log = logging.getLogger("bot")
+
+SECRETS = ("DISCORD_TOKEN", "SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET")
+# platform -> (module with create(app, settings, env), settings module, settings class)
+ADAPTERS = {
+    "slack": ("adapters.slack", "adapters.slack.settings", "SlackSettings"),
+    "discord": ("adapters.discord", "adapters.discord.settings", "DiscordSettings"),
+}
+BUNDLED = Path(__file__).resolve().parent.parent / "config"
+
+
+def sections() -> dict[str, type[configuration.Section]]:
+    """Every configuration section: each feature's and each adapter's own."""
+    found = {f.name: f.Settings for f in all_features() if f.Settings is not None}
+    for name, (_, module, cls) in ADAPTERS.items():
+        found[name] = getattr(importlib.import_module(module), cls)
+    return found
+
+
+def load_config(path: str | None) -> configuration.CoreConfig:
+    try:
+        return configuration.load(path, sections())
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+class RedactSecrets(logging.Filter):
+    """Never let a token reach a log line, whatever code logged it."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        super().__init__()
+        self.secrets = [env[k] for k in SECRETS if env.get(k)]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.secrets:
+            message = record.getMessage()
+            for secret in self.secrets:
+                message = message.replace(secret, "***")
+            record.msg, record.args = message, None
+        return True
+
+
+def setup_logging(level: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RedactSecrets(os.environ))
+    logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--log-level",
+    envvar="ITSM_BOT_LOG_LEVEL",
+    default="WARNING",
+    show_default=True,
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+    help="How much to log to stderr (also ITSM_BOT_LOG_LEVEL).",
+)
+def main(log_level: str) -> None:
+    """An ITSM community bot: feeds, survey polls, events and a daily BRM prompt."""
+    setup_logging(log_level)
+
+
+config_option = click.option(
+    "--config",
+    "config_path",
+    envvar="ITSM_BOT_CONFIG",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="TOML configuration file (also ITSM_BOT_CONFIG). Defaults apply without one.",
+)
+
+
+@main.command()
+@config_option
+def run(config_path: str | None) -> None:
+    """Run the bot on Discord and/or Slack, from the tokens in the environment."""
+    platforms = [p for p in ("discord", "slack") if _has_tokens(p, os.environ)]
+    if not platforms:
+        raise click.ClickException(
+            "No platform tokens found. Set DISCORD_TOKEN for Discord, and/or SLACK_BOT_TOKEN "
+            "with SLACK_APP_TOKEN (Socket Mode) or SLACK_SIGNING_SECRET (HTTP mode) for Slack. "
+            "To try the bot without any, run: itsm-bot demo"
+        )
+    config = load_config(config_path)
+    asyncio.run(_run(config, platforms))
+
+
+def _has_tokens(platform: str, env: Mapping[str, str]) -> bool:
+    if platform == "discord":
+        return bool(env.get("DISCORD_TOKEN"))
+    return bool(env.get("SLACK_BOT_TOKEN")) and bool(
+        env.get("SLACK_APP_TOKEN") or env.get("SLACK_SIGNING_SECRET")
+    )
+
+
+async def _run(config: configuration.CoreConfig, platforms: list[str]) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with App.running(config, all_features()) as app:
+        surfaces = []
+        for platform in platforms:
+            module = importlib.import_module(ADAPTERS[platform][0])
+            surface = module.create(app, config.section(platform), os.environ)
+            await surface.start()
+            surfaces.append(surface)
+            log.warning("connected to %s", platform)
+        await stop.wait()
+        for surface in surfaces:
+            await surface.stop()
+
+
+@main.command()
+@config_option
+@click.option(
+    "--db",
+    "db_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="SQLite file to keep state between runs (default: a fresh temporary one).",
+)
+@click.option(
+    "--script",
+    type=click.File("r"),
+    default=None,
+    help="Read console lines from this file instead of the terminal.",
+)
+def demo(config_path: str | None, db_path: str | None, script: Any) -> None:
+    """Try the bot offline in this terminal, with bundled content and no tokens."""
+    config = load_config(config_path)
+    asyncio.run(_demo(config, db_path, script))
+
+
+async def _demo(config: configuration.CoreConfig, db_path: str | None, script: Any) -> None:
+    from adapters.console import Console
+
+    with tempfile.TemporaryDirectory(prefix="itsm-bot-") as tmp:
+        path = db_path or str(Path(tmp) / "demo.db")
+        async with App.running(config, all_features(), db_path=path) as app:
+            console = Console(app)
+            stream = script or sys.stdin
+            interactive = script is None and sys.stdin.isatty()
+            if interactive:
+                click.echo(BANNER)
+            for feature in app.features.values():
+                await feature.seed_demo(console.channel)
+            await console.settle()
+            if interactive:
+                await console.run_interactive()
+            else:
+                await console.run_script(stream)
+
+
+BANNER = """ITSM community bot: offline demo (console). Commands start with '/'; try /help.
+Act as someone else with '@name /cmd', as a moderator with '@name! /cmd';
+press a button with '@name click N LABEL'; submit a form with '@name form key=value'.
+'quit' or Ctrl-D leaves."""
+
+
+@main.command("check-config")
+@click.argument("path", type=click.Path(dir_okay=False), required=False)
+def check_config(path: str | None) -> None:
+    """Check a configuration file and print the settings in force."""
+    config = load_config(path)
+    click.echo(f"{path or 'defaults'}: OK")
+    for name, value in config.model_dump(mode="json").items():
+        click.echo(f"[{name}] {value}")
+
+
+for feature in all_features():
+    if getattr(feature, "cli", None) is not None:
+        main.add_command(feature.cli)

@@ -1,0 +1,292 @@
+"""Commands declared once: name, options, who may use them.
+
+Adapters generate Discord app commands and Slack slash commands from these declarations;
+the core binds and checks the values whichever way they arrived (typed from Discord, raw
+text from Slack and the console), so every surface gets the same errors.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from bot import textargs, timeutil
+from bot.errors import UsageError
+from bot.model import ChannelRef, UserRef
+
+
+class Kind(StrEnum):
+    STR = "str"
+    INT = "int"
+    BOOL = "bool"
+    CHOICE = "choice"
+    DATETIME = "datetime"
+    DURATION = "duration"
+    CHANNEL = "channel"
+    USER = "user"
+
+
+@dataclass(frozen=True)
+class Option:
+    name: str
+    kind: Kind = Kind.STR
+    description: str = ""
+    required: bool = False
+    default: Any = None
+    choices: tuple[str, ...] = ()
+    positional: bool = False  # may be given without `name=`, in declaration order
+    many: bool = False  # a list: the remaining positional words, or "a | b | c" / "a,b,c"
+    min_value: int | None = None
+    max_value: int | None = None
+    max_length: int = 2000
+
+    def placeholder(self) -> str:
+        label = self.name.upper() if self.kind is not Kind.BOOL else self.name
+        if self.many:
+            label += "..."
+        if self.kind is Kind.BOOL:
+            return f"[{label}]"
+        if self.positional:
+            return f"<{label.lower()}>" if self.required else f"[{label.lower()}]"
+        shown = f"{self.name}={label}"
+        return shown if self.required else f"[{shown}]"
+
+
+Handler = Callable[..., Awaitable[Any]]
+
+
+@dataclass
+class Command:
+    path: tuple[str, ...]
+    description: str
+    handler: Handler
+    options: list[Option] = field(default_factory=list)
+    moderator: bool = False
+    examples: list[str] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return " ".join(self.path)
+
+    def option(self, name: str) -> Option | None:
+        return next((o for o in self.options if o.name == name), None)
+
+    def usage(self) -> str:
+        return " ".join([f"/{self.name}", *(o.placeholder() for o in self.options)])
+
+
+@dataclass
+class Group:
+    name: str
+    description: str
+
+
+class Registry:
+    """Every command the bot has, by path; groups give the top-level names."""
+
+    def __init__(self) -> None:
+        self.commands: dict[tuple[str, ...], Command] = {}
+        self.groups: dict[str, Group] = {}
+
+    def group(self, name: str, description: str) -> None:
+        self.groups.setdefault(name, Group(name, description))
+
+    def add(self, command: Command) -> Command:
+        if command.path in self.commands:
+            raise ValueError(f"command /{command.name} declared twice")
+        self.group(command.path[0], command.description)
+        self.commands[command.path] = command
+        return command
+
+    def in_group(self, name: str) -> list[Command]:
+        return [c for p, c in self.commands.items() if p[0] == name]
+
+    def resolve(self, top: str, text: str) -> tuple[Command, str]:
+        """The command meant by `/top text`, and the text left for its options."""
+        top = top.lower().lstrip("/")
+        if top not in self.groups:
+            raise UsageError(f"There is no command `/{top}`.", hint="Type /help to see them all.")
+        head, _, rest = (text or "").strip().partition(" ")
+        sub = self.commands.get((top, head.lower()))
+        if sub:
+            return sub, rest
+        whole = self.commands.get((top,))
+        if whole:
+            return whole, text or ""
+        subs = ", ".join(sorted(p[1] for p in self.commands if p[0] == top and len(p) > 1))
+        said = f"`{head}` is not a" if head else "Missing the"
+        raise UsageError(
+            f"{said} subcommand of /{top}.",
+            hint=f"Try one of: {subs}. Type /help {top} for more." if subs else "",
+        )
+
+
+# --- Binding -----------------------------------------------------------------------------
+
+
+def bind_text(command: Command, text: str) -> dict[str, Any]:
+    """Raw text -> option values (still strings), by the command's declaration."""
+    args = textargs.parse(text)
+    values: dict[str, Any] = {}
+    for name, value in args.named.items():
+        values[_known(command, name).name] = value
+    for name in args.flags:
+        option = _known(command, name)
+        if option.kind is not Kind.BOOL:
+            raise UsageError(f"`--{name}` needs a value: write {name}=...", option=name)
+        values[option.name] = True
+    slots = [o for o in command.options if o.positional and o.name not in values]
+    for word in args.positional:
+        bool_option = command.option(word.text.lower().replace("-", "_"))
+        if not word.quoted and bool_option and bool_option.kind is Kind.BOOL:
+            values[bool_option.name] = True  # a bare word naming a switch: `multi`, `anonymous`
+            continue
+        if not slots:
+            raise UsageError(
+                f"I don't know what to do with `{word.text}`.",
+                hint=f"Usage: {command.usage()}",
+            )
+        slot = slots[0]
+        if slot.many:
+            values.setdefault(slot.name, []).append(word.text)
+        else:
+            values[slot.name] = word.text
+            slots.pop(0)
+    return values
+
+
+def _known(command: Command, name: str) -> Option:
+    option = command.option(name)
+    if option is None:
+        names = ", ".join(o.name for o in command.options) or "none"
+        raise UsageError(
+            f"`{name}` is not an option of /{command.name}.",
+            option=name,
+            hint=f"Its options: {names}. Usage: {command.usage()}",
+        )
+    return option
+
+
+@dataclass
+class Place:
+    """What coercion needs to know about where a command was typed."""
+
+    channel: ChannelRef
+    tz: str
+    now: datetime
+
+
+def coerce(command: Command, values: dict[str, Any], place: Place) -> dict[str, Any]:
+    """Check and convert every value; fill defaults; raise UsageError naming the option."""
+    for name in values:
+        _known(command, name)
+    tz = str(values.get("tz") or place.tz)
+    if "tz" in values and values["tz"]:
+        timeutil.zone(tz)
+    out: dict[str, Any] = {}
+    for option in command.options:
+        value = values.get(option.name)
+        if value is None or value == "" or value == []:
+            if option.required:
+                raise UsageError(
+                    f"Missing `{option.name}`: {option.description}",
+                    option=option.name,
+                    hint=f"Usage: {command.usage()}",
+                )
+            out[option.name] = option.default
+            continue
+        try:
+            if option.many:
+                items = _split_many(value)
+                out[option.name] = [_one(option, v, tz, place) for v in items]
+            else:
+                out[option.name] = _one(option, value, tz, place)
+        except ValueError as exc:
+            raise UsageError(
+                f"`{option.name}`: {exc}", option=option.name, hint=f"Usage: {command.usage()}"
+            ) from exc
+    return out
+
+
+def _split_many(value: Any) -> list[Any]:
+    if isinstance(value, list | tuple):
+        return [v for v in value if str(v).strip() != ""]
+    text = str(value)
+    parts = text.split("|") if "|" in text else text.split(",")
+    return [p.strip() for p in parts if p.strip()]
+
+
+_TRUE = {"true", "yes", "on", "1", "y"}
+_FALSE = {"false", "no", "off", "0", "n"}
+_CHANNEL = re.compile(r"^<?#([A-Za-z0-9_-]+)(?:\|[^>]*)?>?$")
+_USER = re.compile(r"^<?@!?([A-Za-z0-9_.-]+)(?:\|[^>]*)?>?$")
+
+
+def _one(option: Option, value: Any, tz: str, place: Place) -> Any:
+    kind = option.kind
+    if kind is Kind.STR:
+        text = str(value).strip()
+        if len(text) > option.max_length:
+            raise ValueError(f"at most {option.max_length} characters, got {len(text)}")
+        return text
+    if kind is Kind.INT:
+        return _int(option, value)
+    if kind is Kind.BOOL:
+        return _bool(value)
+    if kind is Kind.CHOICE:
+        found = {c.lower(): c for c in option.choices}.get(str(value).strip().lower())
+        if found is None:
+            raise ValueError(f"`{value}` is not one of {', '.join(option.choices)}")
+        return found
+    if kind is Kind.DATETIME:
+        return (
+            value if isinstance(value, datetime) else timeutil.parse_when(str(value), tz, place.now)
+        )
+    if kind is Kind.DURATION:
+        return value if isinstance(value, timedelta) else timeutil.parse_duration(str(value))
+    if kind is Kind.CHANNEL:
+        return value if isinstance(value, ChannelRef) else _channel(str(value), place)
+    if kind is Kind.USER:
+        return value if isinstance(value, UserRef) else _user(str(value), place)
+    raise ValueError(f"unsupported option kind {kind}")
+
+
+def _int(option: Option, value: Any) -> int:
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise ValueError(f"`{value}` is not a whole number") from None
+    if option.min_value is not None and number < option.min_value:
+        raise ValueError(f"must be at least {option.min_value}")
+    if option.max_value is not None and number > option.max_value:
+        raise ValueError(f"must be at most {option.max_value}")
+    return number
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValueError(f"`{value}` is not yes or no")
+
+
+def _channel(text: str, place: Place) -> ChannelRef:
+    match = _CHANNEL.match(text.strip())
+    if not match:
+        raise ValueError(f"`{text}` is not a channel; mention it like #general")
+    return ChannelRef(place.channel.platform, place.channel.workspace, match.group(1))
+
+
+def _user(text: str, place: Place) -> UserRef:
+    match = _USER.match(text.strip())
+    if not match:
+        raise ValueError(f"`{text}` is not a member; mention them like @name")
+    return UserRef(place.channel.platform, place.channel.workspace, match.group(1))

@@ -1,0 +1,160 @@
+"""Communities: one group of channels across platforms, with its own zone and settings.
+
+Rows are keyed by platform + workspace, so one process can serve several communities. A
+workspace that no configuration names gets a community of its own on first sight.
+Configured communities also list their `channels`: the places community-wide posts (an
+event, a poll run everywhere, the daily prompt) go to on every platform together.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.model import ChannelRef
+from bot.store import Database
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS = [
+    """
+    CREATE TABLE communities (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        timezone TEXT NOT NULL DEFAULT 'UTC'
+    );
+    CREATE TABLE community_workspaces (
+        platform TEXT NOT NULL,
+        workspace TEXT NOT NULL,
+        community_id INTEGER NOT NULL REFERENCES communities (id) ON DELETE CASCADE,
+        PRIMARY KEY (platform, workspace)
+    );
+    CREATE TABLE community_channels (
+        community_id INTEGER NOT NULL REFERENCES communities (id) ON DELETE CASCADE,
+        channel TEXT NOT NULL,
+        PRIMARY KEY (community_id, channel)
+    );
+    CREATE TABLE settings (
+        scope TEXT NOT NULL,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (scope, key)
+    )
+    """
+]
+
+
+@dataclass
+class Community:
+    id: int
+    name: str
+    timezone: str
+    channels: list[ChannelRef] = field(default_factory=list)
+
+
+@dataclass
+class CommunitySpec:
+    """A community as the configuration file declares it."""
+
+    name: str
+    timezone: str
+    workspaces: list[str]  # "platform:workspace"
+    channels: list[str]  # "platform:workspace:channel"
+
+
+class Communities:
+    def __init__(self, db: Database, default_timezone: str = "UTC") -> None:
+        self.db = db
+        self.default_timezone = default_timezone
+
+    async def declare(self, specs: list[CommunitySpec]) -> None:
+        """Make the database agree with the configured communities (run at start-up)."""
+        for spec in specs:
+            async with self.db.transaction() as tx:
+                await tx.execute(
+                    "INSERT INTO communities (name, timezone) VALUES (?, ?) "
+                    "ON CONFLICT(name) DO UPDATE SET timezone = excluded.timezone",
+                    (spec.name, spec.timezone),
+                )
+                cid = await tx.fetchval("SELECT id FROM communities WHERE name = ?", (spec.name,))
+                for ws in spec.workspaces:
+                    platform, workspace = ws.split(":", 1)
+                    await tx.execute(
+                        "INSERT INTO community_workspaces VALUES (?, ?, ?) ON CONFLICT"
+                        " (platform, workspace) DO UPDATE SET community_id = excluded.community_id",
+                        (platform, workspace, cid),
+                    )
+                await tx.execute("DELETE FROM community_channels WHERE community_id = ?", (cid,))
+                for channel in spec.channels:
+                    await tx.execute("INSERT INTO community_channels VALUES (?, ?)", (cid, channel))
+
+    async def of(self, channel: ChannelRef) -> Community:
+        """The community a channel belongs to, creating one for an unknown workspace."""
+        row = await self.db.fetchone(
+            "SELECT c.* FROM communities c JOIN community_workspaces w ON w.community_id = c.id "
+            "WHERE w.platform = ? AND w.workspace = ?",
+            (channel.platform, channel.workspace),
+        )
+        if row is None:
+            async with self.db.transaction() as tx:
+                name = f"{channel.platform}:{channel.workspace}"
+                await tx.execute(
+                    "INSERT INTO communities (name, timezone) VALUES (?, ?) "
+                    "ON CONFLICT(name) DO NOTHING",
+                    (name, self.default_timezone),
+                )
+                cid = await tx.fetchval("SELECT id FROM communities WHERE name = ?", (name,))
+                await tx.execute(
+                    "INSERT INTO community_workspaces VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                    (channel.platform, channel.workspace, cid),
+                )
+            return await self.get(cid)
+        return await self.get(row["id"])
+
+    async def get(self, community_id: int) -> Community:
+        row = await self.db.fetchone("SELECT * FROM communities WHERE id = ?", (community_id,))
+        if row is None:
+            raise KeyError(community_id)
+        channels = await self.db.fetchall(
+            "SELECT channel FROM community_channels WHERE community_id = ? ORDER BY channel",
+            (community_id,),
+        )
+        return Community(
+            row["id"], row["name"], row["timezone"], [ChannelRef.parse(c[0]) for c in channels]
+        )
+
+    async def all(self) -> list[Community]:
+        ids = await self.db.fetchall("SELECT id FROM communities ORDER BY id")
+        return [await self.get(r[0]) for r in ids]
+
+    async def set_timezone(self, community_id: int, timezone: str) -> None:
+        await self.db.execute(
+            "UPDATE communities SET timezone = ? WHERE id = ?", (timezone, community_id)
+        )
+
+    async def linked(self, channel: ChannelRef) -> list[ChannelRef]:
+        """The channel itself, then the community's other channels on any platform."""
+        community = await self.of(channel)
+        return [channel, *(c for c in community.channels if c != channel)]
+
+
+class Settings:
+    """Small per-scope settings (a community id or a channel key) with declared defaults."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def get(self, scope: str, key: str, default: Any = None) -> Any:
+        value = await self.db.fetchval(
+            "SELECT value FROM settings WHERE scope = ? AND key = ?", (scope, key)
+        )
+        return default if value is None else json.loads(value)
+
+    async def set(self, scope: str, key: str, value: Any) -> None:
+        await self.db.execute(
+            "INSERT INTO settings VALUES (?, ?, ?) "
+            "ON CONFLICT(scope, key) DO UPDATE SET value = excluded.value",
+            (scope, key, json.dumps(value)),
+        )

@@ -1,0 +1,111 @@
+"""One TOML file; every key has a default; an unknown key or a bad value stops start-up.
+
+Features and adapters declare their own sections (a pydantic model each); the composition
+root gathers them into one model, so a typo anywhere is reported with its full key.
+Secrets never live here: they come from the environment.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model
+
+from bot import timeutil
+from bot.errors import ConfigError
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _duration(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return timeutil.parse_duration(value)
+        except ValueError as exc:
+            raise ValueError(str(exc)) from None
+    if isinstance(value, int | float):
+        return timedelta(seconds=value)
+    return value
+
+
+def _zone(value: Any) -> Any:
+    timeutil.zone(str(value))  # raises with a clear message
+    return value
+
+
+Duration = Annotated[timedelta, BeforeValidator(_duration)]
+Zone = Annotated[str, BeforeValidator(_zone)]
+
+
+class BotSection(Section):
+    name: str = "ITSM Community Bot"
+    timezone: Zone = "UTC"
+    database: str = "itsm-bot.db"
+    log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
+
+
+class OutboxSection(Section):
+    max_attempts: int = Field(default=8, ge=1, le=100)
+    backoff_base: float = Field(default=2.0, gt=0)
+    backoff_max: float = Field(default=300.0, gt=0)
+    edit_debounce: float = Field(default=1.0, ge=0)
+
+
+class SchedulerSection(Section):
+    grace: Duration = timedelta(hours=6)
+
+
+class CommunitySection(Section):
+    name: str
+    timezone: Zone = "UTC"
+    workspaces: list[Annotated[str, Field(pattern=r"^[a-z]+:[^:]+$")]] = []
+    channels: list[Annotated[str, Field(pattern=r"^[a-z]+:[^:]+:[^:]+$")]] = []
+
+
+class CoreConfig(Section):
+    bot: BotSection = BotSection()
+    outbox: OutboxSection = OutboxSection()
+    scheduler: SchedulerSection = SchedulerSection()
+    community: list[CommunitySection] = []
+
+    def section(self, name: str) -> Any:
+        return getattr(self, name)
+
+
+def model(sections: dict[str, type[Section]]) -> type[CoreConfig]:
+    """The full configuration model: the core's sections plus features' and adapters'."""
+    fields: dict[str, Any] = {name: (cls, cls()) for name, cls in sections.items()}
+    return create_model("Config", __base__=CoreConfig, **fields)
+
+
+def load(path: str | Path | None, sections: dict[str, type[Section]]) -> CoreConfig:
+    """Read and check a configuration file; no file means all defaults."""
+    cls = model(sections)
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: no such configuration file") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    try:
+        return cls.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_explain(str(path or "configuration"), exc)) from None
+
+
+def _explain(where: str, exc: ValidationError) -> str:
+    lines = [f"{where}: {exc.error_count()} problem(s):"]
+    for error in exc.errors():
+        key = ".".join(str(p) for p in error["loc"]) or "(top level)"
+        message = error["msg"]
+        if error["type"] == "extra_forbidden":
+            message = "unknown key (check the spelling against config/example.toml)"
+        lines.append(f"  {key}: {message}")
+    return "\n".join(lines)

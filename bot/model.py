@@ -1,0 +1,246 @@
+"""The neutral objects that cross the core <-> adapter boundary.
+
+Adapters turn platform payloads into `Invocation`, `Action` and `Submission`, and turn
+`Post`, `Form` and the reply types into platform messages. The core never sees a platform
+object; each incoming object keeps the original payload in `raw` for the adapter's own use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+
+@dataclass(frozen=True)
+class ChannelRef:
+    """A channel on one platform, in one workspace (Slack team / Discord guild)."""
+
+    platform: str
+    workspace: str
+    channel: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.platform}:{self.workspace}:{self.channel}"
+
+    @classmethod
+    def parse(cls, key: str) -> ChannelRef:
+        platform, workspace, channel = key.split(":", 2)
+        return cls(platform, workspace, channel)
+
+
+@dataclass(frozen=True)
+class UserRef:
+    """A member on one platform. `name` is for display only and never used as identity."""
+
+    platform: str
+    workspace: str
+    user: str
+    name: str = field(default="", compare=False)
+
+    @property
+    def key(self) -> str:
+        return f"{self.platform}:{self.workspace}:{self.user}"
+
+
+# --- Inline markers in Post text -----------------------------------------------------------
+# Post.text uses a small markdown subset (**bold**, _italic_, `code`, [label](https://url),
+# "- " bullets). Two things cannot be written in markdown because each platform shows them
+# differently: a moment in time (shown in each reader's own zone) and a mention. The core
+# writes them as markers; every renderer replaces them. Content from outside is passed
+# through `inert()` first, so it can never forge either marker.
+
+MARK_OPEN, MARK_CLOSE = "\u27e6", "\u27e7"  # ⟦ ⟧
+TimeStyle = Literal["f", "F", "d", "D", "t", "R"]
+
+
+def time_tag(moment: datetime, style: TimeStyle = "f") -> str:
+    """A marker that renderers show in the reader's zone (Discord <t:..>, Slack <!date^..>)."""
+    return f"{MARK_OPEN}t:{int(moment.timestamp())}:{style}{MARK_CLOSE}"
+
+
+def mention_tag(user: UserRef) -> str:
+    """A marker for a deliberate mention of one member (the only kind the bot ever makes)."""
+    return f"{MARK_OPEN}@:{user.user}{MARK_CLOSE}"
+
+
+def inert(text: str) -> str:
+    """Strip the marker brackets from untrusted text so it cannot fake a time or mention."""
+    return text.replace(MARK_OPEN, "[").replace(MARK_CLOSE, "]")
+
+
+# --- Outgoing ----------------------------------------------------------------------------
+
+ButtonStyle = Literal["primary", "secondary", "success", "danger", "link"]
+
+
+@dataclass
+class Button:
+    """A button; `action` is a stable id the core routes on, `value` its argument."""
+
+    label: str
+    action: str = ""
+    value: str = ""
+    style: ButtonStyle = "secondary"
+    url: str = ""  # for style "link": opens the URL and reaches no handler
+
+
+@dataclass
+class SelectOption:
+    label: str
+    value: str
+    description: str = ""
+
+
+@dataclass
+class Select:
+    action: str
+    options: list[SelectOption]
+    placeholder: str = ""
+    min_values: int = 1
+    max_values: int = 1
+    value: str = ""  # context the handler needs (e.g. the poll id); chosen values come separately
+
+
+@dataclass
+class Field:
+    name: str
+    value: str
+    inline: bool = True
+
+
+@dataclass
+class Attachment:
+    filename: str
+    data: bytes
+    content_type: str = "application/octet-stream"
+
+
+@dataclass
+class Post:
+    """A rich message. Renderers respect each platform's limits and say when they truncate."""
+
+    title: str = ""
+    url: str = ""
+    text: str = ""
+    fields: list[Field] = field(default_factory=list)
+    footer: str = ""
+    timestamp: datetime | None = None
+    image: str = ""
+    buttons: list[Button] = field(default_factory=list)
+    selects: list[Select] = field(default_factory=list)
+    attachments: list[Attachment] = field(default_factory=list)
+    color: int | None = None
+    zone: str = "UTC"  # display zone for renderers that cannot localise (console, fallbacks)
+    mentions: list[str] = field(default_factory=list)  # user ids the bot means to ping
+
+    def plain_summary(self) -> str:
+        """One-line text used for notifications and fallbacks."""
+        return (self.title or self.text.split("\n", 1)[0])[:150]
+
+
+FieldKind = Literal["text", "paragraph", "select"]
+
+
+@dataclass
+class FormField:
+    id: str
+    label: str
+    kind: FieldKind = "text"
+    required: bool = True
+    placeholder: str = ""
+    default: str = ""
+    max_length: int = 1000
+    options: list[SelectOption] = field(default_factory=list)  # for kind "select"
+
+
+@dataclass
+class Form:
+    """A modal. `id` routes the submission; `value` carries context back unchanged."""
+
+    id: str
+    title: str
+    fields: list[FormField]
+    submit_label: str = "Submit"
+    value: str = ""
+
+
+# --- Incoming ----------------------------------------------------------------------------
+
+
+@dataclass
+class Invocation:
+    """A command: `path` like ("poll", "create"); `options` as the platform gave them."""
+
+    path: tuple[str, ...]
+    user: UserRef
+    channel: ChannelRef
+    is_moderator: bool = False
+    options: dict[str, Any] = field(default_factory=dict)
+    text: str | None = None  # raw argument text (Slack, console); parsed by the core
+    raw: Any = None
+
+
+@dataclass
+class Action:
+    """A button pressed or a select chosen on a message the bot posted."""
+
+    action: str
+    value: str
+    user: UserRef
+    channel: ChannelRef
+    message_id: str = ""
+    is_moderator: bool = False
+    values: list[str] = field(default_factory=list)  # chosen select values
+    raw: Any = None
+
+
+@dataclass
+class Submission:
+    form: str
+    value: str
+    values: dict[str, str]
+    user: UserRef
+    channel: ChannelRef
+    is_moderator: bool = False
+    raw: Any = None
+
+
+# --- Replies -----------------------------------------------------------------------------
+
+
+@dataclass
+class Ephemeral:
+    """Seen only by the member who acted."""
+
+    post: Post
+
+
+@dataclass
+class Public:
+    """Posted in the channel the request came from, as the direct answer to it."""
+
+    post: Post
+
+
+@dataclass
+class OpenForm:
+    form: Form
+
+
+@dataclass
+class UpdateMessage:
+    """Replace the message whose button was pressed."""
+
+    post: Post
+
+
+@dataclass
+class FormErrors:
+    """Keep the form open and show these messages beside its fields."""
+
+    errors: dict[str, str]
+
+
+Reply = Ephemeral | Public | OpenForm | UpdateMessage | FormErrors
