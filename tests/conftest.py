@@ -1,0 +1,85 @@
+"""Shared fixtures: a real App on a real SQLite file under a fake clock, and the console."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from adapters.console import Console
+from bot import config as configuration
+from bot.app import App, Feature
+from bot.cli import sections
+from bot.clock import FakeClock
+from bot.features import all_features
+
+START = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+
+
+def make_config(data: dict[str, Any] | None = None) -> configuration.CoreConfig:
+    """A full configuration (every feature's and adapter's section) from a dict."""
+    return configuration.model(sections()).model_validate(data or {})
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(START)
+
+
+AppFactory = Callable[..., Awaitable[App]]
+
+
+@pytest.fixture
+async def make_app(tmp_path, clock) -> AsyncIterator[AppFactory]:
+    """Start Apps on a SQLite file in tmp_path; nothing runs in the background.
+
+    Calling it again with the same `db` name is a restart on the same database.
+    """
+    stack = AsyncExitStack()
+
+    async def make(
+        features: list[type[Feature]] | None = None,
+        config: dict[str, Any] | None = None,
+        db: str = "bot.db",
+    ) -> App:
+        app_cm = App.running(
+            make_config(config),
+            features if features is not None else all_features(),
+            clock=clock,
+            db_path=str(tmp_path / db),
+            background=False,
+        )
+        return await stack.enter_async_context(app_cm)
+
+    yield make
+    await stack.aclose()
+
+
+class ConsoleRun:
+    """A console on an App, with what it printed kept as a list of blocks."""
+
+    def __init__(self, console: Console, out: list[str]) -> None:
+        self.console = console
+        self.out = out
+        self.app = console.app
+
+    async def say(self, *lines: str) -> str:
+        """Feed lines; return what they printed."""
+        start = len(self.out)
+        for line in lines:
+            await self.console.handle(line)
+        return "\n".join(self.out[start:])
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.out)
+
+
+@pytest.fixture
+async def console(make_app) -> ConsoleRun:
+    app = await make_app()
+    out: list[str] = []
+    return ConsoleRun(Console(app, write=out.append), out)
