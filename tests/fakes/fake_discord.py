@@ -1,0 +1,1324 @@
+"""A local stand-in for Discord's REST API and gateway, for tests.
+
+The real discord.py client talks to it over real sockets on 127.0.0.1, so tests exercise the
+library's own request, rate-limit, websocket and interaction code instead of mocks. Every REST
+request and gateway frame is recorded so tests can assert on exactly what the bot sent.
+
+Usage in a test module::
+
+    from tests.fakes.fake_discord import fake_discord, discord_endpoints  # noqa: F401
+
+    async def test_something(discord_endpoints):
+        fake = discord_endpoints  # discord.py now points at the fake until the test ends
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import fnmatch
+import itertools
+import json
+import re
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import discord
+import discord.gateway
+import discord.http
+import pytest
+import pytest_asyncio
+import yarl
+from aiohttp import WSMsgType, web
+
+DISCORD_EPOCH_MS = 1420070400000
+ATTACHMENT_SIZE_LIMIT = 25 * 1024 * 1024
+HEARTBEAT_INTERVAL_MS = 41250
+# Permissions of the bot's managed role: everything a community bot needs, short of admin.
+BOT_PERMISSIONS = str(
+    discord.Permissions(
+        view_channel=True,
+        send_messages=True,
+        embed_links=True,
+        attach_files=True,
+        read_message_history=True,
+        add_reactions=True,
+        manage_messages=True,
+        manage_events=True,
+        create_events=True,
+        use_application_commands=True,
+        send_polls=True,
+    ).value
+)
+EVERYONE_PERMISSIONS = str(
+    discord.Permissions(
+        view_channel=True,
+        send_messages=True,
+        read_message_history=True,
+        add_reactions=True,
+        use_application_commands=True,
+    ).value
+)
+
+JsonHandler = Callable[["web.Request", "Req", dict[str, str]], Awaitable[web.StreamResponse]]
+
+
+@dataclass
+class FakeFile:
+    """One file part of a multipart request, kept whole so tests can compare bytes."""
+
+    field: str
+    filename: str | None
+    content_type: str | None
+    data: bytes
+
+
+@dataclass
+class Req:
+    """One REST request as the fake received it (path is relative to the API base)."""
+
+    method: str
+    path: str
+    json: Any
+    headers: dict[str, str]
+    query: dict[str, str] = field(default_factory=dict)
+    files: list[FakeFile] = field(default_factory=list)
+    status: int = 0
+
+
+@dataclass
+class _Failure:
+    method: str
+    path_glob: str
+    status: int
+    times: int
+    retry_after: float
+
+
+@dataclass
+class _Interaction:
+    payload: dict[str, Any]
+    responded: bool = False
+    original_message_id: int | None = None
+
+
+def _now_iso() -> str:
+    return dt.datetime.now(dt.UTC).isoformat()
+
+
+def _json_response(
+    data: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
+    # Not web.json_response and not text=...: both add "; charset=utf-8", and discord.py only
+    # parses a body whose Content-Type is exactly "application/json".
+    all_headers = {"Content-Type": "application/json"}
+    all_headers.update(headers or {})
+    return web.Response(body=json.dumps(data).encode(), status=status, headers=all_headers)
+
+
+def _error(status: int, message: str, code: int = 0) -> web.Response:
+    return _json_response({"message": message, "code": code}, status=status)
+
+
+class FakeDiscord:
+    """One guild with one text channel, one bot user, and an aiohttp server pretending to be Discord."""
+
+    def __init__(self) -> None:
+        self.application_id = 1_150_000_000_000_000_001
+        self.bot_user_id = 1_150_000_000_000_000_002
+        self.guild_id = 1_150_000_000_000_000_003
+        self.channel_id = 1_150_000_000_000_000_004
+        self.owner_user_id = 1_150_000_000_000_000_005
+        self.bot_role_id = 1_150_000_000_000_000_006
+        self.api_base = ""
+        self.gateway_url = ""
+        self.base_url = ""
+
+        self.requests: list[Req] = []
+        self.registered_commands: dict[Any, list[dict[str, Any]]] = {}
+        self.messages: dict[int, dict[str, Any]] = {}
+        self.interaction_responses: list[dict[str, Any]] = []
+        self.followups: list[dict[str, Any]] = []
+        self.scheduled_events: list[dict[str, Any]] = []
+        self.attachments: dict[int, FakeFile] = {}
+        self.gateway_frames: list[dict[str, Any]] = []  # every frame the client sent, in order
+        self.identify_payloads: list[dict[str, Any]] = []
+        self.resume_payloads: list[dict[str, Any]] = []
+        self.roles: dict[int, dict[str, Any]] = {}
+        self.channels: dict[int, dict[str, Any]] = {}
+
+        self._failures: list[_Failure] = []
+        self._interactions: dict[str, _Interaction] = {}  # by token
+        self._responses_by_interaction: dict[str, dict[str, Any]] = {}
+        self._command_ids: dict[tuple[Any, str], int] = {}
+        self._snowflake_last = 0
+        self._token_counter = itertools.count(1)
+        self._routes: list[tuple[str, re.Pattern[str], JsonHandler]] = []
+
+        self._changed: asyncio.Condition | None = None
+        self._runner: web.AppRunner | None = None
+        self._ws: web.WebSocketResponse | None = None
+        self._all_ws: set[web.WebSocketResponse] = set()
+        self._ws_lock: asyncio.Lock | None = None
+        self._session_id: str | None = None
+        self._seq = 0
+        # Dispatches of the current session, replayed to a client that resumes.
+        self._sent_events: list[dict[str, Any]] = []
+        self._ready = False
+        self._resumes = 0
+
+        self.roles[self.guild_id] = self._role(self.guild_id, "@everyone", EVERYONE_PERMISSIONS, 0)
+        bot_role = self._role(self.bot_role_id, "Fake Bot", BOT_PERMISSIONS, 1)
+        bot_role["managed"] = True
+        bot_role["tags"] = {"bot_id": str(self.bot_user_id)}
+        self.roles[self.bot_role_id] = bot_role
+        self.channels[self.channel_id] = self._text_channel(self.channel_id, "general", 0)
+        self._add_routes()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> FakeDiscord:
+        """Serve REST and the gateway from one loopback port chosen by the OS."""
+        self._changed = asyncio.Condition()
+        self._ws_lock = asyncio.Lock()
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_get("/gateway", self._gateway)
+        app.router.add_route("*", "/api/v10/{tail:.*}", self._rest)
+        app.router.add_get("/attachments/{aid}/{filename}", self._attachment)
+        app.router.add_route("*", "/{tail:.*}", self._rest)
+        self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = self._runner.addresses[0][1]
+        self.base_url = f"http://127.0.0.1:{port}"
+        self.api_base = f"{self.base_url}/api/v10"
+        self.gateway_url = f"ws://127.0.0.1:{port}/gateway"
+        return self
+
+    async def close(self) -> None:
+        """Drop every websocket and stop the server."""
+        for ws in list(self._all_ws):
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(ws.close(code=1001), 1.0)
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    # ------------------------------------------------------------------ waiting
+
+    async def _notify(self) -> None:
+        assert self._changed is not None
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def _wait(self, predicate: Callable[[], Any], timeout: float, what: str) -> Any:
+        """Wait until predicate() is truthy; the condition is notified on every state change."""
+        assert self._changed is not None, "call start() first"
+        async with self._changed:
+            try:
+                await asyncio.wait_for(self._changed.wait_for(predicate), timeout)
+            except TimeoutError:
+                seen = [f"{r.method} {r.path} -> {r.status}" for r in self.requests[-15:]]
+                raise TimeoutError(
+                    f"timed out after {timeout}s waiting for {what}; last requests: {seen}"
+                ) from None
+        return predicate()
+
+    def requests_to(self, method: str, path_glob: str) -> list[Req]:
+        """Requests whose method matches and whose path matches the glob (fnmatch: '*' also spans '/')."""
+        return [
+            r
+            for r in self.requests
+            if r.method == method.upper() and fnmatch.fnmatchcase(r.path, path_glob)
+        ]
+
+    async def wait_for_request(
+        self, method: str, path_glob: str, count: int = 1, timeout: float = 5.0
+    ) -> list[Req]:
+        """Wait until at least ``count`` matching requests have been answered."""
+
+        def enough() -> list[Req] | None:
+            found = self.requests_to(method, path_glob)
+            return found if len(found) >= count else None
+
+        return await self._wait(enough, timeout, f"{count} x {method} {path_glob}")
+
+    async def wait_ready(self, timeout: float = 5.0) -> None:
+        """Wait until a client identified and was sent READY and GUILD_CREATE."""
+        await self._wait(lambda: self._ready, timeout, "IDENTIFY/READY")
+
+    async def wait_interaction_response(
+        self, interaction_id: str, timeout: float = 5.0
+    ) -> dict[str, Any]:
+        """Wait for the callback body the bot POSTed for this interaction."""
+        key = str(interaction_id)
+        return await self._wait(
+            lambda: self._responses_by_interaction.get(key),
+            timeout,
+            f"callback for interaction {key}",
+        )
+
+    def fail_next(
+        self,
+        method: str,
+        path_glob: str,
+        status: int = 429,
+        times: int = 1,
+        retry_after: float = 0.0,
+    ) -> None:
+        """Answer the next ``times`` matching requests with an error instead of handling them."""
+        self._failures.append(_Failure(method.upper(), path_glob, status, times, retry_after))
+
+    @property
+    def intents(self) -> int | None:
+        """Intents of the latest IDENTIFY."""
+        return self.identify_payloads[-1].get("intents") if self.identify_payloads else None
+
+    # ------------------------------------------------------------------ ids and shapes
+
+    def snowflake(self) -> int:
+        """A fresh, increasing id with a realistic timestamp part."""
+        candidate = (int(time.time() * 1000) - DISCORD_EPOCH_MS) << 22
+        self._snowflake_last = max(candidate, self._snowflake_last + 1)
+        return self._snowflake_last
+
+    def _role(self, role_id: int, name: str, permissions: str, position: int) -> dict[str, Any]:
+        return {
+            "id": str(role_id),
+            "name": name,
+            "color": 0,
+            "colors": {"primary_color": 0, "secondary_color": None, "tertiary_color": None},
+            "hoist": False,
+            "icon": None,
+            "unicode_emoji": None,
+            "position": position,
+            "permissions": permissions,
+            "managed": False,
+            "mentionable": False,
+            "flags": 0,
+        }
+
+    def add_role(self, name: str, permissions: str = "0") -> dict[str, Any]:
+        """Add a guild role (seen in GUILD_CREATE sent afterwards and in GET /guilds/{id}/roles)."""
+        role = self._role(self.snowflake(), name, permissions, len(self.roles))
+        self.roles[int(role["id"])] = role
+        return role
+
+    def _text_channel(self, channel_id: int, name: str, position: int) -> dict[str, Any]:
+        return {
+            "id": str(channel_id),
+            "type": 0,
+            "guild_id": str(self.guild_id),
+            "name": name,
+            "position": position,
+            "permission_overwrites": [],
+            "nsfw": False,
+            "parent_id": None,
+            "topic": None,
+            "last_message_id": None,
+            "rate_limit_per_user": 0,
+            "default_auto_archive_duration": 1440,
+            "flags": 0,
+        }
+
+    def bot_user(self) -> dict[str, Any]:
+        """The bot's user object as GET /users/@me returns it."""
+        return {
+            "id": str(self.bot_user_id),
+            "username": "fake-bot",
+            "discriminator": "0",
+            "global_name": None,
+            "avatar": None,
+            "bot": True,
+            "public_flags": 0,
+            "flags": 0,
+            "verified": True,
+            "mfa_enabled": False,
+            "locale": "en-US",
+        }
+
+    def user(self, user_id: int) -> dict[str, Any]:
+        """A human user object."""
+        return {
+            "id": str(user_id),
+            "username": f"user{user_id}",
+            "discriminator": "0",
+            "global_name": f"User {user_id}",
+            "avatar": None,
+            "public_flags": 0,
+        }
+
+    def member(
+        self, user_id: int, roles: list[str] | None = None, permissions: str | None = None
+    ) -> dict[str, Any]:
+        """A guild member; ``permissions`` is only present in interaction payloads, as on Discord."""
+        data: dict[str, Any] = {
+            "user": self.bot_user() if user_id == self.bot_user_id else self.user(user_id),
+            "roles": list(roles or []),
+            "joined_at": "2024-01-01T00:00:00+00:00",
+            "premium_since": None,
+            "deaf": False,
+            "mute": False,
+            "flags": 0,
+            "pending": False,
+            "nick": None,
+            "avatar": None,
+            "communication_disabled_until": None,
+        }
+        if permissions is not None:
+            data["permissions"] = permissions
+        return data
+
+    def guild_payload(self) -> dict[str, Any]:
+        """The full GUILD_CREATE body."""
+        return {
+            "id": str(self.guild_id),
+            "name": "Fake Guild",
+            "icon": None,
+            "splash": None,
+            "discovery_splash": None,
+            "banner": None,
+            "description": None,
+            "owner_id": str(self.owner_user_id),
+            "afk_channel_id": None,
+            "afk_timeout": 300,
+            "verification_level": 0,
+            "default_message_notifications": 0,
+            "explicit_content_filter": 0,
+            "mfa_level": 0,
+            "nsfw_level": 0,
+            "premium_tier": 0,
+            "premium_subscription_count": 0,
+            "premium_progress_bar_enabled": False,
+            "preferred_locale": "en-US",
+            "system_channel_id": str(self.channel_id),
+            "system_channel_flags": 0,
+            "rules_channel_id": None,
+            "public_updates_channel_id": None,
+            "safety_alerts_channel_id": None,
+            "vanity_url_code": None,
+            "features": [],
+            "roles": list(self.roles.values()),
+            "emojis": [],
+            "stickers": [],
+            "channels": list(self.channels.values()),
+            "threads": [],
+            "members": [self.member(self.bot_user_id, roles=[str(self.bot_role_id)])],
+            "member_count": 2,
+            "large": False,
+            "unavailable": False,
+            "joined_at": "2024-01-01T00:00:00+00:00",
+            "voice_states": [],
+            "presences": [],
+            "stage_instances": [],
+            "guild_scheduled_events": [],
+            "soundboard_sounds": [],
+            "application_id": None,
+            "max_members": 500000,
+            "max_video_channel_users": 25,
+            "lazy": True,
+        }
+
+    def application_payload(self) -> dict[str, Any]:
+        """The body of GET /oauth2/applications/@me."""
+        return {
+            "id": str(self.application_id),
+            "name": "Fake Bot",
+            "description": "",
+            "icon": None,
+            "rpc_origins": [],
+            "bot_public": True,
+            "bot_require_code_grant": False,
+            "owner": self.user(self.owner_user_id),
+            "team": None,
+            "summary": "",
+            "verify_key": "0" * 64,
+            "flags": 0,
+            "tags": [],
+            "interactions_endpoint_url": None,
+            "bot": self.bot_user(),
+        }
+
+    # ------------------------------------------------------------------ interaction payloads
+
+    def _new_interaction(
+        self,
+        type_: int,
+        data: dict[str, Any],
+        user_id: int,
+        permissions: str,
+        roles: list[str] | None,
+    ) -> dict[str, Any]:
+        token = f"fake-interaction-token-{next(self._token_counter)}"
+        payload: dict[str, Any] = {
+            "id": str(self.snowflake()),
+            "application_id": str(self.application_id),
+            "type": type_,
+            "data": data,
+            "guild_id": str(self.guild_id),
+            "guild": {"id": str(self.guild_id), "locale": "en-US", "features": []},
+            "channel_id": str(self.channel_id),
+            "channel": dict(self.channels[self.channel_id]),
+            "member": self.member(user_id, roles=roles, permissions=permissions),
+            "token": token,
+            "version": 1,
+            "app_permissions": BOT_PERMISSIONS,
+            "locale": "en-US",
+            "guild_locale": "en-US",
+            "entitlements": [],
+            "entitlement_sku_ids": [],
+            "authorizing_integration_owners": {"0": str(self.guild_id)},
+            "context": 0,
+            "attachment_size_limit": ATTACHMENT_SIZE_LIMIT,
+        }
+        self._interactions[token] = _Interaction(payload)
+        return payload
+
+    def slash_payload(
+        self,
+        name: str,
+        options: list[dict[str, Any]] | None = None,
+        user_id: int = 1001,
+        permissions: str = "0",
+        roles: list[str] | None = None,
+        *,
+        guild_command: bool | None = None,
+    ) -> dict[str, Any]:
+        """INTERACTION_CREATE body for a slash command.
+
+        ``guild_command=None`` marks it as a guild command only when it was synced to the guild
+        and not globally, because discord.py looks guild commands up by ``data.guild_id``.
+        """
+        if guild_command is None:
+            in_guild = any(
+                c["name"] == name for c in self.registered_commands.get(self.guild_id, [])
+            )
+            in_global = any(c["name"] == name for c in self.registered_commands.get("global", []))
+            guild_command = in_guild and not in_global
+        scope: Any = self.guild_id if guild_command else "global"
+        data: dict[str, Any] = {"id": str(self._command_id(scope, name)), "name": name, "type": 1}
+        if options:
+            data["options"] = options
+        if guild_command:
+            data["guild_id"] = str(self.guild_id)
+        return self._new_interaction(2, data, user_id, permissions, roles)
+
+    def component_payload(
+        self,
+        custom_id: str,
+        message_id: int,
+        component_type: int = 2,
+        values: list[str] | None = None,
+        user_id: int = 1001,
+        permissions: str = "0",
+    ) -> dict[str, Any]:
+        """INTERACTION_CREATE body for a click (type 2) or select (types 3, 5-8) on a message."""
+        data: dict[str, Any] = {"custom_id": custom_id, "component_type": component_type}
+        if component_type != 2:
+            data["values"] = list(values or [])
+        payload = self._new_interaction(3, data, user_id, permissions, None)
+        message = self.messages.get(int(message_id))
+        if message is None:
+            message = self._message(self.channel_id, {"content": ""}, message_id=int(message_id))
+        payload["message"] = message
+        self._interactions[payload["token"]].original_message_id = int(message_id)
+        return payload
+
+    def modal_submit_payload(
+        self, custom_id: str, fields: dict[str, str], user_id: int = 1001
+    ) -> dict[str, Any]:
+        """INTERACTION_CREATE body for a modal submit: one action row per text input."""
+        rows = [
+            {"type": 1, "components": [{"type": 4, "custom_id": key, "value": value}]}
+            for key, value in fields.items()
+        ]
+        return self._new_interaction(
+            5, {"custom_id": custom_id, "components": rows}, user_id, "0", None
+        )
+
+    def last_modal(self) -> dict[str, Any]:
+        """The ``data`` of the latest type-9 (modal) callback: custom_id, title, components."""
+        for body in reversed(self.interaction_responses):
+            if body.get("type") == 9:
+                return body["data"]
+        raise LookupError("no modal was sent")
+
+    # ------------------------------------------------------------------ gateway
+
+    async def _send_frame(self, ws: web.WebSocketResponse, frame: dict[str, Any]) -> None:
+        assert self._ws_lock is not None
+        async with self._ws_lock:
+            # A socket that is closing drops the frame; dispatches are replayed on RESUME anyway.
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                if not ws.closed:
+                    await ws.send_str(json.dumps(frame))
+
+    async def dispatch(self, event: str, data: dict[str, Any]) -> dict[str, Any]:
+        """Send any DISPATCH event; if no socket is up it is replayed when the client resumes."""
+        self._seq += 1
+        frame = {"op": 0, "t": event, "s": self._seq, "d": data}
+        self._sent_events.append(frame)
+        if self._ws is not None and not self._ws.closed:
+            await self._send_frame(self._ws, frame)
+        return frame
+
+    async def send_interaction(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Dispatch INTERACTION_CREATE over the gateway; id and token are filled in if missing."""
+        payload = dict(data)
+        payload.setdefault("id", str(self.snowflake()))
+        payload.setdefault("token", f"fake-interaction-token-{next(self._token_counter)}")
+        self._interactions.setdefault(payload["token"], _Interaction(payload))
+        await self.wait_ready()
+        await self.dispatch("INTERACTION_CREATE", payload)
+        return payload
+
+    async def restart_gateway(self, *, wait: bool = True, timeout: float = 5.0) -> None:
+        """Close the live websocket as Discord does on a restart; the client resumes its session."""
+        ws = self._ws
+        if ws is None:
+            return
+        resumes, identifies = self._resumes, len(self.identify_payloads)
+        await ws.close(code=4000, message=b"fake restart")
+        if wait:
+
+            def back() -> bool:
+                reidentified = len(self.identify_payloads) > identifies and self._ready
+                return self._resumes > resumes or reidentified
+
+            await self._wait(back, timeout, "the client to resume or identify again")
+
+    async def _gateway(self, request: web.Request) -> web.StreamResponse:
+        ws = web.WebSocketResponse(autoping=True, max_msg_size=0)
+        await ws.prepare(request)
+        self._all_ws.add(ws)
+        self._ws = ws
+        try:
+            await self._send_frame(
+                ws,
+                {
+                    "op": 10,
+                    "d": {"heartbeat_interval": HEARTBEAT_INTERVAL_MS},
+                    "s": None,
+                    "t": None,
+                },
+            )
+            async for msg in ws:
+                if msg.type is not WSMsgType.TEXT:
+                    continue
+                frame = json.loads(msg.data)
+                self.gateway_frames.append(frame)
+                await self._on_frame(ws, frame)
+                await self._notify()
+        finally:
+            self._all_ws.discard(ws)
+            if self._ws is ws:
+                self._ws = None
+            await self._notify()
+        return ws
+
+    async def _on_frame(self, ws: web.WebSocketResponse, frame: dict[str, Any]) -> None:
+        op = frame.get("op")
+        data = frame.get("d")
+        if op == 1:
+            await self._send_frame(ws, {"op": 11, "d": None, "s": None, "t": None})
+        elif op == 2:
+            await self._identify(ws, data)
+        elif op == 6:
+            await self._resume(ws, data)
+        elif op == 8:
+            await self._send_member_chunk(ws, data)
+
+    async def _identify(self, ws: web.WebSocketResponse, data: dict[str, Any]) -> None:
+        self.identify_payloads.append(data)
+        self._ready = False
+        self._session_id = f"fake-session-{self.snowflake()}"
+        self._seq = 0
+        self._sent_events = []
+        ready: dict[str, Any] = {
+            "v": 10,
+            "user": self.bot_user(),
+            "guilds": [{"id": str(self.guild_id), "unavailable": True}],
+            "session_id": self._session_id,
+            "resume_gateway_url": self.gateway_url,
+            "session_type": "normal",
+            "private_channels": [],
+            "relationships": [],
+            "presences": [],
+            "guild_join_requests": [],
+            "geo_ordered_rtc_regions": [],
+            "user_settings": {},
+            "application": {"id": str(self.application_id), "flags": 0},
+            "_trace": ["fake-discord"],
+        }
+        if "shard" in data:
+            ready["shard"] = data["shard"]
+        await self.dispatch("READY", ready)
+        await self.dispatch("GUILD_CREATE", self.guild_payload())
+        self._ready = True
+
+    async def _resume(self, ws: web.WebSocketResponse, data: dict[str, Any]) -> None:
+        self.resume_payloads.append(data)
+        if data.get("session_id") != self._session_id:
+            await self._send_frame(ws, {"op": 9, "d": False, "s": None, "t": None})
+            return
+        last_seen = data.get("seq") or 0
+        for frame in self._sent_events:
+            if frame["s"] > last_seen:
+                await self._send_frame(ws, frame)
+        self._resumes += 1
+        await self.dispatch("RESUMED", {"_trace": ["fake-discord"]})
+
+    async def _send_member_chunk(self, ws: web.WebSocketResponse, data: dict[str, Any]) -> None:
+        chunk = {
+            "guild_id": str(self.guild_id),
+            "members": [
+                self.member(self.bot_user_id, roles=[str(self.bot_role_id)]),
+                self.member(1001),
+            ],
+            "chunk_index": 0,
+            "chunk_count": 1,
+            "not_found": [],
+        }
+        if data.get("nonce") is not None:
+            chunk["nonce"] = data["nonce"]
+        await self.dispatch("GUILD_MEMBERS_CHUNK", chunk)
+
+    # ------------------------------------------------------------------ REST plumbing
+
+    def _route(self, method: str, pattern: str, handler: JsonHandler) -> None:
+        regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern)
+        self._routes.append((method, re.compile(f"^{regex}$"), handler))
+
+    def _add_routes(self) -> None:
+        r = self._route
+        r("GET", "/users/@me", self._get_me)
+        r("GET", "/users/{uid}", self._get_user)
+        r("GET", "/oauth2/applications/@me", self._get_application)
+        r("GET", "/applications/@me", self._get_application)
+        r("GET", "/gateway", self._get_gateway)
+        r("GET", "/gateway/bot", self._get_gateway_bot)
+        r("PUT", "/applications/{app}/commands", self._put_commands)
+        r("GET", "/applications/{app}/commands", self._get_commands)
+        r("PUT", "/applications/{app}/guilds/{gid}/commands", self._put_commands)
+        r("GET", "/applications/{app}/guilds/{gid}/commands", self._get_commands)
+        r("GET", "/channels/{cid}", self._get_channel)
+        r("GET", "/channels/{cid}/messages", self._history)
+        r("POST", "/channels/{cid}/messages", self._create_message)
+        r("GET", "/channels/{cid}/messages/{mid}", self._get_message)
+        r("PATCH", "/channels/{cid}/messages/{mid}", self._edit_message)
+        r("DELETE", "/channels/{cid}/messages/{mid}", self._delete_message)
+        r("PUT", "/channels/{cid}/messages/{mid}/reactions/{emoji}/@me", self._no_content)
+        r("DELETE", "/channels/{cid}/messages/{mid}/reactions/{emoji}/@me", self._no_content)
+        r("POST", "/interactions/{iid}/{token}/callback", self._interaction_callback)
+        r("POST", "/webhooks/{app}/{token}", self._followup)
+        r("GET", "/webhooks/{app}/{token}/messages/{mid}", self._get_webhook_message)
+        r("PATCH", "/webhooks/{app}/{token}/messages/{mid}", self._edit_webhook_message)
+        r("DELETE", "/webhooks/{app}/{token}/messages/{mid}", self._delete_webhook_message)
+        r("GET", "/guilds/{gid}", self._get_guild)
+        r("GET", "/guilds/{gid}/roles", self._get_roles)
+        r("GET", "/guilds/{gid}/channels", self._get_channels)
+        r("GET", "/guilds/{gid}/scheduled-events", self._list_events)
+        r("POST", "/guilds/{gid}/scheduled-events", self._create_event)
+
+    async def _read_body(self, request: web.Request) -> tuple[Any, list[FakeFile]]:
+        ctype = request.headers.get("Content-Type", "")
+        if ctype.startswith("multipart/form-data"):
+            body: Any = None
+            files: list[FakeFile] = []
+            reader = await request.multipart()
+            while (part := await reader.next()) is not None:
+                raw = await part.read()  # type: ignore[union-attr]
+                name = part.name or ""  # type: ignore[union-attr]
+                if name == "payload_json":
+                    body = json.loads(raw)
+                else:
+                    files.append(
+                        FakeFile(name, part.filename, part.headers.get("Content-Type"), bytes(raw))
+                    )  # type: ignore[union-attr]
+            return body, files
+        raw_text = await request.text()
+        if not raw_text:
+            return None, []
+        try:
+            return json.loads(raw_text), []
+        except ValueError:
+            return raw_text, []
+
+    async def _rest(self, request: web.Request) -> web.StreamResponse:
+        path = request.path
+        if path.startswith("/api/v10"):
+            path = path[len("/api/v10") :] or "/"
+        body, files = await self._read_body(request)
+        req = Req(request.method, path, body, dict(request.headers), dict(request.query), files)
+        try:
+            response = self._injected_failure(req)
+            if response is None:
+                response = await self._handle(request, req)
+        except Exception as exc:  # a bug in the fake must surface as a readable 500, not a hang
+            response = _error(500, f"fake_discord error: {exc!r}")
+        req.status = response.status
+        self.requests.append(req)
+        await self._notify()
+        return response
+
+    def _injected_failure(self, req: Req) -> web.Response | None:
+        for failure in self._failures:
+            if (
+                failure.times > 0
+                and failure.method == req.method
+                and fnmatch.fnmatchcase(req.path, failure.path_glob)
+            ):
+                failure.times -= 1
+                if failure.status == 429:
+                    headers = {
+                        "Via": "1.1 google",
+                        "Retry-After": str(max(0, int(failure.retry_after + 0.999))),
+                        "X-RateLimit-Limit": "5",
+                        "X-RateLimit-Remaining": "0",
+                        "X-RateLimit-Reset": f"{time.time() + failure.retry_after:.3f}",
+                        "X-RateLimit-Reset-After": f"{failure.retry_after:.3f}",
+                        "X-RateLimit-Bucket": "fake-bucket-" + re.sub(r"\W", "", failure.path_glob),
+                        "X-RateLimit-Scope": "user",
+                    }
+                    body = {
+                        "message": "You are being rate limited.",
+                        "retry_after": failure.retry_after,
+                        "global": False,
+                    }
+                    return _json_response(body, status=429, headers=headers)
+                if failure.status >= 500:
+                    return _error(failure.status, f"{failure.status}: Server Error")
+                return _error(
+                    failure.status,
+                    f"{failure.status}: injected failure",
+                    code=50001 if failure.status == 403 else 0,
+                )
+        return None
+
+    async def _handle(self, request: web.Request, req: Req) -> web.StreamResponse:
+        for method, regex, handler in self._routes:
+            if method != req.method:
+                continue
+            match = regex.match(req.path)
+            if match:
+                return await handler(request, req, match.groupdict())
+        return _error(404, "404: Not Found")
+
+    async def _no_content(
+        self, request: web.Request, req: Req, p: dict[str, str]
+    ) -> web.StreamResponse:
+        return web.Response(status=204)
+
+    async def _attachment(self, request: web.Request) -> web.StreamResponse:
+        stored = self.attachments.get(int(request.match_info["aid"]))
+        if stored is None:
+            return _error(404, "404: Not Found")
+        return web.Response(
+            body=stored.data, content_type=stored.content_type or "application/octet-stream"
+        )
+
+    # ------------------------------------------------------------------ REST handlers
+
+    async def _get_me(
+        self, request: web.Request, req: Req, p: dict[str, str]
+    ) -> web.StreamResponse:
+        if not request.headers.get("Authorization", "").startswith("Bot "):
+            return _error(401, "401: Unauthorized")
+        return _json_response(self.bot_user())
+
+    async def _get_user(
+        self, request: web.Request, req: Req, p: dict[str, str]
+    ) -> web.StreamResponse:
+        uid = int(p["uid"])
+        return _json_response(self.bot_user() if uid == self.bot_user_id else self.user(uid))
+
+    async def _get_application(
+        self, request: web.Request, req: Req, p: dict[str, str]
+    ) -> web.StreamResponse:
+        return _json_response(self.application_payload())
+
+    async def _get_gateway(
+        self, request: web.Request, req: Req, p: dict[str, str]
+    ) -> web.StreamResponse:
+        return _json_response({"url": self.gateway_url})
+
+    async def _get_gateway_bot(
+        self, request: web.Request, req: Req, p: dict[str, str]
+    ) -> web.StreamResponse:
+        limit = {"total": 1000, "remaining": 999, "reset_after": 0, "max_concurrency": 1}
+        return _json_response({"url": self.gateway_url, "shards": 1, "session_start_limit": limit})
+
+    def _command_id(self, scope: Any, name: str) -> int:
+        key = (scope, name)
+        if key not in self._command_ids:
+            self._command_ids[key] = self.snowflake()
+        return self._command_ids[key]
+
+    async def _put_commands(
+        self, request: web.Request, req: Req, p: dict[str, str]
+    ) -> web.StreamResponse:
+        if int(p["app"]) != self.application_id:
+            return _error(404, "Unknown Application", 10002)
+        scope: Any = int(p["gid"]) if "gid" in p else "global"
+        stored = []
+        for cmd in req.json or []:
+            full = {
+                "type": 1,
+                "description": "",
+                "options": [],
+                "default_member_permissions": None,
+                "dm_permission": True,
+                "nsfw": False,
+                **cmd,
+                "id": str(self._command_id(scope, cmd["name"])),
+                "application_id": str(self.application_id),
+                "version": str(self.snowflake()),
+            }
+            if scope != "global":
+                full["guild_id"] = str(scope)
+            stored.append(full)
+        self.registered_commands[scope] = stored
+        return _json_response(stored)
+
+    async def _get_commands(
+        self, request: web.Request, req: Req, p: dict[str, str]
+    ) -> web.StreamResponse:
+        scope: Any = int(p["gid"]) if "gid" in p else "global"
+        return _json_response(self.registered_commands.get(scope, []))
+
+    def _channel_or_404(self, cid: str) -> dict[str, Any] | None:
+        return self.channels.get(int(cid)) if cid.isdigit() else None
+
+    async def _get_channel(
+        self, request: web.Request, req: Req, p: dict[str, str]
+    ) -> web.StreamResponse:
+        channel = self._channel_or_404(p["cid"])
+        if channel is None:
+            return _error(404, "Unknown Channel", 10003)
+        return _json_response(channel)
+
+    async def _history(
+        self, request: web.Request, req: Req, p: dict[str, str]
+    ) -> web.StreamResponse:
+        if self._channel_or_404(p["cid"]) is None:
+            return _error(404, "Unknown Channel", 10003)
+        cid = int(p["cid"])
+        limit = max(1, min(100, int(req.query.get("limit", "50"))))
+        before = int(req.query["before"]) if "before" in req.query else None
+        after = int(req.query["after"]) if "after" in req.query else None
+        found = [
+            m
+            for mid, m in self.messages.items()
+            if int(m["channel_id"]) == cid
+            and not (m.get("flags", 0) & 64)
+            and (before is None or mid < before)
+            and (after is None or mid > after)
+        ]
+        found.sort(key=lambda m: int(m["id"]), reverse=True)
+        if after is not None and before is None:
+            # Discord returns the messages right after ``after``, still newest first.
+            found = found[-limit:]
+        return _json_response(found[:limit])
+
+    def _message(
+        self,
+        channel_id: int,
+        body: dict[str, Any],
+        files: list[FakeFile] | None = None,
+        *,
+        message_id: int | None = None,
+        webhook: bool = False,
+        message_type: int = 0,
+    ) -> dict[str, Any]:
+        mid = message_id if message_id is not None else self.snowflake()
+        message: dict[str, Any] = {
+            "id": str(mid),
+            "channel_id": str(channel_id),
+            "type": 19 if body.get("message_reference") and message_type == 0 else message_type,
+            "author": self.bot_user(),
+            "content": "",
+            "embeds": [],
+            "components": [],
+            "attachments": [],
+            "mentions": [],
+            "mention_roles": [],
+            "mention_everyone": False,
+            "pinned": False,
+            "tts": False,
+            "flags": 0,
+            "timestamp": _now_iso(),
+            "edited_timestamp": None,
+        }
+        if webhook:
+            message["webhook_id"] = str(self.application_id)
+            message["application_id"] = str(self.application_id)
+        self._apply_edit(message, body, files or [])
+        return message
+
+    def _apply_edit(
+        self, message: dict[str, Any], body: dict[str, Any], files: list[FakeFile]
+    ) -> None:
+        for key in ("content", "embeds", "components", "tts", "message_reference"):
+            if key in body:
+                message[key] = (
+                    body[key]
+                    if body[key] is not None
+                    else ([] if key in ("embeds", "components") else "")
+                )
+        if "flags" in body and body["flags"] is not None:
+            message["flags"] = body["flags"]
+        if body.get("poll"):
+            message["poll"] = self._poll(body["poll"])
+        if "attachments" in body or files:
+            message["attachments"] = self._attachments(message, body.get("attachments"), files)
+
+    def _poll(self, poll: dict[str, Any]) -> dict[str, Any]:
+        expiry = dt.datetime.now(dt.UTC) + dt.timedelta(hours=float(poll.get("duration", 24)))
+        return {
+            "question": poll.get("question", {}),
+            "answers": [
+                {"answer_id": i + 1, **answer} for i, answer in enumerate(poll.get("answers", []))
+            ],
+            "expiry": expiry.isoformat(),
+            "allow_multiselect": poll.get("allow_multiselect", False),
+            "layout_type": poll.get("layout_type", 1),
+            "results": {"is_finalized": False, "answer_counts": []},
+        }
+
+    def _attachments(
+        self, message: dict[str, Any], wanted: list[dict[str, Any]] | None, files: list[FakeFile]
+    ) -> list[dict[str, Any]]:
+        existing = {a["id"]: a for a in message.get("attachments", [])}
+        by_field = {f.field: f for f in files}
+        result: list[dict[str, Any]] = []
+        listed = wanted if wanted is not None else [{"id": i} for i in range(len(files))]
+        for entry in listed:
+            key = str(entry.get("id"))
+            if key in existing:
+                result.append(existing[key])
+                continue
+            upload = by_field.get(f"files[{entry.get('id')}]")
+            if upload is None:
+                continue
+            aid = self.snowflake()
+            filename = entry.get("filename") or upload.filename or f"file{aid}"
+            self.attachments[aid] = upload
+            url = f"{self.base_url}/attachments/{aid}/{filename}"
+            attachment = {
+                "id": str(aid),
+                "filename": filename,
+                "size": len(upload.data),
+                "url": url,
+                "proxy_url": url,
+                "content_type": upload.content_type,
+            }
+            if entry.get("description"):
+                attachment["description"] = entry["description"]
+            result.append(attachment)
+        return result
+
+    async def _create_message(
+        self, request: web.Request, req: Req, p: dict[str, str]
+    ) -> web.StreamResponse:
+        if self._channel_or_404(p["cid"]) is None:
+            return _error(404, "Unknown Channel", 10003)
+        body = req.json or {}
+        if not (
+            body.get("content")
+            or body.get("embeds")
+            or body.get("components")
+            or body.get("poll")
+            or req.files
+            or body.get("sticker_ids")
+        ):
+            return _error(400, "Cannot send an empty message", 50006)
+        message = self._message(int(p["cid"]), body, req.files)
+        self.messages[int(message["id"])] = message
+        return _json_response(message)
+
+    def _message_in(self, cid: str, mid: str) -> dict[str, Any] | None:
+        message = self.messages.get(int(mid)) if mid.isdigit() else None
+        if message is None or message["channel_id"] != cid:
+            return None
+        return message
+
+    async def _get_message(
+        self, request: web.Request, req: Req, p: dict[str, str]
+    ) -> web.StreamResponse:
+        message = self._message_in(p["cid"], p["mid"])
+        return _json_response(message) if message else _error(404, "Unknown Message", 10008)
+
+    async def _edit_message(
+        self, request: web.Request, req: Req, p: dict[str, str]
+    ) -> web.StreamResponse:
+        message = self._message_in(p["cid"], p["mid"])
+        if message is None:
+            return _error(404, "Unknown Message", 10008)
+        self._apply_edit(message, req.json or {}, req.files)
+        message["edited_timestamp"] = _now_iso()
+        return _json_response(message)
+
+    async def _delete_message(
+        self, request: web.Request, req: Req, p: dict[str, str]
+    ) -> web.StreamResponse:
+        if self._message_in(p["cid"], p["mid"]) is None:
+            return _error(404, "Unknown Message", 10008)
+        del self.messages[int(p["mid"])]
+        return web.Response(status=204)
+
+    async def _interaction_callback(
+        self, request: web.Request, req: Req, p: dict[str, str]
+    ) -> web.StreamResponse:
+        body = req.json or {}
+        state = self._interactions.get(p["token"])
+        if state is None:
+            state = self._interactions[p["token"]] = _Interaction(
+                {"id": p["iid"], "type": 2, "token": p["token"]}
+            )
+        if state.responded:
+            return _error(400, "Interaction has already been acknowledged.", 40060)
+        state.responded = True
+        self.interaction_responses.append(body)
+        self._responses_by_interaction[p["iid"]] = body
+
+        cb_type = body.get("type")
+        data = body.get("data") or {}
+        channel_id = int(state.payload.get("channel_id", self.channel_id))
+        interaction_info: dict[str, Any] = {"id": p["iid"], "type": state.payload.get("type", 2)}
+        resource: dict[str, Any] = {"type": cb_type}
+        message: dict[str, Any] | None = None
+        if cb_type in (4, 5):
+            msg_body = dict(data)
+            if cb_type == 5:
+                msg_body = {"content": "", "flags": (data.get("flags") or 0) | 128}
+            msg_type = 20 if state.payload.get("type") == 2 else 0
+            message = self._message(
+                channel_id, msg_body, req.files, webhook=True, message_type=msg_type
+            )
+            message["interaction_metadata"] = self._interaction_metadata(state.payload)
+            self.messages[int(message["id"])] = message
+            state.original_message_id = int(message["id"])
+            interaction_info["response_message_loading"] = cb_type == 5
+            interaction_info["response_message_ephemeral"] = bool((message.get("flags") or 0) & 64)
+        elif cb_type in (6, 7):
+            mid = state.original_message_id
+            message = self.messages.get(mid) if mid is not None else None
+            if message is not None and cb_type == 7:
+                self._apply_edit(message, data, req.files)
+                message["edited_timestamp"] = _now_iso()
+        if message is not None:
+            interaction_info["response_message_id"] = message["id"]
+            resource["message"] = message
+        if req.query.get("with_response") not in ("1", "true", "True"):
+            return web.Response(status=204)
+        return _json_response({"interaction": interaction_info, "resource": resource})
+
+    def _interaction_metadata(self, interaction: dict[str, Any]) -> dict[str, Any]:
+        member = interaction.get("member") or {}
+        user = member.get("user") or interaction.get("user") or self.user(1001)
+        meta: dict[str, Any] = {
+            "id": str(interaction["id"]),
+            "type": interaction.get("type", 2),
+            "user": user,
+            "authorizing_integration_owners": interaction.get("authorizing_integration_owners", {}),
+        }
+        if interaction.get("type") == 2 and isinstance(interaction.get("data"), dict):
+            meta["name"] = interaction["data"].get("name")
+        return meta
+
+    def _check_webhook(self, p: dict[str, str]) -> web.Response | None:
+        if p["app"] != str(self.application_id):
+            return _error(404, "Unknown Webhook", 10015)
+        return None
+
+    async def _followup(
+        self, request: web.Request, req: Req, p: dict[str, str]
+    ) -> web.StreamResponse:
+        if (bad := self._check_webhook(p)) is not None:
+            return bad
+        body = req.json or {}
+        self.followups.append(body)
+        state = self._interactions.get(p["token"])
+        channel_id = (
+            int(state.payload.get("channel_id", self.channel_id)) if state else self.channel_id
+        )
+        message = self._message(channel_id, body, req.files, webhook=True)
+        self.messages[int(message["id"])] = message
+        if req.query.get("wait") in ("1", "true", "True"):
+            return _json_response(message)
+        return web.Response(status=204)
+
+    def _webhook_message(self, p: dict[str, str]) -> dict[str, Any] | None:
+        if p["mid"] == "@original":
+            state = self._interactions.get(p["token"])
+            mid = state.original_message_id if state else None
+        else:
+            mid = int(p["mid"]) if p["mid"].isdigit() else None
+        return self.messages.get(mid) if mid is not None else None
+
+    async def _get_webhook_message(
+        self, request: web.Request, req: Req, p: dict[str, str]
+    ) -> web.StreamResponse:
+        if (bad := self._check_webhook(p)) is not None:
+            return bad
+        message = self._webhook_message(p)
+        return _json_response(message) if message else _error(404, "Unknown Message", 10008)
+
+    async def _edit_webhook_message(
+        self, request: web.Request, req: Req, p: dict[str, str]
+    ) -> web.StreamResponse:
+        if (bad := self._check_webhook(p)) is not None:
+            return bad
+        message = self._webhook_message(p)
+        if message is None:
+            return _error(404, "Unknown Message", 10008)
+        body = req.json or {}
+        self.followups.append(body)
+        self._apply_edit(message, body, req.files)
+        message["flags"] = (message.get("flags") or 0) & ~128  # no longer "thinking"
+        message["edited_timestamp"] = _now_iso()
+        return _json_response(message)
+
+    async def _delete_webhook_message(
+        self, request: web.Request, req: Req, p: dict[str, str]
+    ) -> web.StreamResponse:
+        if (bad := self._check_webhook(p)) is not None:
+            return bad
+        message = self._webhook_message(p)
+        if message is None:
+            return _error(404, "Unknown Message", 10008)
+        del self.messages[int(message["id"])]
+        return web.Response(status=204)
+
+    def _is_our_guild(self, gid: str) -> bool:
+        return gid == str(self.guild_id)
+
+    async def _get_guild(
+        self, request: web.Request, req: Req, p: dict[str, str]
+    ) -> web.StreamResponse:
+        if not self._is_our_guild(p["gid"]):
+            return _error(404, "Unknown Guild", 10004)
+        guild = self.guild_payload()
+        for key in (
+            "channels",
+            "members",
+            "threads",
+            "voice_states",
+            "presences",
+            "joined_at",
+            "large",
+            "member_count",
+        ):
+            guild.pop(key, None)
+        return _json_response(guild)
+
+    async def _get_roles(
+        self, request: web.Request, req: Req, p: dict[str, str]
+    ) -> web.StreamResponse:
+        if not self._is_our_guild(p["gid"]):
+            return _error(404, "Unknown Guild", 10004)
+        return _json_response(list(self.roles.values()))
+
+    async def _get_channels(
+        self, request: web.Request, req: Req, p: dict[str, str]
+    ) -> web.StreamResponse:
+        if not self._is_our_guild(p["gid"]):
+            return _error(404, "Unknown Guild", 10004)
+        return _json_response(list(self.channels.values()))
+
+    async def _list_events(
+        self, request: web.Request, req: Req, p: dict[str, str]
+    ) -> web.StreamResponse:
+        if not self._is_our_guild(p["gid"]):
+            return _error(404, "Unknown Guild", 10004)
+        return _json_response(self.scheduled_events)
+
+    async def _create_event(
+        self, request: web.Request, req: Req, p: dict[str, str]
+    ) -> web.StreamResponse:
+        if not self._is_our_guild(p["gid"]):
+            return _error(404, "Unknown Guild", 10004)
+        body = req.json or {}
+        missing = [
+            k
+            for k in ("name", "scheduled_start_time", "entity_type", "privacy_level")
+            if k not in body
+        ]
+        if body.get("entity_type") == 3:
+            missing += [k for k in ("scheduled_end_time",) if not body.get(k)]
+            if not (body.get("entity_metadata") or {}).get("location"):
+                missing.append("entity_metadata.location")
+        if missing:
+            return _json_response(
+                {"message": "Invalid Form Body", "code": 50035, "errors": {k: {} for k in missing}},
+                status=400,
+            )
+        event = {
+            "id": str(self.snowflake()),
+            "guild_id": str(self.guild_id),
+            "channel_id": body.get("channel_id"),
+            "creator_id": str(self.bot_user_id),
+            "creator": self.bot_user(),
+            "name": body["name"],
+            "description": body.get("description"),
+            "scheduled_start_time": body["scheduled_start_time"],
+            "scheduled_end_time": body.get("scheduled_end_time"),
+            "privacy_level": body["privacy_level"],
+            "status": 1,
+            "entity_type": body["entity_type"],
+            "entity_id": None,
+            "entity_metadata": body.get("entity_metadata"),
+            "user_count": 0,
+            "image": None,
+            "recurrence_rule": body.get("recurrence_rule"),
+        }
+        self.scheduled_events.append(event)
+        return _json_response(event)
+
+
+# ---------------------------------------------------------------------- pointing discord.py at it
+
+
+@contextlib.contextmanager
+def pointed_at(fake: FakeDiscord) -> Iterator[FakeDiscord]:
+    """Point discord.py's process-wide REST base and gateway URL at ``fake``, restoring them after."""
+    old_base = discord.http.Route.BASE
+    old_gateway = discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
+    discord.http.Route.BASE = fake.api_base
+    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(fake.gateway_url)
+    try:
+        yield fake
+    finally:
+        discord.http.Route.BASE = old_base
+        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = old_gateway
+
+
+# The fixtures are defined under *_fixture names and registered under the short names, so a test
+# module can import them without its parameters shadowing the import (ruff F811):
+#     from tests.fakes.fake_discord import discord_endpoints_fixture, fake_discord_fixture  # noqa: F401
+# The short names are kept as aliases for ``from ... import fake_discord, discord_endpoints``.
+
+
+@pytest_asyncio.fixture(name="fake_discord")
+async def fake_discord_fixture() -> AsyncIterator[FakeDiscord]:
+    """A started FakeDiscord, closed after the test."""
+    fake = await FakeDiscord().start()
+    try:
+        yield fake
+    finally:
+        await fake.close()
+
+
+@pytest.fixture(name="discord_endpoints")
+def discord_endpoints_fixture(fake_discord: FakeDiscord) -> Iterator[FakeDiscord]:
+    """The started fake, with discord.py pointed at it for the duration of the test only."""
+    with pointed_at(fake_discord):
+        yield fake_discord
+
+
+fake_discord = fake_discord_fixture
+discord_endpoints = discord_endpoints_fixture
