@@ -15,7 +15,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model
 
 from bot import timeutil
-from bot.errors import ConfigError
+from bot.errors import ConfigError, UsageError
 
 
 class Section(BaseModel):
@@ -34,7 +34,10 @@ def _duration(value: Any) -> Any:
 
 
 def _zone(value: Any) -> Any:
-    timeutil.zone(str(value))  # raises with a clear message
+    try:
+        timeutil.zone(str(value))
+    except UsageError as exc:
+        raise ValueError(exc.message) from None
     return value
 
 

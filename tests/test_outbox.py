@@ -1,0 +1,187 @@
+"""The outbox: posted once across crashes, retried on passing failures, paced, coalesced."""
+
+from __future__ import annotations
+
+from bot.errors import DeliveryError
+from bot.help import Help
+from bot.model import ChannelRef, Post
+
+GENERAL = ChannelRef("test", "w1", "general")
+NEWS = ChannelRef("test", "w1", "news")
+
+
+class Crash(BaseException):
+    """The process dying mid-delivery (not an Exception, so nothing handles it)."""
+
+
+class Platform:
+    """A transport that keeps what it was sent and can be told to fail."""
+
+    platform = "test"
+
+    def __init__(self, pace: float = 0.0) -> None:
+        self.pace = pace
+        self.posted: dict[str, tuple[ChannelRef, Post]] = {}  # message id -> post
+        self.keys: dict[str, str] = {}  # idempotency key -> message id, as a platform remembers
+        self.edits: list[tuple[str, str]] = []
+        self.failures: list[DeliveryError] = []
+        self.crash_after_send = False
+
+    async def send(self, channel, post, key):
+        if self.failures:
+            raise self.failures.pop(0)
+        message_id = f"m{len(self.posted) + 1}"
+        self.posted[message_id] = (channel, post)
+        self.keys[key] = message_id
+        if self.crash_after_send:
+            raise Crash("process died after the platform accepted the post")
+        return message_id
+
+    async def edit(self, channel, message_id, post):
+        if self.failures:
+            raise self.failures.pop(0)
+        self.edits.append((message_id, post.title))
+
+    async def find(self, channel, key):
+        return self.keys.get(key)
+
+
+async def start(make_app, platform, **kw):
+    app = await make_app(features=[Help], **kw)
+    app.outbox.attach(platform)
+    return app
+
+
+async def test_same_key_is_queued_and_posted_once(make_app):
+    platform = Platform()
+    app = await start(make_app, platform)
+    assert await app.outbox.enqueue(GENERAL, Post(title="a"), "item-1") is True
+    assert await app.outbox.enqueue(GENERAL, Post(title="a again"), "item-1") is False
+    assert await app.outbox.drain() == 1
+    assert await app.outbox.drain() == 0
+    assert [p.title for _, p in platform.posted.values()] == ["a"]
+    assert await app.outbox.message_id("item-1") == "m1"
+
+
+async def test_crash_after_the_platform_accepted_does_not_post_twice(make_app):
+    platform = Platform()
+    app = await start(make_app, platform, db="crash.db")
+    await app.outbox.enqueue(GENERAL, Post(title="once"), "item-1")
+    platform.crash_after_send = True
+    try:
+        await app.outbox.drain()
+    except Crash:
+        pass
+    assert await app.outbox.state("item-1") == "sending"  # in doubt
+    platform.crash_after_send = False
+    restarted = await start(make_app, platform, db="crash.db")
+    await restarted.outbox.recover()
+    assert await restarted.outbox.drain() == 0
+    assert len(platform.posted) == 1
+    assert await restarted.outbox.state("item-1") == "sent"
+    assert await restarted.outbox.message_id("item-1") == "m1"
+
+
+async def test_crash_before_the_platform_accepted_posts_after_restart(make_app):
+    platform = Platform()
+    app = await start(make_app, platform, db="crash.db")
+    await app.outbox.enqueue(GENERAL, Post(title="once"), "item-1")
+    # Simulate a crash between marking the row `sending` and the platform call.
+    await app.db.execute("UPDATE outbox SET state = 'sending' WHERE key = 'item-1'")
+    restarted = await start(make_app, platform, db="crash.db")
+    await restarted.outbox.recover()
+    assert await restarted.outbox.drain() == 1
+    assert len(platform.posted) == 1
+
+
+async def test_passing_failures_are_retried_with_backoff_then_delivered(make_app, clock):
+    platform = Platform()
+    app = await start(make_app, platform)
+    platform.failures = [
+        DeliveryError("HTTP 500", transient=True),
+        DeliveryError("rate limited", transient=True, retry_after=30),
+    ]
+    await app.outbox.enqueue(GENERAL, Post(title="later"), "item-1")
+    assert await app.outbox.drain() == 0  # 500: backs off ~2 s
+    assert await app.outbox.drain() == 0  # not due yet
+    clock.advance(3)
+    assert await app.outbox.drain() == 0  # 429: waits its Retry-After
+    clock.advance(10)
+    assert await app.outbox.drain() == 0
+    clock.advance(25)
+    assert await app.outbox.drain() == 1
+    assert len(platform.posted) == 1
+
+
+async def test_a_permanent_failure_stops_without_losing_the_row(make_app):
+    platform = Platform()
+    app = await start(make_app, platform)
+    platform.failures = [DeliveryError("channel_not_found", transient=False)]
+    await app.outbox.enqueue(GENERAL, Post(title="x"), "item-1")
+    await app.outbox.drain()
+    assert await app.outbox.state("item-1") == "failed"
+    row = await app.db.fetchone("SELECT last_error, payload FROM outbox WHERE key = 'item-1'")
+    assert row["last_error"] == "channel_not_found" and '"x"' in row["payload"]
+
+
+async def test_gives_up_after_max_attempts(make_app, clock):
+    platform = Platform()
+    app = await start(make_app, platform, config={"outbox": {"max_attempts": 3}})
+    platform.failures = [DeliveryError("HTTP 503", transient=True) for _ in range(5)]
+    await app.outbox.enqueue(GENERAL, Post(title="x"), "item-1")
+    for _ in range(5):
+        await app.outbox.drain()
+        clock.advance(3600)
+    assert await app.outbox.state("item-1") == "failed"
+    assert len(platform.failures) == 2  # three attempts were made, no more
+
+
+async def test_pacing_sends_one_post_per_channel_per_interval(make_app, clock):
+    platform = Platform(pace=1.0)
+    app = await start(make_app, platform)
+    for n in range(3):
+        await app.outbox.enqueue(GENERAL, Post(title=f"g{n}"), f"g{n}")
+    await app.outbox.enqueue(NEWS, Post(title="n0"), "n0")
+    assert await app.outbox.deliver_due() == 2  # one per channel
+    assert await app.outbox.deliver_due() == 0  # general must wait its pace
+    clock.advance(1)
+    assert await app.outbox.deliver_due() == 1
+    clock.advance(1)
+    assert await app.outbox.deliver_due() == 1
+    assert [p.title for _, p in platform.posted.values()] == ["g0", "n0", "g1", "g2"]
+
+
+async def test_a_burst_of_edits_becomes_one_platform_call(make_app, clock):
+    platform = Platform()
+    app = await start(make_app, platform)
+    await app.outbox.enqueue(GENERAL, Post(title="tally 0"), "poll")
+    await app.outbox.drain()
+    for n in range(1, 20):
+        await app.outbox.edit("poll", Post(title=f"tally {n}"))
+    assert await app.outbox.drain() == 0  # debounced
+    clock.advance(1)
+    assert await app.outbox.drain() == 1
+    assert platform.edits == [("m1", "tally 19")]
+    await app.outbox.edit("poll", Post(title="tally 20"))
+    clock.advance(1)
+    await app.outbox.drain()
+    assert platform.edits[-1] == ("m1", "tally 20")
+
+
+async def test_an_edit_before_the_post_went_out_just_replaces_it(make_app):
+    platform = Platform()
+    app = await start(make_app, platform)
+    await app.outbox.enqueue(GENERAL, Post(title="v1"), "poll")
+    await app.outbox.edit("poll", Post(title="v2"))
+    await app.outbox.drain()
+    assert [p.title for _, p in platform.posted.values()] == ["v2"] and platform.edits == []
+
+
+async def test_posts_wait_for_a_platform_that_is_not_connected(make_app):
+    app = await make_app(features=[Help])
+    await app.outbox.enqueue(GENERAL, Post(title="x"), "item-1")
+    assert await app.outbox.drain() == 0
+    assert await app.outbox.state("item-1") == "pending"
+    platform = Platform()
+    app.outbox.attach(platform)
+    assert await app.outbox.drain() == 1

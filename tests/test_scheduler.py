@@ -1,0 +1,91 @@
+"""The scheduler: the database decides; restarts rebuild timers and catch up within grace."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from bot.app import Feature
+from bot.help import Help
+
+
+class Ticks(Feature):
+    """A feature whose jobs record when they ran."""
+
+    name = "ticks"
+    fired: list[str] = []
+
+    def register(self) -> None:
+        self.app.scheduler.handle("tick", self.tick, grace=timedelta(minutes=30))
+
+    async def tick(self, job) -> None:
+        Ticks.fired.append(job.key)
+
+
+async def start(make_app):
+    Ticks.fired = []
+    return await make_app(features=[Help, Ticks], db="jobs.db")
+
+
+async def test_jobs_fire_when_due_and_not_before(make_app, clock):
+    app = await start(make_app)
+    await app.scheduler.schedule("a", "tick", clock.now() + timedelta(minutes=10))
+    assert app.scheduler.armed()["a"] == clock.now() + timedelta(minutes=10)
+    clock.advance(timedelta(minutes=9))
+    assert await app.scheduler.run_due() == []
+    clock.advance(timedelta(minutes=1))
+    assert await app.scheduler.run_due() == [("a", "done")]
+    assert await app.scheduler.run_due() == []  # once
+    assert Ticks.fired == ["a"] and "a" not in app.scheduler.armed()
+
+
+async def test_restart_rebuilds_timers_and_catches_up_within_grace(make_app, clock):
+    app = await start(make_app)
+    now = clock.now()
+    await app.scheduler.schedule("soon", "tick", now + timedelta(minutes=5))
+    await app.scheduler.schedule("long-missed", "tick", now + timedelta(minutes=1))
+    await app.scheduler.schedule("future", "tick", now + timedelta(days=2))
+    await app.stop()
+    # The bot is down for 40 minutes: `long-missed` is 39 min late (grace 30), `soon` 35.
+    clock.advance(timedelta(minutes=40))
+    Ticks.fired = []
+    restarted = await make_app(features=[Help, Ticks], db="jobs.db")
+    assert Ticks.fired == []
+    assert await restarted.scheduler.state("long-missed") == "skipped"
+    assert await restarted.scheduler.state("soon") == "skipped"
+    assert list(restarted.scheduler.armed()) == ["future"]
+
+
+async def test_a_job_within_grace_runs_on_restart(make_app, clock, caplog):
+    app = await start(make_app)
+    await app.scheduler.schedule("recent", "tick", clock.now() + timedelta(minutes=1))
+    await app.scheduler.schedule("old", "tick", clock.now() - timedelta(hours=2))
+    await app.stop()
+    clock.advance(timedelta(minutes=10))
+    Ticks.fired = []
+    restarted = await make_app(features=[Help, Ticks], db="jobs.db")
+    assert Ticks.fired == ["recent"]
+    assert await restarted.scheduler.state("old") == "skipped"
+    assert "skipped old" in caplog.text
+
+
+async def test_moving_and_cancelling_a_job(make_app, clock):
+    app = await start(make_app)
+    await app.scheduler.schedule("a", "tick", clock.now() + timedelta(minutes=5))
+    await app.scheduler.schedule("a", "tick", clock.now() + timedelta(minutes=50))
+    clock.advance(timedelta(minutes=10))
+    assert await app.scheduler.run_due() == []
+    assert await app.scheduler.cancel("a") is True
+    clock.advance(timedelta(hours=1))
+    assert await app.scheduler.run_due() == [] and Ticks.fired == []
+
+
+async def test_a_failing_job_is_recorded_and_others_still_run(make_app, clock):
+    app = await start(make_app)
+
+    async def broken(job):
+        raise ValueError("bad payload")
+
+    app.scheduler.handle("broken", broken)
+    await app.scheduler.schedule("x", "broken", clock.now())
+    await app.scheduler.schedule("y", "tick", clock.now())
+    assert await app.scheduler.run_due() == [("x", "failed"), ("y", "done")]
