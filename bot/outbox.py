@@ -231,13 +231,14 @@ class Outbox:
         """The sender loop: deliver, then sleep until something is due or new work arrives."""
         await self.recover()
         while True:
+            # Cleared before looking, so work queued while we look still wakes the loop.
+            self._wake.clear()
             try:
                 await self.deliver_due()
                 wait = await self.next_due()
             except Exception:  # keep the sender alive whatever one round did
                 log.exception("outbox: delivery round failed")
                 wait = 5.0
-            self._wake.clear()
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=wait if wait is not None else 60)
             except TimeoutError:

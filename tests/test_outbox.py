@@ -185,3 +185,27 @@ async def test_posts_wait_for_a_platform_that_is_not_connected(make_app):
     platform = Platform()
     app.outbox.attach(platform)
     assert await app.outbox.drain() == 1
+
+
+async def test_the_sender_loop_delivers_work_queued_while_it_sleeps(make_app):
+    import asyncio
+
+    platform = Platform()
+    app = await start(make_app, platform)
+    delivered = asyncio.Event()
+    send = platform.send
+
+    async def send_and_signal(channel, post, key):
+        message_id = await send(channel, post, key)
+        delivered.set()
+        return message_id
+
+    platform.send = send_and_signal
+    sender = asyncio.create_task(app.outbox.run())
+    try:
+        await asyncio.sleep(0)  # the loop looks, finds nothing, and goes to sleep for 60 s
+        await app.outbox.enqueue(GENERAL, Post(title="wake up"), "item-1")
+        await asyncio.wait_for(delivered.wait(), timeout=5)
+        assert [p.title for _, p in platform.posted.values()] == ["wake up"]
+    finally:
+        sender.cancel()
