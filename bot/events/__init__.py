@@ -1,0 +1,89 @@
+"""Events: announce upcoming itSMF-style events, remind before they start, RSVP, calendars.
+
+The feature wires the pieces together: `store` (tables), `drafts` (checking input),
+`render` (posts), `service` (what happens to an event), `commands` (what members type),
+`ical` (calendars) and `cli` (`itsm-bot events ics|import`).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import tomllib
+from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
+
+from bot import timeutil
+from bot.app import Feature
+from bot.config import Duration, Section
+from bot.events import commands, store
+from bot.events.cli import events as events_cli
+from bot.events.drafts import Draft
+from bot.events.service import EventService
+from bot.model import ChannelRef
+
+log = logging.getLogger(__name__)
+
+DEMO_EVENTS = Path(__file__).resolve().parent.parent.parent / "config" / "events.toml"
+
+
+class EventSettings(Section):
+    """The `[event]` section of the configuration file."""
+
+    default_remind: list[Duration] = [timedelta(days=1), timedelta(hours=1)]
+    max_remind: Duration = timedelta(days=60)
+    # How late a reminder may still be posted after downtime (never once the event started).
+    reminder_grace: Duration = timedelta(hours=2)
+    announce_grace: Duration = timedelta(days=7)
+    import_max_bytes: int = 1_000_000
+    import_timeout: Duration = timedelta(seconds=20)
+    import_allow_private: bool = False
+
+
+class Events(Feature):
+    name = "event"
+    migrations = store.MIGRATIONS
+    Settings = EventSettings
+    cli = events_cli
+
+    def register(self) -> None:
+        self.service = EventService(self.app)
+        self.service.register_jobs(self.settings.reminder_grace, self.settings.announce_grace)
+        commands.declare(self)
+
+    async def seed_demo(self, channel: ChannelRef) -> None:
+        """Add the bundled demo events, dated from today; known ones are left alone."""
+        community = await self.app.communities.of(channel)
+        now = self.app.clock.now()
+        for entry in load_demo_events(DEMO_EVENTS):
+            draft = demo_draft(entry, now)
+            uid = f"demo-{_slug(draft.title)}@itsm-bot"
+            await self.service.create(community.id, channel, draft, "demo", uid=uid)
+
+
+def load_demo_events(path: Path) -> list[dict]:
+    return tomllib.loads(path.read_text(encoding="utf-8")).get("event", [])
+
+
+def demo_draft(entry: dict, now: datetime) -> Draft:
+    """One `[[event]]` of events.toml, `days_from_now` counted in the event's own zone."""
+    tz = entry["tz"]
+    day = now.astimezone(timeutil.zone(tz)).date() + timedelta(days=entry["days_from_now"])
+    local = datetime.combine(day, time.fromisoformat(entry["start_time"]), timeutil.zone(tz))
+    start = local.astimezone(UTC)
+    minutes = entry.get("duration_minutes")
+    return Draft(
+        title=entry["title"],
+        start=start,
+        tz=tz,
+        end=start + timedelta(minutes=minutes) if minutes else None,
+        location=entry.get("location", ""),
+        url=entry.get("url", ""),
+        organiser=entry.get("organiser", ""),
+        description=entry.get("description", ""),
+        remind=[timeutil.parse_duration(r) for r in entry.get("remind", [])],
+    )
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")

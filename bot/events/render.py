@@ -1,0 +1,180 @@
+"""Event posts in the listing shape the community knows: WHAT / WHERE / WHEN / WHO / BOOKING.
+
+Times go in as `time_tag` markers, so every reader sees them in their own zone; the
+event's own local time is written out beside them, so nobody has to guess where the
+organisers are. Everything a moderator typed is passed through `inert()`.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from bot import timeutil
+from bot.events.store import Counts, Event, Rsvp
+from bot.model import Attachment, Button, Field, Post, UserRef, inert, mention_tag, time_tag
+
+log = logging.getLogger(__name__)
+
+EVENT_COLOR = 0x2E86AB
+CANCELLED_COLOR = 0x888888
+REMINDER_COLOR = 0xF18F01
+RSVP_LABELS = {
+    "going": "Going",
+    "going+notify": "Going + remind me",
+    "interested": "Interested",
+    "not_going": "Not going",
+}
+_UNITS = {"w": "week", "d": "day", "h": "hour", "m": "minute", "s": "second"}
+
+
+def humanise(offset: timedelta) -> str:
+    """timedelta(days=1, hours=2) -> '1 day 2 hours'."""
+    words = []
+    number = ""
+    for ch in timeutil.format_duration(offset):
+        if ch.isdigit():
+            number += ch
+            continue
+        unit = _UNITS[ch]
+        words.append(f"{number} {unit}" + ("" if number == "1" else "s"))
+        number = ""
+    return " ".join(words)
+
+
+def own_time(moment: datetime, tz: str) -> str:
+    """'Thu 05 Nov 2031, 09:00 Europe/London' — the event's local time, zone written out."""
+    local = timeutil.local(moment, tz)
+    return f"{local:%a %d %b %Y, %H:%M} {tz}"
+
+
+def when(event: Event) -> str:
+    """Reader-local start (absolute and relative), then the event's own local time."""
+    lines = [f"{time_tag(event.start, 'F')} ({time_tag(event.start, 'R')})"]
+    if event.end:
+        lines.append(f"until {time_tag(event.end, 'F')}")
+    local_start = timeutil.local(event.start, event.tz)
+    own = f"{local_start:%a %d %b %Y, %H:%M}"
+    if event.end:
+        local_end = timeutil.local(event.end, event.tz)
+        same_day = local_end.date() == local_start.date()
+        own += f"–{local_end:%H:%M}" if same_day else f" – {local_end:%a %d %b %Y, %H:%M}"
+    lines.append(f"_Local time: {own} {event.tz}_")
+    return "\n".join(lines)
+
+
+def listing_fields(event: Event) -> list[Field]:
+    what = f"**{inert(event.title)}**"
+    if event.description:
+        what += f"\n{inert(event.description)}"
+    fields = [Field("WHAT", what, inline=False)]
+    if event.location:
+        fields.append(Field("WHERE", inert(event.location), inline=False))
+    fields.append(Field("WHEN", when(event), inline=False))
+    if event.organiser:
+        fields.append(Field("WHO", inert(event.organiser), inline=False))
+    if event.url:
+        fields.append(Field("BOOKING", f"[Booking & further details]({event.url})", inline=False))
+    return fields
+
+
+def rsvp_buttons(event: Event) -> list[Button]:
+    styles = {"going": "success", "going+notify": "primary"}
+    return [
+        Button(label, "event.rsvp", f"{event.id}:{status}", styles.get(status, "secondary"))
+        for status, label in RSVP_LABELS.items()
+    ]
+
+
+def counts_line(counts: Counts) -> str:
+    return f"{counts.going} going · {counts.interested} interested · {counts.not_going} not going"
+
+
+def announcement(event: Event, counts: Counts, zone: str, ics: bytes | None = None) -> Post:
+    """The post announcing an event; edited in place as the event or its RSVPs change."""
+    if event.cancelled:
+        return Post(
+            title=f"CANCELLED: {inert(event.title)}",
+            text="**This event has been cancelled.** Its reminders are cancelled too.",
+            fields=listing_fields(event),
+            footer=f"Event #{event.id}",
+            color=CANCELLED_COLOR,
+            zone=zone,
+        )
+    attachments = [Attachment(f"event-{event.id}.ics", ics, "text/calendar")] if ics else []
+    return Post(
+        title=f"📅 {inert(event.title)}",
+        url=event.url,
+        text=f"**RSVP:** {counts_line(counts)}",
+        fields=listing_fields(event),
+        footer=f"Event #{event.id} · Add to calendar: open the attached .ics",
+        buttons=rsvp_buttons(event),
+        attachments=attachments,
+        color=EVENT_COLOR,
+        zone=zone,
+    )
+
+
+def reminder(event: Event, offset: timedelta, mentions: list[UserRef], zone: str) -> Post:
+    text = f"**{inert(event.title)}** starts {time_tag(event.start, 'R')}."
+    if mentions:
+        text += "\nGoing and asked to be reminded: " + ", ".join(mention_tag(u) for u in mentions)
+    return Post(
+        title=f"⏰ In {humanise(offset)}: {inert(event.title)}",
+        url=event.url,
+        text=text,
+        fields=listing_fields(event)[1:],
+        footer=f"Event #{event.id}",
+        buttons=rsvp_buttons(event),
+        color=REMINDER_COLOR,
+        zone=zone,
+        mentions=[u.user for u in mentions],
+    )
+
+
+def upcoming(events: list[Event], zone: str) -> Post:
+    if not events:
+        return Post(title="Upcoming events", text="No upcoming events yet.", zone=zone)
+    lines = []
+    for event in events:
+        line = f"- **#{event.id} {inert(event.title)}** — {time_tag(event.start, 'f')}"
+        line += f" ({own_time(event.start, event.tz)})"
+        if event.location:
+            line += f" — {inert(event.location)}"
+        lines.append(line)
+    return Post(
+        title="Upcoming events",
+        text="\n".join(lines),
+        footer="Moderators: /event rsvps ID shows who is coming.",
+        color=EVENT_COLOR,
+        zone=zone,
+    )
+
+
+def rsvp_list(event: Event, rsvps: list[Rsvp], zone: str) -> Post:
+    fields = []
+    for status in ("going", "interested", "not_going"):
+        people = [r for r in rsvps if r.status == status]
+        names = ", ".join(
+            inert(r.member.name or r.member.user) + (" 🔔" if r.notify else "") for r in people
+        )
+        fields.append(Field(f"{RSVP_LABELS[status]} ({len(people)})", names or "—", False))
+    return Post(
+        title=f"RSVPs for #{event.id} {inert(event.title)}",
+        fields=fields,
+        footer="🔔 going and asked to be mentioned in the final reminder",
+        zone=zone,
+    )
+
+
+def mine(pairs: list[tuple[Event, Rsvp]], zone: str) -> Post:
+    if not pairs:
+        return Post(title="Your RSVPs", text="You have not answered any upcoming event.")
+    lines = []
+    for event, rsvp in pairs:
+        answer = "going + remind me" if rsvp.notify and rsvp.status == "going" else rsvp.status
+        answer = answer.replace("_", " ")
+        lines.append(
+            f"- **#{event.id} {inert(event.title)}** — {time_tag(event.start, 'f')}: {answer}"
+        )
+    return Post(title="Your RSVPs", text="\n".join(lines), zone=zone)

@@ -1,0 +1,265 @@
+"""What happens to an event: created, announced, edited, cancelled, answered, reminded.
+
+Commands, forms, the calendar import and the demo all come through here, so an event is
+announced, edited in place and reminded the same way whichever door it came in by.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from bot.errors import UserError
+from bot.events import ical, render
+from bot.events.drafts import Draft, check
+from bot.events.store import Event, EventStore
+from bot.model import ChannelRef, Post, UserRef
+from bot.scheduler import Job
+from bot.timeutil import format_duration
+
+if TYPE_CHECKING:
+    from bot.app import App
+
+log = logging.getLogger(__name__)
+
+REMIND_KIND = "event.remind"
+ANNOUNCE_KIND = "event.announce"
+
+
+def post_key(event_id: int, channel: ChannelRef) -> str:
+    return f"event:{event_id}:{channel.key}"
+
+
+def remind_job_key(event_id: int, offset: timedelta) -> str:
+    return f"event:{event_id}:remind:{format_duration(offset)}"
+
+
+@dataclass
+class Outcome:
+    """What a change did, for the moderator's confirmation."""
+
+    event: Event
+    notes: list[str] = field(default_factory=list)
+
+
+class EventService:
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.store = EventStore(app.db)
+        self._locks: dict[int, asyncio.Lock] = {}
+
+    def register_jobs(self, reminder_grace: timedelta, announce_grace: timedelta) -> None:
+        self.app.scheduler.handle(REMIND_KIND, self._remind, grace=reminder_grace)
+        self.app.scheduler.handle(ANNOUNCE_KIND, self._announce_job, grace=announce_grace)
+
+    # --- Changes -------------------------------------------------------------------------
+
+    async def create(
+        self,
+        community_id: int,
+        channel: ChannelRef,
+        draft: Draft,
+        created_by: str,
+        announce_at: datetime | None = None,
+        uid: str = "",
+    ) -> Outcome | None:
+        """Store, arm reminders, announce (now or later). None if `uid` already exists."""
+        now = self.app.clock.now()
+        event = Event(
+            id=0, community_id=community_id, uid=uid or _new_uid(), channel=channel,
+            title=draft.title, start=draft.start, end=draft.end, tz=draft.tz,
+            location=draft.location, url=draft.url, organiser=draft.organiser,
+            description=draft.description, remind=draft.remind, announce_at=announce_at,
+        )  # fmt: skip
+        stored = await self.store.create(event, created_by, now)
+        if stored is None:
+            return None
+        outcome = Outcome(stored, await self._arm_reminders(stored))
+        if announce_at is not None and announce_at > now:
+            await self.app.scheduler.schedule(
+                f"event:{stored.id}:announce", ANNOUNCE_KIND, announce_at, {"event": stored.id}
+            )
+            outcome.notes.append("announcement scheduled")
+        else:
+            await self.announce(stored)
+        log.info("event %d created by %s: %s", stored.id, created_by, stored.title)
+        return outcome
+
+    async def update(self, event: Event) -> Outcome:
+        """Write the edited event, move its reminders and edit its announcements."""
+        stored = await self.store.update(event, self.app.clock.now())
+        notes = await self._arm_reminders(stored)
+        await self.refresh(stored.id)
+        return Outcome(stored, notes)
+
+    async def cancel(self, event: Event) -> bool:
+        if not await self.store.cancel(event.id, self.app.clock.now()):
+            return False
+        await self.app.scheduler.cancel_prefix(f"event:{event.id}:")
+        await self.refresh(event.id)
+        log.info("event %d cancelled", event.id)
+        return True
+
+    async def rsvp(self, event: Event, member: UserRef, status: str, notify: bool) -> None:
+        await self.store.rsvp(event.id, member, status, notify, self.app.clock.now())
+        await self.refresh(event.id)
+
+    async def import_calendar(
+        self,
+        data: bytes,
+        community_id: int,
+        channel: ChannelRef,
+        created_by: str,
+        tz: str,
+        max_remind: timedelta,
+        default_remind: list[timedelta],
+    ) -> ImportReport:
+        """Add every upcoming event of an iCalendar document; known UIDs are left alone."""
+        report = ImportReport()
+        now = self.app.clock.now()
+        for item in ical.parse(data, tz):
+            draft = item.draft
+            if await self.store.by_uid(community_id, item.uid):
+                report.known += 1
+                continue
+            if draft.start <= now:
+                report.past += 1
+                continue
+            usable = [o for o in draft.remind if timedelta(0) < o <= max_remind]
+            draft.remind = usable or list(default_remind)
+            try:
+                draft = check(draft, now, max_remind)
+            except UserError as exc:
+                report.invalid.append(f"{draft.title or item.uid}: {exc.message}")
+                continue
+            outcome = await self.create(community_id, channel, draft, created_by, uid=item.uid)
+            if outcome is None:
+                report.known += 1
+            else:
+                report.added.append(outcome.event)
+        log.info("calendar import into %s: %s", channel.key, report.summary().splitlines()[0])
+        return report
+
+    # --- Posts ---------------------------------------------------------------------------
+
+    async def announce(self, event: Event) -> None:
+        channels = await self.app.communities.linked(event.channel)
+        await self.store.add_posts(event.id, channels)
+        post = await self.announcement(event)
+        for channel in channels:
+            await self.app.outbox.enqueue(channel, post, post_key(event.id, channel))
+
+    async def announcement(self, event: Event) -> Post:
+        counts = await self.store.counts(event.id)
+        zone = await self._zone(event)
+        ics = None if event.cancelled else ical.export([event], self.app.clock.now())
+        return render.announcement(event, counts, zone, ics)
+
+    async def refresh(self, event_id: int) -> None:
+        """Edit every announcement of this event to its current state and counts.
+
+        The read and the edit happen under one lock per event, so the last edit queued
+        always carries counts read after the last change: concurrent clicks end exact.
+        """
+        lock = self._locks.setdefault(event_id, asyncio.Lock())
+        async with lock:
+            event = await self.store.get(event_id)
+            if event is None:
+                return
+            post = await self.announcement(event)
+            for channel in await self.store.posts(event_id):
+                await self.app.outbox.edit(post_key(event_id, channel), post)
+
+    async def is_announcement(self, event_id: int, channel: ChannelRef, message_id: str) -> bool:
+        if not message_id:
+            return False
+        return await self.app.outbox.message_id(post_key(event_id, channel)) == message_id
+
+    # --- Reminders -----------------------------------------------------------------------
+
+    async def _arm_reminders(self, event: Event) -> list[str]:
+        """One job per offset, due at the UTC start minus the offset; report skipped ones.
+
+        The start is already UTC (read in the event's own zone when typed), so subtracting
+        an offset is exact across daylight-saving changes.
+        """
+        now = self.app.clock.now()
+        notes = []
+        wanted = set()
+        for offset in event.remind:
+            key = remind_job_key(event.id, offset)
+            due = event.start - offset
+            if due <= now:
+                await self.app.scheduler.cancel(key)
+                notes.append(f"{format_duration(offset)} reminder skipped: that moment has passed")
+                continue
+            wanted.add(key)
+            payload = {"event": event.id, "offset": int(offset.total_seconds())}
+            await self.app.scheduler.schedule(key, REMIND_KIND, due, payload)
+        for job in await self.app.scheduler.pending(f"event:{event.id}:remind:"):
+            if job.key not in wanted:
+                await self.app.scheduler.cancel(job.key)
+        return notes
+
+    async def _remind(self, job: Job) -> None:
+        event = await self.store.get(int(job.payload["event"]))
+        now = self.app.clock.now()
+        if event is None or event.cancelled:
+            log.info("reminder %s skipped: event gone or cancelled", job.key)
+            return
+        if now >= event.start:
+            log.warning("reminder %s skipped: event %d has already started", job.key, event.id)
+            return
+        offset = timedelta(seconds=job.payload["offset"])
+        notify = await self.store.to_notify(event.id) if offset == event.final_offset else []
+        zone = await self._zone(event)
+        channels = await self.store.posts(event.id) or await self.app.communities.linked(
+            event.channel
+        )
+        for channel in channels:
+            here = [u for u in notify if (u.platform, u.workspace) == _place(channel)]
+            post = render.reminder(event, offset, here, zone)
+            key = f"event:{event.id}:remind:{format_duration(offset)}@{int(job.due_at.timestamp())}"
+            await self.app.outbox.enqueue(channel, post, f"{key}:{channel.key}")
+
+    async def _announce_job(self, job: Job) -> None:
+        event = await self.store.get(int(job.payload["event"]))
+        if event is None or event.cancelled:
+            return
+        if self.app.clock.now() >= event.start:
+            log.warning("announcement of event %d skipped: it has already started", event.id)
+            return
+        await self.announce(event)
+
+    async def _zone(self, event: Event) -> str:
+        return (await self.app.communities.get(event.community_id)).timezone
+
+
+def _place(channel: ChannelRef) -> tuple[str, str]:
+    return channel.platform, channel.workspace
+
+
+def _new_uid() -> str:
+    return f"{secrets.token_hex(8)}@itsm-bot"
+
+
+@dataclass
+class ImportReport:
+    added: list[Event] = field(default_factory=list)
+    known: int = 0
+    past: int = 0
+    invalid: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        lines = [f"Added {len(self.added)} event(s)."]
+        lines += [f"- #{e.id} {e.title}" for e in self.added]
+        if self.known:
+            lines.append(f"{self.known} already known (same UID), left as they are.")
+        if self.past:
+            lines.append(f"{self.past} already started or over, skipped.")
+        lines += [f"Skipped: {problem}" for problem in self.invalid]
+        return "\n".join(lines)

@@ -1,0 +1,281 @@
+"""Events, their RSVPs and where each was announced: the feature's own tables and queries.
+
+Times are stored as UTC epoch seconds; `tz` is the zone the event was entered in, kept
+for showing its own local time and for calendars. One RSVP per member per event is a
+primary key, so concurrent clicks can only ever change one row.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from bot.model import ChannelRef, UserRef
+from bot.store import Database
+from bot.timeutil import utc_from_ts
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS = [
+    """
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY,
+        community_id INTEGER NOT NULL,
+        uid TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        title TEXT NOT NULL,
+        start_at REAL NOT NULL,
+        end_at REAL,
+        tz TEXT NOT NULL,
+        location TEXT NOT NULL DEFAULT '',
+        url TEXT NOT NULL DEFAULT '',
+        organiser TEXT NOT NULL DEFAULT '',
+        description TEXT NOT NULL DEFAULT '',
+        remind TEXT NOT NULL DEFAULT '[]',
+        announce_at REAL,
+        state TEXT NOT NULL DEFAULT 'scheduled' CHECK (state IN ('scheduled', 'cancelled')),
+        sequence INTEGER NOT NULL DEFAULT 0,
+        created_by TEXT NOT NULL DEFAULT '',
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        UNIQUE (community_id, uid)
+    );
+    CREATE INDEX events_upcoming ON events (community_id, state, start_at);
+    CREATE TABLE event_rsvps (
+        event_id INTEGER NOT NULL REFERENCES events (id) ON DELETE CASCADE,
+        member TEXT NOT NULL,
+        name TEXT NOT NULL DEFAULT '',
+        status TEXT NOT NULL CHECK (status IN ('going', 'interested', 'not_going')),
+        notify INTEGER NOT NULL DEFAULT 0,
+        updated_at REAL NOT NULL,
+        PRIMARY KEY (event_id, member)
+    );
+    CREATE TABLE event_posts (
+        event_id INTEGER NOT NULL REFERENCES events (id) ON DELETE CASCADE,
+        channel TEXT NOT NULL,
+        PRIMARY KEY (event_id, channel)
+    )
+    """
+]
+
+STATUSES = ("going", "interested", "not_going")
+EDITABLE = ("title", "start_at", "end_at", "tz", "location", "url", "organiser", "description")
+
+
+@dataclass
+class Event:
+    id: int
+    community_id: int
+    uid: str
+    channel: ChannelRef
+    title: str
+    start: datetime
+    end: datetime | None
+    tz: str
+    location: str = ""
+    url: str = ""
+    organiser: str = ""
+    description: str = ""
+    remind: list[timedelta] = field(default_factory=list)
+    announce_at: datetime | None = None
+    state: str = "scheduled"
+    sequence: int = 0
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    @property
+    def cancelled(self) -> bool:
+        return self.state == "cancelled"
+
+    @property
+    def final_offset(self) -> timedelta | None:
+        """The reminder closest to the start: the one that mentions those going."""
+        return min(self.remind) if self.remind else None
+
+
+@dataclass
+class Rsvp:
+    event_id: int
+    member: UserRef
+    status: str
+    notify: bool
+
+
+@dataclass
+class Counts:
+    going: int = 0
+    interested: int = 0
+    not_going: int = 0
+
+
+def _event(row: Any) -> Event:
+    return Event(
+        id=row["id"],
+        community_id=row["community_id"],
+        uid=row["uid"],
+        channel=ChannelRef.parse(row["channel"]),
+        title=row["title"],
+        start=utc_from_ts(row["start_at"]),
+        end=utc_from_ts(row["end_at"]),
+        tz=row["tz"],
+        location=row["location"],
+        url=row["url"],
+        organiser=row["organiser"],
+        description=row["description"],
+        remind=[timedelta(seconds=s) for s in json.loads(row["remind"])],
+        announce_at=utc_from_ts(row["announce_at"]),
+        state=row["state"],
+        sequence=row["sequence"],
+        created_at=utc_from_ts(row["created_at"]),
+        updated_at=utc_from_ts(row["updated_at"]),
+    )
+
+
+def _remind(offsets: list[timedelta]) -> str:
+    return json.dumps(sorted({int(o.total_seconds()) for o in offsets}, reverse=True))
+
+
+def _ts(moment: datetime | None) -> float | None:
+    return None if moment is None else moment.timestamp()
+
+
+class EventStore:
+    """One async method per query."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def create(self, event: Event, created_by: str, now: datetime) -> Event | None:
+        """Insert; None when this community already has an event with that uid."""
+        new_id = await self.db.insert(
+            "INSERT INTO events (community_id, uid, channel, title, start_at, end_at, tz,"
+            " location, url, organiser, description, remind, announce_at, created_by,"
+            " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (community_id, uid) DO NOTHING",
+            (
+                event.community_id, event.uid, event.channel.key, event.title,
+                event.start.timestamp(), _ts(event.end), event.tz, event.location, event.url,
+                event.organiser, event.description, _remind(event.remind),
+                _ts(event.announce_at), created_by, now.timestamp(), now.timestamp(),
+            ),
+        )  # fmt: skip
+        return None if new_id is None else await self.get(new_id)
+
+    async def get(self, event_id: int, community_id: int | None = None) -> Event | None:
+        row = await self.db.fetchone("SELECT * FROM events WHERE id = ?", (event_id,))
+        if row is None or (community_id is not None and row["community_id"] != community_id):
+            return None
+        return _event(row)
+
+    async def by_uid(self, community_id: int, uid: str) -> Event | None:
+        row = await self.db.fetchone(
+            "SELECT * FROM events WHERE community_id = ? AND uid = ?", (community_id, uid)
+        )
+        return None if row is None else _event(row)
+
+    async def update(self, event: Event, now: datetime) -> Event:
+        """Write every editable field back and bump the calendar sequence."""
+        await self.db.execute(
+            "UPDATE events SET title = ?, start_at = ?, end_at = ?, tz = ?, location = ?,"
+            " url = ?, organiser = ?, description = ?, remind = ?, sequence = sequence + 1,"
+            " updated_at = ? WHERE id = ?",
+            (
+                event.title, event.start.timestamp(), _ts(event.end), event.tz, event.location,
+                event.url, event.organiser, event.description, _remind(event.remind),
+                now.timestamp(), event.id,
+            ),
+        )  # fmt: skip
+        found = await self.get(event.id)
+        assert found is not None
+        return found
+
+    async def cancel(self, event_id: int, now: datetime) -> bool:
+        changed = await self.db.execute(
+            "UPDATE events SET state = 'cancelled', sequence = sequence + 1, updated_at = ?"
+            " WHERE id = ? AND state = 'scheduled'",
+            (now.timestamp(), event_id),
+        )
+        return bool(changed)
+
+    async def upcoming(self, now: datetime, community_id: int | None = None) -> list[Event]:
+        """Scheduled events not yet over (an event without an end is over once started)."""
+        sql = "SELECT * FROM events WHERE state = 'scheduled' AND coalesce(end_at, start_at) > ?"
+        params: list[Any] = [now.timestamp()]
+        if community_id is not None:
+            sql += " AND community_id = ?"
+            params.append(community_id)
+        rows = await self.db.fetchall(sql + " ORDER BY start_at, id", params)
+        return [_event(r) for r in rows]
+
+    # --- Where it was announced -------------------------------------------------------------
+
+    async def add_posts(self, event_id: int, channels: list[ChannelRef]) -> None:
+        async with self.db.transaction() as tx:
+            await tx.executemany(
+                "INSERT INTO event_posts (event_id, channel) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                [(event_id, c.key) for c in channels],
+            )
+
+    async def posts(self, event_id: int) -> list[ChannelRef]:
+        rows = await self.db.fetchall(
+            "SELECT channel FROM event_posts WHERE event_id = ? ORDER BY rowid", (event_id,)
+        )
+        return [ChannelRef.parse(r["channel"]) for r in rows]
+
+    # --- RSVPs --------------------------------------------------------------------------
+
+    async def rsvp(self, event_id: int, member: UserRef, status: str, notify: bool, now: datetime):
+        """Set this member's answer; a second click changes the same row."""
+        await self.db.execute(
+            "INSERT INTO event_rsvps (event_id, member, name, status, notify, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (event_id, member) DO UPDATE SET"
+            " status = excluded.status, notify = excluded.notify, name = excluded.name,"
+            " updated_at = excluded.updated_at",
+            (event_id, member.key, member.name, status, int(notify), now.timestamp()),
+        )
+
+    async def counts(self, event_id: int) -> Counts:
+        rows = await self.db.fetchall(
+            "SELECT status, count(*) AS n FROM event_rsvps WHERE event_id = ? GROUP BY status",
+            (event_id,),
+        )
+        return Counts(**{r["status"]: r["n"] for r in rows})
+
+    async def rsvps(self, event_id: int) -> list[Rsvp]:
+        rows = await self.db.fetchall(
+            "SELECT * FROM event_rsvps WHERE event_id = ? ORDER BY status, updated_at",
+            (event_id,),
+        )
+        return [_rsvp(r) for r in rows]
+
+    async def to_notify(self, event_id: int) -> list[UserRef]:
+        """Members going who asked to be reminded."""
+        rows = await self.db.fetchall(
+            "SELECT * FROM event_rsvps WHERE event_id = ? AND status = 'going' AND notify = 1"
+            " ORDER BY updated_at",
+            (event_id,),
+        )
+        return [_rsvp(r).member for r in rows]
+
+    async def mine(self, member: UserRef, now: datetime) -> list[tuple[Event, Rsvp]]:
+        rows = await self.db.fetchall(
+            "SELECT e.*, r.event_id, r.member, r.name, r.status, r.notify FROM events e"
+            " JOIN event_rsvps r ON r.event_id = e.id WHERE r.member = ?"
+            " AND e.state = 'scheduled' AND coalesce(e.end_at, e.start_at) > ?"
+            " ORDER BY e.start_at",
+            (member.key, now.timestamp()),
+        )
+        return [(_event(r), _rsvp(r)) for r in rows]
+
+
+def _rsvp(row: Any) -> Rsvp:
+    platform, workspace, user = row["member"].split(":", 2)
+    return Rsvp(
+        event_id=row["event_id"],
+        member=UserRef(platform, workspace, user, row["name"]),
+        status=row["status"],
+        notify=bool(row["notify"]),
+    )
