@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from bot.app import Feature
+from bot.events import Events
 from bot.help import Help
+from bot.polls import Polls
 
 
 def all_features() -> list[type[Feature]]:
-    return [Help]
+    return [Help, Polls, Events]
