@@ -1,0 +1,11 @@
+"""Polls and surveys: members answer with buttons, moderators see where the community stands.
+
+Two features share one store: `Polls` (ad-hoc one-question polls) and `Surveys` (the
+multi-question surveys defined in `config/surveys/*.toml`).
+"""
+
+from __future__ import annotations
+
+from bot.polls.polls import Polls
+
+__all__ = ["Polls"]

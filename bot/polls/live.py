@@ -1,0 +1,41 @@
+"""Coalesced redraws of live messages: a burst of votes becomes one redraw per run.
+
+A vote only marks its run dirty and returns, so the member's confirmation never waits on
+the outbox. One background task redraws dirty runs; votes landing meanwhile are folded into
+the next round. The outbox then debounces the platform edits themselves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+log = logging.getLogger(__name__)
+
+
+class Refresher:
+    def __init__(self, redraw: Callable[[int], Awaitable[None]]) -> None:
+        self._redraw = redraw
+        self._dirty: set[int] = set()
+        self._task: asyncio.Task[None] | None = None
+
+    def touch(self, run_id: int) -> None:
+        self._dirty.add(run_id)
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name="poll-redraw")
+
+    async def _run(self) -> None:
+        while self._dirty:
+            await asyncio.sleep(0)  # let the rest of a burst land first
+            batch, self._dirty = self._dirty, set()
+            for run_id in sorted(batch):
+                try:
+                    await self._redraw(run_id)
+                except Exception:  # a redraw that fails must not stop the next ones
+                    log.exception("redraw of run %s failed", run_id)
+
+    async def flush(self) -> None:
+        """Wait until every pending redraw is done (tests, shutdown)."""
+        while self._task is not None and not self._task.done():
+            await asyncio.shield(self._task)

@@ -1,0 +1,113 @@
+"""Results as text and files: bars with counts and percentages, cross-tabs, CSV exports."""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from bot.model import inert
+from bot.polls.store import Question, Run
+from bot.timeutil import utc_from_ts
+
+log = logging.getLogger(__name__)
+
+BAR_WIDTH = 10
+
+
+def bar(count: int, total: int, width: int = BAR_WIDTH) -> str:
+    filled = round(width * count / total) if total else 0
+    return "█" * filled + "░" * (width - filled)
+
+
+def percent(count: int, total: int) -> str:
+    return f"{round(100 * count / total)}%" if total else "0%"
+
+
+def tally_lines(question: Question, tally: dict[int, int], voters: int) -> list[str]:
+    """One line per option: label, bar, count and share of the members who answered."""
+    lines = []
+    for index, label in enumerate(question.options):
+        count = tally.get(index, 0)
+        lines.append(
+            f"**{inert(label)}**  `{bar(count, voters)}` {count} · {percent(count, voters)}"
+        )
+    return lines
+
+
+def bars(question: Question, tally: dict[int, int]) -> list[tuple[str, int]]:
+    return [(label, tally.get(i, 0)) for i, label in enumerate(question.options)]
+
+
+def crosstab_lines(
+    question: Question, segment: Question, table: dict[int, dict[int, int]]
+) -> list[str]:
+    """For each answer, its count in every segment, side by side."""
+    lines = []
+    for index, label in enumerate(question.options):
+        row = table.get(index, {})
+        cells = " | ".join(
+            f"{inert(seg)}: {row.get(s, 0)}" for s, seg in enumerate(segment.options)
+        )
+        lines.append(f"**{inert(label)}** — {cells}")
+    return lines
+
+
+def segment_totals(segment: Question, tally: dict[int, int]) -> str:
+    return " | ".join(f"{inert(seg)}: {tally.get(s, 0)}" for s, seg in enumerate(segment.options))
+
+
+# --- CSV ---------------------------------------------------------------------------------
+
+
+def _csv(rows: Iterable[list[Any]]) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    for row in rows:
+        writer.writerow([_cell(v) for v in row])
+    return out.getvalue().encode("utf-8")
+
+
+def _cell(value: Any) -> Any:
+    # A spreadsheet would run a cell starting with one of these as a formula.
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def poll_csv(run: Run, question: Question, tally: dict[int, int], answers: list[Any]) -> bytes:
+    """Totals per option; for a poll that is not anonymous, also one row per vote."""
+    voters = len({a["voter"] for a in answers})
+    rows: list[list[Any]] = [["section", "option", "votes", "percent", "member", "voted_at"]]
+    for index, label in enumerate(question.options):
+        count = tally.get(index, 0)
+        rows.append(["total", label, count, percent(count, voters), "", ""])
+    if not run.anonymous:
+        for a in answers:
+            when = utc_from_ts(a["answered_at"])
+            rows.append(
+                [
+                    "vote",
+                    question.options[a["option"]],
+                    1,
+                    "",
+                    a["voter_name"] or a["voter"],
+                    when.isoformat() if when else "",
+                ]
+            )
+    return _csv(rows)
+
+
+def survey_csv(questions: list[Question], answers: list[Any]) -> bytes:
+    """One row per respondent (numbered, never named), one column per question."""
+    by_voter: dict[str, dict[str, list[str]]] = {}
+    for a in answers:
+        question = next(q for q in questions if q.qid == a["qid"])
+        value = a["text"] if a["option"] is None else question.options[a["option"]]
+        by_voter.setdefault(a["voter"], {}).setdefault(a["qid"], []).append(value)
+    rows: list[list[Any]] = [["respondent", *(q.qid for q in questions)]]
+    for number, answered in enumerate(by_voter.values(), start=1):
+        rows.append([number, *("; ".join(answered.get(q.qid, [])) for q in questions)])
+    return _csv(rows)

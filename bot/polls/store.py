@@ -1,0 +1,444 @@
+"""Store queries for polls and survey runs: one schema serves both.
+
+A poll is a run with one question; a survey run copies its questions from the survey file
+when it starts, so results stay readable even if the file changes later. Every answer is a
+row in `vote_answers`, whose UNIQUE key is what makes "one member, one vote" hold:
+single-choice and text answers always use slot 0 (one row per member per question), a
+multiple-choice answer uses the option index as its slot (one row per member per option).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from bot.errors import UserError
+from bot.model import ChannelRef, UserRef
+from bot.store import Database, Tx
+from bot.timeutil import utc_from_ts
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS = [
+    """
+    CREATE TABLE vote_runs (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL CHECK (kind IN ('poll', 'survey')),
+        name TEXT NOT NULL DEFAULT '',
+        title TEXT NOT NULL,
+        community_id INTEGER NOT NULL,
+        channel TEXT NOT NULL,
+        creator TEXT NOT NULL,
+        anonymous INTEGER NOT NULL DEFAULT 0,
+        hidden INTEGER NOT NULL DEFAULT 0,
+        everywhere INTEGER NOT NULL DEFAULT 0,
+        secret TEXT,
+        created_at REAL NOT NULL,
+        closes_at REAL,
+        closed_at REAL
+    );
+    CREATE UNIQUE INDEX vote_runs_one_open_survey ON vote_runs (community_id, name)
+        WHERE kind = 'survey' AND closed_at IS NULL;
+    CREATE TABLE vote_questions (
+        run_id INTEGER NOT NULL REFERENCES vote_runs (id) ON DELETE CASCADE,
+        qid TEXT NOT NULL,
+        position INTEGER NOT NULL,
+        text TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('single', 'multi', 'text')),
+        options TEXT NOT NULL DEFAULT '[]',
+        max_choices INTEGER NOT NULL DEFAULT 1,
+        segment INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (run_id, qid)
+    );
+    CREATE TABLE vote_answers (
+        run_id INTEGER NOT NULL,
+        qid TEXT NOT NULL,
+        voter TEXT NOT NULL,
+        slot INTEGER NOT NULL,
+        option INTEGER,
+        text TEXT,
+        voter_name TEXT,
+        answered_at REAL,
+        FOREIGN KEY (run_id, qid) REFERENCES vote_questions (run_id, qid) ON DELETE CASCADE,
+        UNIQUE (run_id, qid, voter, slot)
+    );
+    CREATE INDEX vote_answers_tally ON vote_answers (run_id, qid, option);
+    CREATE TABLE vote_channels (
+        run_id INTEGER NOT NULL REFERENCES vote_runs (id) ON DELETE CASCADE,
+        channel TEXT NOT NULL,
+        PRIMARY KEY (run_id, channel)
+    )
+    """
+]
+
+QuestionKind = Literal["single", "multi", "text"]
+
+
+@dataclass
+class Question:
+    qid: str
+    text: str
+    kind: QuestionKind
+    options: list[str]
+    max_choices: int = 1
+    segment: bool = False
+    position: int = 0
+
+
+@dataclass
+class Run:
+    id: int
+    kind: str
+    name: str
+    title: str
+    community_id: int
+    channel: ChannelRef
+    creator: str
+    anonymous: bool
+    hidden: bool
+    everywhere: bool
+    secret: str | None
+    created_at: datetime
+    closes_at: datetime | None
+    closed_at: datetime | None
+
+    def is_open(self, now: datetime) -> bool:
+        return self.closed_at is None and (self.closes_at is None or self.closes_at > now)
+
+    def voter(self, user: UserRef) -> str:
+        """How this member is recorded in this run.
+
+        Anonymous runs never store who voted: the member is recorded as a keyed hash
+        (HMAC-SHA256 with a secret made for this run alone), which is enough for the UNIQUE
+        key to hold one vote per member and to let members change their own vote, yet no
+        command, result or export can turn it back into a name. The secret is erased when
+        the run closes, after which not even someone holding the database file can test a
+        member against the hashes.
+        """
+        if not self.anonymous:
+            return user.key
+        if not self.secret:
+            raise Closed("This is closed: answers are no longer taken.")
+        return hmac.new(self.secret.encode(), user.key.encode(), hashlib.sha256).hexdigest()
+
+
+class Closed(UserError):
+    """A vote or an answer arrived after the run closed."""
+
+
+class TooMany(UserError):
+    """A multiple-choice answer would exceed the question's maximum."""
+
+
+Outcome = Literal["added", "removed", "changed"]
+
+
+class VoteStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # --- Runs ----------------------------------------------------------------------------
+
+    async def create(
+        self,
+        *,
+        kind: str,
+        title: str,
+        community_id: int,
+        channel: ChannelRef,
+        creator: UserRef,
+        questions: list[Question],
+        now: datetime,
+        name: str = "",
+        anonymous: bool = False,
+        hidden: bool = False,
+        everywhere: bool = False,
+        closes_at: datetime | None = None,
+    ) -> int:
+        secret = secrets.token_hex(32) if anonymous else None
+        async with self.db.transaction() as tx:
+            cur = await tx.execute(
+                "INSERT INTO vote_runs (kind, name, title, community_id, channel, creator,"
+                " anonymous, hidden, everywhere, secret, created_at, closes_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    kind, name, title, community_id, channel.key, creator.key, int(anonymous),
+                    int(hidden), int(everywhere), secret, now.timestamp(),
+                    closes_at.timestamp() if closes_at else None,
+                ),
+            )  # fmt: skip
+            run_id = cur.lastrowid
+            await tx.executemany(
+                "INSERT INTO vote_questions (run_id, qid, position, text, kind, options,"
+                " max_choices, segment) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (run_id, q.qid, i, q.text, q.kind, json.dumps(q.options), q.max_choices,
+                     int(q.segment))
+                    for i, q in enumerate(questions)
+                ],
+            )  # fmt: skip
+        return int(run_id)
+
+    async def get(self, run_id: int) -> Run | None:
+        row = await self.db.fetchone("SELECT * FROM vote_runs WHERE id = ?", (run_id,))
+        return _run(row) if row else None
+
+    async def latest(self, community_id: int, name: str) -> Run | None:
+        """The open run of a survey in this community, else its most recent one."""
+        row = await self.db.fetchone(
+            "SELECT * FROM vote_runs WHERE kind = 'survey' AND community_id = ? AND name = ?"
+            " ORDER BY closed_at IS NULL DESC, id DESC LIMIT 1",
+            (community_id, name),
+        )
+        return _run(row) if row else None
+
+    async def questions(self, run_id: int) -> list[Question]:
+        rows = await self.db.fetchall(
+            "SELECT * FROM vote_questions WHERE run_id = ? ORDER BY position", (run_id,)
+        )
+        return [_question(r) for r in rows]
+
+    async def due_open(self, kind: str) -> list[Run]:
+        rows = await self.db.fetchall(
+            "SELECT * FROM vote_runs WHERE kind = ? AND closed_at IS NULL", (kind,)
+        )
+        return [_run(r) for r in rows]
+
+    async def close(self, run_id: int, now: datetime) -> bool:
+        """Close once; erase the anonymous secret. False if it was closed already."""
+        changed = await self.db.execute(
+            "UPDATE vote_runs SET closed_at = ?, secret = NULL WHERE id = ? AND closed_at IS NULL",
+            (now.timestamp(), run_id),
+        )
+        return bool(changed)
+
+    async def add_channel(self, run_id: int, channel: ChannelRef) -> None:
+        await self.db.execute(
+            "INSERT INTO vote_channels VALUES (?, ?) ON CONFLICT DO NOTHING",
+            (run_id, channel.key),
+        )
+
+    async def channels(self, run_id: int) -> list[ChannelRef]:
+        rows = await self.db.fetchall(
+            "SELECT channel FROM vote_channels WHERE run_id = ? ORDER BY rowid", (run_id,)
+        )
+        return [ChannelRef.parse(r[0]) for r in rows]
+
+    # --- Answering -----------------------------------------------------------------------
+
+    async def press(
+        self, run: Run, question: Question, user: UserRef, option: int, now: datetime
+    ) -> tuple[Outcome, int | None]:
+        """A button press: add, remove (pressed again) or change the member's choice.
+
+        Returns the outcome and, for a change, the option chosen before.
+        """
+        voter = run.voter(user)
+        async with self.db.transaction() as tx:
+            await _check_open(tx, run.id, now)
+            if question.kind == "single":
+                before = await tx.fetchval(
+                    "SELECT option FROM vote_answers WHERE run_id = ? AND qid = ? AND voter = ?"
+                    " AND slot = 0",
+                    (run.id, question.qid, voter),
+                )
+                if before == option:
+                    await _delete(tx, run.id, question.qid, voter, 0)
+                    return "removed", None
+                if before is not None:
+                    await tx.execute(
+                        "UPDATE vote_answers SET option = ?, answered_at = ? WHERE run_id = ?"
+                        " AND qid = ? AND voter = ? AND slot = 0",
+                        (option, _stamp(run, now), run.id, question.qid, voter),
+                    )
+                    return "changed", before
+                await _insert(tx, run, question.qid, voter, user, 0, option, None, now)
+                return "added", None
+            removed = await _delete(tx, run.id, question.qid, voter, option)
+            if removed:
+                return "removed", None
+            held = await _held(tx, run.id, question.qid, voter)
+            if len(held) >= question.max_choices:
+                raise TooMany(
+                    f"You can choose at most {question.max_choices}.",
+                    hint="Press one of your choices again to remove it first.",
+                )
+            await _insert(tx, run, question.qid, voter, user, option, option, None, now)
+            return "added", None
+
+    async def choose(
+        self, run: Run, question: Question, user: UserRef, options: list[int], now: datetime
+    ) -> None:
+        """Replace the member's answer with exactly these options (a survey answer)."""
+        chosen = sorted(set(options))
+        if question.kind == "single" and len(chosen) != 1:
+            raise UserError("Choose exactly one answer.")
+        if len(chosen) > question.max_choices:
+            raise TooMany(f"You can choose at most {question.max_choices}.")
+        voter = run.voter(user)
+        async with self.db.transaction() as tx:
+            await _check_open(tx, run.id, now)
+            await tx.execute(
+                "DELETE FROM vote_answers WHERE run_id = ? AND qid = ? AND voter = ?",
+                (run.id, question.qid, voter),
+            )
+            for option in chosen:
+                slot = 0 if question.kind == "single" else option
+                await _insert(tx, run, question.qid, voter, user, slot, option, None, now)
+
+    async def write(
+        self, run: Run, question: Question, user: UserRef, text: str, now: datetime
+    ) -> None:
+        voter = run.voter(user)
+        async with self.db.transaction() as tx:
+            await _check_open(tx, run.id, now)
+            await tx.execute(
+                "DELETE FROM vote_answers WHERE run_id = ? AND qid = ? AND voter = ?",
+                (run.id, question.qid, voter),
+            )
+            await _insert(tx, run, question.qid, voter, user, 0, None, text, now)
+
+    async def answers_of(self, run: Run, user: UserRef) -> dict[str, list[Any]]:
+        """The member's own answers: question id -> chosen option indexes (or [text])."""
+        rows = await self.db.fetchall(
+            "SELECT qid, option, text FROM vote_answers WHERE run_id = ? AND voter = ?"
+            " ORDER BY slot",
+            (run.id, run.voter(user)),
+        )
+        found: dict[str, list[Any]] = {}
+        for r in rows:
+            found.setdefault(r["qid"], []).append(r["text"] if r["option"] is None else r["option"])
+        return found
+
+    # --- Reading results -----------------------------------------------------------------
+
+    async def tallies(self, run_id: int) -> dict[str, dict[int, int]]:
+        """question id -> option index -> votes."""
+        rows = await self.db.fetchall(
+            "SELECT qid, option, count(*) FROM vote_answers WHERE run_id = ?"
+            " AND option IS NOT NULL GROUP BY qid, option",
+            (run_id,),
+        )
+        found: dict[str, dict[int, int]] = {}
+        for qid, option, count in rows:
+            found.setdefault(qid, {})[option] = count
+        return found
+
+    async def respondents(self, run_id: int, qid: str | None = None) -> int:
+        if qid is None:
+            sql, params = (
+                "SELECT count(DISTINCT voter) FROM vote_answers WHERE run_id = ?",
+                (run_id,),
+            )
+        else:
+            sql = "SELECT count(DISTINCT voter) FROM vote_answers WHERE run_id = ? AND qid = ?"
+            params = (run_id, qid)
+        return int(await self.db.fetchval(sql, params) or 0)
+
+    async def crosstab(self, run_id: int, by: str) -> dict[str, dict[int, dict[int, int]]]:
+        """question id -> option -> segment option -> votes, among members who answered `by`."""
+        rows = await self.db.fetchall(
+            "SELECT a.qid, a.option, s.option, count(*) FROM vote_answers a"
+            " JOIN vote_answers s ON s.run_id = a.run_id AND s.voter = a.voter AND s.qid = ?"
+            " WHERE a.run_id = ? AND a.qid != ? AND a.option IS NOT NULL"
+            " GROUP BY a.qid, a.option, s.option",
+            (by, run_id, by),
+        )
+        found: dict[str, dict[int, dict[int, int]]] = {}
+        for qid, option, segment, count in rows:
+            found.setdefault(qid, {}).setdefault(option, {})[segment] = count
+        return found
+
+    async def all_answers(self, run_id: int) -> list[Any]:
+        """Every answer row in a stable order (for exports)."""
+        return await self.db.fetchall(
+            "SELECT a.voter, a.voter_name, a.qid, a.option, a.text, a.answered_at"
+            " FROM vote_answers a JOIN vote_questions q ON q.run_id = a.run_id AND q.qid = a.qid"
+            " WHERE a.run_id = ? ORDER BY a.rowid",
+            (run_id,),
+        )
+
+
+async def _check_open(tx: Tx, run_id: int, now: datetime) -> None:
+    row = await tx.fetchone("SELECT closed_at, closes_at FROM vote_runs WHERE id = ?", (run_id,))
+    if row is None or row["closed_at"] is not None:
+        raise Closed("This is closed: answers are no longer taken.")
+    if row["closes_at"] is not None and row["closes_at"] <= now.timestamp():
+        raise Closed("This has reached its deadline: answers are no longer taken.")
+
+
+async def _delete(tx: Tx, run_id: int, qid: str, voter: str, slot: int) -> int:
+    cur = await tx.execute(
+        "DELETE FROM vote_answers WHERE run_id = ? AND qid = ? AND voter = ? AND slot = ?",
+        (run_id, qid, voter, slot),
+    )
+    return cur.rowcount
+
+
+async def _held(tx: Tx, run_id: int, qid: str, voter: str) -> list[int]:
+    rows = await tx.fetchall(
+        "SELECT option FROM vote_answers WHERE run_id = ? AND qid = ? AND voter = ?",
+        (run_id, qid, voter),
+    )
+    return [r[0] for r in rows]
+
+
+async def _insert(
+    tx: Tx,
+    run: Run,
+    qid: str,
+    voter: str,
+    user: UserRef,
+    slot: int,
+    option: int | None,
+    text: str | None,
+    now: datetime,
+) -> None:
+    # No name and no time for anonymous runs: either could point back to the member.
+    name = None if run.anonymous else (user.name or user.user)
+    await tx.execute(
+        "INSERT INTO vote_answers (run_id, qid, voter, slot, option, text, voter_name,"
+        " answered_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (run.id, qid, voter, slot, option, text, name, _stamp(run, now)),
+    )
+
+
+def _stamp(run: Run, now: datetime) -> float | None:
+    return None if run.anonymous else now.timestamp()
+
+
+def _run(row: Any) -> Run:
+    return Run(
+        id=row["id"],
+        kind=row["kind"],
+        name=row["name"],
+        title=row["title"],
+        community_id=row["community_id"],
+        channel=ChannelRef.parse(row["channel"]),
+        creator=row["creator"],
+        anonymous=bool(row["anonymous"]),
+        hidden=bool(row["hidden"]),
+        everywhere=bool(row["everywhere"]),
+        secret=row["secret"],
+        created_at=utc_from_ts(row["created_at"]),
+        closes_at=utc_from_ts(row["closes_at"]),
+        closed_at=utc_from_ts(row["closed_at"]),
+    )
+
+
+def _question(row: Any) -> Question:
+    return Question(
+        qid=row["qid"],
+        text=row["text"],
+        kind=row["kind"],
+        options=json.loads(row["options"]),
+        max_choices=row["max_choices"],
+        segment=bool(row["segment"]),
+        position=row["position"],
+    )
