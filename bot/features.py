@@ -6,7 +6,8 @@ from bot.app import Feature
 from bot.events import Events
 from bot.help import Help
 from bot.polls import Polls
+from bot.prompts import JustDoIt
 
 
 def all_features() -> list[type[Feature]]:
-    return [Help, Polls, Events]
+    return [Help, Polls, Events, JustDoIt]
