@@ -1,0 +1,73 @@
+"""Who counts as a moderator on Slack: workspace admins and owners, configured user ids,
+and members of one configured user group. Answers are cached for a few minutes so a busy
+channel does not cost a users.info call per click."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+log = logging.getLogger(__name__)
+
+
+class Moderators:
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        users: list[str] | None = None,
+        group: str = "",
+        ttl: float = 300.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.client = client
+        self.users = set(users or [])
+        self.group = group
+        self.ttl = ttl
+        self.clock = clock
+        self._admins: dict[str, tuple[float, bool]] = {}
+        self._group: tuple[float, set[str]] | None = None
+
+    async def check(self, user_id: str) -> bool:
+        """True if this member may use moderator commands; False when Slack cannot say."""
+        if user_id in self.users:
+            return True
+        if await self._is_admin(user_id):
+            return True
+        return bool(self.group) and user_id in await self._group_members()
+
+    def forget(self) -> None:
+        self._admins.clear()
+        self._group = None
+
+    async def _is_admin(self, user_id: str) -> bool:
+        now = self.clock()
+        cached = self._admins.get(user_id)
+        if cached and cached[0] > now:
+            return cached[1]
+        try:
+            user = (await self.client.users_info(user=user_id))["user"]
+        except SlackApiError as exc:
+            log.warning("users.info for %s failed: %s", user_id, exc.response.get("error"))
+            return False
+        admin = bool(user.get("is_admin") or user.get("is_owner") or user.get("is_primary_owner"))
+        self._admins[user_id] = (now + self.ttl, admin)
+        return admin
+
+    async def _group_members(self) -> set[str]:
+        now = self.clock()
+        if self._group and self._group[0] > now:
+            return self._group[1]
+        try:
+            response = await self.client.usergroups_users_list(usergroup=self.group)
+        except SlackApiError as exc:
+            log.warning(
+                "members of user group %s unavailable: %s", self.group, exc.response.get("error")
+            )
+            return self._group[1] if self._group else set()
+        members = set(response.get("users") or [])
+        self._group = (now + self.ttl, members)
+        return members

@@ -1,0 +1,334 @@
+"""The Slack surface: a slack-bolt AsyncApp whose listeners ack at once and hand the core
+neutral requests, then deliver the core's replies back where the request came from.
+
+Socket Mode (an app-level token, no public URL) is the default; HTTP mode serves bolt's
+aiohttp app, which checks every request's signature and age before any listener runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.app.async_app import AsyncApp
+from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.slack import render as slack_render
+from adapters.slack import translate
+from adapters.slack.moderators import Moderators
+from adapters.slack.settings import SlackSettings
+from adapters.slack.transport import ShortRateLimitRetryHandler, SlackTransport, upload
+from bot.app import App
+from bot.errors import ConfigError
+from bot.model import (
+    ChannelRef,
+    Ephemeral,
+    FormErrors,
+    OpenForm,
+    Post,
+    Public,
+    Reply,
+    UpdateMessage,
+    UserRef,
+)
+
+log = logging.getLogger(__name__)
+
+ACK_BUDGET = 2.5  # seconds a form submission may take before the modal is closed anyway
+_ANY = re.compile(r".*")
+_NOT_POSTABLE = {"not_in_channel", "channel_not_found"}
+
+
+@dataclass
+class Origin:
+    """Where a request came from, so every reply goes back to the right place."""
+
+    channel: ChannelRef
+    user: UserRef
+    respond: AsyncRespond | None = None
+    trigger_id: str = ""
+    message_ts: str = ""
+    message_is_ephemeral: bool = False
+
+
+@dataclass(frozen=True)
+class Tokens:
+    bot: str
+    app: str = ""
+    signing_secret: str = ""
+
+
+class SlackSurface:
+    def __init__(
+        self, core: App, settings: SlackSettings, tokens: Tokens, api_url: str, mode: str, port: int
+    ) -> None:
+        self.core = core
+        self.settings = settings
+        self.mode = mode
+        self.port = port
+        self._tokens = tokens
+        self.client = AsyncWebClient(token=tokens.bot, base_url=api_url)
+        self.client.retry_handlers.append(ShortRateLimitRetryHandler(settings.rate_limit_wait))
+        self.transport = SlackTransport(self.client, settings.pace)
+        self.moderators = Moderators(
+            self.client,
+            settings.moderator_users,
+            settings.moderator_group,
+            settings.moderator_cache,
+        )
+        self.bolt = AsyncApp(
+            client=self.client,
+            signing_secret=tokens.signing_secret or None,
+            request_verification_enabled=mode == "http",
+        )
+        self.bolt.command(_ANY)(self._on_command)
+        self.bolt.action(_ANY)(self._on_action)
+        self.bolt.view(_ANY)(self._on_view)
+        self.bolt.error(self._on_error)
+        self._socket: AsyncSocketModeHandler | None = None
+        self._runner: web.AppRunner | None = None
+        self._work: set[asyncio.Task[Any]] = set()
+
+    # --- Life cycle ----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self.core.outbox.attach(self.transport)
+        if self.mode == "socket":
+            self._socket = AsyncSocketModeHandler(self.bolt, app_token=self._tokens.app)
+            await self._socket.connect_async()
+            log.info("slack: connected in Socket Mode")
+            return
+        self._runner = web.AppRunner(self.bolt.web_app(path=self.settings.path), access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.settings.host, self.port)
+        await site.start()
+        sockets = getattr(site._server, "sockets", None) or []
+        if sockets:
+            self.port = sockets[0].getsockname()[1]
+        log.info("slack: listening for HTTP requests on port %d%s", self.port, self.settings.path)
+
+    async def stop(self) -> None:
+        if self._socket is not None:
+            await self._socket.close_async()
+            self._socket = None
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        if self._work:
+            await asyncio.gather(*self._work, return_exceptions=True)
+
+    async def settled(self) -> None:
+        """Wait for work still running after its ack (tests, shutdown)."""
+        while self._work:
+            await asyncio.gather(*list(self._work), return_exceptions=True)
+
+    # --- Listeners -----------------------------------------------------------------------
+
+    async def _on_command(self, ack: Any, body: dict[str, Any], respond: AsyncRespond) -> None:
+        await ack()
+        self._track(self._command(body, respond))
+
+    async def _command(self, body: dict[str, Any], respond: AsyncRespond) -> None:
+        moderator = await self.moderators.check(str(body.get("user_id", "")))
+        inv = translate.invocation(body, moderator)
+        replies = await self.core.invoke(inv)
+        origin = Origin(inv.channel, inv.user, respond, str(body.get("trigger_id", "")))
+        await self.deliver(replies, origin)
+
+    async def _on_action(self, ack: Any, body: dict[str, Any], respond: AsyncRespond) -> None:
+        await ack()
+        self._track(self._action(body, respond))
+
+    async def _action(self, body: dict[str, Any], respond: AsyncRespond) -> None:
+        user_id = str((body.get("user") or {}).get("id", ""))
+        action = translate.action(body, await self.moderators.check(user_id))
+        if action is None:
+            return  # a link button, or a control outside a message
+        replies = await self.core.act(action)
+        container = body.get("container") or {}
+        origin = Origin(
+            action.channel,
+            action.user,
+            respond if body.get("response_url") else None,
+            str(body.get("trigger_id", "")),
+            action.message_id,
+            bool(container.get("is_ephemeral")),
+        )
+        await self.deliver(replies, origin)
+
+    async def _on_view(self, ack: Any, body: dict[str, Any]) -> None:
+        """A modal submitted: errors and a follow-up form must travel in the ack itself."""
+        user_id = str((body.get("user") or {}).get("id", ""))
+        sub = translate.submission(body, await self.moderators.check(user_id))
+        meta = translate.read_form_metadata((body.get("view") or {}).get("private_metadata", ""))
+        origin = Origin(sub.channel, sub.user, message_ts=meta.get("m", ""))
+        work = asyncio.create_task(self.core.submit(sub))
+        done, _ = await asyncio.wait({work}, timeout=ACK_BUDGET)
+        if not done:
+            await ack()
+            self._track(self._late(work, origin))
+            return
+        replies = work.result()
+        errors: dict[str, str] = {}
+        for reply in replies:
+            if isinstance(reply, FormErrors):
+                errors.update(reply.errors)
+        if errors:
+            await ack(response_action="errors", errors=errors)
+            replies = [r for r in replies if not isinstance(r, FormErrors)]
+        elif replies and isinstance(replies[0], OpenForm):
+            view = slack_render.render_form(replies[0].form, self._form_context(replies[0], origin))
+            await ack(response_action="update", view=view)
+            replies = replies[1:]
+        else:
+            await ack()
+        if replies:
+            self._track(self.deliver(replies, origin))
+
+    async def _late(self, work: asyncio.Task[list[Reply]], origin: Origin) -> None:
+        await self.deliver(await work, origin)
+
+    async def _on_error(self, error: Exception, body: dict[str, Any]) -> None:
+        log.error("slack: a request of type %s failed: %r", body.get("type", "?"), error)
+
+    def _track(self, coro: Any) -> None:
+        task = asyncio.create_task(self._guarded(coro))
+        self._work.add(task)
+        task.add_done_callback(self._work.discard)
+
+    async def _guarded(self, coro: Any) -> None:
+        try:
+            await coro
+        except Exception:
+            log.exception("slack: work after the ack failed")
+
+    # --- Replies -------------------------------------------------------------------------
+
+    async def deliver(self, replies: list[Reply], origin: Origin) -> None:
+        """Send each reply its own way; one failing reply does not stop the others."""
+        for reply in replies:
+            try:
+                await self._deliver_one(reply, origin)
+            except SlackApiError as exc:
+                log.warning(
+                    "slack: could not deliver %s: %s",
+                    type(reply).__name__,
+                    exc.response.get("error"),
+                )
+
+    async def _deliver_one(self, reply: Reply, origin: Origin) -> None:
+        if isinstance(reply, Ephemeral):
+            await self._ephemeral(reply.post, origin)
+        elif isinstance(reply, Public):
+            await self._public(reply.post, origin)
+        elif isinstance(reply, OpenForm):
+            if not origin.trigger_id:
+                log.warning("slack: cannot open form %s without a trigger_id", reply.form.id)
+                return
+            view = slack_render.render_form(reply.form, self._form_context(reply, origin))
+            await self.client.views_open(trigger_id=origin.trigger_id, view=view)
+        elif isinstance(reply, UpdateMessage):
+            await self._update(reply.post, origin)
+        elif isinstance(reply, FormErrors):
+            lines = "\n".join(f"- {k}: {v}" for k, v in reply.errors.items())
+            await self._ephemeral(Post(text=f"Please fix:\n{lines}"), origin)
+
+    def _form_context(self, reply: OpenForm, origin: Origin) -> str:
+        return translate.form_metadata(reply.form.value, origin.channel, origin.message_ts)
+
+    async def _ephemeral(self, post: Post, origin: Origin) -> None:
+        message = slack_render.render(post)
+        if origin.respond is not None:
+            await origin.respond(
+                text=message["text"],
+                blocks=message["blocks"],
+                response_type="ephemeral",
+                replace_original=False,
+            )
+        else:
+            await self.client.chat_postEphemeral(
+                channel=origin.channel.channel,
+                user=origin.user.user,
+                text=message["text"],
+                blocks=message["blocks"],
+            )
+        if post.attachments:
+            await self._private_files(post, origin)
+
+    async def _public(self, post: Post, origin: Origin) -> None:
+        message = slack_render.render(post)
+        try:
+            response = await self.client.chat_postMessage(
+                channel=origin.channel.channel,
+                text=message["text"],
+                blocks=message["blocks"],
+                unfurl_links=False,
+                unfurl_media=False,
+            )
+        except SlackApiError as exc:
+            if exc.response.get("error") not in _NOT_POSTABLE or origin.respond is None:
+                raise
+            # A private channel the bot was not invited to: answer through the command.
+            await origin.respond(
+                text=message["text"], blocks=message["blocks"], response_type="in_channel"
+            )
+            return
+        await upload(self.client, origin.channel.channel, post.attachments, str(response["ts"]))
+
+    async def _update(self, post: Post, origin: Origin) -> None:
+        message = slack_render.render(post)
+        if origin.message_ts and not origin.message_is_ephemeral:
+            await self.client.chat_update(
+                channel=origin.channel.channel,
+                ts=origin.message_ts,
+                text=message["text"],
+                blocks=message["blocks"],
+            )
+        elif origin.respond is not None:
+            await origin.respond(
+                text=message["text"], blocks=message["blocks"], replace_original=True
+            )
+        else:
+            log.warning("slack: nothing to update for %s", origin.user.key)
+
+    async def _private_files(self, post: Post, origin: Origin) -> None:
+        """Files meant for one member go to a direct message with them."""
+        opened = await self.client.conversations_open(users=origin.user.user)
+        await upload(self.client, str(opened["channel"]["id"]), post.attachments)
+
+
+def create(core: App, settings: SlackSettings, env: Mapping[str, str]) -> SlackSurface:
+    """Build the surface from configuration and the environment's tokens (never logged)."""
+    bot_token = env.get("SLACK_BOT_TOKEN", "")
+    app_token = env.get("SLACK_APP_TOKEN", "")
+    secret = env.get("SLACK_SIGNING_SECRET", "")
+    if not bot_token.startswith("xoxb-"):
+        raise ConfigError("SLACK_BOT_TOKEN must be set to the app's bot token (xoxb-...).")
+    mode = settings.mode
+    if mode == "socket" and not app_token and secret:
+        mode = "http"  # only a signing secret given: the deployment is behind a URL
+    if mode == "socket" and not app_token.startswith("xapp-"):
+        raise ConfigError(
+            "Socket Mode needs SLACK_APP_TOKEN (an app-level token, xapp-..., with the "
+            "connections:write scope); or set SLACK_SIGNING_SECRET for HTTP mode."
+        )
+    if mode == "http" and not secret:
+        raise ConfigError("HTTP mode needs SLACK_SIGNING_SECRET (Basic Information page).")
+    port = settings.port
+    if env.get("PORT"):
+        try:
+            port = int(env["PORT"])
+        except ValueError:
+            raise ConfigError(f"PORT must be a number, not {env['PORT']!r}") from None
+    api_url = env.get("SLACK_API_URL") or settings.api_url
+    if not api_url.endswith("/"):
+        api_url += "/"
+    return SlackSurface(core, settings, Tokens(bot_token, app_token, secret), api_url, mode, port)
