@@ -195,6 +195,23 @@ def check_config(path: str | None) -> None:
         click.echo(f"[{name}] {value}")
 
 
+@main.command("slack-manifest")
+@config_option
+@click.option(
+    "--request-url",
+    default="",
+    help="For HTTP mode: the public URL Slack sends requests to (…/slack/events). "
+    "Without it the manifest is for Socket Mode.",
+)
+def slack_manifest(config_path: str | None, request_url: str) -> None:
+    """Print a Slack app manifest (JSON) to paste into api.slack.com/apps."""
+    from adapters.slack import manifest
+
+    config = load_config(config_path)
+    commands = manifest.registry(config, all_features())
+    click.echo(manifest.render_json(manifest.manifest(config.bot.name, commands, request_url)))
+
+
 for feature in all_features():
     if getattr(feature, "cli", None) is not None:
         main.add_command(feature.cli)
