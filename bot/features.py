@@ -5,9 +5,9 @@ from __future__ import annotations
 from bot.app import Feature
 from bot.events import Events
 from bot.help import Help
-from bot.polls import Polls
+from bot.polls import Polls, Surveys
 from bot.prompts import JustDoIt
 
 
 def all_features() -> list[type[Feature]]:
-    return [Help, Polls, Events, JustDoIt]
+    return [Help, Polls, Surveys, Events, JustDoIt]

@@ -7,5 +7,6 @@ multi-question surveys defined in `config/surveys/*.toml`).
 from __future__ import annotations
 
 from bot.polls.polls import Polls
+from bot.polls.surveys import Surveys
 
-__all__ = ["Polls"]
+__all__ = ["Polls", "Surveys"]

@@ -215,7 +215,7 @@ def crosstab_post(
     return Post(
         title=f"{inert(run.title)}: by {inert(segment.qid)}",
         text=f"Answers side by side for each answer to _{inert(segment.text)}_\n"
-        f"Respondents per segment: {results.segment_totals(segment, segment_tally)}",
+        f"Segments (respondents): {results.segment_legend(segment, segment_tally)}",
         fields=fields,
         footer=f"Survey `{run.name}` · run #{run.id}",
         color=POLL_COLOR,

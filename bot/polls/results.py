@@ -41,22 +41,33 @@ def bars(question: Question, tally: dict[int, int]) -> list[tuple[str, int]]:
     return [(label, tally.get(i, 0)) for i, label in enumerate(question.options)]
 
 
+def segment_names(segment: Question) -> list[str]:
+    """Short column names: the labels themselves if short, else letters with a legend."""
+    if all(len(o) <= 14 for o in segment.options):
+        return [inert(o) for o in segment.options]
+    return [chr(ord("A") + i) for i in range(len(segment.options))]
+
+
+def segment_legend(segment: Question, tally: dict[int, int]) -> str:
+    names = segment_names(segment)
+    parts = []
+    for i, option in enumerate(segment.options):
+        label = names[i] if names[i] == inert(option) else f"{names[i]} = {inert(option)}"
+        parts.append(f"{label} ({tally.get(i, 0)})")
+    return " · ".join(parts)
+
+
 def crosstab_lines(
     question: Question, segment: Question, table: dict[int, dict[int, int]]
 ) -> list[str]:
     """For each answer, its count in every segment, side by side."""
+    names = segment_names(segment)
     lines = []
     for index, label in enumerate(question.options):
         row = table.get(index, {})
-        cells = " | ".join(
-            f"{inert(seg)}: {row.get(s, 0)}" for s, seg in enumerate(segment.options)
-        )
+        cells = " | ".join(f"{names[s]}: {row.get(s, 0)}" for s in range(len(segment.options)))
         lines.append(f"**{inert(label)}** — {cells}")
     return lines
-
-
-def segment_totals(segment: Question, tally: dict[int, int]) -> str:
-    return " | ".join(f"{inert(seg)}: {tally.get(s, 0)}" for s, seg in enumerate(segment.options))
 
 
 # --- CSV ---------------------------------------------------------------------------------
