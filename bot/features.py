@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from bot.app import Feature
 from bot.events import Events
+from bot.feeds import Feeds
 from bot.help import Help
 from bot.polls import Polls, Surveys
 from bot.prompts import JustDoIt
 
 
 def all_features() -> list[type[Feature]]:
-    return [Help, Polls, Surveys, Events, JustDoIt]
+    return [Help, Feeds, Polls, Surveys, Events, JustDoIt]

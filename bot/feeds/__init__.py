@@ -1,0 +1,305 @@
+"""Feeds: new articles from RSS/Atom sources, posted once each into subscribed channels.
+
+`/feed add|list|remove|pause|resume|preview` manage subscriptions; a periodic job calls
+`poll_due()`, which checks the feeds that are due (see `poller`). The pieces: `fetch`
+(safe HTTP), `parse` (feedparser in a worker process), `filters`, `render` (item -> Post),
+`store` (queries), `opml` and `cli` (import/export), `demo` (the offline sample server).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, ClassVar
+
+from bot import commands as cmd
+from bot.app import Context, Feature
+from bot.errors import UsageError, UserError
+from bot.feeds.cli import feeds_cli
+from bot.feeds.demo import DemoFeedServer, demo_feeds
+from bot.feeds.fetch import FetchResult, check_url
+from bot.feeds.filters import make_filter
+from bot.feeds.parse import ParsedFeed, discover, looks_like_html
+from bot.feeds.poller import Poller
+from bot.feeds.render import check_template, item_post
+from bot.feeds.settings import FeedSettings
+from bot.feeds.store import MIGRATIONS, FeedStore, Source, Subscription
+from bot.model import ChannelRef, Ephemeral, Field, Post, inert, time_tag
+
+if TYPE_CHECKING:
+    from bot.app import App
+
+log = logging.getLogger(__name__)
+
+DEMO_BACKLOG = 1
+POLL_JOB = "feeds.poll_due"
+
+
+class Feeds(Feature):
+    name = "feeds"
+    migrations = MIGRATIONS
+    Settings = FeedSettings
+    cli: ClassVar = feeds_cli
+
+    def __init__(self, app: App) -> None:
+        super().__init__(app)
+        self.store = FeedStore(app.db)
+        self.poller = Poller(app, self.store, self.settings)
+        self._demo: DemoFeedServer | None = None
+
+    # --- Life cycle ------------------------------------------------------------------------
+
+    def register(self) -> None:
+        url = cmd.Option("url", description="the feed's address, or its site's page", required=True, positional=True)  # fmt: skip
+        sub_id = cmd.Option("id", cmd.Kind.INT, "the subscription's number, from /feed list", required=True, positional=True, min_value=1)  # fmt: skip
+        add = self.app.command
+        add(cmd.Command(
+            ("feed", "add"), "Post a feed's new articles in a channel", self.add,
+            options=[
+                url,
+                cmd.Option("channel", cmd.Kind.CHANNEL, "where to post (default: here)", positional=True),
+                cmd.Option("include", description="only items with these words (a, b) or a /regex/", max_length=200),
+                cmd.Option("exclude", description="skip items with these words (a, b) or a /regex/", max_length=200),
+                cmd.Option("backlog", cmd.Kind.INT, "how many of the latest items to post now", min_value=0, max_value=50),
+                cmd.Option("template", description="custom text: {title} {link} {summary} {author} {source} {date}", max_length=1000),
+            ],
+            moderator=True,
+            examples=[
+                "/feed add https://itsm.tools/feed/",
+                "/feed add https://www.bmc.com/blogs/ #news include=ITIL,incident backlog=0",
+            ],
+        ))  # fmt: skip
+        add(cmd.Command(("feed", "list"), "The feeds this workspace follows, with their health", self.list_feeds))  # fmt: skip
+        add(cmd.Command(("feed", "remove"), "Stop following a feed in its channel", self.remove, options=[sub_id], moderator=True))  # fmt: skip
+        add(cmd.Command(("feed", "pause"), "Stop posting a feed for now", self.pause, options=[sub_id], moderator=True))  # fmt: skip
+        add(cmd.Command(("feed", "resume"), "Post a paused or disabled feed again", self.resume, options=[sub_id], moderator=True))  # fmt: skip
+        add(cmd.Command(("feed", "preview"), "Show a feed's latest item as it would be posted", self.preview, options=[url], moderator=True))  # fmt: skip
+
+    async def start(self) -> None:
+        every = self.settings.poll_every.total_seconds()
+        self.app.scheduler.timers.add_job(
+            self.poll_due, "interval", seconds=every, id=POLL_JOB, replace_existing=True,
+            max_instances=1, coalesce=True,
+        )  # fmt: skip
+
+    async def stop(self) -> None:
+        timers = self.app.scheduler.timers
+        if timers.get_job(POLL_JOB):
+            timers.remove_job(POLL_JOB)
+        await self.poller.close()
+        if self._demo is not None:
+            await self._demo.stop()
+            self._demo = None
+
+    async def poll_due(self) -> dict[int, str]:
+        """Check every feed that is due now (the periodic job; tests call it directly)."""
+        return await self.poller.poll_due()
+
+    # --- Subscribing (shared by /feed add, the demo and the benchmark) ---------------------
+
+    async def subscribe(
+        self,
+        url: str,
+        channel: ChannelRef,
+        *,
+        include: str = "",
+        exclude: str = "",
+        template: str = "",
+        backlog: int | None = None,
+        created_by: str = "",
+        allow_private: bool = False,
+        title: str = "",
+        origin: str = "",
+    ) -> tuple[Source, Subscription]:
+        """Record a subscription without fetching; the next poll posts its backlog."""
+        now = self.app.clock.now().timestamp()
+        source = await self.store.ensure_source(url, now, title, allow_private, origin)
+        sub_id = await self.store.subscribe(
+            source.id, channel, include=include, exclude=exclude, template=template,
+            backlog=self.settings.backlog if backlog is None else backlog,
+            created_by=created_by, now=now,
+        )  # fmt: skip
+        if sub_id is None:
+            existing = await self.store.subscription_at(source.id, channel)
+            assert existing is not None
+            raise UserError(
+                f"#{channel.channel} already follows this feed (subscription #{existing.id}).",
+                hint=f"Use /feed resume {existing.id} if it is paused.",
+            )
+        if source.state == "disabled":
+            await self.store.enable(source.id, now)
+        await self.store.check_soon(source.id, now)
+        sub = await self.store.subscription(sub_id)
+        assert sub is not None
+        return source, sub
+
+    async def resolve(self, url: str) -> tuple[str, FetchResult, ParsedFeed]:
+        """Fetch what a member gave: a feed, or a page announcing one. Raises UserError."""
+        try:
+            check_url(url)
+        except ValueError as exc:
+            raise UsageError(f"`{url}`: {exc}.", option="url") from None
+        result = await self.poller.fetcher.fetch(url)
+        if result.ok and looks_like_html(result.body, result.content_type):
+            found = discover(result.body, result.url)
+            if not found:
+                raise UserError(
+                    f"{url} is a web page that announces no feed.",
+                    hint="Give the feed's own address (it often ends in /feed, .rss or .xml).",
+                )
+            url = found[0]
+            result = await self.poller.fetcher.fetch(url)
+        if not result.ok:
+            raise UserError(f"I could not fetch {url}: {result.error}.")
+        parsed = await self.poller.parse(result)
+        if parsed.error:
+            raise UserError(f"{url} is not a feed I can read: {parsed.error}.")
+        return result.moved_to or url, result, parsed
+
+    # --- Commands --------------------------------------------------------------------------
+
+    async def add(
+        self,
+        ctx: Context,
+        url: str,
+        channel: ChannelRef | None = None,
+        include: str | None = None,
+        exclude: str | None = None,
+        backlog: int | None = None,
+        template: str | None = None,
+    ) -> Ephemeral:
+        target = channel or ctx.channel
+        include, exclude, template = include or "", exclude or "", template or ""
+        for name, value in (("include", include), ("exclude", exclude)):
+            try:
+                make_filter(value, "")
+            except ValueError as exc:
+                raise UsageError(f"`{name}`: {exc}", option=name) from None
+        try:
+            check_template(template)
+        except ValueError as exc:
+            raise UsageError(f"`template`: {exc}", option="template") from None
+        feed_url, result, parsed = await self.resolve(url)
+        source, sub = await self.subscribe(
+            feed_url, target, include=include, exclude=exclude, template=template,
+            backlog=backlog, created_by=ctx.user.key, title=parsed.title,
+        )  # fmt: skip
+        await self.poller.apply(source, result, parsed, force=True)
+        shown = min(sub.backlog, len(parsed.items))
+        every = _every(self.settings.interval.total_seconds())
+        return Ephemeral(
+            Post(
+                text=f"#{target.channel} now follows **{inert(parsed.title or feed_url)}** "
+                f"(subscription #{sub.id}). Posting the latest {shown} item(s) now; "
+                f"new ones appear as they are published (checked about every {every}).",
+                footer=f"/feed pause {sub.id} · /feed remove {sub.id}",
+            )
+        )
+
+    async def list_feeds(self, ctx: Context) -> Ephemeral:
+        subs = await self.store.subscriptions_in(ctx.channel.platform, ctx.channel.workspace)
+        if not subs:
+            return Ephemeral(
+                Post(text="No feeds yet. A moderator can add one with `/feed add URL`.")
+            )
+        fields = [await self._health(sub) for sub in subs[:20]]
+        more = f"…and {len(subs) - 20} more." if len(subs) > 20 else ""
+        return Ephemeral(Post(title="Feeds", text=more, fields=fields))
+
+    async def _health(self, sub: Subscription) -> Field:
+        source = await self.store.source(sub.source_id)
+        assert source is not None
+        if source.state == "disabled":
+            state = f"⛔ disabled: {inert(source.disabled_reason or '')}"
+        elif sub.paused:
+            state = "⏸ paused"
+        elif source.failures:
+            state = f"⚠️ failing ({source.failures} in a row): {inert(source.last_error or '')}"
+        else:
+            state = "✅ running"
+        lines = [
+            f"in #{sub.channel.channel} · {state}",
+            f"last fetch: {_when(source.last_fetch_at)} · last new item: {_when(source.last_new_at)}",
+            f"failures: {source.failures} · next check: "
+            + ("—" if source.state == "disabled" or sub.paused else _when(source.next_check_at)),
+        ]
+        extras = [f"{k}: `{inert(v)}`" for k, v in (("include", sub.include), ("exclude", sub.exclude)) if v]  # fmt: skip
+        if sub.template:
+            extras.append("custom template")
+        if extras:
+            lines.append(" · ".join(extras))
+        title = inert(source.title) or inert(source.url)
+        return Field(f"#{sub.id} {title}", "\n".join(lines), inline=False)
+
+    async def _mine(self, ctx: Context, sub_id: int) -> Subscription:
+        sub = await self.store.subscription(sub_id)
+        here = (ctx.channel.platform, ctx.channel.workspace)
+        if sub is None or (sub.channel.platform, sub.channel.workspace) != here:
+            raise UserError(f"There is no feed subscription #{sub_id} here.", hint="/feed list shows them.")  # fmt: skip
+        return sub
+
+    async def remove(self, ctx: Context, id: int) -> Ephemeral:
+        sub = await self._mine(ctx, id)
+        source = await self.store.source(sub.source_id)
+        await self.store.unsubscribe(sub.id)
+        name = inert(source.title or source.url) if source else f"#{id}"
+        return Ephemeral(Post(text=f"#{sub.channel.channel} no longer follows **{name}**. Items already queued still go out."))  # fmt: skip
+
+    async def pause(self, ctx: Context, id: int) -> Ephemeral:
+        sub = await self._mine(ctx, id)
+        if not await self.store.set_paused(sub.id, True):
+            return Ephemeral(Post(text=f"Subscription #{id} is already paused."))
+        return Ephemeral(Post(text=f"Paused subscription #{id}: nothing new is posted until `/feed resume {id}`."))  # fmt: skip
+
+    async def resume(self, ctx: Context, id: int) -> Ephemeral:
+        sub = await self._mine(ctx, id)
+        now = self.app.clock.now().timestamp()
+        unpaused = await self.store.set_paused(sub.id, False)
+        enabled = await self.store.enable(sub.source_id, now)
+        if not unpaused and not enabled:
+            return Ephemeral(Post(text=f"Subscription #{id} is already running."))
+        await self.store.check_soon(sub.source_id, now)
+        what = "switched the feed back on" if enabled else "resumed"
+        return Ephemeral(Post(text=f"Subscription #{id}: {what}; it is checked again at the next round."))  # fmt: skip
+
+    async def preview(self, ctx: Context, url: str) -> list[Ephemeral]:
+        feed_url, _, parsed = await self.resolve(url)
+        items = parsed.chronological()
+        if not items:
+            raise UserError(f"{feed_url} is a feed, but it has no items yet.")
+        name = parsed.title or feed_url
+        note = Post(text=f"Preview of the latest item of **{inert(name)}**, as it would be posted (nothing is subscribed).")  # fmt: skip
+        return [Ephemeral(note), Ephemeral(item_post(items[-1], name, zone=ctx.tz))]
+
+    # --- Demo ------------------------------------------------------------------------------
+
+    async def seed_demo(self, channel: ChannelRef) -> None:
+        """Serve the bundled sample feeds locally and subscribe the demo channel to them."""
+        if self._demo is None:
+            self._demo = DemoFeedServer()
+            await self._demo.start()
+        base = self._demo.base
+        for feed in demo_feeds():
+            url = f"{base}/{feed.file}"
+            origin = f"demo:{feed.file}"
+            source = await self.store.source_by_origin(origin)
+            if source is not None and source.url != url:
+                await self.store.set_url(source.id, url)  # the demo server's port is new
+            try:
+                await self.subscribe(
+                    url, channel, backlog=DEMO_BACKLOG, allow_private=True,
+                    title=feed.title, origin=origin,
+                )  # fmt: skip
+            except UserError:
+                pass  # already subscribed by an earlier demo run on this database
+        await self.poll_due()
+
+
+def _when(ts: float | None) -> str:
+    return time_tag(datetime.fromtimestamp(ts, UTC), "R") if ts else "never"
+
+
+def _every(seconds: float) -> str:
+    if seconds >= 3600:
+        return f"{seconds / 3600:g} h"
+    return f"{seconds / 60:g} min"

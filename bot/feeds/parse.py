@@ -1,0 +1,274 @@
+"""Feed bytes -> normalised items, run in a worker process so the event loop never waits.
+
+Everything here is a plain function of its arguments and returns picklable dataclasses.
+Each item gets a stable key (guid, else link, else a hash of title + date), a summary
+cleaned to plain text (nh3 strips every tag; entities decoded; whitespace collapsed;
+trimmed at a sentence), and an image when the item carries one.
+"""
+
+from __future__ import annotations
+
+import calendar
+import hashlib
+import html
+import re
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import feedparser
+import nh3
+
+FEED_TYPES = ("application/rss+xml", "application/atom+xml", "application/rdf+xml")
+TITLE_CHARS = 250
+
+
+@dataclass
+class Item:
+    key: str  # guid, link, or a hash of title + date
+    key_hash: str  # short, fixed-length form of `key`, used in tables and outbox keys
+    index: int  # position in the document
+    title: str = ""
+    link: str = ""
+    summary: str = ""
+    author: str = ""
+    published: float | None = None  # UTC timestamp
+    categories: tuple[str, ...] = ()
+    image: str = ""
+
+
+@dataclass
+class ParsedFeed:
+    title: str = ""
+    link: str = ""
+    version: str = ""
+    ttl: float | None = None  # seconds, from RSS <ttl>
+    items: list[Item] = field(default_factory=list)
+    error: str = ""  # set when the body is refused or is not a feed
+    warning: str = ""  # feedparser's complaint about an ill-formed but usable feed
+
+    def chronological(self) -> list[Item]:
+        """Oldest first: by date when every item has one, else reversed document order."""
+        if self.items and all(i.published is not None for i in self.items):
+            return sorted(self.items, key=lambda i: (i.published, -i.index))
+        return list(reversed(self.items))
+
+
+# --- Safety checks on the raw bytes ---------------------------------------------------------
+
+_DOCTYPE = re.compile(rb"<!DOCTYPE[^\[>]*\[(.*?)\]\s*>", re.S | re.I)
+_ENTITY = re.compile(rb"<!ENTITY\s+(%\s*)?[\w.:-]+\s+(.*?)>", re.S | re.I)
+_CHAR_REF = re.compile(rb"&#(x[0-9a-f]+|[0-9]+);", re.I)
+
+
+def entity_problem(body: bytes) -> str:
+    """Why the DTD is refused (entity expansion bombs, external entities), or ''."""
+    doctype = _DOCTYPE.search(body[:200_000])
+    if not doctype:
+        return ""
+    entities = _ENTITY.findall(doctype.group(1))
+    if len(entities) > 50:
+        return "the feed declares too many XML entities"
+    for parameter, value in entities:
+        if parameter or re.match(rb"\s*(SYSTEM|PUBLIC)\b", value, re.I):
+            return "the feed declares external XML entities"
+        if b"&" in _CHAR_REF.sub(b"", value):
+            return "the feed declares nested XML entities (an expansion bomb)"
+    return ""
+
+
+# --- Text cleaning ------------------------------------------------------------------------
+
+_BLOCK = re.compile(r"<(/?)(p|br|div|li|ul|ol|h[1-6]|tr|td|th|blockquote|pre|hr|table)\b", re.I)
+_SPACE = re.compile(r"\s+")
+_TAGLIKE = re.compile(r"<(?=[A-Za-z/!?@#])")
+_SENTENCE_END = re.compile(r"[.!?…](?=\s)")
+
+
+def clean_text(markup: str) -> str:
+    """HTML or text -> one line of plain text; nothing that looks like a tag survives."""
+    if not markup:
+        return ""
+    spaced = _BLOCK.sub(lambda m: f" <{m.group(1)}{m.group(2)}", markup)
+    text = html.unescape(nh3.clean(spaced, tags=set(), clean_content_tags={"script", "style"}))
+    text = _TAGLIKE.sub("\u2039", text)  # a literal "<tag" in text is shown as "‹tag"
+    return _SPACE.sub(" ", text).strip()
+
+
+def trim(text: str, limit: int) -> str:
+    """Cut at the last sentence end within `limit`, else at a word, marking the cut."""
+    if len(text) <= limit:
+        return text
+    head = text[: limit + 1]
+    ends = [m.end() for m in _SENTENCE_END.finditer(head)]
+    if ends and ends[-1] >= limit * 0.4:
+        return head[: ends[-1]].rstrip()
+    cut = head[:limit].rsplit(" ", 1)[0] if " " in head[:limit] else head[: limit - 1]
+    return cut.rstrip(" ,;:-") + "…"
+
+
+def safe_link(url: Any, base: str = "") -> str:
+    if not isinstance(url, str) or not url.strip():
+        return ""
+    full = urljoin(base, url.strip()) if base else url.strip()
+    parts = urlsplit(full)
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return ""
+    if any(c in full for c in " <>\"'\n\r\t"):
+        return ""
+    return full
+
+
+# --- Parsing ------------------------------------------------------------------------------
+
+
+def parse_feed(
+    body: bytes, url: str = "", content_type: str = "", summary_chars: int = 300
+) -> ParsedFeed:
+    """Parse downloaded bytes into normalised items. Never raises for bad input."""
+    problem = entity_problem(body)
+    if problem:
+        return ParsedFeed(error=f"refused: {problem}")
+    headers = {"content-location": url} if url else {}
+    if content_type:
+        headers["content-type"] = content_type
+    try:
+        parsed = feedparser.parse(body, response_headers=headers, sanitize_html=True)
+    except Exception as exc:  # feedparser should not raise; a bad feed must not stop us
+        return ParsedFeed(error=f"unreadable feed: {type(exc).__name__}")
+    feed = parsed.get("feed", {})
+    version = parsed.get("version", "") or ""
+    if not version and not parsed.get("entries"):
+        reason = "not a feed"
+        if parsed.get("bozo"):
+            reason += f" ({_short(parsed.get('bozo_exception'))})"
+        return ParsedFeed(error=reason)
+    result = ParsedFeed(
+        title=trim(clean_text(_str(feed.get("title"))), TITLE_CHARS),
+        link=safe_link(feed.get("link"), url),
+        version=version,
+        ttl=_ttl(feed.get("ttl")),
+        warning=_short(parsed.get("bozo_exception")) if parsed.get("bozo") else "",
+    )
+    seen: set[str] = set()
+    for index, entry in enumerate(parsed.get("entries", [])):
+        item = _item(entry, index, url, summary_chars)
+        if item.key_hash not in seen:
+            seen.add(item.key_hash)
+            result.items.append(item)
+    return result
+
+
+def _item(entry: Any, index: int, base: str, summary_chars: int) -> Item:
+    title = trim(clean_text(_str(entry.get("title"))), TITLE_CHARS)
+    link = safe_link(entry.get("link"), base)
+    published = _timestamp(entry.get("published_parsed") or entry.get("updated_parsed"))
+    guid = _str(entry.get("id")).strip()
+    if guid:
+        key = guid
+    elif link:
+        key = link
+    else:
+        dated = _str(entry.get("published") or entry.get("updated"))
+        key = "h:" + hashlib.sha256(f"{title}\x00{dated}".encode()).hexdigest()
+    summary = _str(entry.get("summary"))
+    if not summary and entry.get("content"):
+        summary = _str(entry["content"][0].get("value"))
+    detail = entry.get("author_detail") or {}
+    author = _str(detail.get("name")) or _str(entry.get("author"))
+    categories = tuple(
+        c for c in (clean_text(_str(t.get("term"))) for t in entry.get("tags") or []) if c
+    )
+    return Item(
+        key=key,
+        key_hash=hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:24],
+        index=index,
+        title=title,
+        link=link,
+        summary=trim(clean_text(summary), summary_chars),
+        author=trim(clean_text(author), 100),
+        published=published,
+        categories=categories[:20],
+        image=_image(entry, base),
+    )
+
+
+def _image(entry: Any, base: str) -> str:
+    candidates: list[Any] = []
+    for media in entry.get("media_content") or []:
+        if media.get("medium") == "image" or str(media.get("type", "")).startswith("image/"):
+            candidates.append(media.get("url"))
+    candidates += [m.get("url") for m in entry.get("media_thumbnail") or []]
+    for link in entry.get("links") or []:
+        if link.get("rel") == "enclosure" and str(link.get("type", "")).startswith("image/"):
+            candidates.append(link.get("href"))
+    image = entry.get("image")
+    if isinstance(image, dict):
+        candidates.append(image.get("href"))
+    for candidate in candidates:
+        found = safe_link(candidate, base)
+        if found:
+            return found
+    return ""
+
+
+def _timestamp(parsed: Any) -> float | None:
+    if not parsed:
+        return None
+    try:
+        return float(calendar.timegm(parsed))
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def _ttl(value: Any) -> float | None:
+    try:
+        minutes = int(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+    return minutes * 60.0 if minutes > 0 else None
+
+
+def _str(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _short(exc: Any) -> str:
+    return f"{type(exc).__name__}: {exc}"[:200] if exc else ""
+
+
+# --- Discovery ----------------------------------------------------------------------------
+
+
+class _AlternateLinks(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.found: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag != "link":
+            return
+        values = {k.lower(): (v or "") for k, v in attrs}
+        rels = values.get("rel", "").lower().split()
+        kind = values.get("type", "").lower().split(";")[0].strip()
+        if "alternate" in rels and kind in FEED_TYPES and values.get("href"):
+            self.found.append(values["href"])
+
+
+def discover(body: bytes, base: str) -> list[str]:
+    """Feed URLs a web page announces with <link rel="alternate" type="...rss/atom...">."""
+    finder = _AlternateLinks()
+    try:
+        finder.feed(body[:1_000_000].decode("utf-8", "replace"))
+    except Exception:  # a broken page simply announces nothing
+        return []
+    links = [safe_link(href, base) for href in finder.found]
+    return list(dict.fromkeys(link for link in links if link))
+
+
+def looks_like_html(body: bytes, content_type: str) -> bool:
+    if "html" in content_type.lower() and "xhtml" not in content_type.lower():
+        return True
+    head = body[:2048].lstrip().lower()
+    return head.startswith(b"<!doctype html") or head.startswith(b"<html")

@@ -1,0 +1,251 @@
+"""The fetch -> parse -> dedupe -> outbox path, and each feed's health and schedule.
+
+One fetch per source however many channels subscribe. A 304 or an unchanged body is never
+parsed; parsing runs in a process pool. New items go to every running subscription oldest
+first, through the outbox with a key per (subscription, item), paced by a per-channel cap.
+Failures back off exponentially; after `max_failures` in a row (or a 410 at once) the
+feed is disabled and each subscribed channel is told once why and how to resume it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import multiprocessing
+import os
+import random
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from bot.feeds.fetch import Fetcher, FetchResult
+from bot.feeds.filters import make_filter
+from bot.feeds.parse import Item, ParsedFeed, parse_feed
+from bot.feeds.render import item_post, notice_post
+from bot.feeds.settings import FeedSettings
+from bot.feeds.store import FeedStore, Source, Subscription
+
+if TYPE_CHECKING:
+    from bot.app import App
+
+log = logging.getLogger(__name__)
+
+
+def post_key(sub_id: int, item_key_hash: str) -> str:
+    return f"feed:{sub_id}:{item_key_hash}"
+
+
+class Poller:
+    def __init__(self, app: App, store: FeedStore, settings: FeedSettings) -> None:
+        self.app = app
+        self.store = store
+        self.settings = settings
+        self.fetcher = Fetcher(
+            timeout=settings.timeout,
+            max_bytes=settings.max_bytes,
+            concurrency=settings.concurrency,
+            user_agent=settings.user_agent,
+            allow_private=settings.allow_private,
+        )
+        self._pool: ProcessPoolExecutor | None = None
+        self._post_lock = asyncio.Lock()
+        self._in_flight: set[int] = set()
+
+    def now(self) -> float:
+        return self.app.clock.now().timestamp()
+
+    async def close(self) -> None:
+        await self.fetcher.close()
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+
+    # --- Parsing off the loop --------------------------------------------------------------
+
+    def _executor(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            workers = self.settings.parse_workers or os.cpu_count() or 1
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload(["bot.feeds.parse"])
+            self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+        return self._pool
+
+    async def parse(self, result: FetchResult) -> ParsedFeed:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(
+                self._executor(),
+                parse_feed,
+                result.body,
+                result.url,
+                result.content_type,
+                self.settings.summary_chars,
+            )
+        except BrokenProcessPool:
+            log.error("feeds: the parser process died on %s; restarting the pool", result.url)
+            self._pool = None
+            return ParsedFeed(error="the parser crashed on this feed")
+
+    # --- Polling ---------------------------------------------------------------------------
+
+    async def poll_due(self) -> dict[int, str]:
+        """Check every feed that is due; return what happened to each (source id -> outcome)."""
+        due = [
+            (s, prime)
+            for s, prime in await self.store.due_sources(self.now())
+            if s.id not in self._in_flight
+        ]
+        outcomes = await asyncio.gather(*(self.refresh(s, prime) for s, prime in due))
+        return {s.id: outcome for (s, _), outcome in zip(due, outcomes, strict=True)}
+
+    async def refresh(self, source: Source, prime: bool = False) -> str:
+        """Fetch one source and act on the answer. `prime` fetches and parses unconditionally."""
+        self._in_flight.add(source.id)
+        try:
+            result = await self.fetcher.fetch(
+                source.url,
+                None if prime else source.etag,
+                None if prime else source.last_modified,
+                allow_private=source.allow_private,
+            )
+            return await self.apply(source, result, force=prime)
+        except Exception:
+            log.exception("feeds: checking %s failed", source.url)
+            return await self.failed(source, "an internal error (see the bot's log)")
+        finally:
+            self._in_flight.discard(source.id)
+
+    async def apply(
+        self, source: Source, result: FetchResult, parsed: ParsedFeed | None = None,
+        force: bool = False,
+    ) -> str:  # fmt: skip
+        """Act on one fetch result: update health, parse if changed, post what is new."""
+        now = self.now()
+        if result.moved_to and result.moved_to != source.url:
+            if await self.store.move_source(source.id, result.moved_to):
+                log.info("feeds: %s moved permanently to %s", source.url, result.moved_to)
+                source.url = result.moved_to
+        if result.status == 410:
+            await self.disable(source, "the site says the feed is gone for good (HTTP 410)")
+            return "gone"
+        if result.not_modified:
+            await self.store.fetched_ok(
+                source.id, now, self.next_check(now, max_age=result.max_age),
+                etag=result.etag, last_modified=result.last_modified,
+            )  # fmt: skip
+            return "not_modified"
+        if not result.ok:
+            return await self.failed(source, result.error, result.retry_after)
+        digest = hashlib.sha256(result.body).hexdigest()
+        if digest == source.content_hash and not force:
+            await self.store.fetched_ok(
+                source.id, now, self.next_check(now, max_age=result.max_age),
+                etag=result.etag, last_modified=result.last_modified,
+            )  # fmt: skip
+            return "unchanged"
+        parsed = parsed or await self.parse(result)
+        if parsed.error:
+            return await self.failed(source, parsed.error)
+        new = await self.ingest(source, parsed)
+        await self.store.fetched_ok(
+            source.id, now, self.next_check(now, ttl=parsed.ttl, max_age=result.max_age),
+            etag=result.etag, last_modified=result.last_modified, content_hash=digest,
+            title=source.title or parsed.title, new_items=new > 0,
+        )  # fmt: skip
+        return "new" if new else "unchanged"
+
+    def next_check(
+        self, now: float, ttl: float | None = None, max_age: float | None = None
+    ) -> float:
+        """Our interval, stretched (never shortened) by the feed's own hints, with jitter."""
+        interval = self.settings.interval.total_seconds()
+        hint = max((h for h in (ttl, max_age) if h), default=0.0)
+        if hint > interval:
+            interval = min(hint, self.settings.max_interval.total_seconds())
+        return now + self._jitter(interval)
+
+    def _jitter(self, seconds: float) -> float:
+        spread = self.settings.jitter
+        return seconds * random.uniform(1 - spread, 1 + spread)
+
+    async def failed(self, source: Source, error: str, retry_after: float | None = None) -> str:
+        now = self.now()
+        failures = source.failures + 1
+        delay = min(
+            self.settings.interval.total_seconds() * 2 ** (failures - 1),
+            self.settings.backoff_max.total_seconds(),
+        )
+        if retry_after:
+            delay = max(delay, min(retry_after, self.settings.backoff_max.total_seconds()))
+        count = await self.store.fetch_failed(source.id, now, error, now + self._jitter(delay))
+        log.warning("feeds: %s failed (%d in a row): %s", source.url, count, error)
+        if count >= self.settings.max_failures:
+            await self.disable(source, f"it failed {count} times in a row (last: {error})")
+            return "disabled"
+        return "failed"
+
+    async def disable(self, source: Source, reason: str) -> None:
+        """Switch a feed off and tell each subscribed channel once."""
+        now = self.now()
+        if not await self.store.disable(source.id, now, reason):
+            return
+        log.warning("feeds: disabled %s: %s", source.url, reason)
+        title = source.title or source.url
+        for sub in await self.store.subscriptions_of(source.id):
+            notice = notice_post(title, source.url, reason, sub.id)
+            await self.app.outbox.enqueue(sub.channel, notice, f"feed:notice:{sub.id}:{now:.0f}")
+
+    # --- New items -------------------------------------------------------------------------
+
+    async def ingest(self, source: Source, parsed: ParsedFeed) -> int:
+        """Post new items to every running subscription; return how many items were new."""
+        now = self.now()
+        seen = await self.store.seen_keys(source.id)
+        ordered = parsed.chronological()
+        new = [i for i in ordered if i.key_hash not in seen]
+        name = source.title or parsed.title or urlsplit(source.url).hostname or source.url
+        for sub in await self.store.subscriptions_of(source.id):
+            if sub.paused:
+                continue
+            keep = make_filter(sub.include, sub.exclude).matches
+            if sub.primed:
+                picks = [i for i in new if keep(i)]
+            else:
+                matching = [i for i in ordered if keep(i)]
+                picks = matching[-sub.backlog :] if sub.backlog else []
+            zone = (await self.app.communities.of(sub.channel)).timezone
+            for item in picks:
+                await self.post(sub, name, item, zone, now)
+            if not sub.primed:
+                await self.store.mark_primed(sub.id)
+        await self.store.mark_seen(source.id, [i.key_hash for i in new], now)
+        return len(new)
+
+    async def post(self, sub: Subscription, source: str, item: Item, zone: str, now: float) -> bool:
+        """Queue one item for one subscription, once; paced by the channel's cap."""
+        async with self._post_lock:
+            if await self.store.was_posted(sub.id, item.key_hash):
+                return False
+            at = await self._slot(sub, now)
+            post = item_post(item, source, sub.template, zone)
+            await self.app.outbox.enqueue(
+                sub.channel,
+                post,
+                post_key(sub.id, item.key_hash),
+                not_before=datetime.fromtimestamp(at, UTC),
+            )
+            await self.store.record_post(sub.id, item.key_hash, sub.channel, at)
+            return True
+
+    async def _slot(self, sub: Subscription, now: float) -> float:
+        """The earliest time, not before any queued feed post in this channel, within the cap."""
+        cap = self.settings.per_channel_cap
+        window = self.settings.per_channel_window.total_seconds()
+        times = await self.store.recent_post_times(sub.channel, now - window)
+        at = max([now, *times[-1:]])
+        if len(times) >= cap:
+            at = max(at, times[-cap] + window)
+        return at

@@ -1,0 +1,357 @@
+"""The feeds' tables and every query on them.
+
+A *source* is one feed URL, fetched once however many channels subscribe; a
+*subscription* ties a source to a channel with its filters. `feed_items` remembers which
+items of a source were already seen, `feed_posts` which item went to which subscription
+(UNIQUE, so an item is queued once per subscription, across restarts).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from bot.model import ChannelRef
+from bot.store import Database
+
+MIGRATIONS = [
+    """
+    CREATE TABLE feed_sources (
+        id INTEGER PRIMARY KEY,
+        url TEXT NOT NULL UNIQUE,
+        title TEXT NOT NULL DEFAULT '',
+        origin TEXT NOT NULL DEFAULT '',
+        allow_private INTEGER NOT NULL DEFAULT 0,
+        state TEXT NOT NULL DEFAULT 'active' CHECK (state IN ('active', 'disabled')),
+        etag TEXT,
+        last_modified TEXT,
+        content_hash TEXT,
+        failures INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        disabled_reason TEXT,
+        disabled_at REAL,
+        last_fetch_at REAL,
+        last_ok_at REAL,
+        last_new_at REAL,
+        next_check_at REAL NOT NULL
+    );
+    CREATE INDEX feed_sources_due ON feed_sources (state, next_check_at);
+    CREATE TABLE feed_subscriptions (
+        id INTEGER PRIMARY KEY,
+        source_id INTEGER NOT NULL REFERENCES feed_sources (id) ON DELETE CASCADE,
+        channel TEXT NOT NULL,
+        include TEXT NOT NULL DEFAULT '',
+        exclude TEXT NOT NULL DEFAULT '',
+        template TEXT NOT NULL DEFAULT '',
+        backlog INTEGER NOT NULL,
+        paused INTEGER NOT NULL DEFAULT 0,
+        primed INTEGER NOT NULL DEFAULT 0,
+        created_by TEXT NOT NULL DEFAULT '',
+        created_at REAL NOT NULL,
+        UNIQUE (source_id, channel)
+    );
+    CREATE TABLE feed_items (
+        source_id INTEGER NOT NULL REFERENCES feed_sources (id) ON DELETE CASCADE,
+        key TEXT NOT NULL,
+        first_seen REAL NOT NULL,
+        PRIMARY KEY (source_id, key)
+    );
+    CREATE TABLE feed_posts (
+        subscription_id INTEGER NOT NULL REFERENCES feed_subscriptions (id) ON DELETE CASCADE,
+        item_key TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        not_before REAL NOT NULL,
+        PRIMARY KEY (subscription_id, item_key)
+    );
+    CREATE INDEX feed_posts_channel ON feed_posts (channel, not_before)
+    """
+]
+
+
+@dataclass
+class Source:
+    id: int
+    url: str
+    title: str
+    origin: str
+    allow_private: bool
+    state: str
+    etag: str | None
+    last_modified: str | None
+    content_hash: str | None
+    failures: int
+    last_error: str | None
+    disabled_reason: str | None
+    disabled_at: float | None
+    last_fetch_at: float | None
+    last_ok_at: float | None
+    last_new_at: float | None
+    next_check_at: float
+
+    @classmethod
+    def of(cls, row: Any) -> Source:
+        data = dict(row)
+        data["allow_private"] = bool(data["allow_private"])
+        return cls(**data)
+
+
+@dataclass
+class Subscription:
+    id: int
+    source_id: int
+    channel: ChannelRef
+    include: str
+    exclude: str
+    template: str
+    backlog: int
+    paused: bool
+    primed: bool
+    created_by: str
+    created_at: float
+
+    @classmethod
+    def of(cls, row: Any) -> Subscription:
+        data = dict(row)
+        data["channel"] = ChannelRef.parse(data["channel"])
+        data["paused"] = bool(data["paused"])
+        data["primed"] = bool(data["primed"])
+        return cls(**data)
+
+
+class FeedStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # --- Sources -------------------------------------------------------------------------
+
+    async def source(self, source_id: int) -> Source | None:
+        row = await self.db.fetchone("SELECT * FROM feed_sources WHERE id = ?", (source_id,))
+        return Source.of(row) if row else None
+
+    async def source_by_url(self, url: str) -> Source | None:
+        row = await self.db.fetchone("SELECT * FROM feed_sources WHERE url = ?", (url,))
+        return Source.of(row) if row else None
+
+    async def source_by_origin(self, origin: str) -> Source | None:
+        row = await self.db.fetchone("SELECT * FROM feed_sources WHERE origin = ?", (origin,))
+        return Source.of(row) if row else None
+
+    async def ensure_source(
+        self, url: str, now: float, title: str = "", allow_private: bool = False, origin: str = ""
+    ) -> Source:
+        await self.db.execute(
+            "INSERT INTO feed_sources (url, title, allow_private, origin, next_check_at) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT(url) DO NOTHING",
+            (url, title, int(allow_private), origin, now),
+        )
+        if allow_private:
+            await self.db.execute("UPDATE feed_sources SET allow_private = 1 WHERE url = ?", (url,))
+        found = await self.source_by_url(url)
+        assert found is not None
+        return found
+
+    async def all_sources(self) -> list[Source]:
+        rows = await self.db.fetchall("SELECT * FROM feed_sources ORDER BY id")
+        return [Source.of(r) for r in rows]
+
+    async def due_sources(self, now: float) -> list[tuple[Source, bool]]:
+        """Active sources due by `now` with at least one running subscription.
+
+        The flag says whether a subscription still waits for its first items (its backlog):
+        such a source is fetched and parsed even if unchanged.
+        """
+        rows = await self.db.fetchall(
+            "SELECT s.*, min(sub.primed) AS all_primed FROM feed_sources s "
+            "JOIN feed_subscriptions sub ON sub.source_id = s.id AND sub.paused = 0 "
+            "WHERE s.state = 'active' AND s.next_check_at <= ? "
+            "GROUP BY s.id ORDER BY s.next_check_at",
+            (now,),
+        )
+        out = []
+        for row in rows:
+            data = dict(row)
+            all_primed = data.pop("all_primed")
+            out.append((Source.of(data), not all_primed))
+        return out
+
+    async def move_source(self, source_id: int, new_url: str) -> bool:
+        """Follow a permanent redirect; False if another source already has that URL."""
+        taken = await self.source_by_url(new_url)
+        if taken is not None:
+            return False
+        await self.db.execute("UPDATE feed_sources SET url = ? WHERE id = ?", (new_url, source_id))
+        return True
+
+    async def set_url(self, source_id: int, url: str) -> None:
+        await self.db.execute("UPDATE feed_sources SET url = ? WHERE id = ?", (url, source_id))
+
+    async def fetched_ok(
+        self,
+        source_id: int,
+        now: float,
+        next_check: float,
+        *,
+        etag: str | None,
+        last_modified: str | None,
+        content_hash: str | None = None,
+        title: str | None = None,
+        new_items: bool = False,
+    ) -> None:
+        await self.db.execute(
+            "UPDATE feed_sources SET failures = 0, last_error = NULL, last_fetch_at = ?,"
+            " last_ok_at = ?, next_check_at = ?, etag = coalesce(?, etag),"
+            " last_modified = coalesce(?, last_modified),"
+            " content_hash = coalesce(?, content_hash),"
+            " title = CASE WHEN ? <> '' THEN ? ELSE title END,"
+            " last_new_at = CASE WHEN ? THEN ? ELSE last_new_at END WHERE id = ?",
+            (
+                now, now, next_check, etag, last_modified, content_hash,
+                title or "", title or "", int(new_items), now, source_id,
+            ),
+        )  # fmt: skip
+
+    async def fetch_failed(self, source_id: int, now: float, error: str, next_check: float) -> int:
+        """Count one more consecutive failure; return the new count."""
+        async with self.db.transaction() as tx:
+            await tx.execute(
+                "UPDATE feed_sources SET failures = failures + 1, last_error = ?,"
+                " last_fetch_at = ?, next_check_at = ? WHERE id = ?",
+                (error[:300], now, next_check, source_id),
+            )
+            return await tx.fetchval("SELECT failures FROM feed_sources WHERE id = ?", (source_id,))
+
+    async def disable(self, source_id: int, now: float, reason: str) -> bool:
+        """Disable an active source; False if it was already disabled (no second notice)."""
+        return bool(
+            await self.db.execute(
+                "UPDATE feed_sources SET state = 'disabled', disabled_reason = ?,"
+                " disabled_at = ?, last_error = ? WHERE id = ? AND state = 'active'",
+                (reason[:300], now, reason[:300], source_id),
+            )
+        )
+
+    async def enable(self, source_id: int, now: float) -> bool:
+        return bool(
+            await self.db.execute(
+                "UPDATE feed_sources SET state = 'active', failures = 0, disabled_reason = NULL,"
+                " next_check_at = ? WHERE id = ? AND state = 'disabled'",
+                (now, source_id),
+            )
+        )
+
+    async def check_soon(self, source_id: int, now: float) -> None:
+        await self.db.execute(
+            "UPDATE feed_sources SET next_check_at = min(next_check_at, ?) WHERE id = ?",
+            (now, source_id),
+        )
+
+    async def drop_orphans(self) -> None:
+        """Forget sources nobody subscribes to any more (except imported ones kept on purpose)."""
+        await self.db.execute(
+            "DELETE FROM feed_sources WHERE origin = '' AND id NOT IN"
+            " (SELECT source_id FROM feed_subscriptions)"
+        )
+
+    # --- Subscriptions -------------------------------------------------------------------
+
+    async def subscribe(
+        self,
+        source_id: int,
+        channel: ChannelRef,
+        *,
+        include: str,
+        exclude: str,
+        template: str,
+        backlog: int,
+        created_by: str,
+        now: float,
+    ) -> int | None:
+        """A new subscription's id, or None if this channel already follows the source."""
+        return await self.db.insert(
+            "INSERT INTO feed_subscriptions (source_id, channel, include, exclude, template,"
+            " backlog, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT(source_id, channel) DO NOTHING",
+            (source_id, channel.key, include, exclude, template, backlog, created_by, now),
+        )
+
+    async def subscription(self, sub_id: int) -> Subscription | None:
+        row = await self.db.fetchone("SELECT * FROM feed_subscriptions WHERE id = ?", (sub_id,))
+        return Subscription.of(row) if row else None
+
+    async def subscription_at(self, source_id: int, channel: ChannelRef) -> Subscription | None:
+        row = await self.db.fetchone(
+            "SELECT * FROM feed_subscriptions WHERE source_id = ? AND channel = ?",
+            (source_id, channel.key),
+        )
+        return Subscription.of(row) if row else None
+
+    async def subscriptions_of(self, source_id: int) -> list[Subscription]:
+        rows = await self.db.fetchall(
+            "SELECT * FROM feed_subscriptions WHERE source_id = ? ORDER BY id", (source_id,)
+        )
+        return [Subscription.of(r) for r in rows]
+
+    async def subscriptions_in(self, platform: str, workspace: str) -> list[Subscription]:
+        rows = await self.db.fetchall(
+            "SELECT * FROM feed_subscriptions WHERE channel LIKE ? ORDER BY id",
+            (f"{platform}:{workspace}:%",),
+        )
+        return [Subscription.of(r) for r in rows]
+
+    async def set_paused(self, sub_id: int, paused: bool) -> bool:
+        return bool(
+            await self.db.execute(
+                "UPDATE feed_subscriptions SET paused = ? WHERE id = ? AND paused <> ?",
+                (int(paused), sub_id, int(paused)),
+            )
+        )
+
+    async def mark_primed(self, sub_id: int) -> None:
+        await self.db.execute("UPDATE feed_subscriptions SET primed = 1 WHERE id = ?", (sub_id,))
+
+    async def unsubscribe(self, sub_id: int) -> None:
+        await self.db.execute("DELETE FROM feed_subscriptions WHERE id = ?", (sub_id,))
+        await self.drop_orphans()
+
+    # --- Items and posts -----------------------------------------------------------------
+
+    async def seen_keys(self, source_id: int) -> set[str]:
+        rows = await self.db.fetchall(
+            "SELECT key FROM feed_items WHERE source_id = ?", (source_id,)
+        )
+        return {r[0] for r in rows}
+
+    async def mark_seen(self, source_id: int, keys: Iterable[str], now: float) -> None:
+        rows = [(source_id, k, now) for k in keys]
+        if not rows:
+            return
+        async with self.db.transaction() as tx:
+            await tx.executemany(
+                "INSERT INTO feed_items (source_id, key, first_seen) VALUES (?, ?, ?)"
+                " ON CONFLICT DO NOTHING",
+                rows,
+            )
+
+    async def was_posted(self, sub_id: int, item_key: str) -> bool:
+        return bool(
+            await self.db.fetchval(
+                "SELECT 1 FROM feed_posts WHERE subscription_id = ? AND item_key = ?",
+                (sub_id, item_key),
+            )
+        )
+
+    async def record_post(self, sub_id: int, item_key: str, channel: ChannelRef, at: float) -> None:
+        await self.db.execute(
+            "INSERT INTO feed_posts (subscription_id, item_key, channel, not_before)"
+            " VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            (sub_id, item_key, channel.key, at),
+        )
+
+    async def recent_post_times(self, channel: ChannelRef, since: float) -> list[float]:
+        rows = await self.db.fetchall(
+            "SELECT not_before FROM feed_posts WHERE channel = ? AND not_before > ?"
+            " ORDER BY not_before",
+            (channel.key, since),
+        )
+        return [r[0] for r in rows]
