@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.errors import ConfigError, UsageError
+from bot.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -54,32 +54,6 @@ class Prompt:
 
 def competency_name(slug: str) -> str:
     return COMPETENCIES.get(slug, slug)
-
-
-def parse_competency(text: str) -> str:
-    """A competency slug from a slug, its name, or an unambiguous start of either."""
-    wanted = text.strip().lower().replace("_", "-")
-    if not wanted:
-        raise UsageError("Name a competency.", option="competency", hint=_competency_hint())
-    for slug, name in COMPETENCIES.items():
-        if wanted in (slug, name.lower()):
-            return slug
-    found = [
-        slug
-        for slug, name in COMPETENCIES.items()
-        if slug.startswith(wanted) or name.lower().startswith(wanted.replace("-", " "))
-    ]
-    if len(found) == 1:
-        return found[0]
-    raise UsageError(
-        f"`{text}` is not one of the six competencies.",
-        option="competency",
-        hint=_competency_hint(),
-    )
-
-
-def _competency_hint() -> str:
-    return "One of: " + ", ".join(COMPETENCIES) + "."
 
 
 def load_bank(path: str | Path | None = None) -> list[Prompt]:
