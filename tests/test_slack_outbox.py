@@ -1,0 +1,206 @@
+"""The outbox delivering to Slack: rate limits, failures, pacing, and a crash in doubt.
+
+The surface is built exactly as in production (its client, retry handler and transport);
+time is the FakeClock and delivery is driven with `app.outbox.drain()`.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+
+import pytest
+
+from adapters.slack import create
+from adapters.slack.transport import EVENT_TYPE, delivery_error
+from bot.help import Help
+from bot.model import Attachment, ChannelRef, Post
+from tests.fakes.fake_slack import FakeSlack
+from tests.fakes.fake_slack import fake_slack as fake_slack_fixture  # noqa: F401
+
+C1 = ChannelRef("slack", "T1", "C1")
+C2 = ChannelRef("slack", "T1", "C2")
+
+
+async def _app(make_app, fake: FakeSlack, db: str = "bot.db", **slack):
+    app = await make_app([Help], config={"slack": slack}, db=db)
+    env = {
+        "SLACK_BOT_TOKEN": "xoxb-test",
+        "SLACK_APP_TOKEN": "xapp-test",
+        "SLACK_API_URL": fake.base_url,
+    }
+    surface = create(app, app.config.section("slack"), env)
+    app.outbox.attach(surface.transport)
+    return app, surface
+
+
+def _statuses(fake: FakeSlack, method: str) -> list[int]:
+    return [c.status for c in fake.calls if c.method == method]
+
+
+async def test_a_post_carries_its_key_as_metadata_and_is_sent_once(
+    make_app, fake_slack: FakeSlack
+) -> None:
+    app, _ = await _app(make_app, fake_slack)
+
+    assert await app.outbox.enqueue(C1, Post(title="Hello <!here>"), "k1")
+    assert not await app.outbox.enqueue(C1, Post(title="Hello again"), "k1")
+    assert await app.outbox.drain() == 1
+    assert await app.outbox.drain() == 0
+
+    (sent,) = fake_slack.calls_to("chat.postMessage")
+    assert sent["metadata"] == {"event_type": EVENT_TYPE, "event_payload": {"key": "k1"}}
+    assert sent["text"] == "Hello &lt;!here&gt;"
+    assert "link_names" not in sent and "parse" not in sent
+    assert await app.outbox.message_id("k1") == fake_slack.messages["C1"][0]["ts"]
+
+
+async def test_a_short_rate_limit_is_waited_out_and_the_post_delivered_once(
+    make_app, fake_slack: FakeSlack
+) -> None:
+    app, _ = await _app(make_app, fake_slack)
+    fake_slack.fail_next("chat.postMessage", status=429, retry_after=0)
+
+    await app.outbox.enqueue(C1, Post(text="poll results"), "k1")
+    assert await app.outbox.drain() == 1
+
+    assert _statuses(fake_slack, "chat.postMessage") == [429, 200]
+    assert len(fake_slack.messages["C1"]) == 1
+    assert await app.outbox.state("k1") == "sent"
+
+
+async def test_a_long_rate_limit_goes_back_to_the_outbox_with_its_retry_after(
+    make_app, fake_slack: FakeSlack, clock
+) -> None:
+    app, _ = await _app(make_app, fake_slack, rate_limit_wait=5)
+    fake_slack.fail_next("chat.postMessage", status=429, retry_after=30)
+
+    await app.outbox.enqueue(C1, Post(text="later"), "k1")
+    assert await app.outbox.drain() == 0
+    assert await app.outbox.state("k1") == "pending"
+    clock.advance(20)
+    assert await app.outbox.drain() == 0  # Retry-After is honoured, not only the backoff
+    clock.advance(15)
+    assert await app.outbox.drain() == 1
+
+    assert _statuses(fake_slack, "chat.postMessage") == [429, 200]
+    assert len(fake_slack.messages["C1"]) == 1
+
+
+async def test_server_errors_are_retried_and_a_missing_channel_is_not(
+    make_app, fake_slack: FakeSlack, clock
+) -> None:
+    app, _ = await _app(make_app, fake_slack)
+    fake_slack.fail_next("chat.postMessage", status=500)
+    await app.outbox.enqueue(C1, Post(text="one"), "k1")
+    assert await app.outbox.drain() == 0
+    clock.advance(60)
+    assert await app.outbox.drain() == 1
+
+    fake_slack.fail_next("chat.postMessage", status=200, error="channel_not_found")
+    await app.outbox.enqueue(C2, Post(text="two"), "k2")
+    await app.outbox.drain()
+    clock.advance(3600)
+    await app.outbox.drain()
+
+    assert await app.outbox.state("k1") == "sent"
+    assert await app.outbox.state("k2") == "failed"
+    assert "C2" not in fake_slack.messages
+    assert len(fake_slack.calls_to("chat.postMessage")) == 3
+
+
+async def test_errors_map_to_transient_or_final(fake_slack: FakeSlack) -> None:
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    client = AsyncWebClient(token="xoxb-test", base_url=fake_slack.base_url)
+    cases = [
+        (dict(status=429, retry_after=7), True, 7.0),
+        (dict(status=503), True, None),
+        (dict(status=200, error="not_in_channel"), False, None),
+        (dict(status=200, error="is_archived"), False, None),
+        (dict(status=200, error="invalid_auth"), False, None),
+    ]
+    for failure, transient, retry_after in cases:
+        fake_slack.fail_next("chat.postMessage", **failure)
+        with pytest.raises(Exception) as raised:
+            await client.chat_postMessage(channel="C1", text="x")
+        error = delivery_error(raised.value)
+        assert (error.transient, error.retry_after) == (transient, retry_after), failure
+    assert delivery_error(ConnectionResetError("gone")).transient is True
+
+
+async def test_posts_in_one_channel_are_paced(make_app, fake_slack: FakeSlack, clock) -> None:
+    app, surface = await _app(make_app, fake_slack, pace=1.0)
+    assert surface.transport.pace == 1.0
+    for n in range(3):
+        await app.outbox.enqueue(C1, Post(text=f"c1 #{n}"), f"c1-{n}")
+    await app.outbox.enqueue(C2, Post(text="c2"), "c2")
+
+    assert await app.outbox.drain() == 2  # one per channel now
+    clock.advance(1)
+    assert await app.outbox.drain() == 1
+    clock.advance(1)
+    assert await app.outbox.drain() == 1
+
+    assert [m["text"] for m in fake_slack.messages["C1"]] == ["c1 #0", "c1 #1", "c1 #2"]
+
+
+async def test_a_post_in_doubt_after_a_crash_is_found_not_posted_again(
+    make_app, fake_slack: FakeSlack
+) -> None:
+    app, surface = await _app(make_app, fake_slack)
+    await app.outbox.enqueue(C1, Post(text="announced"), "event:7:announce")
+    await app.outbox.enqueue(C1, Post(text="never left"), "event:8:announce")
+    # The first post reached Slack, then the process died before recording it.
+    ts = await surface.transport.send(C1, Post(text="announced"), "event:7:announce")
+    await app.db.execute("UPDATE outbox SET state = 'sending', attempts = 1")
+
+    again, _ = await _app(make_app, fake_slack)  # the restart, on the same database
+    await again.outbox.recover()
+
+    assert await again.outbox.state("event:7:announce") == "sent"
+    assert await again.outbox.message_id("event:7:announce") == ts
+    assert await again.outbox.state("event:8:announce") == "pending"
+    assert await again.outbox.drain() == 1
+    assert [m["text"] for m in fake_slack.messages["C1"]] == ["announced", "never left"]
+    history = fake_slack.calls_to("conversations.history")
+    assert history and all(h["include_all_metadata"] in (True, "1", "true") for h in history)
+
+
+async def test_edits_update_the_posted_message(make_app, fake_slack: FakeSlack, clock) -> None:
+    app, _ = await _app(make_app, fake_slack)
+    await app.outbox.enqueue(C1, Post(text="tally: 0"), "poll:1")
+    await app.outbox.drain()
+    await app.outbox.edit("poll:1", Post(text="tally: 1"))
+    await app.outbox.edit("poll:1", Post(text="tally: 2"))
+    clock.advance(2)
+    await app.outbox.drain()
+
+    (update,) = fake_slack.calls_to("chat.update")
+    assert update["ts"] == await app.outbox.message_id("poll:1")
+    assert update["text"] == "tally: 2"
+
+
+def _png() -> bytes:
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = zlib.crc32(kind + data) & 0xFFFFFFFF
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+    header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
+    body = chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00\xff\x00\x00"))
+    return b"\x89PNG\r\n\x1a\n" + body + chunk(b"IEND", b"")
+
+
+async def test_an_attached_chart_is_uploaded_under_its_post(
+    make_app, fake_slack: FakeSlack
+) -> None:
+    app, _ = await _app(make_app, fake_slack)
+    chart = Attachment("results.png", _png(), "image/png")
+
+    await app.outbox.enqueue(C1, Post(title="Results", attachments=[chart]), "poll:1:results")
+    await app.outbox.drain()
+
+    (upload,) = fake_slack.uploads.values()
+    assert (upload.filename, upload.data, upload.completed) == ("results.png", chart.data, True)
+    assert upload.channel_id == "C1"
+    assert upload.thread_ts == await app.outbox.message_id("poll:1:results")
