@@ -1,0 +1,285 @@
+"""Calendars: the .ics parsed back with icalendar and checked, the attachment on each
+announcement, import of files and URLs (with its safety limits), the export -> import
+round trip, and the `itsm-bot events` commands."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import icalendar
+import pytest
+from aiohttp import web
+from click.testing import CliRunner
+
+from adapters.console import Console
+from bot.app import App
+from bot.cli import main
+from bot.clock import FakeClock
+from bot.errors import UserError
+from bot.events import Events, ical
+from bot.help import Help
+from tests.conftest import START, make_config
+
+FEATURES = [Help, Events]
+FULL = (
+    '@mod! /event add title="itSMF UK Conference" start="2031-11-05 09:00"'
+    ' end="2031-11-06 17:00" tz=Europe/London location="Novotel London West"'
+    ' url=https://example.org/conf organiser="itSMF UK" description="Two days, one theme"'
+    " remind=7d,1d,1h"
+)
+SIG = '@mod! /event add title="CSI SIG" start="2031-03-10 14:00" tz=America/New_York remind=2h'
+
+
+async def boot(make_app, db="bot.db", config=None):
+    app = await make_app(features=FEATURES, db=db, config=config)
+    out: list[str] = []
+    return app, Console(app, write=out.append), out
+
+
+def vevents(data: bytes) -> list[icalendar.Event]:
+    return list(icalendar.Calendar.from_ical(data).walk("VEVENT"))
+
+
+async def test_the_export_parses_back_with_every_property(make_app):
+    app, console, _ = await boot(make_app)
+    await console.handle(FULL)
+    service = app.features["event"].service
+    event = await service.store.get(1)
+    data = ical.export([event], app.clock.now())
+    cal = icalendar.Calendar.from_ical(data)
+    assert [tz["TZID"] for tz in cal.walk("VTIMEZONE")] == ["Europe/London"]
+    (vevent,) = cal.walk("VEVENT")
+    assert str(vevent["uid"]) == event.uid
+    assert vevent.decoded("dtstamp") == START
+    assert vevent["dtstart"].params["TZID"] == "Europe/London"
+    start = vevent.decoded("dtstart")
+    assert start.replace(tzinfo=None) == datetime(2031, 11, 5, 9, 0)
+    assert start.astimezone(UTC) == datetime(2031, 11, 5, 9, 0, tzinfo=UTC)
+    assert vevent.decoded("dtend").astimezone(UTC) == datetime(2031, 11, 6, 17, 0, tzinfo=UTC)
+    assert str(vevent["summary"]) == "itSMF UK Conference"
+    assert str(vevent["location"]) == "Novotel London West"
+    assert str(vevent["url"]) == "https://example.org/conf"
+    assert str(vevent["description"]) == "Two days, one theme"
+    assert str(vevent["contact"]) == "itSMF UK"
+    triggers = [a.decoded("trigger") for a in vevent.walk("VALARM")]
+    assert triggers == [-timedelta(days=7), -timedelta(days=1), -timedelta(hours=1)]
+    assert {str(a["action"]) for a in vevent.walk("VALARM")} == {"DISPLAY"}
+    again = ical.export([await service.store.get(1)], app.clock.now() + timedelta(days=1))
+    assert again == data  # stable: same UID and stamp until the event changes
+
+
+async def test_each_announcement_carries_its_own_ics(make_app):
+    app, console, _ = await boot(make_app)
+    await console.handle(FULL)
+    attachment = console.screen.messages[2].post.attachments[0]
+    assert attachment.content_type == "text/calendar"
+    (vevent,) = vevents(attachment.data)
+    assert str(vevent["summary"]) == "itSMF UK Conference"
+    await console.handle("@mod! /event edit 1 location=Online")
+    app.clock.advance(5)
+    await app.outbox.drain()
+    edited = console.screen.messages[2].post.attachments[0]
+    (vevent,) = vevents(edited.data)
+    assert str(vevent["location"]) == "Online" and int(vevent["sequence"]) == 1
+
+
+async def test_export_then_import_gives_the_same_events(make_app):
+    app, console, _ = await boot(make_app)
+    await console.handle(FULL)
+    await console.handle(SIG)
+    service = app.features["event"].service
+    originals = await service.store.upcoming(app.clock.now())
+    data = ical.export(originals, app.clock.now())
+
+    other, console2, _ = await boot(make_app, db="other.db")
+    report = await other.features["event"].service.import_calendar(
+        data, 1, console2.channel, "test", "UTC", timedelta(days=60), [timedelta(hours=1)]
+    )
+    assert len(report.added) == 2
+    copies = await other.features["event"].service.store.upcoming(other.clock.now())
+
+    def essence(e):
+        return (e.uid, e.title, e.start, e.end, e.tz, e.location, e.url, e.organiser,
+                e.description, e.remind)  # fmt: skip
+
+    assert [essence(e) for e in copies] == [essence(e) for e in originals]
+    await other.outbox.drain()
+    assert [s.post.title for s in console2.screen.messages.values()] == [
+        "📅 CSI SIG",
+        "📅 itSMF UK Conference",
+    ]
+    again = await other.features["event"].service.import_calendar(
+        data, 1, console2.channel, "test", "UTC", timedelta(days=60), []
+    )
+    assert (len(again.added), again.known) == (0, 2)
+
+
+FOREIGN = b"""BEGIN:VCALENDAR
+VERSION:2.0
+PRODID:-//A chapter//EN
+BEGIN:VEVENT
+UID:floating-1
+DTSTAMP:20260101T000000Z
+DTSTART:20270115T180000
+SUMMARY:Floating evening talk
+ORGANIZER;CN=North Chapter:mailto:chapter@example.org
+END:VEVENT
+BEGIN:VEVENT
+DTSTAMP:20260101T000000Z
+DTSTART:20270116T090000Z
+DURATION:PT2H
+SUMMARY:UTC workshop, no UID
+BEGIN:VALARM
+ACTION:DISPLAY
+TRIGGER:-PT30M
+END:VALARM
+END:VEVENT
+BEGIN:VEVENT
+UID:gone
+DTSTAMP:20260101T000000Z
+DTSTART:20270117T090000Z
+STATUS:CANCELLED
+SUMMARY:Called off
+END:VEVENT
+BEGIN:VEVENT
+UID:old
+DTSTAMP:20260101T000000Z
+DTSTART:20200117T090000Z
+SUMMARY:Long ago
+END:VEVENT
+BEGIN:VEVENT
+UID:untitled
+DTSTAMP:20260101T000000Z
+DTSTART:20270118T090000Z
+END:VEVENT
+END:VCALENDAR
+"""
+
+
+async def test_a_chapters_calendar_imports_with_clear_skips(make_app):
+    app, console, _ = await boot(make_app)
+    service = app.features["event"].service
+    report = await service.import_calendar(
+        FOREIGN, 1, console.channel, "test", "Europe/Dublin", timedelta(days=60),
+        [timedelta(days=1)],
+    )  # fmt: skip
+    titles = [e.title for e in report.added]
+    assert titles == ["Floating evening talk", "UTC workshop, no UID"]
+    floating, workshop = report.added
+    assert floating.tz == "Europe/Dublin" and floating.organiser == "North Chapter"
+    assert floating.start == datetime(2027, 1, 15, 18, 0, tzinfo=UTC)  # Dublin is UTC in winter
+    assert floating.remind == [timedelta(days=1)]  # no alarm: the default
+    assert workshop.tz == "UTC" and workshop.end - workshop.start == timedelta(hours=2)
+    assert workshop.remind == [timedelta(minutes=30)]
+    assert workshop.uid.startswith("import-")
+    assert report.past == 1
+    assert report.invalid == ["untitled: An event needs a title."]
+    assert "Added 2 event(s)." in report.summary()
+
+
+async def test_garbage_is_not_a_calendar(make_app):
+    with pytest.raises(UserError, match="not an iCalendar file"):
+        ical.parse(b"<html>hello</html>", "UTC")
+
+
+@pytest.fixture
+async def served():
+    """A local web server with a calendar, a huge file and a redirect."""
+    big = b"BEGIN:VCALENDAR\r\n" + b"X-PAD:" + b"x" * 3000 + b"\r\nEND:VCALENDAR\r\n"
+    calendar = FOREIGN
+
+    async def cal(request):
+        return web.Response(body=calendar, content_type="text/calendar")
+
+    async def huge(request):
+        return web.Response(body=big, content_type="text/calendar")
+
+    async def moved(request):
+        raise web.HTTPFound("/cal.ics")
+
+    application = web.Application()
+    application.add_routes(
+        [web.get("/cal.ics", cal), web.get("/big.ics", huge), web.get("/moved", moved)]
+    )
+    runner = web.AppRunner(application)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()
+
+
+async def test_event_import_fetches_a_url_with_limits(make_app, served):
+    config = {"event": {"import_allow_private": True, "import_max_bytes": 2000}}
+    app, console, out = await boot(make_app, config=config)
+    await console.handle(f"@mod! /event import {served}/moved")
+    assert "Added 2 event(s)." in out[-1 - 2]  # then the two announcements
+    assert await app.db.fetchval("SELECT count(*) FROM events") == 2
+    await console.handle(f"@mod! /event import {served}/big.ics")
+    assert "larger than the 2000 byte limit" in out[-1]
+    await console.handle(f"@mod! /event import {served}/missing.ics")
+    assert "HTTP 404" in out[-1]
+    await console.handle("@mod! /event import file:///etc/passwd")
+    assert "is not a web address" in out[-1]
+    await console.handle(f"@ann /event import {served}/cal.ics")
+    assert "for moderators only" in out[-1]
+
+
+async def test_private_addresses_are_refused_unless_allowed(make_app, served):
+    app, console, out = await boot(make_app)
+    await console.handle(f"@mod! /event import {served}/cal.ics")
+    assert "private or local address" in out[-1]
+    with pytest.raises(UserError, match="not an http"):
+        await ical.fetch("gopher://example.org/x", 1000, 5)
+    assert await app.db.fetchval("SELECT count(*) FROM events") == 0
+
+
+# --- The command line (synchronous: each command runs its own event loop) ----------------
+
+
+def seed(path: str) -> None:
+    async def go() -> None:
+        config = make_config()
+        async with App.running(
+            config, FEATURES, clock=FakeClock(START), db_path=path, background=False
+        ) as app:
+            console = Console(app, write=lambda _: None)
+            await console.handle(FULL)
+            await console.handle(SIG)
+            await console.handle("@mod! /event cancel 2")
+
+    asyncio.run(go())
+
+
+def test_events_ics_prints_the_upcoming_events(tmp_path):
+    path = str(tmp_path / "ev.db")
+    seed(path)
+    result = CliRunner().invoke(main, ["events", "ics", "--db", path])
+    assert result.exit_code == 0, result.output
+    (vevent,) = vevents(result.output.encode())  # the cancelled one is left out
+    assert str(vevent["summary"]) == "itSMF UK Conference"
+    assert vevent["dtstart"].params["TZID"] == "Europe/London"
+    missing = CliRunner().invoke(main, ["events", "ics", "--db", str(tmp_path / "none.db")])
+    assert missing.exit_code != 0 and "no such database" in missing.output
+
+
+def test_events_import_adds_a_file_to_a_channel(tmp_path):
+    source, target = str(tmp_path / "src.db"), str(tmp_path / "dst.db")
+    seed(source)
+    exported = CliRunner().invoke(main, ["events", "ics", "--db", source]).output
+    ics_file = tmp_path / "chapter.ics"
+    ics_file.write_text(exported)
+    args = ["events", "import", str(ics_file), "--db", target, "--channel", "slack:T1:C1"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert "Added 1 event(s)." in result.output and "itSMF UK Conference" in result.output
+    again = CliRunner().invoke(main, args)
+    assert "Added 0 event(s)." in again.output and "1 already known" in again.output
+    listed = CliRunner().invoke(main, ["events", "ics", "--db", target])
+    assert "SUMMARY:itSMF UK Conference" in listed.output
+    bad = CliRunner().invoke(main, [*args[:5], "--channel", "nowhere"])
+    assert bad.exit_code != 0 and "platform:workspace:channel" in bad.output
