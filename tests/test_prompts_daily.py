@@ -262,3 +262,17 @@ async def test_no_repeat_until_the_bank_is_used_up(make_app, clock) -> None:
     competencies = [d.prompt.competency for d in days]
     assert all(a != b for a, b in zip(competencies, competencies[1:], strict=False))
     assert len(recorder.prompts()) == size + 2
+
+
+async def test_a_late_timer_drops_old_days_and_keeps_going(make_app, clock, caplog) -> None:
+    recorder = Recorder()
+    app = await start(make_app, recorder)
+    await say(app, "/justdoit schedule time=08:30 tz=UTC")  # next: Tuesday
+    clock.set(datetime(2026, 11, 27, 9, 0, tzinfo=UTC))  # the process slept until Friday
+    with caplog.at_level(logging.WARNING):
+        await app.scheduler.run_due()
+        await app.scheduler.run_due()
+        await app.outbox.drain()
+    assert "dropped the prompt of 2026-11-24" in caplog.text
+    assert local_days(recorder) == ["2026-11-27"]
+    assert await next_due(app) == datetime(2026, 11, 30, 8, 30, tzinfo=UTC)

@@ -19,7 +19,7 @@ from bot.errors import UsageError
 from bot.model import ChannelRef, Ephemeral, Post, time_tag
 from bot.prompts import cli as prompts_cli
 from bot.prompts.bank import COMPETENCIES, Prompt, load_bank
-from bot.prompts.daily import DAILY, DIGEST, Daily, describe, digest_prefix
+from bot.prompts.daily import DAILY, DIGEST, NO_LIMIT, Daily, describe, digest_prefix
 from bot.prompts.habit import digest_post
 from bot.prompts.members import Members
 from bot.prompts.schedule import parse_date, parse_days, parse_time
@@ -127,9 +127,8 @@ class JustDoIt(Feature):
             examples=["/justdoit settings answers=private digest=yes"],
         ))  # fmt: skip
         self.members.register()
-        grace = self.settings.grace
-        self.app.scheduler.handle(DAILY, self._on_daily, grace=grace)
-        self.app.scheduler.handle(DIGEST, self._on_digest, grace=grace)
+        self.app.scheduler.handle(DAILY, self._on_daily, grace=NO_LIMIT)
+        self.app.scheduler.handle(DIGEST, self._on_digest, grace=NO_LIMIT)
 
     async def start(self) -> None:
         now = self.app.clock.now()
@@ -307,6 +306,11 @@ class JustDoIt(Feature):
         assert schedule is not None
         now = self.app.clock.now()
         day = date.fromisoformat(job.payload["day"])
+        if now - job.due_at > self.settings.grace:
+            log.warning("justdoit: dropped the prompt of %s in %s: %s late",
+                        day, channel.key, now - job.due_at)  # fmt: skip
+            await self.daily.arm(schedule, now, catch_up=True, waited_since=job.due_at)
+            return
         await self.daily.post(
             channel, day, schedule.community_id, await self.bank_for(schedule.community_id),
             True, schedule.rule.tz, now,
@@ -320,7 +324,10 @@ class JustDoIt(Feature):
             return
         day = date.fromisoformat(job.payload["day"])
         scope = f"justdoit:{channel.key}"
-        if await self.app.settings.get(scope, "digest", True):
+        now = self.app.clock.now()
+        if now - job.due_at > self.settings.grace:
+            log.warning("justdoit: dropped the digest of %s in %s", day, channel.key)
+        elif await self.app.settings.get(scope, "digest", True):
             week_start = day - timedelta(days=7)
             answers = await self.store.channel_answers(channel, week_start, day)
             post = digest_post(
@@ -328,4 +335,4 @@ class JustDoIt(Feature):
             )
             if post is not None:
                 await self.app.outbox.enqueue(channel, post, f"{digest_prefix(channel)}{day}")
-        await self.daily.arm_digest(schedule, max(self.app.clock.now(), job.due_at))
+        await self.daily.arm_digest(schedule, max(now, job.due_at))

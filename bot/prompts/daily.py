@@ -23,6 +23,9 @@ log = logging.getLogger(__name__)
 
 DAILY, DIGEST = "justdoit.daily", "justdoit.digest"
 DIGEST_WEEKDAY = 0  # Mondays, at the schedule's time
+# The scheduler hands every job to us however late, so a late job can re-arm the next
+# one; lateness against the feature's own grace is judged here.
+NO_LIMIT = timedelta(days=3650)
 PROMPT_COLOR = 0x2E8B57
 
 
@@ -85,16 +88,19 @@ class Daily:
         return await self.outbox.state(post_key(channel, day)) is not None
 
     async def arm(
-        self, schedule: Schedule, now: datetime, catch_up: bool = False
-    ) -> datetime | None:
+        self, schedule: Schedule, now: datetime, catch_up: bool = False,
+        waited_since: datetime | None = None,
+    ) -> datetime | None:  # fmt: skip
         """Leave exactly one pending daily job for the channel; return when it is due.
 
-        With `catch_up` (at start-up), the latest scheduled day that was waited for and is
-        still within the grace is armed (it runs at once); older missed days are dropped
+        With `catch_up` (at start-up, or when a job fired too late), the latest scheduled
+        day that was waited for (a pending job, or `waited_since`, was due by then) and is
+        still within the grace is armed and runs at once; older missed days are dropped
         with a log line.
         """
         prefix = daily_prefix(schedule.channel)
         pending = await self.scheduler.pending(prefix)
+        waited = [job.due_at for job in pending] + ([waited_since] if waited_since else [])
         rule = schedule.rule
         target: tuple[date, datetime] | None = None
         if not schedule.paused:
@@ -102,7 +108,7 @@ class Daily:
             if (
                 latest is not None
                 and now - latest[1] <= self.grace
-                and any(job.due_at <= latest[1] for job in pending)
+                and any(due <= latest[1] for due in waited)
                 and not await self.is_posted(schedule.channel, latest[0])
             ):
                 target = latest

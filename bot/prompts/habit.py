@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import NamedTuple
 
 from bot import markup
 from bot.model import Field, Post, inert, time_tag
@@ -21,8 +21,7 @@ DIGEST_LINES_PER_COMPETENCY = 8
 ANSWER_PREVIEW = 160
 
 
-@dataclass(frozen=True)
-class Streak:
+class Streak(NamedTuple):
     current: int
     best: int
 
