@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -390,3 +391,17 @@ async def test_http_mode_follows_the_environment(make_app, fake_slack: FakeSlack
 
     assert (surface.mode, surface.port) == ("http", 8123)
     assert surface.client.base_url == fake_slack.base_url
+
+
+async def test_no_token_or_secret_reaches_the_log_even_at_debug(http: Http, caplog) -> None:
+    caplog.set_level(logging.DEBUG)
+
+    await http.command("vote")
+    await http.fake.wait_for_call("chat.postMessage")
+    await http.post(slash_command_body("/toy", "vote"), secret="forged")
+    await http.settle()
+
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "chat.postMessage" in logged or "chat_postMessage" in logged  # the SDK did log
+    for secret in (BOT_TOKEN, SECRET):
+        assert secret not in logged
