@@ -88,6 +88,7 @@ class Toy(Feature):
         return OpenForm(Form("toy.suggest", "Suggest a feed", fields, value="ctx-42"))
 
     async def suggest(self, ctx: Context, sub: Submission) -> Any:
+        await self.gate.wait()
         if not sub.values.get("url", "").startswith("https://"):
             return FormErrors({"url": "Give an https:// address."})
         self.suggestions.append((sub.values["url"], sub.value, sub.channel.channel))
@@ -284,6 +285,35 @@ async def test_form_opens_as_a_modal_and_bad_input_is_shown_inline(http: Http) -
     (thanks,) = await http.fake.wait_for_call("chat.postEphemeral")
     assert (thanks["channel"], thanks["user"]) == ("C3", "U1")
     assert "Thanks, noted." in thanks["text"]
+
+
+async def test_a_slow_submission_closes_the_modal_in_time_and_answers_later(
+    http: Http, monkeypatch
+) -> None:
+    monkeypatch.setattr("adapters.slack.surface.ACK_BUDGET", 0.05)
+    http.toy.gate.clear()
+    meta = '{"v":"ctx-1","c":"slack:T1:C4","m":""}'
+    payload = view_submission_payload("toy.suggest", {"url": "ftp://late"}, meta)
+
+    status, body, _ = await http.post(interaction_body(payload))
+
+    assert (status, body) == (200, "")  # closed: Slack would have given up waiting
+    http.toy.gate.set()
+    (late,) = await http.fake.wait_for_call("chat.postEphemeral")
+    assert late["channel"] == "C4"
+    assert "Give an https:// address." in late["text"]  # the inline error, now a message
+
+
+async def test_a_public_answer_in_a_channel_the_bot_is_not_in_goes_through_the_command(
+    http: Http,
+) -> None:
+    http.fake.fail_next("chat.postMessage", status=200, error="not_in_channel")
+
+    await http.command("vote")
+
+    (answer,) = await http.fake.wait_for_response(1)
+    assert answer["response_type"] == "in_channel"
+    assert answer["text"] == "Pick one"
 
 
 # --------------------------------------------------------------------------- moderators
