@@ -250,3 +250,52 @@ async def test_no_options_opens_a_form_whose_errors_come_back(run):
     event = await run.service.store.get(1)
     assert event.start == datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
     assert event.location == "Online" and len(event.remind) == 2
+
+
+async def test_only_moderators_may_submit_the_add_form(run):
+    from bot.events.commands import FORM_ID
+    from bot.model import Submission
+
+    values = {"title": "Mine", "start": "2026-12-01 10:00"}
+    sub = Submission(FORM_ID, "", values, run.console.user("ann"), run.console.channel, False)
+    replies = await run.app.submit(sub)
+    assert "Only moderators can add events." in replies[0].post.text
+    assert await run.count() == 0
+
+
+async def test_demo_events_are_dated_from_today_and_seeded_once(run):
+    await run.app.features["event"].seed_demo(run.console.channel)
+    await run.app.features["event"].seed_demo(run.console.channel)
+    await run.app.outbox.drain()
+    events = await run.service.store.upcoming(run.clock.now())
+    assert len(events) == 4
+    seminar = next(e for e in events if e.title.startswith("Service Desk"))
+    # 12 days from Monday 23 November 2026, 09:00 in London (GMT).
+    assert seminar.start == datetime(2026, 12, 5, 9, 0, tzinfo=UTC)
+    assert seminar.end - seminar.start == timedelta(minutes=240)
+    assert seminar.remind == [timedelta(days=7), timedelta(days=1), timedelta(hours=1)]
+    breakfast = next(e for e in events if "Breakfast" in e.title)
+    assert breakfast.start == datetime(2026, 12, 12, 12, 30, tzinfo=UTC)  # 07:30 Toronto
+    titles = [s.post.title for s in run.console.screen.messages.values()]
+    assert len(titles) == 4 and all(t.startswith("📅 ") for t in titles)
+
+
+def test_the_demo_then_the_calendar_command_on_the_same_database(tmp_path):
+    from click.testing import CliRunner
+
+    from bot.cli import main
+
+    path = str(tmp_path / "ev.db")
+    script = (
+        '@mod! /event add title="itSMF UK Conference" start="2031-11-05 09:00"'
+        ' tz=Europe/London location="Novotel London West"\n/event list\n'
+    )
+    shown = CliRunner().invoke(main, ["demo", "--db", path], input=script)
+    assert shown.exit_code == 0, shown.output
+    listing = shown.output.split("** Upcoming events **")[1]
+    assert "itSMF UK Conference — " in listing and "Novotel London West" in listing
+    ics = CliRunner().invoke(main, ["events", "ics", "--db", path])
+    assert ics.exit_code == 0
+    assert "SUMMARY:itSMF UK Conference" in ics.output
+    assert "DTSTART;TZID=Europe/London:20311105T090000" in ics.output
+    assert "LOCATION:Novotel London West" in ics.output
