@@ -258,9 +258,11 @@ class Feeds(Feature):
         enabled = await self.store.enable(sub.source_id, now)
         if not unpaused and not enabled:
             return Ephemeral(Post(text=f"Subscription #{id} is already running."))
-        await self.store.check_soon(sub.source_id, now)
+        source = await self.store.source(sub.source_id)
+        if source is not None and source.state == "active":
+            await self.poller.refresh(source, prime=True)  # a resumed subscription starts now
         what = "switched the feed back on" if enabled else "resumed"
-        return Ephemeral(Post(text=f"Subscription #{id}: {what}; it is checked again at the next round."))  # fmt: skip
+        return Ephemeral(Post(text=f"Subscription #{id}: {what}; new items are posted from now on."))  # fmt: skip
 
     async def preview(self, ctx: Context, url: str) -> list[Ephemeral]:
         feed_url, _, parsed = await self.resolve(url)

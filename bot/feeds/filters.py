@@ -23,22 +23,31 @@ class Filter:
 
 
 def compile_terms(spec: str) -> tuple[re.Pattern[str], ...]:
-    """`/regex/` is one expression; otherwise comma-separated words or phrases.
+    """Comma-separated terms, each a word or phrase or a `/regular expression/`.
 
-    Words match whole words, case-insensitively. Raises ValueError on a bad expression.
+    A spec that is one `/.../` as a whole is one expression (commas and all). Words match
+    whole words; everything is case-insensitive. Raises ValueError on a bad expression.
     """
     spec = spec.strip()
     if not spec:
         return ()
     if len(spec) > MAX_PATTERN:
         raise ValueError(f"at most {MAX_PATTERN} characters")
-    if len(spec) >= 2 and spec.startswith("/") and spec.endswith("/"):
-        try:
-            return (re.compile(spec[1:-1], re.IGNORECASE),)
-        except re.error as exc:
-            raise ValueError(f"`{spec}` is not a valid regular expression: {exc}") from None
-    words = [w.strip() for w in spec.split(",") if w.strip()]
-    return tuple(re.compile(rf"(?<!\w){re.escape(w)}(?!\w)", re.IGNORECASE) for w in words)
+    terms = [spec] if _is_regex(spec) else [t.strip() for t in spec.split(",") if t.strip()]
+    return tuple(_compile(t) for t in terms)
+
+
+def _is_regex(term: str) -> bool:
+    return len(term) >= 2 and term.startswith("/") and term.endswith("/")
+
+
+def _compile(term: str) -> re.Pattern[str]:
+    if not _is_regex(term):
+        return re.compile(rf"(?<!\w){re.escape(term)}(?!\w)", re.IGNORECASE)
+    try:
+        return re.compile(term[1:-1], re.IGNORECASE)
+    except re.error as exc:
+        raise ValueError(f"`{term}` is not a valid regular expression: {exc}") from None
 
 
 def make_filter(include: str, exclude: str) -> Filter:

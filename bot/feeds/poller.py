@@ -215,7 +215,7 @@ class Poller:
                 picks = [i for i in new if keep(i)]
             else:
                 matching = [i for i in ordered if keep(i)]
-                picks = matching[-sub.backlog :] if sub.backlog else []
+                picks = matching[-sub.backlog :] if sub.backlog and not sub.quiet else []
             zone = (await self.app.communities.of(sub.channel)).timezone
             for item in picks:
                 await self.post(sub, name, item, zone, now)

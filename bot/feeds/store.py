@@ -47,6 +47,7 @@ MIGRATIONS = [
         backlog INTEGER NOT NULL,
         paused INTEGER NOT NULL DEFAULT 0,
         primed INTEGER NOT NULL DEFAULT 0,
+        quiet INTEGER NOT NULL DEFAULT 0,
         created_by TEXT NOT NULL DEFAULT '',
         created_at REAL NOT NULL,
         UNIQUE (source_id, channel)
@@ -107,6 +108,7 @@ class Subscription:
     backlog: int
     paused: bool
     primed: bool
+    quiet: bool  # when priming, post nothing (a resumed subscription starts from now)
     created_by: str
     created_at: float
 
@@ -116,6 +118,7 @@ class Subscription:
         data["channel"] = ChannelRef.parse(data["channel"])
         data["paused"] = bool(data["paused"])
         data["primed"] = bool(data["primed"])
+        data["quiet"] = bool(data["quiet"])
         return cls(**data)
 
 
@@ -300,15 +303,21 @@ class FeedStore:
         return [Subscription.of(r) for r in rows]
 
     async def set_paused(self, sub_id: int, paused: bool) -> bool:
+        """Pause, or resume from now: a resumed subscription skips what came meanwhile."""
         return bool(
             await self.db.execute(
-                "UPDATE feed_subscriptions SET paused = ? WHERE id = ? AND paused <> ?",
-                (int(paused), sub_id, int(paused)),
+                "UPDATE feed_subscriptions SET paused = ?,"
+                " primed = CASE WHEN ? THEN primed ELSE 0 END,"
+                " quiet = CASE WHEN ? THEN quiet ELSE 1 END"
+                " WHERE id = ? AND paused <> ?",
+                (int(paused), int(paused), int(paused), sub_id, int(paused)),
             )
         )
 
     async def mark_primed(self, sub_id: int) -> None:
-        await self.db.execute("UPDATE feed_subscriptions SET primed = 1 WHERE id = ?", (sub_id,))
+        await self.db.execute(
+            "UPDATE feed_subscriptions SET primed = 1, quiet = 0 WHERE id = ?", (sub_id,)
+        )
 
     async def unsubscribe(self, sub_id: int) -> None:
         await self.db.execute("DELETE FROM feed_subscriptions WHERE id = ?", (sub_id,))
