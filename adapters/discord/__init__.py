@@ -1,0 +1,32 @@
+"""The Discord surface: `create(app, settings, env)` gives a `DiscordSurface` to start and stop.
+
+The token comes from DISCORD_TOKEN; DISCORD_API_URL and DISCORD_GATEWAY_URL (or the
+`[discord]` settings `api_url` / `gateway_url`) point the client elsewhere, e.g. at a fake.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from adapters.discord.settings import DiscordSettings
+from adapters.discord.surface import DiscordSurface
+from bot.app import App
+
+__all__ = ["DiscordSettings", "DiscordSurface", "create"]
+
+
+def create(
+    app: App, settings: DiscordSettings, env: Mapping[str, str], **options: Any
+) -> DiscordSurface:
+    token = env.get("DISCORD_TOKEN", "")
+    if not token:
+        raise RuntimeError("DISCORD_TOKEN is not set")
+    return DiscordSurface(
+        app,
+        settings,
+        token,
+        api_url=env.get("DISCORD_API_URL") or settings.api_url,
+        gateway_url=env.get("DISCORD_GATEWAY_URL") or settings.gateway_url,
+        **options,
+    )

@@ -8,9 +8,16 @@ from bot.config import Section
 
 
 class DiscordSettings(Section):
-    api_url: str = "https://discord.com/api/v10"
-    gateway_url: str = "wss://gateway.discord.gg/"
+    api_url: str = "https://discord.com/api/v10"  # DISCORD_API_URL overrides
+    gateway_url: str = "wss://gateway.discord.gg/"  # DISCORD_GATEWAY_URL overrides
     guild_id: int = 0  # sync commands to this guild only (instant; for development)
     moderator_role: str = ""  # a role name or id whose members are moderators
     pace: float = Field(default=1.0, ge=0)
     scheduled_events: bool = False  # mirror events as Discord Scheduled Events
+    defer_after: float = Field(
+        default=2.0, gt=0, le=2.5
+    )  # seconds before a slow answer is deferred
+    history_scan: int = Field(
+        default=50, ge=1, le=100
+    )  # messages searched to find a post by its key
+    ready_timeout: float = Field(default=30.0, gt=0)  # how long start-up waits for the gateway

@@ -1,0 +1,333 @@
+"""A neutral Post as a Discord message: one embed, persistent components, files.
+
+Pure: no network. Every Discord limit is respected with a visible "…", times become
+`<t:UNIX:STYLE>` so each reader sees their own zone, and nothing from content can ping:
+only the ids in `post.mentions` are allowed to, everything else is neutralised twice
+(AllowedMentions and a zero-width space inside `@everyone`, `<@…>`, `<@&…>`, `<#…>`).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import discord
+
+from adapters.discord.views import CoreComponent, custom_id_for
+from bot import markup
+from bot.model import Button, Post, Select
+from bot.timeutil import format_local
+
+log = logging.getLogger(__name__)
+
+CONTENT_MAX = 2000
+TITLE_MAX = 256
+DESCRIPTION_MAX = 4096
+FIELDS_MAX = 25
+FIELD_NAME_MAX = 256
+FIELD_VALUE_MAX = 1024
+FOOTER_MAX = 2048
+EMBED_TOTAL_MAX = 6000
+BUTTON_LABEL_MAX = 80
+BUTTONS_PER_ROW = 5
+ROWS_MAX = 5
+SELECT_OPTIONS_MAX = 25
+SELECT_TEXT_MAX = 100
+PLACEHOLDER_MAX = 150
+ZWSP = "\u200b"
+ELLIPSIS = markup.ELLIPSIS
+
+_BUTTON_STYLES = {
+    "primary": discord.ButtonStyle.primary,
+    "secondary": discord.ButtonStyle.secondary,
+    "success": discord.ButtonStyle.success,
+    "danger": discord.ButtonStyle.danger,
+}
+
+
+@dataclass
+class Rendered:
+    """What `Messageable.send` and the interaction responses take, ready to pass."""
+
+    content: str = ""
+    embeds: list[discord.Embed] = field(default_factory=list)
+    view: discord.ui.View | None = None
+    files: list[discord.File] = field(default_factory=list)
+    allowed_mentions: discord.AllowedMentions = field(default_factory=discord.AllowedMentions.none)
+
+    def message_kwargs(self, *, files: bool = True) -> dict[str, Any]:
+        """Keyword arguments for send/edit calls; `files=False` where files cannot go."""
+        kwargs: dict[str, Any] = {
+            "content": self.content or None,
+            "embeds": self.embeds,
+            "allowed_mentions": self.allowed_mentions,
+        }
+        if self.view is not None:
+            kwargs["view"] = self.view
+        if files and self.files:
+            kwargs["files"] = self.files
+        return kwargs
+
+
+def render(post: Post, marker: str = "") -> Rendered:
+    """The Discord form of `post`. Never raises for content: what does not fit is cut visibly.
+
+    `marker` (invisible, from `transport.marker`) is appended to the embed's text, or to the
+    content when there is no embed, so the message can be recognised later.
+    """
+    mentions = [m for m in post.mentions if m.isdigit()]
+    pings = " ".join(f"<@{m}>" for m in mentions)
+    view, dropped = _view(post.buttons, post.selects)
+    note = f"\n_{dropped} more choice(s) do not fit on Discord._" if dropped else ""
+    embed = _embed(post, set(mentions), len(marker), note)
+    files = [discord.File(io.BytesIO(a.data), filename=a.filename) for a in post.attachments]
+    allowed = (
+        discord.AllowedMentions(
+            everyone=False,
+            roles=False,
+            replied_user=False,
+            users=[discord.Object(int(m)) for m in mentions],
+        )
+        if mentions
+        else discord.AllowedMentions.none()
+    )
+    content = markup.truncate(pings, CONTENT_MAX - len(marker))
+    if embed is None and not content and view is None and not files:
+        content = "(empty message)"
+    if marker and embed is not None:
+        embed.description = (embed.description or "") + marker
+    elif marker:
+        content += marker
+    return Rendered(content, [embed] if embed else [], view, files, allowed)
+
+
+# --- Text ----------------------------------------------------------------------------------
+
+_EVERYONE = re.compile(r"@(everyone|here)", re.IGNORECASE)
+_ANGLE_MENTION = re.compile(r"<(@[!&]?|#)(?=\d)")
+_CODE_SPAN = re.compile(r"(`+)(.+?)\1", re.DOTALL)
+_LINE_START = re.compile(r"^(\s*)(#{1,3} |-# |>>> |> )", re.MULTILINE)
+_LONE_STAR = re.compile(r"(?<!\*)\*(?!\*)")
+
+
+def neutralise(text: str) -> str:
+    """Make @everyone, @here and raw user/role/channel mentions inert, whatever the client."""
+    text = _EVERYONE.sub(lambda m: f"@{ZWSP}{m.group(1)}", text)
+    return _ANGLE_MENTION.sub(lambda m: f"<{ZWSP}{m.group(1)}", text)
+
+
+def escape_discord_only(text: str) -> str:
+    """Escape Discord markdown that the core's subset does not have, outside code spans.
+
+    The subset (**bold**, _italic_, `code`, links, "- " bullets) means the same on Discord;
+    headings, quotes, subtext, ~~strike~~, ||spoilers||, __underline__ and lone `*` would
+    change what member or feed text says, so they are shown literally.
+    """
+    out, last = [], 0
+    for match in _CODE_SPAN.finditer(text):
+        out.append(_escape_prose(text[last : match.start()]))
+        out.append(match.group(0))
+        last = match.end()
+    out.append(_escape_prose(text[last:]))
+    return "".join(out)
+
+
+def _escape_prose(text: str) -> str:
+    text = text.replace("~~", r"\~\~").replace("||", r"\|\|").replace("__", r"\_\_")
+    text = _LONE_STAR.sub(r"\*", text)
+    return _LINE_START.sub(lambda m: m.group(1) + "\\" + m.group(2), text)
+
+
+def rich(text: str, post: Post, mentions: set[str]) -> str:
+    """Text for places Discord renders markdown, timestamps and mentions (description, values)."""
+    text = escape_discord_only(neutralise(text))
+    return markup.substitute(
+        text,
+        time=lambda moment, style: f"<t:{int(moment.timestamp())}:{style}>",
+        mention=lambda user: f"<@{user}>" if user in mentions else f"@{user}",
+    )
+
+
+def flat(text: str, post: Post) -> str:
+    """Text for places without timestamps or markdown (footer, labels): local time, plain."""
+    text = markup.substitute(
+        neutralise(text),
+        time=lambda moment, style: _local(moment, post.zone, style),
+        mention=lambda user: f"@{user}",
+    )
+    return markup.plain(text).replace("`", "")
+
+
+def _local(moment: datetime, zone: str, style: str) -> str:
+    return format_local(moment, zone, style)
+
+
+# --- Embed ---------------------------------------------------------------------------------
+
+
+def _embed(
+    post: Post, mentions: set[str], reserve: int = 0, note: str = ""
+) -> discord.Embed | None:
+    """One embed, or None when the post has nothing an embed shows; `reserve` keeps room
+    for a marker at the end of the description, `note` says what did not fit."""
+    title = markup.truncate(escape_discord_only(flat(post.title, post)), TITLE_MAX)
+    text = rich(post.text, post, mentions)
+    description = markup.truncate(text, DESCRIPTION_MAX - reserve - len(note)) + note
+    footer = markup.truncate(flat(post.footer, post), FOOTER_MAX)
+    fields = _fields(post, mentions)
+    image = post.image if post.image.startswith(("https://", "http://")) else ""
+    if not (title or description or fields or footer or image or post.timestamp):
+        return None
+    description, fields = _fit_total(title, description, fields, footer, reserve)
+    embed = discord.Embed(
+        title=title or None,
+        description=description or None,
+        url=post.url if title and post.url.startswith(("https://", "http://")) else None,
+        color=post.color,
+        timestamp=post.timestamp,
+    )
+    for name, value, inline in fields:
+        embed.add_field(name=name, value=value, inline=inline)
+    if footer:
+        embed.set_footer(text=footer)
+    if image:
+        embed.set_image(url=image)
+    return embed
+
+
+def _fields(post: Post, mentions: set[str]) -> list[tuple[str, str, bool]]:
+    shown = post.fields
+    if len(shown) > FIELDS_MAX:
+        shown = shown[: FIELDS_MAX - 1]
+    fields = [
+        (
+            markup.truncate(escape_discord_only(flat(f.name, post)), FIELD_NAME_MAX) or ZWSP,
+            markup.truncate(rich(f.value, post, mentions), FIELD_VALUE_MAX) or ZWSP,
+            f.inline,
+        )
+        for f in shown
+    ]
+    if len(post.fields) > FIELDS_MAX:
+        hidden = len(post.fields) - len(shown)
+        fields.append((ELLIPSIS, f"{hidden} more not shown", False))
+    return fields
+
+
+def _fit_total(
+    title: str,
+    description: str,
+    fields: list[tuple[str, str, bool]],
+    footer: str,
+    reserve: int = 0,
+) -> tuple[str, list[tuple[str, str, bool]]]:
+    """Keep the embed within Discord's 6000-character total: shorten the text, then fields."""
+
+    def total() -> int:
+        named = sum(len(n) + len(v) for n, v, _ in fields)
+        return len(title) + len(description) + len(footer) + named + reserve
+
+    over = total() - EMBED_TOTAL_MAX
+    if over > 0 and description:
+        description = markup.truncate(description, max(len(ELLIPSIS), len(description) - over))
+    while total() > EMBED_TOTAL_MAX and fields:
+        name, value, inline = fields[-1]
+        over = total() - EMBED_TOTAL_MAX
+        if len(value) - over >= 2:
+            fields[-1] = (name, markup.truncate(value, len(value) - over), inline)
+        else:
+            fields.pop()
+    return description, fields
+
+
+# --- Components ----------------------------------------------------------------------------
+
+
+def _view(buttons: list[Button], selects: list[Select]) -> tuple[discord.ui.View | None, int]:
+    """Buttons in rows of five and one row per select, in at most five rows.
+
+    Returns the view and how many buttons, selects or options had to be left out.
+    """
+    if not buttons and not selects:
+        return None, 0
+    view = discord.ui.View(timeout=None)
+    seen: set[str] = set()
+    dropped = 0
+    select_rows = min(len(selects), ROWS_MAX - (1 if buttons else 0))
+    button_rows = ROWS_MAX - select_rows
+    usable = buttons[: button_rows * BUTTONS_PER_ROW]
+    dropped += len(buttons) - len(usable)
+    for index, button in enumerate(usable):
+        item = _button(button, seen)
+        item.row = index // BUTTONS_PER_ROW
+        view.add_item(item)
+    first_select_row = (len(usable) + BUTTONS_PER_ROW - 1) // BUTTONS_PER_ROW
+    dropped += len(selects) - select_rows
+    for offset, select in enumerate(selects[:select_rows]):
+        item, cut = _select(select, seen)
+        dropped += cut
+        if item is not None:
+            item.row = first_select_row + offset
+            view.add_item(item)
+    return (view if view.children else None), dropped
+
+
+def _label(text: str, limit: int) -> str:
+    return markup.truncate(markup.plain(neutralise(text)).strip(), limit) or "·"
+
+
+def _button(button: Button, seen: set[str]) -> discord.ui.Item[Any]:
+    label = _label(button.label, BUTTON_LABEL_MAX)
+    if button.url or button.style == "link":
+        if button.url.startswith(("https://", "http://")):
+            return discord.ui.Button(label=label, url=button.url)
+        return discord.ui.Button(label=label, disabled=True, custom_id=_dead(seen))
+    style = _BUTTON_STYLES.get(button.style, discord.ButtonStyle.secondary)
+    custom_id = custom_id_for(button.action, button.value, seen)
+    if custom_id is None:
+        log.error("button %r: action and value do not fit in a custom id", button.action)
+        return discord.ui.Button(label=label, style=style, disabled=True, custom_id=_dead(seen))
+    return CoreComponent(discord.ui.Button(label=label, style=style, custom_id=custom_id))
+
+
+def _dead(seen: set[str]) -> str:
+    """A unique id for a disabled button that reaches no handler."""
+    dead = f"itsm-off:{len(seen)}"
+    seen.add(dead)
+    return dead
+
+
+def _select(select: Select, seen: set[str]) -> tuple[discord.ui.Item[Any] | None, int]:
+    options, values = [], set()
+    for option in select.options:
+        value = option.value[:SELECT_TEXT_MAX]
+        if value in values:
+            continue
+        values.add(value)
+        options.append(
+            discord.SelectOption(
+                label=_label(option.label, SELECT_TEXT_MAX),
+                value=value,
+                description=_label(option.description, SELECT_TEXT_MAX)
+                if option.description
+                else None,
+            )
+        )
+    cut = max(0, len(options) - SELECT_OPTIONS_MAX)
+    options = options[:SELECT_OPTIONS_MAX]
+    custom_id = custom_id_for(select.action, select.value, seen)
+    if not options or custom_id is None:
+        log.error("select %r cannot be shown on Discord", select.action)
+        return None, 1
+    max_values = max(1, min(select.max_values, len(options)))
+    inner = discord.ui.Select(
+        custom_id=custom_id,
+        placeholder=_label(select.placeholder, PLACEHOLDER_MAX) if select.placeholder else None,
+        min_values=max(0, min(select.min_values, max_values)),
+        max_values=max_values,
+        options=options,
+    )
+    return CoreComponent(inner), cut

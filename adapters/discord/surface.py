@@ -1,0 +1,249 @@
+"""The bot on Discord: one client, the generated commands, and the listeners that turn
+interactions into core calls.
+
+Only the `guilds` intent is asked for: members act through slash commands, buttons and
+modals, never through message content, so no privileged intent is needed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import discord
+import discord.gateway
+import discord.http
+import yarl
+from discord import app_commands
+
+from adapters.discord import commands
+from adapters.discord.identity import Moderators, channel_ref, neutral, user_ref, workspace_of
+from adapters.discord.replies import Answer
+from adapters.discord.settings import DiscordSettings
+from adapters.discord.transport import DiscordTransport
+from adapters.discord.views import (
+    FORM_ID,
+    FORM_TOKEN,
+    CoreComponent,
+    FormMemory,
+    ReopenForm,
+    build_modal,
+    modal_values,
+)
+from bot.app import App
+from bot.model import Action, Ephemeral, Form, Invocation, Post, Reply, Submission
+
+log = logging.getLogger(__name__)
+
+
+def intents() -> discord.Intents:
+    """The fewest intents that work: guild and channel events only."""
+    wanted = discord.Intents.none()
+    wanted.guilds = True
+    return wanted
+
+
+class BotClient(discord.Client):
+    """A discord.Client that hands modal submissions to the surface that owns it."""
+
+    def __init__(self, surface: DiscordSurface, **options: Any) -> None:
+        super().__init__(intents=intents(), **options)
+        self.surface = surface
+
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        if interaction.type is discord.InteractionType.modal_submit:
+            await self.surface.on_modal(interaction)
+
+
+class DiscordSurface:
+    """Connects the core to Discord; `start()` / `stop()` are all the CLI needs."""
+
+    platform = "discord"
+
+    def __init__(
+        self,
+        app: App,
+        settings: DiscordSettings,
+        token: str,
+        api_url: str,
+        gateway_url: str,
+        guild_ready_timeout: float = 2.0,
+    ) -> None:
+        self.app = app
+        self.settings = settings
+        self._token = token
+        self.api_url = api_url.rstrip("/")
+        self.gateway_url = gateway_url
+        self.client = BotClient(self, guild_ready_timeout=guild_ready_timeout)
+        self.tree = app_commands.CommandTree(self.client)
+        self.tree.on_error = self._command_error  # type: ignore[method-assign]
+        for command in commands.build(app.registry, self.on_command):
+            self.tree.add_command(command)
+        self.memory = FormMemory()
+        self.moderators = Moderators(self.client, settings.moderator_role)
+        self.transport = DiscordTransport(self.client, settings.pace, settings.history_scan)
+        self._saved_endpoints: tuple[str, yarl.URL] | None = None
+        self._connection: asyncio.Task[None] | None = None
+
+    # --- Life cycle ----------------------------------------------------------------------
+
+    async def login(self) -> None:
+        """REST only: log in, register the persistent items, sync commands, attach the outbox."""
+        self._point_endpoints()
+        try:
+            await self.client.login(self._token)
+        except discord.LoginFailure:
+            raise RuntimeError("Discord refused DISCORD_TOKEN; check the bot token") from None
+        self.client.add_dynamic_items(CoreComponent, ReopenForm)
+        await self.sync()
+        self.app.outbox.attach(self.transport)
+
+    async def sync(self) -> list[app_commands.AppCommand]:
+        """Send the command list: to the configured guild (instant) or globally."""
+        if self.settings.guild_id:
+            guild = discord.Object(self.settings.guild_id)
+            self.tree.copy_global_to(guild=guild)
+            synced = await self.tree.sync(guild=guild)
+        else:
+            synced = await self.tree.sync()
+        where = f"guild {self.settings.guild_id}" if self.settings.guild_id else "globally"
+        log.info("synced %d commands %s", len(synced), where)
+        return synced
+
+    async def start(self) -> None:
+        await self.login()
+        self._connection = asyncio.create_task(self.client.connect(), name="discord-gateway")
+        ready = asyncio.create_task(self.client.wait_until_ready())
+        await asyncio.wait(
+            {ready, self._connection},
+            timeout=self.settings.ready_timeout,
+            return_when=asyncio.FIRST_COMPLETED,
+        )
+        if self._connection.done():
+            ready.cancel()
+            self._connection.result()  # a connection that ended at once: raise its error
+        elif not ready.done():
+            ready.cancel()
+            log.warning("no READY from Discord yet; still trying in the background")
+
+    async def stop(self) -> None:
+        if self.app.outbox.transports.get(self.platform) is self.transport:
+            del self.app.outbox.transports[self.platform]
+        await self.client.close()
+        if self._connection is not None:
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await asyncio.wait_for(self._connection, 10)
+        self._restore_endpoints()
+
+    def _point_endpoints(self) -> None:
+        # discord.py keeps both as class attributes; set them for this run, put them back after.
+        if self._saved_endpoints is None:
+            self._saved_endpoints = (
+                discord.http.Route.BASE,
+                discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY,
+            )
+        discord.http.Route.BASE = self.api_url
+        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(self.gateway_url)
+
+    def _restore_endpoints(self) -> None:
+        if self._saved_endpoints is not None:
+            base, gateway = self._saved_endpoints
+            discord.http.Route.BASE = base
+            discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = gateway
+            self._saved_endpoints = None
+
+    # --- Interactions --------------------------------------------------------------------
+
+    async def on_command(
+        self, interaction: discord.Interaction, path: tuple[str, ...], values: dict[str, Any]
+    ) -> None:
+        workspace = workspace_of(interaction)
+        options = {k: neutral(v, workspace) for k, v in values.items() if v is not None}
+
+        async def work() -> list[Reply]:
+            invocation = Invocation(
+                path,
+                user_ref(interaction),
+                channel_ref(interaction),
+                await self.moderators.check(interaction),
+                options=options,
+                raw=interaction,
+            )
+            return await self.app.invoke(invocation)
+
+        await Answer(interaction, self.memory).run(work(), self.settings.defer_after)
+
+    async def on_component(self, interaction: discord.Interaction, action: str, value: str) -> None:
+        data: dict[str, Any] = interaction.data or {}  # type: ignore[assignment]
+
+        async def work() -> list[Reply]:
+            event = Action(
+                action,
+                value,
+                user_ref(interaction),
+                channel_ref(interaction),
+                message_id=str(interaction.message.id) if interaction.message else "",
+                is_moderator=await self.moderators.check(interaction),
+                values=[str(v) for v in data.get("values", [])],
+                raw=interaction,
+            )
+            return await self.app.act(event)
+
+        await Answer(interaction, self.memory).run(work(), self.settings.defer_after)
+
+    async def on_modal(self, interaction: discord.Interaction) -> None:
+        data: dict[str, Any] = interaction.data or {}  # type: ignore[assignment]
+        custom_id = str(data.get("custom_id", ""))
+        values = modal_values(data.get("components", []))
+        found = self._form_of(custom_id)
+        if found is None:
+            if custom_id.startswith(FORM_TOKEN):
+                expired = Post(text="That form has expired; please start again.")
+                await Answer(interaction, self.memory).send([Ephemeral(expired)])
+            return
+        form_id, form_value, form = found
+
+        async def work() -> list[Reply]:
+            submission = Submission(
+                form_id,
+                form_value,
+                values,
+                user_ref(interaction),
+                channel_ref(interaction),
+                await self.moderators.check(interaction),
+                raw=interaction,
+            )
+            return await self.app.submit(submission)
+
+        remembered = (form, values) if form is not None else None
+        await Answer(interaction, self.memory, remembered).run(work(), self.settings.defer_after)
+
+    def _form_of(self, custom_id: str) -> tuple[str, str, Form | None] | None:
+        """(form id, form value, the Form if still remembered) for one of our modals."""
+        if custom_id.startswith(FORM_TOKEN):
+            entry = self.memory.get(custom_id[len(FORM_TOKEN) :])
+            return (entry[0].id, entry[0].value, entry[0]) if entry else None
+        match = FORM_ID.fullmatch(custom_id)
+        if match is None:
+            return None
+        entry = self.memory.get(custom_id)
+        return match["form"], match["value"], entry[0] if entry else None
+
+    async def on_reopen(self, interaction: discord.Interaction, token: str) -> None:
+        entry = self.memory.get(token)
+        if entry is None:
+            expired = Post(text="That form has expired; please start again.")
+            await Answer(interaction, self.memory).send([Ephemeral(expired)])
+            return
+        form, values = entry
+        await interaction.response.send_modal(build_modal(form, self.memory, values))
+
+    async def _command_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError
+    ) -> None:
+        log.error("command failed: %s", error, exc_info=error)
+        sorry = Post(text="Something went wrong on my side. Please try again.")
+        with contextlib.suppress(discord.HTTPException):
+            await Answer(interaction, self.memory).send([Ephemeral(sorry)])

@@ -1,0 +1,121 @@
+"""The outbox's way onto Discord: send, edit, and find a post by its idempotency key.
+
+Two guards against posting twice. Each post is sent with a nonce derived from its key and
+`enforce_nonce`, so Discord itself answers a retried request with the message it already
+created (for a few minutes). And because Discord does not return nonces in history, the
+key is also written into the message as an invisible marker (zero-width characters at the
+end of the embed text), which `find` looks for after a crash left a post in doubt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+
+import aiohttp
+import discord
+
+from adapters.discord.render import render
+from bot.errors import DeliveryError
+from bot.model import ChannelRef, Post
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "discord"
+_BITS = ("\u200b", "\u200c")  # zero-width space / non-joiner: 0 and 1
+_MARK_START = "\u2060"  # word joiner: where a marker begins
+MARKER_BITS = 48
+# What a platform call can fail with; anything else is a bug and reaches the outbox as is.
+PLATFORM_ERRORS = (
+    discord.HTTPException,
+    discord.RateLimited,
+    aiohttp.ClientError,
+    OSError,
+    asyncio.TimeoutError,
+)
+
+
+def nonce(key: str) -> str:
+    """At most 25 characters, as Discord requires; the same key always gives the same nonce."""
+    return hashlib.sha256(key.encode()).hexdigest()[:24]
+
+
+def marker(key: str) -> str:
+    """An invisible, fixed-length code for `key` (48 bits of its hash)."""
+    number = int.from_bytes(hashlib.sha256(key.encode()).digest()[:6], "big")
+    return _MARK_START + "".join(_BITS[(number >> i) & 1] for i in range(MARKER_BITS))
+
+
+class DiscordTransport:
+    platform = PLATFORM
+
+    def __init__(self, client: discord.Client, pace: float, history_scan: int = 50) -> None:
+        self.client = client
+        self.pace = pace
+        self.history_scan = history_scan
+
+    def _channel(self, channel: ChannelRef) -> discord.PartialMessageable:
+        guild_id = int(channel.workspace) if channel.workspace.isdigit() else None
+        return self.client.get_partial_messageable(int(channel.channel), guild_id=guild_id)
+
+    async def send(self, channel: ChannelRef, post: Post, key: str) -> str:
+        rendered = render(post, marker=marker(key))
+        try:
+            message = await self._channel(channel).send(
+                nonce=nonce(key), **rendered.message_kwargs()
+            )
+        except PLATFORM_ERRORS as exc:
+            raise delivery_error(exc, f"post {key} to {channel.key}") from exc
+        return str(message.id)
+
+    async def edit(self, channel: ChannelRef, message_id: str, post: Post) -> None:
+        rendered = render(post)
+        target = self._channel(channel).get_partial_message(int(message_id))
+        try:
+            await target.edit(
+                content=rendered.content or None,
+                embeds=rendered.embeds,
+                view=rendered.view,
+                allowed_mentions=rendered.allowed_mentions,
+            )
+        except PLATFORM_ERRORS as exc:
+            raise delivery_error(exc, f"edit {message_id} in {channel.key}") from exc
+
+    async def find(self, channel: ChannelRef, key: str) -> str | None:
+        """The id of a recent message of ours carrying `key`'s marker, if there is one."""
+        wanted = marker(key)
+        me = self.client.user.id if self.client.user else None
+        try:
+            async for message in self._channel(channel).history(limit=self.history_scan):
+                if me is not None and message.author.id != me:
+                    continue
+                texts = [message.content, *(e.description or "" for e in message.embeds)]
+                if any(wanted in text for text in texts):
+                    return str(message.id)
+        except PLATFORM_ERRORS as exc:
+            raise delivery_error(exc, f"search {channel.key} for {key}") from exc
+        return None
+
+
+def delivery_error(exc: BaseException, what: str) -> DeliveryError:
+    """Rate limits, server errors and network trouble pass; a refusal does not."""
+    if isinstance(exc, discord.RateLimited):
+        return DeliveryError(f"{what}: rate limited", transient=True, retry_after=exc.retry_after)
+    if isinstance(exc, discord.HTTPException):
+        status = exc.status
+        retry_after = _retry_after(exc) if status == 429 else None
+        transient = status == 429 or status >= 500
+        return DeliveryError(
+            f"{what}: HTTP {status} {exc.text or ''}".strip(),
+            transient=transient,
+            retry_after=retry_after,
+        )
+    return DeliveryError(f"{what}: {exc!r}", transient=True)  # network trouble
+
+
+def _retry_after(exc: discord.HTTPException) -> float | None:
+    try:
+        return float(exc.response.headers.get("Retry-After", ""))
+    except (AttributeError, ValueError):
+        return None

@@ -1,0 +1,675 @@
+"""The Discord surface, driven through the real discord.py against the local fake Discord.
+
+Uses the real core (`make_app`) with /help and a small desk feature defined here, so the
+tests do not depend on the bot's other features.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import discord
+import discord.gateway
+import discord.http
+import pytest
+
+from adapters.discord import DiscordSurface, create
+from adapters.discord.transport import marker, nonce
+from bot import commands as cmd
+from bot.app import App, Context, Feature
+from bot.errors import UserError
+from bot.help import Help
+from bot.model import (
+    Action,
+    Button,
+    ChannelRef,
+    Ephemeral,
+    Form,
+    FormErrors,
+    FormField,
+    OpenForm,
+    Post,
+    Public,
+    SelectOption,
+    Submission,
+    UpdateMessage,
+    UserRef,
+    time_tag,
+)
+from tests.fakes.fake_discord import (  # noqa: F401
+    FakeDiscord,
+    discord_endpoints_fixture,
+    fake_discord_fixture,
+)
+
+ORIGINAL_BASE = discord.http.Route.BASE
+ORIGINAL_GATEWAY = discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
+WAIT = 5.0
+MANAGE_GUILD = str(discord.Permissions(manage_guild=True).value)
+
+
+class Desk(Feature):
+    """A test-only feature: a command of every option kind, a vote button, a form, a slow one."""
+
+    name = "desk"
+    migrations = [
+        "CREATE TABLE desk_votes (message TEXT NOT NULL, member TEXT NOT NULL,"
+        " choice TEXT NOT NULL, UNIQUE (message, member));"
+        "CREATE TABLE desk_suggestions (member TEXT NOT NULL, url TEXT NOT NULL,"
+        " kind TEXT NOT NULL, context TEXT NOT NULL)"
+    ]
+    release: asyncio.Event | None = None
+    seen: list[dict[str, Any]] = []
+
+    def register(self) -> None:
+        command = self.app.command
+        command(
+            cmd.Command(
+                ("desk", "ask"),
+                "Ask the service desk a question",
+                self.ask,
+                options=[
+                    cmd.Option("question", description="What to ask", required=True),
+                    cmd.Option("size", cmd.Kind.CHOICE, "How big", choices=("small", "large")),
+                    cmd.Option("count", cmd.Kind.INT, "How many", min_value=1, max_value=10),
+                    cmd.Option("loud", cmd.Kind.BOOL, "Post publicly"),
+                    cmd.Option("when", cmd.Kind.DATETIME, "When it happened"),
+                    cmd.Option("within", cmd.Kind.DURATION, "Answer within"),
+                    cmd.Option("where", cmd.Kind.CHANNEL, "Channel"),
+                    cmd.Option("who", cmd.Kind.USER, "Member"),
+                    cmd.Option("tags", description="Tags", many=True),
+                    cmd.Option("tz", description="Time zone"),
+                ],
+            )
+        )
+        command(cmd.Command(("desk", "suggest"), "Suggest a feed", self.suggest))
+        command(cmd.Command(("desk", "slow"), "Take a while", self.slow))
+        command(cmd.Command(("desk", "purge"), "Moderators only", self.purge, moderator=True))
+        command(cmd.Command(("desk", "whoami"), "Moderator or not", self.whoami))
+        self.app.on_action("desk.vote", self.vote)
+        self.app.on_form("desk.suggestion", self.suggested)
+
+    async def ask(self, ctx: Context, question: str, **options: Any) -> Any:
+        self.seen.append({"question": question, **options})
+        post = Post(
+            title=f"Q: {question}",
+            text=f"Asked by {ctx.user.name} at {time_tag(ctx.now, 'F')}",
+            buttons=[Button("Blue", "desk.vote", "blue"), Button("Red", "desk.vote", "red")],
+        )
+        return Public(post) if options.get("loud") else Ephemeral(post)
+
+    async def suggest(self, ctx: Context) -> OpenForm:
+        return OpenForm(FORM)
+
+    async def slow(self, ctx: Context) -> Ephemeral:
+        assert self.release is not None
+        await self.release.wait()
+        return Ephemeral(Post(text="finally done"))
+
+    async def purge(self, ctx: Context) -> Ephemeral:
+        return Ephemeral(Post(text="purged"))
+
+    async def whoami(self, ctx: Context) -> Ephemeral:
+        return Ephemeral(Post(text="moderator" if ctx.is_moderator else "member"))
+
+    async def vote(self, ctx: Context, action: Action) -> list[Any]:
+        await self.app.db.execute(
+            "INSERT INTO desk_votes VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+            (action.message_id, ctx.user.key, action.value),
+        )
+        count = await self.app.db.fetchval(
+            "SELECT count(*) FROM desk_votes WHERE message = ?", (action.message_id,)
+        )
+        return [
+            UpdateMessage(Post(title="Vote", text=f"{count} vote(s)", buttons=VOTE_BUTTONS)),
+            Ephemeral(Post(text=f"You chose {action.value}")),
+        ]
+
+    async def suggested(self, ctx: Context, sub: Submission) -> Any:
+        url = sub.values.get("url", "")
+        if not url.startswith("https://"):
+            return FormErrors({"url": "must start with https://"})
+        if sub.values.get("kind") not in ("news", "blog"):
+            raise UserError("Pick a kind.")
+        await self.app.db.execute(
+            "INSERT INTO desk_suggestions VALUES (?, ?, ?, ?)",
+            (ctx.user.key, url, sub.values["kind"], sub.value),
+        )
+        return Ephemeral(Post(text="Thanks, noted."))
+
+
+VOTE_BUTTONS = [Button("Blue", "desk.vote", "blue"), Button("Red", "desk.vote", "red")]
+FORM = Form(
+    "desk.suggestion",
+    "Suggest a feed",
+    [
+        FormField("url", "Feed URL", placeholder="https://..."),
+        FormField("why", "Why", kind="paragraph", required=False),
+        FormField(
+            "kind",
+            "Kind",
+            kind="select",
+            options=[SelectOption("News", "news"), SelectOption("Blog", "blog")],
+        ),
+    ],
+    value="ctx42",
+)
+
+
+@pytest.fixture(autouse=True)
+def _endpoints_restored() -> Any:
+    """The surface points discord.py at the fake from its env and must put it back."""
+    Desk.seen = []
+    yield
+    assert discord.http.Route.BASE == ORIGINAL_BASE
+    assert discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY == ORIGINAL_GATEWAY
+
+
+def env_for(fake: FakeDiscord) -> dict[str, str]:
+    return {
+        "DISCORD_TOKEN": "fake-token",
+        "DISCORD_API_URL": fake.api_base,
+        "DISCORD_GATEWAY_URL": fake.gateway_url,
+    }
+
+
+async def desk_app(make_app: Any, fake: FakeDiscord, db: str = "bot.db", **discord_cfg: Any) -> App:
+    config = {"discord": {"guild_id": fake.guild_id, "pace": 0, **discord_cfg}}
+    return await make_app([Help, Desk], config=config, db=db)
+
+
+@asynccontextmanager
+async def logged_in(app: App, fake: FakeDiscord) -> AsyncIterator[DiscordSurface]:
+    """The fast path: REST login and command sync; interactions go to the parser directly."""
+    surface = create(app, app.config.section("discord"), env_for(fake), guild_ready_timeout=0.1)
+    await surface.login()
+    try:
+        yield surface
+    finally:
+        await surface.stop()
+
+
+def feed(surface: DiscordSurface, payload: dict[str, Any]) -> None:
+    surface.client._connection.parse_interaction_create(payload)
+
+
+def sub(name: str, options: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    return [{"type": 1, "name": name, "options": options or []}]
+
+
+# --- Start-up ---------------------------------------------------------------------------
+
+
+async def test_full_start_identifies_with_guilds_intent_only_and_syncs_the_registry(
+    fake_discord: FakeDiscord, make_app: Any
+) -> None:
+    fake = fake_discord
+    app = await desk_app(make_app, fake)
+    surface = create(app, app.config.section("discord"), env_for(fake), guild_ready_timeout=0.1)
+    await asyncio.wait_for(surface.start(), WAIT)
+    try:
+        assert discord.http.Route.BASE == fake.api_base
+        assert fake.identify_payloads[0]["token"] == "fake-token"
+        assert fake.intents == discord.Intents(guilds=True).value
+        assert surface.client.is_ready()
+
+        synced = fake.registered_commands[fake.guild_id]
+        assert "global" not in fake.registered_commands
+        assert {c["name"] for c in synced} == set(app.registry.groups)
+        for top in synced:
+            specs = app.registry.in_group(top["name"])
+            if (top["name"],) in app.registry.commands:  # a lone command: its options at the top
+                assert _options(top["options"]) == _declared(specs[0])
+                continue
+            subs = {o["name"]: o for o in top["options"]}
+            assert {o["type"] for o in subs.values()} == {1}
+            assert set(subs) == {s.path[1] for s in specs}
+            for spec in specs:
+                assert _options(subs[spec.path[1]].get("options", [])) == _declared(spec), spec.name
+        ask = next(
+            o
+            for o in next(c for c in synced if c["name"] == "desk")["options"]
+            if o["name"] == "ask"
+        )
+        by_name = {o["name"]: o for o in ask["options"]}
+        assert by_name["size"]["choices"] == [
+            {"name": "small", "value": "small"},
+            {"name": "large", "value": "large"},
+        ]
+        assert (by_name["count"]["min_value"], by_name["count"]["max_value"]) == (1, 10)
+        assert by_name["tz"]["autocomplete"] is True
+        assert "separate with |" in by_name["tags"]["description"]
+
+        # A gateway interaction reaches the core and is answered.
+        payload = await fake.send_interaction(fake.slash_payload("help"))
+        body = await fake.wait_interaction_response(payload["id"], timeout=3.0)
+        assert body["type"] == 4 and body["data"]["flags"] == 64
+        assert body["data"]["embeds"][0]["title"] == "What I can do"
+    finally:
+        await surface.stop()
+    assert surface.client.is_closed()
+
+
+_TYPES = {
+    cmd.Kind.STR: 3,
+    cmd.Kind.CHOICE: 3,
+    cmd.Kind.DATETIME: 3,
+    cmd.Kind.DURATION: 3,
+    cmd.Kind.INT: 4,
+    cmd.Kind.BOOL: 5,
+    cmd.Kind.USER: 6,
+    cmd.Kind.CHANNEL: 7,
+}
+
+
+def _declared(spec: cmd.Command) -> set[tuple[str, int, bool]]:
+    return {(o.name, 3 if o.many else _TYPES[o.kind], o.required) for o in spec.options}
+
+
+def _options(options: list[dict[str, Any]]) -> set[tuple[str, int, bool]]:
+    return {(o["name"], o["type"], bool(o.get("required"))) for o in options}
+
+
+async def test_sync_is_global_without_a_guild_and_bad_token_is_a_clear_error(
+    fake_discord: FakeDiscord, make_app: Any
+) -> None:
+    fake = fake_discord
+    app = await desk_app(make_app, fake, guild_id=0)
+    async with logged_in(app, fake):
+        assert {c["name"] for c in fake.registered_commands["global"]} == {"help", "desk"}
+        assert fake.guild_id not in fake.registered_commands
+
+    fake.fail_next("GET", "/users/@me", status=401)
+    surface = create(app, app.config.section("discord"), env_for(fake))
+    with pytest.raises(RuntimeError, match="refused DISCORD_TOKEN") as info:
+        await surface.login()
+    await surface.stop()
+    assert "fake-token" not in str(info.value)
+
+
+# --- Slash commands ---------------------------------------------------------------------
+
+
+async def test_slash_command_callback_carries_the_rendered_message(
+    fake_discord: FakeDiscord, make_app: Any
+) -> None:
+    fake = fake_discord
+    app = await desk_app(make_app, fake)
+    async with logged_in(app, fake) as surface:
+        payload = fake.slash_payload(
+            "desk",
+            sub(
+                "ask",
+                [
+                    {"name": "question", "type": 3, "value": "Is @everyone on call?"},
+                    {"name": "size", "type": 3, "value": "large"},
+                    {"name": "count", "type": 4, "value": 3},
+                    {"name": "loud", "type": 5, "value": True},
+                    {"name": "when", "type": 3, "value": "2026-11-20 10:00"},
+                    {"name": "tags", "type": 3, "value": "itil | brm"},
+                    {"name": "where", "type": 7, "value": str(fake.channel_id)},
+                ],
+            ),
+            user_id=4242,
+        )
+        payload["data"]["resolved"] = {"channels": {str(fake.channel_id): _resolved_channel(fake)}}
+        feed(surface, payload)
+        body = await fake.wait_interaction_response(payload["id"], timeout=3.0)
+
+    assert body["type"] == 4
+    data = body["data"]
+    assert "flags" not in data or not data["flags"] & 64  # loud=True: a public answer
+    embed = data["embeds"][0]
+    assert embed["title"] == "Q: Is @\u200beveryone on call?"
+    assert "<t:1795424400:F>" in embed["description"]  # 2026-11-23 09:00 UTC, the fake clock
+    assert data["allowed_mentions"] == {"parse": []}
+    ids = [c["custom_id"] for c in data["components"][0]["components"]]
+    assert ids == ["itsm:desk.vote:blue", "itsm:desk.vote:red"]
+    (seen,) = Desk.seen
+    assert seen["size"] == "large" and seen["count"] == 3 and seen["tags"] == ["itil", "brm"]
+    assert seen["when"].isoformat() == "2026-11-20T10:00:00+00:00"
+    assert seen["where"] == ChannelRef("discord", str(fake.guild_id), str(fake.channel_id))
+
+
+def _resolved_channel(fake: FakeDiscord) -> dict[str, Any]:
+    channel = dict(fake.channels[fake.channel_id])
+    channel["permissions"] = "0"
+    return channel
+
+
+async def test_bad_option_value_is_refused_with_an_ephemeral_usage_error(
+    fake_discord: FakeDiscord, make_app: Any
+) -> None:
+    fake = fake_discord
+    app = await desk_app(make_app, fake)
+    async with logged_in(app, fake) as surface:
+        payload = fake.slash_payload(
+            "desk",
+            sub(
+                "ask",
+                [
+                    {"name": "question", "type": 3, "value": "x"},
+                    {"name": "within", "type": 3, "value": "soonish"},
+                ],
+            ),
+        )
+        feed(surface, payload)
+        body = await fake.wait_interaction_response(payload["id"])
+    assert body["data"]["flags"] == 64
+    assert "within" in body["data"]["embeds"][0]["description"]
+    assert "15m" in body["data"]["embeds"][0]["description"]
+    assert Desk.seen == []
+
+
+async def test_tz_option_autocompletes_zone_names(fake_discord: FakeDiscord, make_app: Any) -> None:
+    fake = fake_discord
+    app = await desk_app(make_app, fake)
+    async with logged_in(app, fake) as surface:
+        payload = fake.slash_payload(
+            "desk",
+            sub(
+                "ask",
+                [
+                    {"name": "question", "type": 3, "value": "x"},
+                    {"name": "tz", "type": 3, "value": "europe/lon", "focused": True},
+                ],
+            ),
+        )
+        payload["type"] = 4  # APPLICATION_COMMAND_AUTOCOMPLETE
+        feed(surface, payload)
+        body = await fake.wait_interaction_response(payload["id"])
+    assert body["type"] == 8
+    assert body["data"]["choices"][0] == {"name": "Europe/London", "value": "Europe/London"}
+    assert Desk.seen == []
+
+
+async def test_slow_answer_is_deferred_then_the_original_is_edited(
+    fake_discord: FakeDiscord, make_app: Any
+) -> None:
+    fake = fake_discord
+    app = await desk_app(make_app, fake, defer_after=0.05)
+    Desk.release = asyncio.Event()
+    async with logged_in(app, fake) as surface:
+        payload = fake.slash_payload("desk", sub("slow"))
+        feed(surface, payload)
+        body = await fake.wait_interaction_response(payload["id"])
+        assert body == {"type": 5, "data": {"flags": 64}}
+        Desk.release.set()
+        (edit,) = await fake.wait_for_request("PATCH", "/webhooks/*/messages/@original")
+    assert edit.json["embeds"][0]["description"] == "finally done"
+
+
+# --- Buttons ----------------------------------------------------------------------------
+
+
+async def test_button_on_a_message_posted_before_a_restart_still_works(
+    fake_discord: FakeDiscord, make_app: Any
+) -> None:
+    fake = fake_discord
+    channel = ChannelRef("discord", str(fake.guild_id), str(fake.channel_id))
+    first = await desk_app(make_app, fake)
+    async with logged_in(first, fake):
+        post = Post(title="Vote", text="0 vote(s)", buttons=VOTE_BUTTONS)
+        await first.outbox.enqueue(channel, post, "desk:vote:1")
+        assert await first.outbox.drain() == 1
+        message_id = int(await first.outbox.message_id("desk:vote:1"))
+
+    # A new process: a new App on the same database, a new client, nothing kept in memory.
+    second = await desk_app(make_app, fake)
+    async with logged_in(second, fake) as surface:
+        payload = fake.component_payload("itsm:desk.vote:red", message_id, user_id=77)
+        feed(surface, payload)
+        body = await fake.wait_interaction_response(payload["id"], timeout=3.0)
+        (followup,) = await fake.wait_for_request("POST", f"/webhooks/{fake.application_id}/*")
+
+    assert body["type"] == 7  # the clicked message is edited in place
+    assert body["data"]["embeds"][0]["description"] == "1 vote(s)"
+    assert fake.messages[message_id]["embeds"][0]["description"] == "1 vote(s)"
+    assert [c["custom_id"] for c in body["data"]["components"][0]["components"]] == [
+        "itsm:desk.vote:blue",
+        "itsm:desk.vote:red",
+    ]
+    assert followup.json["flags"] == 64  # "You chose red" only to the one who clicked
+    assert followup.json["embeds"][0]["description"] == "You chose red"
+    rows = await second.db.fetchall("SELECT message, member, choice FROM desk_votes")
+    assert [tuple(r) for r in rows] == [(str(message_id), f"discord:{fake.guild_id}:77", "red")]
+
+
+async def test_unknown_action_gets_an_ephemeral_answer(
+    fake_discord: FakeDiscord, make_app: Any
+) -> None:
+    fake = fake_discord
+    app = await desk_app(make_app, fake)
+    async with logged_in(app, fake) as surface:
+        channel = surface.client.get_partial_messageable(fake.channel_id)
+        from adapters.discord.render import render
+
+        sent = await channel.send(
+            **render(Post(text="old", buttons=[Button("Go", "gone.away", "1")])).message_kwargs()
+        )
+        payload = fake.component_payload("itsm:gone.away:1", sent.id)
+        feed(surface, payload)
+        body = await fake.wait_interaction_response(payload["id"])
+    assert body["type"] == 4 and body["data"]["flags"] == 64
+    assert "no longer in use" in body["data"]["embeds"][0]["description"]
+
+
+# --- Forms ------------------------------------------------------------------------------
+
+
+async def test_modal_opened_bad_input_refused_then_fixed_and_accepted(
+    fake_discord: FakeDiscord, make_app: Any
+) -> None:
+    fake = fake_discord
+    app = await desk_app(make_app, fake)
+    async with logged_in(app, fake) as surface:
+        command = fake.slash_payload("desk", sub("suggest"), user_id=900)
+        feed(surface, command)
+        assert (await fake.wait_interaction_response(command["id"]))["type"] == 9
+        modal = fake.last_modal()
+        assert modal["custom_id"] == "itsmf:desk.suggestion:ctx42"
+        assert modal["title"] == "Suggest a feed"
+        kinds = [
+            (c["type"], (c.get("components") or [c.get("component")])[0]["custom_id"])
+            for c in modal["components"]
+        ]
+        assert kinds == [(1, "url"), (1, "why"), (18, "kind")]
+
+        bad = _submit(fake, modal["custom_id"], url="ftp://nope", why="good", kind="news")
+        feed(surface, bad)
+        refusal = await fake.wait_interaction_response(bad["id"])
+        assert refusal["type"] == 4 and refusal["data"]["flags"] == 64
+        assert "Feed URL" in refusal["data"]["embeds"][0]["description"]
+        assert "must start with https://" in refusal["data"]["embeds"][0]["description"]
+        assert await app.db.fetchval("SELECT count(*) FROM desk_suggestions") == 0
+
+        # "Fix my answers" reopens the form with what was typed.
+        (reopen,) = refusal["data"]["components"][0]["components"]
+        assert reopen["custom_id"].startswith("itsmr:")
+        message_id = int(next(m for m in fake.messages.values() if m["components"])["id"])
+        click = fake.component_payload(reopen["custom_id"], message_id, user_id=900)
+        feed(surface, click)
+        assert (await fake.wait_interaction_response(click["id"]))["type"] == 9
+        again = fake.last_modal()
+        url_input = again["components"][0]["components"][0]
+        assert url_input["value"] == "ftp://nope"
+
+        good = _submit(fake, again["custom_id"], url="https://example.org/rss", why="", kind="blog")
+        feed(surface, good)
+        thanks = await fake.wait_interaction_response(good["id"])
+    assert thanks["data"]["embeds"][0]["description"] == "Thanks, noted."
+    rows = await app.db.fetchall("SELECT member, url, kind, context FROM desk_suggestions")
+    assert [tuple(r) for r in rows] == [
+        (f"discord:{fake.guild_id}:900", "https://example.org/rss", "blog", "ctx42")
+    ]
+
+
+def _submit(fake: FakeDiscord, custom_id: str, *, kind: str, **text: str) -> dict[str, Any]:
+    payload = fake.modal_submit_payload(custom_id, text, user_id=900)
+    payload["data"]["components"].append(
+        {"type": 18, "component": {"type": 3, "custom_id": "kind", "values": [kind]}}
+    )
+    return payload
+
+
+async def test_submission_of_a_modal_opened_before_a_restart_reaches_the_form(
+    fake_discord: FakeDiscord, make_app: Any
+) -> None:
+    fake = fake_discord
+    app = await desk_app(make_app, fake)
+    async with logged_in(app, fake) as surface:
+        payload = _submit(fake, "itsmf:desk.suggestion:ctx7", url="http://insecure", kind="news")
+        feed(surface, payload)
+        body = await fake.wait_interaction_response(payload["id"])
+    # Refused, with the reason, even though this process never opened that modal.
+    assert "must start with https://" in body["data"]["embeds"][0]["description"]
+    assert body["data"]["embeds"][0]["footer"]["text"] == "Start the form again to retry."
+
+
+# --- Moderators -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("how", "expected"),
+    [
+        ("member", "member"),
+        ("manage_guild", "moderator"),
+        ("role_id", "moderator"),
+        ("role_name", "moderator"),
+        ("other_role", "member"),
+    ],
+)
+async def test_moderators_by_manage_server_or_configured_role(
+    fake_discord: FakeDiscord, make_app: Any, how: str, expected: str
+) -> None:
+    fake = fake_discord
+    mods = fake.add_role("ITSM Moderators")
+    other = fake.add_role("Readers")
+    role_setting = {"role_id": mods["id"], "role_name": "itsm moderators"}.get(
+        how, "ITSM Moderators"
+    )
+    app = await desk_app(make_app, fake, moderator_role=role_setting)
+    permissions = MANAGE_GUILD if how == "manage_guild" else "0"
+    roles = {"role_id": [mods["id"]], "role_name": [mods["id"]], "other_role": [other["id"]]}.get(
+        how, []
+    )
+    async with logged_in(app, fake) as surface:
+        who = fake.slash_payload("desk", sub("whoami"), permissions=permissions, roles=roles)
+        feed(surface, who)
+        body = await fake.wait_interaction_response(who["id"])
+        purge = fake.slash_payload("desk", sub("purge"), permissions=permissions, roles=roles)
+        feed(surface, purge)
+        refused_or_done = await fake.wait_interaction_response(purge["id"])
+    assert body["data"]["embeds"][0]["description"] == expected
+    text = refused_or_done["data"]["embeds"][0]["description"]
+    assert ("purged" in text) == (expected == "moderator")
+    assert ("for moderators only" in text) == (expected == "member")
+
+
+# --- Outbox transport -------------------------------------------------------------------
+
+
+async def test_channel_post_answered_by_429_is_delivered_once(
+    fake_discord: FakeDiscord, make_app: Any
+) -> None:
+    fake = fake_discord
+    app = await desk_app(make_app, fake)
+    channel = ChannelRef("discord", str(fake.guild_id), str(fake.channel_id))
+    fake.fail_next("POST", "/channels/*/messages", status=429, retry_after=0.05)
+    async with logged_in(app, fake):
+        await app.outbox.enqueue(channel, Post(title="New article"), "feed:item:1")
+        await app.outbox.enqueue(channel, Post(title="New article"), "feed:item:1")
+        assert await app.outbox.drain() == 1
+        assert await app.outbox.drain() == 0
+    posts = fake.requests_to("POST", f"/channels/{fake.channel_id}/messages")
+    assert [r.status for r in posts] == [429, 200]
+    assert {r.json["nonce"] for r in posts} == {nonce("feed:item:1")}
+    assert all(r.json["enforce_nonce"] is True for r in posts)
+    assert [m["embeds"][0]["title"] for m in fake.messages.values()] == ["New article"]
+    assert await app.outbox.state("feed:item:1") == "sent"
+
+
+async def test_server_error_retried_by_the_outbox_and_refusal_is_final(
+    fake_discord: FakeDiscord, make_app: Any, clock: Any
+) -> None:
+    fake = fake_discord
+    app = await desk_app(make_app, fake)
+    channel = ChannelRef("discord", str(fake.guild_id), str(fake.channel_id))
+    fake.fail_next("POST", "/channels/*/messages", status=503)  # discord.py does not retry 503
+    async with logged_in(app, fake):
+        await app.outbox.enqueue(channel, Post(text="digest"), "digest:1")
+        assert await app.outbox.drain() == 0
+        assert await app.outbox.state("digest:1") == "pending"
+        clock.advance(600)
+        assert await app.outbox.drain() == 1
+
+        fake.fail_next("POST", "/channels/*/messages", status=403)
+        await app.outbox.enqueue(channel, Post(text="forbidden"), "digest:2")
+        await app.outbox.drain()
+        assert await app.outbox.state("digest:2") == "failed"
+    assert [m["embeds"][0]["description"].startswith("digest") for m in fake.messages.values()] == [
+        True
+    ]
+
+
+async def test_post_in_doubt_after_a_crash_is_found_by_its_marker_not_sent_again(
+    fake_discord: FakeDiscord, make_app: Any
+) -> None:
+    fake = fake_discord
+    app = await desk_app(make_app, fake)
+    channel = ChannelRef("discord", str(fake.guild_id), str(fake.channel_id))
+    async with logged_in(app, fake) as surface:
+        await app.outbox.enqueue(channel, Post(text="event reminder"), "event:9:remind")
+        await app.outbox.drain()
+        message_id = await app.outbox.message_id("event:9:remind")
+        stored = fake.messages[int(message_id)]["embeds"][0]["description"]
+        assert stored == "event reminder" + marker("event:9:remind")
+        # The process died after Discord accepted the post, before the row was marked sent.
+        await app.db.execute(
+            "UPDATE outbox SET state = 'sending', message_id = NULL WHERE key = 'event:9:remind'"
+        )
+        await surface.client.get_partial_messageable(fake.channel_id).send("someone else")
+        await app.outbox.recover()
+        assert await app.outbox.message_id("event:9:remind") == message_id
+        assert await surface.transport.find(channel, "another:key") is None
+    assert len(fake.requests_to("POST", "/channels/*/messages")) == 2
+
+
+async def test_outbox_edit_changes_the_posted_message(
+    fake_discord: FakeDiscord, make_app: Any, clock: Any
+) -> None:
+    fake = fake_discord
+    app = await desk_app(make_app, fake)
+    channel = ChannelRef("discord", str(fake.guild_id), str(fake.channel_id))
+    async with logged_in(app, fake):
+        await app.outbox.enqueue(channel, Post(text="3 votes", buttons=VOTE_BUTTONS), "poll:1")
+        await app.outbox.drain()
+        await app.outbox.edit("poll:1", Post(text="4 votes"))
+        clock.advance(5)
+        await app.outbox.drain()
+        message_id = int(await app.outbox.message_id("poll:1"))
+    assert fake.messages[message_id]["embeds"][0]["description"] == "4 votes"
+    assert fake.messages[message_id]["components"] == []
+
+
+async def test_mentions_reach_discord_as_allowed_only_for_the_intended_member(
+    fake_discord: FakeDiscord, make_app: Any
+) -> None:
+    fake = fake_discord
+    app = await desk_app(make_app, fake)
+    channel = ChannelRef("discord", str(fake.guild_id), str(fake.channel_id))
+    member = UserRef("discord", str(fake.guild_id), "555")
+    from bot.model import mention_tag
+
+    post = Post(text=f"{mention_tag(member)}, your turn. Feed said: <@666> @here", mentions=["555"])
+    async with logged_in(app, fake):
+        await app.outbox.enqueue(channel, post, "turn:1")
+        await app.outbox.drain()
+    (req,) = fake.requests_to("POST", "/channels/*/messages")
+    assert req.json["content"] == "<@555>"
+    assert req.json["allowed_mentions"] == {"parse": [], "users": [555]}
+    description = req.json["embeds"][0]["description"]
+    assert description.startswith("<@555>, your turn. Feed said: <\u200b@666> @\u200bhere")
