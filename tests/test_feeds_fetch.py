@@ -5,7 +5,10 @@ from __future__ import annotations
 import pytest
 
 from bot.feeds.fetch import Fetcher, check_address, check_url
-from tests.fakes.feed_server import FeedServer, entries, feed_server, rss  # noqa: F401
+from tests.fakes import feed_server as fake_feeds
+from tests.fakes.feed_server import FeedServer, entries, rss
+
+feed_server = fake_feeds.feed_server  # the fixture
 
 BODY = rss(entries(3))
 

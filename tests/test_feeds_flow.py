@@ -14,7 +14,10 @@ from bot.feeds import Feeds
 from bot.help import Help
 from bot.model import ChannelRef
 from tests.conftest import ConsoleRun
-from tests.fakes.feed_server import Entry, FeedServer, entries, feed_server, rss  # noqa: F401
+from tests.fakes import feed_server as fake_feeds
+from tests.fakes.feed_server import Entry, FeedServer, entries, rss
+
+feed_server = fake_feeds.feed_server  # the fixture
 
 CONFIG = {"feeds": {"allow_private": True, "timeout": 0.5, "max_failures": 3, "per_channel_cap": 50}}  # fmt: skip
 LATER = timedelta(hours=1)  # past any interval + jitter
