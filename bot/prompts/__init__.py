@@ -24,6 +24,7 @@ from bot.prompts.habit import digest_post
 from bot.prompts.members import Members
 from bot.prompts.schedule import parse_date, parse_days, parse_time
 from bot.prompts.store import MIGRATIONS, PromptStore, Schedule
+from bot.prompts.suggestions import Suggestions
 from bot.scheduler import Job
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ class JustDoIt(Feature):
         self.bank: list[Prompt] = load_bank(self.settings.prompts or None)
         self.daily = Daily(self.store, app.scheduler, app.outbox, self.settings.grace)
         self.members = Members(self)
+        self.suggestions = Suggestions(app)
 
     def register(self) -> None:
         add, mod = self.app.command, True
@@ -104,7 +106,7 @@ class JustDoIt(Feature):
                         self.members.stats))  # fmt: skip
         add(cmd.Command(
             ("justdoit", "suggest"), "Suggest a prompt for the bank (moderators review it)",
-            self.members.suggest,
+            self.suggestions.suggest,
             options=[
                 cmd.Option("prompt", description="the prompt", required=True, positional=True,
                            max_length=280),
@@ -127,6 +129,7 @@ class JustDoIt(Feature):
             examples=["/justdoit settings answers=private digest=yes"],
         ))  # fmt: skip
         self.members.register()
+        self.suggestions.register()
         self.app.scheduler.handle(DAILY, self._on_daily, grace=NO_LIMIT)
         self.app.scheduler.handle(DIGEST, self._on_digest, grace=NO_LIMIT)
 
@@ -150,7 +153,7 @@ class JustDoIt(Feature):
     # --- Shared helpers ------------------------------------------------------------------
 
     async def bank_for(self, community_id: int) -> list[Prompt]:
-        return self.bank + await self.store.approved_prompts(community_id)
+        return self.bank + await self.suggestions.approved_prompts(community_id)
 
     async def zone_of(self, channel: ChannelRef, default: str) -> str:
         schedule = await self.store.schedule(channel)

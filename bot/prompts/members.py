@@ -1,5 +1,5 @@
-"""What members do with the prompt: answer it (button, form or command), see their stats,
-suggest new prompts; and the moderators' review of those suggestions and the CSV export.
+"""What members do with the prompt: answer it (button, form or command) and see their stats;
+and the moderators' CSV export of every answer.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from bot.errors import UserError
 from bot.model import (
     Action,
     Attachment,
-    Button,
     ChannelRef,
     Ephemeral,
     Form,
@@ -22,10 +21,8 @@ from bot.model import (
     OpenForm,
     Post,
     Public,
-    Select,
     SelectOption,
     Submission,
-    UpdateMessage,
 )
 from bot.prompts.bank import COMPETENCIES, competency_name
 from bot.prompts.habit import safe, stats_post, streak
@@ -39,7 +36,6 @@ log = logging.getLogger(__name__)
 
 ANSWER_FORM = "justdoit.answer"
 MAX_ANSWER = 500
-SUGGESTION_COLOR = 0x7B68EE
 
 
 class Members:
@@ -51,9 +47,6 @@ class Members:
     def register(self) -> None:
         self.app.on_action("justdoit.did", self.did)
         self.app.on_form(ANSWER_FORM, self.submit)
-        self.app.on_action("justdoit.approve", self.approve, moderator=True)
-        self.app.on_action("justdoit.approve_as", self.approve, moderator=True)
-        self.app.on_action("justdoit.reject", self.reject, moderator=True)
 
     # --- Answers -------------------------------------------------------------------------
 
@@ -151,57 +144,6 @@ class Members:
         next_prompt = jobs[0].due_at if jobs else None
         return Ephemeral(stats_post(name, mine, result, community, next_prompt, zone))
 
-    # --- Suggestions ---------------------------------------------------------------------
-
-    async def suggest(self, ctx: Context, prompt: str, competency: str | None = None) -> Ephemeral:
-        text = " ".join(prompt.split())
-        if len(text) < 10:
-            raise UserError(
-                "That prompt is too short to act on.", hint="Say what to do, in a sentence."
-            )
-        suggestion_id = await self.store.add_suggestion(
-            ctx.community.id, ctx.channel, ctx.user, text, competency, ctx.now
-        )
-        where = ctx.community.channels[0] if ctx.community.channels else ctx.channel
-        await self.app.outbox.enqueue(
-            where, review_post(suggestion_id, ctx.user.name or ctx.user.user, text, competency),
-            f"justdoit:suggestion:{suggestion_id}",
-        )  # fmt: skip
-        return Ephemeral(Post(text="Thank you! Moderators will review your prompt suggestion."))
-
-    async def approve(self, ctx: Context, action: Action) -> Any:
-        suggestion = await self._suggestion(action.value)
-        competency = (action.values[0] if action.values else None) or suggestion.competency
-        if competency not in COMPETENCIES:
-            raise UserError("Choose the competency to file this prompt under.")
-        return await self._decide(ctx, suggestion, "approved", competency)
-
-    async def reject(self, ctx: Context, action: Action) -> Any:
-        suggestion = await self._suggestion(action.value)
-        return await self._decide(ctx, suggestion, "rejected", None)
-
-    async def _suggestion(self, value: str) -> Any:
-        suggestion = await self.store.suggestion(int(value)) if value.isdigit() else None
-        if suggestion is None:
-            raise UserError("That suggestion no longer exists.")
-        return suggestion
-
-    async def _decide(
-        self, ctx: Context, suggestion: Any, state: str, competency: str | None
-    ) -> Any:
-        if suggestion.community_id != ctx.community.id:
-            raise UserError("That suggestion belongs to another community.")
-        if not await self.store.decide(suggestion.id, state, competency, ctx.user, ctx.now):
-            raise UserError(f"That suggestion was already {suggestion.state}.")
-        who = ctx.user.name or ctx.user.user
-        log.info("justdoit: suggestion %s %s by %s", suggestion.id, state, ctx.user.key)
-        shown = competency_name(competency) if competency else ""
-        result = f"**{state.capitalize()}** by {safe(who)}" + (f" as {shown}" if shown else "")
-        filed = competency or suggestion.competency
-        return UpdateMessage(
-            review_post(suggestion.id, suggestion.member_name, suggestion.text, filed, result)
-        )
-
     # --- Export --------------------------------------------------------------------------
 
     async def export(self, ctx: Context) -> Ephemeral:
@@ -214,32 +156,3 @@ class Members:
             text=f"{len(rows)} answer{'s' if len(rows) != 1 else ''} from {ctx.community.name}.",
             attachments=[Attachment(name, data, "text/csv")],
         ))  # fmt: skip
-
-
-def review_post(
-    suggestion_id: int, member: str, text: str, competency: str | None, decided: str = ""
-) -> Post:
-    """The moderators' view of a suggestion, with Approve / Reject until it is decided."""
-    filed = competency_name(competency) if competency else "no competency given"
-    post = Post(
-        title="Prompt suggestion",
-        text=f"{safe(text)}\n_Suggested by {safe(member)} · {filed}_",
-        color=SUGGESTION_COLOR,
-    )
-    if decided:
-        post.text += f"\n{decided}"
-        return post
-    value = str(suggestion_id)
-    if competency:
-        post.buttons.append(Button("Approve", "justdoit.approve", value, "success"))
-    post.buttons.append(Button("Reject", "justdoit.reject", value, "danger"))
-    post.selects.append(
-        Select(
-            "justdoit.approve_as",
-            [SelectOption(f"Approve as {name}", slug) for slug, name in COMPETENCIES.items()],
-            placeholder="Approve as…",
-            value=value,
-        )
-    )
-    post.footer = "Moderators: approve to add it to the prompt bank."
-    return post

@@ -1,5 +1,5 @@
-"""The daily prompt's tables and queries: schedules, skip dates, prompt days, answers and
-suggestions. UNIQUE keys carry the rules: one prompt a day per channel, no prompt twice in
+"""The daily prompt's tables (all of them, in one migration list) and the queries for
+schedules, skip dates, prompt days and answers. UNIQUE keys carry the rules: one prompt a day per channel, no prompt twice in
 a channel's cycle, one answer per member per prompt day.
 """
 
@@ -11,7 +11,7 @@ from datetime import date, datetime
 from typing import Any
 
 from bot.model import ChannelRef, UserRef
-from bot.prompts.bank import Prompt, choose_next, suggestion_prompt
+from bot.prompts.bank import Prompt, choose_next
 from bot.prompts.schedule import Rule, parse_time
 from bot.store import Database
 from bot.timeutil import utc_from_ts
@@ -107,18 +107,6 @@ class Answer:
     text: str
     prompt_competency: str
     scheduled: bool
-
-
-@dataclass
-class Suggestion:
-    id: int
-    community_id: int
-    channel: ChannelRef
-    member: str
-    member_name: str
-    text: str
-    competency: str | None
-    state: str
 
 
 class PromptStore:
@@ -346,47 +334,6 @@ class PromptStore:
             () if community_id is None else (community_id,),
         )
 
-    # --- Suggestions ---------------------------------------------------------------------
-
-    async def add_suggestion(
-        self, community_id: int, channel: ChannelRef, member: UserRef, text: str,
-        competency: str | None, now: datetime,
-    ) -> int:  # fmt: skip
-        new_id = await self.db.insert(
-            "INSERT INTO justdoit_suggestions (community_id, channel, member, member_name, text,"
-            " competency, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (community_id, channel.key, member.key, member.name or member.user, text, competency,
-             now.timestamp()),
-        )  # fmt: skip
-        assert new_id is not None
-        return new_id
-
-    async def suggestion(self, suggestion_id: int) -> Suggestion | None:
-        row = await self.db.fetchone(
-            "SELECT * FROM justdoit_suggestions WHERE id = ?", (suggestion_id,)
-        )
-        return None if row is None else _suggestion(row)
-
-    async def decide(
-        self, suggestion_id: int, state: str, competency: str | None, by: UserRef, now: datetime
-    ) -> bool:
-        """Approve or reject a pending suggestion; False if someone decided it already."""
-        return bool(
-            await self.db.execute(
-                "UPDATE justdoit_suggestions SET state = ?, competency = coalesce(?, competency),"
-                " decided_by = ?, decided_at = ? WHERE id = ? AND state = 'pending'",
-                (state, competency, by.key, now.timestamp(), suggestion_id),
-            )
-        )
-
-    async def approved_prompts(self, community_id: int) -> list[Prompt]:
-        rows = await self.db.fetchall(
-            "SELECT id, competency, text FROM justdoit_suggestions"
-            " WHERE community_id = ? AND state = 'approved' ORDER BY id",
-            (community_id,),
-        )
-        return [suggestion_prompt(r["id"], r["competency"], r["text"]) for r in rows]
-
 
 def _day(row: Any) -> PromptDay:
     return PromptDay(
@@ -398,10 +345,3 @@ def _day(row: Any) -> PromptDay:
         scheduled=bool(row["scheduled"]),
         posted_at=utc_from_ts(row["posted_at"]),
     )
-
-
-def _suggestion(row: Any) -> Suggestion:
-    return Suggestion(
-        row["id"], row["community_id"], ChannelRef.parse(row["channel"]), row["member"],
-        row["member_name"], row["text"], row["competency"], row["state"],
-    )  # fmt: skip
