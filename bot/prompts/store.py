@@ -1,6 +1,6 @@
 """The daily prompt's tables (all of them, in one migration list) and the queries for
-schedules, skip dates, prompt days and answers. UNIQUE keys carry the rules: one prompt a day per channel, no prompt twice in
-a channel's cycle, one answer per member per prompt day.
+schedules, skip dates, prompt days and answers. UNIQUE keys carry the rules: one prompt
+a day per channel, no prompt twice in a channel's cycle, one answer per member per day.
 """
 
 from __future__ import annotations
