@@ -305,6 +305,8 @@ class JustDoIt(Feature):
         why_not = self.daily.stale(job, schedule)
         if why_not:
             log.info("justdoit: %s does not post: %s", job.key, why_not)
+            if schedule is not None:  # make sure the current revision has its job
+                await self.daily.arm(schedule, self.app.clock.now())
             return
         assert schedule is not None
         now = self.app.clock.now()

@@ -90,18 +90,15 @@ def stats_post(
     fields.append(
         Field(
             "Community",
-            f"{len(community)} answers from {members} member{'s' if members != 1 else ''}\n"
-            + _counts(by_competency(community)),
+            f"{len(community)} answer{'s' if len(community) != 1 else ''} from {members} "
+            f"member{'s' if members != 1 else ''}\n" + _counts(by_competency(community)),
             inline=False,
         )
     )
-    footer = ""
     text = "Keep practising: one small thing a day."
     if next_prompt is not None:
         text += f"\nNext prompt: {time_tag(next_prompt, 'f')}"
-    return Post(
-        title=f"Just do it: {safe(name)}", text=text, fields=fields, footer=footer, zone=zone
-    )
+    return Post(title=f"Just do it: {safe(name)}", text=text, fields=fields, zone=zone)
 
 
 def digest_post(
