@@ -7,7 +7,7 @@ from __future__ import annotations
 from adapters.console import Console
 from adapters.slack import render as slack_render
 from adapters.slack import translate as slack
-from bot.model import ChannelRef, Invocation, OpenForm, Public, UserRef
+from bot.model import Action, ChannelRef, Invocation, OpenForm, Public, Submission, UserRef
 from tests.test_prompts_daily import Recorder
 
 SLACK_CHANNEL = ChannelRef("slack", "T1", "C1")
@@ -101,3 +101,62 @@ async def test_console_shows_the_button_and_the_form(make_app) -> None:
     assert "Form: What did you do?" in text
     assert "ana did it: Asked the customer first" in text
     assert "Your streak: 1 day (best 1)" in text
+
+
+async def test_discord_renders_the_prompt_and_the_button_answers(make_app, clock) -> None:
+    from adapters.discord import render as discord_render
+    from adapters.discord.views import COMPONENT_TEMPLATE, FormMemory, build_modal, modal_values
+
+    channel = ChannelRef("discord", "111", "222")
+    recorder = Recorder()
+    recorder.platform = "discord"
+    app = await make_app()
+    app.outbox.attach(recorder)
+    mod = UserRef("discord", "111", "900", "mo")
+    await app.invoke(Invocation(("justdoit",), mod, channel, True, text="today"))
+    await app.outbox.drain()
+    (_, post, _) = recorder.sent[-1]
+    rendered = discord_render.render(post)
+    embed = rendered.embeds[0].to_dict()
+    assert embed["title"] == "Just do it · Inspire"
+    assert "Tell one colleague outside IT" in embed["description"]
+    assert rendered.view is not None
+    (button,) = [c for row in rendered.view.to_components() for c in row["components"]]
+    assert button["label"] == "I did it"
+    routed = COMPONENT_TEMPLATE.fullmatch(button["custom_id"])
+    assert routed is not None
+    assert (routed["action"], routed["value"]) == ("justdoit.did", "2026-11-23")
+
+    ana = UserRef("discord", "111", "901", "ana")
+    opened = await app.act(Action(routed["action"], routed["value"], ana, channel, "5"))
+    modal = build_modal(opened[0].form, FormMemory())
+    assert modal.custom_id == "itsmf:justdoit.answer:2026-11-23"
+    values = modal_values(
+        [
+            {"type": 1, "components": [{"type": 4, "custom_id": "what", "value": "@everyone hi"}]},
+            {
+                "type": 18,
+                "component": {"type": 3, "custom_id": "competency", "values": ["inspire"]},
+            },
+        ]
+    )
+    replies = await app.submit(Submission("justdoit.answer", "2026-11-23", values, ana, channel))
+    public = next(r for r in replies if isinstance(r, Public))
+    shown = discord_render.render(public.post)
+    assert "@everyone" not in str(shown.embeds[0].to_dict())
+    assert shown.allowed_mentions.everyone is False
+
+
+def test_discord_fits_the_suggestion_review() -> None:
+    from adapters.discord import render as discord_render
+    from bot.prompts.suggestions import review_post
+
+    rendered = discord_render.render(review_post(7, "ana", "Ask a customer first", "inspire"))
+    rows = rendered.view.to_components()
+    ids = [c["custom_id"] for row in rows for c in row["components"]]
+    assert ids == [
+        "itsm:justdoit.approve:7",
+        "itsm:justdoit.reject:7",
+        "itsm:justdoit.approve_as:7",
+    ]
+    assert "do not fit" not in rendered.embeds[0].to_dict()["description"]
