@@ -200,21 +200,18 @@ def _embed(
 
 
 def _fields(post: Post, mentions: set[str]) -> list[tuple[str, str, bool]]:
-    shown = post.fields
-    if len(shown) > FIELDS_MAX:
-        shown = shown[: FIELDS_MAX - 1]
-    fields = [
+    return [
         (
             markup.truncate(escape_discord_only(flat(f.name, post)), FIELD_NAME_MAX) or ZWSP,
             markup.truncate(rich(f.value, post, mentions), FIELD_VALUE_MAX) or ZWSP,
             f.inline,
         )
-        for f in shown
+        for f in post.fields
     ]
-    if len(post.fields) > FIELDS_MAX:
-        hidden = len(post.fields) - len(shown)
-        fields.append((ELLIPSIS, f"{hidden} more not shown", False))
-    return fields
+
+
+DESCRIPTION_KEPT = 2048  # with many fields, the text still keeps this much
+NOTE_ROOM = 30  # room for the closing "… N more not shown" field
 
 
 def _fit_total(
@@ -224,23 +221,36 @@ def _fit_total(
     footer: str,
     reserve: int = 0,
 ) -> tuple[str, list[tuple[str, str, bool]]]:
-    """Keep the embed within Discord's 6000-character total: shorten the text, then fields."""
+    """Keep the embed within 25 fields and 6000 characters in all.
 
-    def total() -> int:
-        named = sum(len(n) + len(v) for n, v, _ in fields)
-        return len(title) + len(description) + len(footer) + named + reserve
-
-    over = total() - EMBED_TOTAL_MAX
-    if over > 0 and description:
-        description = markup.truncate(description, max(len(ELLIPSIS), len(description) - over))
-    while total() > EMBED_TOTAL_MAX and fields:
-        name, value, inline = fields[-1]
-        over = total() - EMBED_TOTAL_MAX
-        if len(value) - over >= 2:
-            fields[-1] = (name, markup.truncate(value, len(value) - over), inline)
-        else:
-            fields.pop()
-    return description, fields
+    The text gives way first (down to DESCRIPTION_KEPT), then fields are kept in order
+    while they fit; the last slot then says how many were left out.
+    """
+    fixed = len(title) + len(footer) + reserve
+    wanted = sum(len(n) + len(v) for n, v, _ in fields)
+    over = fixed + len(description) + wanted - EMBED_TOTAL_MAX
+    if over > 0 and len(description) > DESCRIPTION_KEPT:
+        keep = max(DESCRIPTION_KEPT, len(description) - over)
+        description = markup.truncate(description, keep)
+    budget = EMBED_TOTAL_MAX - fixed - len(description)
+    kept: list[tuple[str, str, bool]] = []
+    for index, (name, value, inline) in enumerate(fields):
+        last = index == len(fields) - 1
+        slots_left = FIELDS_MAX - len(kept) - (0 if last else 1)
+        room = budget - (0 if last else NOTE_ROOM) - len(name)
+        if slots_left <= 0 or room < 2:
+            break
+        if len(value) > room:
+            kept.append((name, markup.truncate(value, room), inline))
+            if not last:
+                break
+            continue
+        kept.append((name, value, inline))
+        budget -= len(name) + len(value)
+    hidden = len(fields) - len(kept)
+    if hidden:
+        kept.append((ELLIPSIS, f"{hidden} more not shown", False))
+    return description, kept
 
 
 # --- Components ----------------------------------------------------------------------------
