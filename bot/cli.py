@@ -212,6 +212,20 @@ def slack_manifest(config_path: str | None, request_url: str) -> None:
     click.echo(manifest.render_json(manifest.manifest(config.bot.name, commands, request_url)))
 
 
+@main.command("discord-invite")
+@config_option
+def discord_invite(config_path: str | None) -> None:
+    """Print the link that adds the bot to a Discord server (DISCORD_CLIENT_ID or DISCORD_TOKEN)."""
+    from adapters.discord import invite
+
+    config = load_config(config_path)
+    try:
+        app_id = invite.application_id(os.environ)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(invite.invite_url(app_id, config.section("discord").scheduled_events))
+
+
 for feature in all_features():
     if getattr(feature, "cli", None) is not None:
         main.add_command(feature.cli)
