@@ -218,17 +218,7 @@ async def test_full_start_identifies_with_guilds_intent_only_and_syncs_the_regis
 
         synced = fake.registered_commands[fake.guild_id]
         assert "global" not in fake.registered_commands
-        assert {c["name"] for c in synced} == set(app.registry.groups)
-        for top in synced:
-            specs = app.registry.in_group(top["name"])
-            if (top["name"],) in app.registry.commands:  # a lone command: its options at the top
-                assert _options(top["options"]) == _declared(specs[0])
-                continue
-            subs = {o["name"]: o for o in top["options"]}
-            assert {o["type"] for o in subs.values()} == {1}
-            assert set(subs) == {s.path[1] for s in specs}
-            for spec in specs:
-                assert _options(subs[spec.path[1]].get("options", [])) == _declared(spec), spec.name
+        assert_matches_registry(synced, app.registry)
         ask = next(
             o
             for o in next(c for c in synced if c["name"] == "desk")["options"]
@@ -253,6 +243,27 @@ async def test_full_start_identifies_with_guilds_intent_only_and_syncs_the_regis
     assert surface.client.is_closed()
 
 
+def assert_matches_registry(synced: list[dict[str, Any]], registry: cmd.Registry) -> None:
+    """The command list Discord received says what the core declares: names, subcommands,
+    and every option with its type and whether it is required."""
+    assert {c["name"] for c in synced} == set(registry.groups)
+    for top in synced:
+        specs = registry.in_group(top["name"])
+        assert 1 <= len(top["description"]) <= 100
+        if (top["name"],) in registry.commands:  # a lone command: its options at the top
+            assert _options(top["options"]) == _declared(specs[0])
+            continue
+        subs = {o["name"]: o for o in top["options"]}
+        assert {o["type"] for o in subs.values()} == {1}
+        assert set(subs) == {s.path[1] for s in specs}
+        for spec in specs:
+            options = subs[spec.path[1]].get("options", [])
+            assert _options(options) == _declared(spec), spec.name
+            assert all(1 <= len(o["description"]) <= 100 for o in options)
+            required = [bool(o.get("required")) for o in options]
+            assert required == sorted(required, reverse=True), "required options come first"
+
+
 _TYPES = {
     cmd.Kind.STR: 3,
     cmd.Kind.CHOICE: 3,
@@ -271,6 +282,16 @@ def _declared(spec: cmd.Command) -> set[tuple[str, int, bool]]:
 
 def _options(options: list[dict[str, Any]]) -> set[tuple[str, int, bool]]:
     return {(o["name"], o["type"], bool(o.get("required"))) for o in options}
+
+
+async def test_every_command_the_bot_declares_syncs_to_discord(
+    fake_discord: FakeDiscord, make_app: Any
+) -> None:
+    fake = fake_discord
+    app = await make_app(config={"discord": {"guild_id": fake.guild_id}})
+    async with logged_in(app, fake):
+        assert_matches_registry(fake.registered_commands[fake.guild_id], app.registry)
+    assert len(app.registry.commands) > 1
 
 
 async def test_sync_is_global_without_a_guild_and_bad_token_is_a_clear_error(
