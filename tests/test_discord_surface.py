@@ -385,6 +385,31 @@ async def test_bad_option_value_is_refused_with_an_ephemeral_usage_error(
     assert Desk.seen == []
 
 
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [
+        ("itil | brm", ["itil", "brm"]),
+        ('"value streams" "brm"', ["value streams", "brm"]),
+        ("itil, brm", ["itil", "brm"]),
+        ('"unclosed', ['"unclosed']),
+    ],
+)
+async def test_list_options_take_bars_quotes_or_commas(
+    fake_discord: FakeDiscord, make_app: Any, typed: str, expected: list[str]
+) -> None:
+    fake = fake_discord
+    app = await desk_app(make_app, fake)
+    async with logged_in(app, fake) as surface:
+        options = [
+            {"name": "question", "type": 3, "value": "x"},
+            {"name": "tags", "type": 3, "value": typed},
+        ]
+        payload = fake.slash_payload("desk", sub("ask", options))
+        feed(surface, payload)
+        await fake.wait_interaction_response(payload["id"])
+    assert Desk.seen[0]["tags"] == expected
+
+
 async def test_tz_option_autocompletes_zone_names(fake_discord: FakeDiscord, make_app: Any) -> None:
     fake = fake_discord
     app = await desk_app(make_app, fake)

@@ -161,6 +161,7 @@ class DiscordSurface:
     ) -> None:
         workspace = workspace_of(interaction)
         options = {k: neutral(v, workspace) for k, v in values.items() if v is not None}
+        options = commands.quoted_lists(self.app.registry.commands.get(path), options)
 
         async def work() -> list[Reply]:
             invocation = Invocation(
