@@ -110,9 +110,7 @@ class SlackSurface:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.settings.host, self.port)
         await site.start()
-        sockets = getattr(site._server, "sockets", None) or []
-        if sockets:
-            self.port = sockets[0].getsockname()[1]
+        self.port = self._runner.addresses[0][1]  # the real one when 0 asked for any
         log.info("slack: listening for HTTP requests on port %d%s", self.port, self.settings.path)
 
     async def stop(self) -> None:
