@@ -87,6 +87,8 @@ class Desk(Feature):
         )
         command(cmd.Command(("desk", "suggest"), "Suggest a feed", self.suggest))
         command(cmd.Command(("desk", "slow"), "Take a while", self.slow))
+        command(cmd.Command(("desk", "slowform"), "Take a while, then ask", self.slow_form))
+        command(cmd.Command(("desk", "quiet"), "Say nothing", self.quiet))
         command(cmd.Command(("desk", "purge"), "Moderators only", self.purge, moderator=True))
         command(cmd.Command(("desk", "whoami"), "Moderator or not", self.whoami))
         self.app.on_action("desk.vote", self.vote)
@@ -108,6 +110,14 @@ class Desk(Feature):
         assert self.release is not None
         await self.release.wait()
         return Ephemeral(Post(text="finally done"))
+
+    async def slow_form(self, ctx: Context) -> OpenForm:
+        assert self.release is not None
+        await self.release.wait()
+        return OpenForm(FORM)
+
+    async def quiet(self, ctx: Context) -> None:
+        return None
 
     async def purge(self, ctx: Context) -> Ephemeral:
         return Ephemeral(Post(text="purged"))
@@ -332,11 +342,18 @@ async def test_slash_command_callback_carries_the_rendered_message(
                     {"name": "when", "type": 3, "value": "2026-11-20 10:00"},
                     {"name": "tags", "type": 3, "value": "itil | brm"},
                     {"name": "where", "type": 7, "value": str(fake.channel_id)},
+                    {"name": "who", "type": 6, "value": "4343"},
                 ],
             ),
             user_id=4242,
         )
-        payload["data"]["resolved"] = {"channels": {str(fake.channel_id): _resolved_channel(fake)}}
+        member = fake.member(4343, permissions="0")
+        del member["user"]
+        payload["data"]["resolved"] = {
+            "channels": {str(fake.channel_id): _resolved_channel(fake)},
+            "users": {"4343": fake.user(4343)},
+            "members": {"4343": member},
+        }
         feed(surface, payload)
         body = await fake.wait_interaction_response(payload["id"], timeout=3.0)
 
@@ -353,6 +370,8 @@ async def test_slash_command_callback_carries_the_rendered_message(
     assert seen["size"] == "large" and seen["count"] == 3 and seen["tags"] == ["itil", "brm"]
     assert seen["when"].isoformat() == "2026-11-20T10:00:00+00:00"
     assert seen["where"] == ChannelRef("discord", str(fake.guild_id), str(fake.channel_id))
+    assert seen["who"] == UserRef("discord", str(fake.guild_id), "4343")
+    assert seen["who"].name == "User 4343"
 
 
 def _resolved_channel(fake: FakeDiscord) -> dict[str, Any]:
@@ -446,6 +465,39 @@ async def test_slow_answer_is_deferred_then_the_original_is_edited(
         Desk.release.set()
         (edit,) = await fake.wait_for_request("PATCH", "/webhooks/*/messages/@original")
     assert edit.json["embeds"][0]["description"] == "finally done"
+
+
+async def test_form_after_a_deferral_is_offered_as_a_button_that_opens_it(
+    fake_discord: FakeDiscord, make_app: Any
+) -> None:
+    fake = fake_discord
+    app = await desk_app(make_app, fake, defer_after=0.05)
+    Desk.release = asyncio.Event()
+    async with logged_in(app, fake) as surface:
+        payload = fake.slash_payload("desk", sub("slowform"))
+        feed(surface, payload)
+        assert (await fake.wait_interaction_response(payload["id"]))["type"] == 5
+        Desk.release.set()
+        (edit,) = await fake.wait_for_request("PATCH", "/webhooks/*/messages/@original")
+        (button,) = edit.json["components"][0]["components"]
+        assert button["label"] == "Open the form" and button["custom_id"].startswith("itsmr:")
+        message_id = int(next(m for m in fake.messages.values() if m["components"])["id"])
+        click = fake.component_payload(button["custom_id"], message_id)
+        feed(surface, click)
+        assert (await fake.wait_interaction_response(click["id"]))["type"] == 9
+    assert fake.last_modal()["title"] == "Suggest a feed"
+
+
+async def test_a_command_with_nothing_to_say_is_still_acknowledged(
+    fake_discord: FakeDiscord, make_app: Any
+) -> None:
+    fake = fake_discord
+    app = await desk_app(make_app, fake)
+    async with logged_in(app, fake) as surface:
+        payload = fake.slash_payload("desk", sub("quiet"))
+        feed(surface, payload)
+        body = await fake.wait_interaction_response(payload["id"])
+    assert body["type"] == 4 and body["data"]["flags"] == 64 and body["data"]["content"] == "Done."
 
 
 # --- Buttons ----------------------------------------------------------------------------
