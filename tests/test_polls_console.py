@@ -11,8 +11,8 @@ async def test_poll_on_the_console(console, clock):
     assert "#2 [public]" in out and "[Incident] [Change] [Problem]" in out
     out = await console.say("@member1 click 2 Incident", "@member2 click 2 Incident")
     assert "You voted Incident; press it again to remove your vote." in out
-    clock.advance(2)  # past the edit debounce: the poll message is redrawn in place
     await console.app.features["poll"].refresher.flush()
+    clock.advance(2)  # past the edit debounce: the poll message is redrawn in place
     out = await console.say("@member3 click 2 Problem")
     assert "#2 (edited)" in out
     out = await console.say("@member1 /poll close 1")

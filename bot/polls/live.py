@@ -1,13 +1,15 @@
-"""Coalesced redraws of live messages: a burst of votes becomes one redraw per run.
+"""Coalesced redraws of live messages: a burst of votes becomes a few redraws per run.
 
 A vote only marks its run dirty and returns, so the member's confirmation never waits on
-the outbox. One background task redraws dirty runs; votes landing meanwhile are folded into
-the next round. The outbox then debounces the platform edits themselves.
+the outbox. One background task redraws dirty runs, at most once per `every` seconds
+while votes keep coming; votes landing meanwhile fold into the next round. The outbox
+then debounces the platform edits themselves.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -15,10 +17,12 @@ log = logging.getLogger(__name__)
 
 
 class Refresher:
-    def __init__(self, redraw: Callable[[int], Awaitable[None]]) -> None:
+    def __init__(self, redraw: Callable[[int], Awaitable[None]], every: float = 0.5) -> None:
         self._redraw = redraw
+        self.every = every
         self._dirty: set[int] = set()
         self._task: asyncio.Task[None] | None = None
+        self._hurry = asyncio.Event()
 
     def touch(self, run_id: int) -> None:
         self._dirty.add(run_id)
@@ -34,8 +38,15 @@ class Refresher:
                     await self._redraw(run_id)
                 except Exception:  # a redraw that fails must not stop the next ones
                     log.exception("redraw of run %s failed", run_id)
+            if self._dirty and not self._hurry.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._hurry.wait(), self.every)
 
     async def flush(self) -> None:
-        """Wait until every pending redraw is done (tests, shutdown)."""
-        while self._task is not None and not self._task.done():
-            await asyncio.shield(self._task)
+        """Redraw everything pending now, without the pause (tests, closing, shutdown)."""
+        self._hurry.set()
+        try:
+            while self._task is not None and not self._task.done():
+                await asyncio.shield(self._task)
+        finally:
+            self._hurry.clear()

@@ -13,9 +13,10 @@ from datetime import datetime, timedelta
 
 from bot import commands as cmd
 from bot.app import Context, Feature
-from bot.errors import UsageError, UserError
+from bot.errors import ConfigError, UsageError, UserError
 from bot.model import Action, Attachment, ChannelRef, Ephemeral, Post, inert
 from bot.polls import chart, render, results
+from bot.polls.ballots import BallotBox
 from bot.polls.live import Refresher
 from bot.polls.store import MIGRATIONS, Closed, Question, Run, VoteStore
 from bot.scheduler import Job
@@ -41,8 +42,10 @@ class Polls(Feature):
     def __init__(self, app) -> None:
         super().__init__(app)
         self.store = VoteStore(app.db)
+        self.ballots = BallotBox(app.db.path)
         self.refresher = Refresher(self.redraw)
         self._questions: dict[int, Question] = {}  # questions never change once created
+        self._runs: dict[int, Run] = {}  # what a vote needs; open/closed is read in its transaction
 
     def register(self) -> None:
         poll_id = cmd.Option(
@@ -102,8 +105,15 @@ class Polls(Feature):
         self.app.on_action("poll.vote", self.vote)
         self.app.scheduler.handle("poll.close", self.close_job, grace=LATE_CLOSE_GRACE)
 
+    async def start(self) -> None:
+        if self.app.db.path == ":memory:":
+            raise ConfigError(
+                "polls need a database file: votes are written by a second connection"
+            )
+
     async def stop(self) -> None:
         await self.refresher.flush()
+        await self.ballots.close()
 
     # --- Commands ------------------------------------------------------------------------
 
@@ -189,9 +199,10 @@ class Polls(Feature):
             run_id, indexes = int(head), [int(v) for v in picked]
         except ValueError:
             raise UserError("That button is no longer in use.") from None
-        run = await self.store.get(run_id)
+        run = self._runs.get(run_id) or await self.store.get(run_id)
         if run is None or run.kind != "poll":
             raise UserError("That poll no longer exists.")
+        self._runs[run_id] = run
         question = await self._question(run_id)
         if not indexes or any(not 0 <= i < len(question.options) for i in indexes):
             raise UserError("That choice is not part of this poll.")
@@ -208,7 +219,7 @@ class Polls(Feature):
         return Ephemeral(Post(text=text))
 
     async def _press(self, run: Run, question: Question, ctx: Context, index: int) -> str:
-        outcome, before = await self.store.press(run, question, ctx.user, index, ctx.now)
+        outcome, before = await self.ballots.press(run, question, ctx.user, index, ctx.now)
         label = f"**{inert(question.options[index])}**"
         if outcome == "removed":
             return f"Your vote for {label} is removed."
@@ -235,6 +246,7 @@ class Polls(Feature):
 
         Safe to run twice: the edit is idempotent and the results post has its own key.
         """
+        self._runs.pop(run_id, None)
         await self.app.scheduler.cancel(f"poll:{run_id}:close")
         await self.refresher.flush()
         await self.redraw(run_id)

@@ -136,7 +136,7 @@ class TooMany(UserError):
     """A multiple-choice answer would exceed the question's maximum."""
 
 
-Outcome = Literal["added", "removed", "changed"]
+Outcome = Literal["added", "removed", "changed"]  # what a button press did (see ballots.py)
 
 
 class VoteStore:
@@ -231,46 +231,6 @@ class VoteStore:
         return [ChannelRef.parse(r[0]) for r in rows]
 
     # --- Answering -----------------------------------------------------------------------
-
-    async def press(
-        self, run: Run, question: Question, user: UserRef, option: int, now: datetime
-    ) -> tuple[Outcome, int | None]:
-        """A button press: add, remove (pressed again) or change the member's choice.
-
-        Returns the outcome and, for a change, the option chosen before.
-        """
-        voter = run.voter(user)
-        async with self.db.transaction() as tx:
-            await _check_open(tx, run.id, now)
-            if question.kind == "single":
-                before = await tx.fetchval(
-                    "SELECT option FROM vote_answers WHERE run_id = ? AND qid = ? AND voter = ?"
-                    " AND slot = 0",
-                    (run.id, question.qid, voter),
-                )
-                if before == option:
-                    await _delete(tx, run.id, question.qid, voter, 0)
-                    return "removed", None
-                if before is not None:
-                    await tx.execute(
-                        "UPDATE vote_answers SET option = ?, answered_at = ? WHERE run_id = ?"
-                        " AND qid = ? AND voter = ? AND slot = 0",
-                        (option, _stamp(run, now), run.id, question.qid, voter),
-                    )
-                    return "changed", before
-                await _insert(tx, run, question.qid, voter, user, 0, option, None, now)
-                return "added", None
-            removed = await _delete(tx, run.id, question.qid, voter, option)
-            if removed:
-                return "removed", None
-            held = await _held(tx, run.id, question.qid, voter)
-            if len(held) >= question.max_choices:
-                raise TooMany(
-                    f"You can choose at most {question.max_choices}.",
-                    hint="Press one of your choices again to remove it first.",
-                )
-            await _insert(tx, run, question.qid, voter, user, option, option, None, now)
-            return "added", None
 
     async def choose(
         self, run: Run, question: Question, user: UserRef, options: list[int], now: datetime
@@ -379,14 +339,6 @@ async def _delete(tx: Tx, run_id: int, qid: str, voter: str, slot: int) -> int:
         (run_id, qid, voter, slot),
     )
     return cur.rowcount
-
-
-async def _held(tx: Tx, run_id: int, qid: str, voter: str) -> list[int]:
-    rows = await tx.fetchall(
-        "SELECT option FROM vote_answers WHERE run_id = ? AND qid = ? AND voter = ?",
-        (run_id, qid, voter),
-    )
-    return [r[0] for r in rows]
 
 
 async def _insert(
