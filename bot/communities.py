@@ -68,6 +68,9 @@ class Communities:
     def __init__(self, db: Database, default_timezone: str = "UTC") -> None:
         self.db = db
         self.default_timezone = default_timezone
+        # Every request looks its community up; this class is the only writer of these
+        # tables, so a cache cleared on each write stays right and saves three queries.
+        self._by_workspace: dict[tuple[str, str], Community] = {}
 
     async def declare(self, specs: list[CommunitySpec]) -> None:
         """Make the database agree with the configured communities (run at start-up)."""
@@ -89,9 +92,18 @@ class Communities:
                 await tx.execute("DELETE FROM community_channels WHERE community_id = ?", (cid,))
                 for channel in spec.channels:
                     await tx.execute("INSERT INTO community_channels VALUES (?, ?)", (cid, channel))
+        self._by_workspace.clear()
 
     async def of(self, channel: ChannelRef) -> Community:
         """The community a channel belongs to, creating one for an unknown workspace."""
+        cached = self._by_workspace.get((channel.platform, channel.workspace))
+        if cached is not None:
+            return cached
+        community = await self._lookup(channel)
+        self._by_workspace[(channel.platform, channel.workspace)] = community
+        return community
+
+    async def _lookup(self, channel: ChannelRef) -> Community:
         row = await self.db.fetchone(
             "SELECT c.* FROM communities c JOIN community_workspaces w ON w.community_id = c.id "
             "WHERE w.platform = ? AND w.workspace = ?",
@@ -133,6 +145,7 @@ class Communities:
         await self.db.execute(
             "UPDATE communities SET timezone = ? WHERE id = ?", (timezone, community_id)
         )
+        self._by_workspace.clear()
 
     async def linked(self, channel: ChannelRef) -> list[ChannelRef]:
         """The channel itself, then the community's other channels on any platform."""
