@@ -276,3 +276,36 @@ async def test_a_late_timer_drops_old_days_and_keeps_going(make_app, clock, capl
     assert "dropped the prompt of 2026-11-24" in caplog.text
     assert local_days(recorder) == ["2026-11-27"]
     assert await next_due(app) == datetime(2026, 11, 30, 8, 30, tzinfo=UTC)
+
+
+async def test_seed_demo_schedules_once(make_app, clock) -> None:
+    recorder = Recorder()
+    app = await start(make_app, recorder)
+    feature = app.features["justdoit"]
+    await feature.seed_demo(CHANNEL)
+    await feature.seed_demo(CHANNEL)
+    schedule = await feature.store.schedule(CHANNEL)
+    assert (f"{schedule.rule.at:%H:%M}", schedule.rev) == ("08:30", 1)
+    assert await next_due(app) == datetime(2026, 11, 24, 8, 30, tzinfo=UTC)  # not caught up
+    assert len(await app.scheduler.pending("justdoit:digest:")) == 1
+    await app.outbox.drain()
+    assert recorder.sent == []
+
+
+async def test_digest_can_be_turned_off_and_survives_a_long_outage(make_app, clock) -> None:
+    recorder = Recorder()
+    app = await start(make_app, recorder)
+    await say(app, "/justdoit schedule time=08:30 tz=UTC")
+    await fire_next(app, clock)
+    await say(app, '/justdoit answer "Did a thing"', user=UserRef("test", "ws", "a", "A"))
+    await say(app, "/justdoit settings digest=off")
+    clock.set(datetime(2026, 11, 30, 8, 30, tzinfo=UTC))
+    await app.scheduler.run_due()
+    await app.outbox.drain()
+    assert not [k for _, _, k in recorder.sent if k.startswith("justdoit:digest:")]
+    await say(app, "/justdoit settings digest=on")
+    clock.set(datetime(2026, 12, 9, 12, 0, tzinfo=UTC))  # down over the next Monday
+    app = await start(make_app, recorder)
+    await app.scheduler.run_due()
+    digests = await app.scheduler.pending("justdoit:digest:")
+    assert [j.due_at for j in digests] == [datetime(2026, 12, 14, 8, 30, tzinfo=UTC)]
