@@ -250,10 +250,10 @@ class Handlers:
         if ctx.now >= event.start:
             raise UserError(f"**{event.title}** has already started.")
         status, _, notify = answer.partition("+")
-        await self.service.rsvp(event, ctx.user, status, bool(notify))
+        post = await self.service.rsvp(event, ctx.user, status, bool(notify))
         replies: list[Any] = []
-        if await self.service.is_announcement(event.id, ctx.channel, ctx.message_id):
-            replies.append(UpdateMessage(await self.service.announcement(event)))
+        if post and await self.service.is_announcement(event.id, ctx.channel, ctx.message_id):
+            replies.append(UpdateMessage(post))
         said = render.RSVP_LABELS[answer].lower()
         extra = " I'll mention you in the last reminder." if notify else ""
         replies.append(Ephemeral(Post(text=f"Noted: {said} for **{event.title}**.{extra} "

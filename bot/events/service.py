@@ -51,6 +51,7 @@ class EventService:
         self.app = app
         self.store = EventStore(app.db)
         self._locks: dict[int, asyncio.Lock] = {}
+        self._ics_cache: dict[int, tuple[int, bytes]] = {}
 
     def register_jobs(self, reminder_grace: timedelta, announce_grace: timedelta) -> None:
         self.app.scheduler.handle(REMIND_KIND, self._remind, grace=reminder_grace)
@@ -104,9 +105,10 @@ class EventService:
         log.info("event %d cancelled", event.id)
         return True
 
-    async def rsvp(self, event: Event, member: UserRef, status: str, notify: bool) -> None:
+    async def rsvp(self, event: Event, member: UserRef, status: str, notify: bool) -> Post | None:
+        """Record the answer; return the announcement as it now reads."""
         await self.store.rsvp(event.id, member, status, notify, self.app.clock.now())
-        await self.refresh(event.id)
+        return await self.refresh(event.id)
 
     async def import_calendar(
         self,
@@ -156,10 +158,20 @@ class EventService:
     async def announcement(self, event: Event) -> Post:
         counts = await self.store.counts(event.id)
         zone = await self._zone(event)
-        ics = None if event.cancelled else ical.export([event], self.app.clock.now())
-        return render.announcement(event, counts, zone, ics)
+        return render.announcement(event, counts, zone, self._ics(event))
 
-    async def refresh(self, event_id: int) -> None:
+    def _ics(self, event: Event) -> bytes | None:
+        """The event's own .ics; kept until the event changes (RSVPs do not change it)."""
+        if event.cancelled:
+            self._ics_cache.pop(event.id, None)
+            return None
+        cached = self._ics_cache.get(event.id)
+        if cached is None or cached[0] != event.sequence:
+            cached = (event.sequence, ical.export([event], self.app.clock.now()))
+            self._ics_cache[event.id] = cached
+        return cached[1]
+
+    async def refresh(self, event_id: int) -> Post | None:
         """Edit every announcement of this event to its current state and counts.
 
         The read and the edit happen under one lock per event, so the last edit queued
@@ -169,10 +181,11 @@ class EventService:
         async with lock:
             event = await self.store.get(event_id)
             if event is None:
-                return
+                return None
             post = await self.announcement(event)
             for channel in await self.store.posts(event_id):
                 await self.app.outbox.edit(post_key(event_id, channel), post)
+            return post
 
     async def is_announcement(self, event_id: int, channel: ChannelRef, message_id: str) -> bool:
         if not message_id:
