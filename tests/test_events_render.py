@@ -75,3 +75,42 @@ def test_the_add_form_fits_a_slack_modal():
     assert view["type"] == "modal"
     ids = [b["block_id"] for b in view["blocks"] if b["type"] == "input"]
     assert ids == ["title", "start", "tz", "location", "description"]
+
+
+# --- Discord ------------------------------------------------------------------------------
+
+
+async def test_discord_shows_times_per_reader_with_buttons_and_the_ics_file():
+    from adapters.discord.render import render as discord_render
+
+    post = render.announcement(sample(), Counts(going=2), "UTC", ics=b"BEGIN:VCALENDAR")
+    shown = discord_render(post)
+    embed = shown.embeds[0]
+    when = next(f.value for f in embed.fields if f.name == "WHEN")
+    assert f"<t:{TS}:F>" in when and f"<t:{TS}:R>" in when
+    assert "09:00–17:00 Europe/London" in when
+    everything = str(embed.to_dict())
+    assert "@everyone" not in everything and "<@U123>" not in everything
+    buttons = [getattr(item, "item", item) for item in shown.view.children]
+    assert [b.label for b in buttons] == ["Going", "Going + remind me", "Interested", "Not going"]
+    assert all("5:" in b.custom_id for b in buttons)
+    assert [f.filename for f in shown.files] == ["event-5.ics"]
+    assert shown.allowed_mentions.users is False and shown.allowed_mentions.everyone is False
+
+
+async def test_discord_final_reminder_pings_only_the_opted_in():
+    from adapters.discord.render import render as discord_render
+
+    member = UserRef("discord", "G1", "123456789012345678", "dee")
+    post = render.reminder(sample(), timedelta(hours=1), [member], "UTC")
+    shown = discord_render(post)
+    assert "<@123456789012345678>" in shown.content
+    assert [u.id for u in shown.allowed_mentions.users] == [123456789012345678]
+    assert f"<t:{TS}:R>" in shown.embeds[0].description
+
+
+async def test_the_add_form_fits_a_discord_modal():
+    from adapters.discord.views import FormModal
+
+    modal = FormModal(add_form("Europe/London"), "event-form")
+    assert len(modal.children) == 5  # Discord's most
