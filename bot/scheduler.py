@@ -86,13 +86,15 @@ class Scheduler:
     async def schedule(
         self, key: str, kind: str, due_at: datetime, payload: dict[str, Any] | None = None
     ) -> None:
-        """Create or move a job. A job that already ran is armed again only if it is moved."""
+        """Create or move a job. A job that already ran is armed again only if it is moved;
+        a cancelled one is armed again whenever it is scheduled."""
         if kind not in self._kinds:
             raise ValueError(f"no handler for job kind {kind!r}")
         await self.db.execute(
             "INSERT INTO jobs (key, kind, due_at, payload) VALUES (?, ?, ?, ?) "
             "ON CONFLICT(key) DO UPDATE SET kind = excluded.kind, payload = excluded.payload,"
-            " state = CASE WHEN jobs.due_at = excluded.due_at THEN jobs.state ELSE 'pending' END,"
+            " state = CASE WHEN jobs.due_at = excluded.due_at AND jobs.state != 'cancelled'"
+            " THEN jobs.state ELSE 'pending' END,"
             " due_at = excluded.due_at",
             (key, kind, due_at.timestamp(), json.dumps(payload or {})),
         )

@@ -89,3 +89,15 @@ async def test_a_failing_job_is_recorded_and_others_still_run(make_app, clock):
     await app.scheduler.schedule("x", "broken", clock.now())
     await app.scheduler.schedule("y", "tick", clock.now())
     assert await app.scheduler.run_due() == [("x", "failed"), ("y", "done")]
+
+
+async def test_a_cancelled_job_scheduled_again_at_the_same_time_runs(make_app, clock):
+    app = await start(make_app)
+    due = clock.now() + timedelta(minutes=5)
+    await app.scheduler.schedule("a", "tick", due)
+    await app.scheduler.cancel("a")
+    await app.scheduler.schedule("a", "tick", due)
+    clock.advance(timedelta(minutes=5))
+    assert await app.scheduler.run_due() == [("a", "done")]
+    await app.scheduler.schedule("a", "tick", due)  # already ran at that time: not again
+    assert await app.scheduler.run_due() == []
