@@ -1,0 +1,195 @@
+"""Votes benchmark: many members voting on one poll within about a second.
+
+1,000 distinct members each press one option, and 100 of them press it twice more (200
+repeated clicks; three presses of one option leave one vote). Clicks arrive spread evenly
+over `--spread` seconds, twice: through `App.act` on a real SQLite file (the ack is the
+ephemeral reply coming back), then as signed Slack block_actions to slack-bolt in HTTP
+mode against the local fake Slack (the ack is bolt's HTTP answer). Afterwards the stored tally is compared with
+what the clicks should give: `lost` members whose vote is missing or wrong, `doubled`
+votes counted more than once.
+
+    python bench/votes.py --votes 1000
+
+The last line is exactly `p99_ack_ms=X lost=L doubled=D`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import statistics
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bot import config as configuration  # noqa: E402
+from bot.app import App  # noqa: E402
+from bot.cli import sections  # noqa: E402
+from bot.model import Action, ChannelRef, Invocation, UserRef  # noqa: E402
+from bot.polls import Polls  # noqa: E402
+
+CHANNEL = ChannelRef("slack", "TBENCH", "CBENCH")
+OPTIONS = ["Incident", "Change", "Problem", "Release"]
+
+Click = Callable[[UserRef, int], Awaitable[str]]
+
+
+def plan(votes: int, repeats: int) -> tuple[list[tuple[str, int]], dict[str, int]]:
+    """The clicks in arrival order, and the option each member should end up with."""
+    members = [(f"U{i:05d}", i % len(OPTIONS)) for i in range(votes)]
+    clicks = list(members)
+    # Each repeater presses its option twice more, interleaved with everyone else.
+    repeaters = members[: repeats // 2]
+    for n, (user, option) in enumerate(repeaters):
+        clicks.insert(min(len(clicks), 3 * n + 1), (user, option))
+        clicks.insert(min(len(clicks), 7 * n + 5), (user, option))
+    return clicks, dict(members)
+
+
+async def run_clicks(click: Click, clicks: list[tuple[str, int]], spread: float) -> list[float]:
+    """Fire the clicks at an even pace; return each one's ack time in milliseconds."""
+    start = time.perf_counter()
+    gap = spread / max(1, len(clicks))
+    latencies: list[float] = []
+    failures: list[str] = []
+
+    async def one(k: int, user: str, option: int) -> None:
+        await asyncio.sleep(max(0.0, start + k * gap - time.perf_counter()))
+        began = time.perf_counter()
+        text = await click(UserRef("slack", "TBENCH", user, user), option)
+        latencies.append((time.perf_counter() - began) * 1000)
+        if "Something went wrong" in text:
+            failures.append(text)
+
+    await asyncio.gather(*(one(k, u, o) for k, (u, o) in enumerate(clicks)))
+    elapsed = time.perf_counter() - start
+    print(f"clicks={len(clicks)} elapsed_s={elapsed:.3f} errors={len(failures)}")
+    return latencies
+
+
+async def tally(app: App, expected: dict[str, int]) -> tuple[int, int]:
+    rows = await app.db.fetchall("SELECT voter, option FROM vote_answers WHERE run_id = 1")
+    per_voter = Counter(r["voter"] for r in rows)
+    doubled = sum(n - 1 for n in per_voter.values() if n > 1)
+    got = {r["voter"].rsplit(":", 1)[1]: r["option"] for r in rows}
+    lost = sum(1 for user, option in expected.items() if got.get(user) != option)
+    return lost, doubled
+
+
+def report(name: str, latencies: list[float]) -> float:
+    ordered = sorted(latencies)
+    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+    print(
+        f"[{name}] p50_ack_ms={statistics.median(ordered):.2f} p99_ack_ms={p99:.2f} "
+        f"max_ack_ms={ordered[-1]:.2f}"
+    )
+    return p99
+
+
+async def core(args: argparse.Namespace, tmp: Path) -> tuple[float, int, int]:
+    """Through App.act and the store, as an adapter would call them."""
+    config = configuration.model(sections()).model_validate({})
+    async with App.running(config, [Polls], db_path=str(tmp / "core.db"), background=False) as app:
+        poll = " ".join(f'"{o}"' for o in OPTIONS)
+        mod = UserRef("slack", "TBENCH", "MOD", "mod")
+        await app.invoke(Invocation(("poll",), mod, CHANNEL, True, text=f'create "Bench?" {poll}'))
+
+        async def click(user: UserRef, option: int) -> str:
+            replies = await app.act(Action("poll.vote", f"1:{option}", user, CHANNEL, "m1"))
+            return replies[0].post.text
+
+        clicks, expected = plan(args.votes, args.repeats)
+        latencies = await run_clicks(click, clicks, args.spread)
+        await app.features["poll"].refresher.flush()
+        edits = await app.db.fetchval("SELECT count(*) FROM outbox WHERE kind = 'edit'")
+        print(f"[core] pending_edit_rows={edits} (one coalesced row per poll message)")
+        lost, doubled = await tally(app, expected)
+        return report("core", latencies), lost, doubled
+
+
+async def slack(args: argparse.Namespace, tmp: Path) -> tuple[float, int, int]:
+    """Through slack-bolt in HTTP mode: signed block_actions to bolt's aiohttp app, with the
+    fake Slack as Web API and response_url. The ack is the HTTP answer Slack waits for."""
+    import aiohttp
+
+    from adapters.slack import create
+    from tests.fakes.fake_slack import (
+        FakeSlack,
+        block_actions_payload,
+        interaction_body,
+        signed_headers,
+    )
+
+    fake = await FakeSlack().start()
+    config = configuration.model(sections()).model_validate(
+        {"slack": {"mode": "http", "host": "127.0.0.1", "port": 0}}
+    )
+    env = {"SLACK_BOT_TOKEN": "xoxb-bench", "SLACK_SIGNING_SECRET": "bench-secret",
+           "SLACK_API_URL": fake.base_url}  # fmt: skip
+    try:
+        async with App.running(config, [Polls], db_path=str(tmp / "slack.db")) as app:
+            surface = create(app, config.section("slack"), env)
+            await surface.start()
+            url = f"http://127.0.0.1:{surface.port}/slack/events"
+            channel = ChannelRef("slack", "T1", "C1")
+            mod = UserRef("slack", "T1", "MOD", "mod")
+            poll = " ".join(f'"{o}"' for o in OPTIONS)
+            await app.invoke(Invocation(("poll",), mod, channel, True, text=f'create "Q?" {poll}'))
+            try:
+                connector = aiohttp.TCPConnector(limit=64)
+                async with aiohttp.ClientSession(connector=connector) as session:
+
+                    async def click(user: UserRef, option: int) -> str:
+                        payload = block_actions_payload(
+                            "poll.vote#0", f"1:{option}", user_id=user.user,
+                            response_url=fake.response_url(),
+                        )  # fmt: skip
+                        body = interaction_body(payload)
+                        headers = signed_headers("bench-secret", body)
+                        request = session.post(url, data=body.encode(), headers=headers)
+                        async with await asyncio.wait_for(request, timeout=10) as response:
+                            await response.read()
+                            return "" if response.status == 200 else "Something went wrong"
+
+                    clicks, expected = plan(args.votes, args.repeats)
+                    latencies = await run_clicks(click, clicks, args.spread)
+                started = time.perf_counter()
+                await asyncio.wait_for(surface.settled(), timeout=120)
+                await fake.wait_for_response(len(clicks), timeout=120)
+                print(
+                    f"[slack] all ephemeral replies in after {time.perf_counter() - started:.2f}s"
+                )
+                lost, doubled = await tally(app, expected)
+            finally:
+                await surface.stop()
+    finally:
+        await fake.close()
+    return report("slack", latencies), lost, doubled
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--votes", type=int, default=1000, help="distinct members")
+    parser.add_argument("--repeats", type=int, default=200, help="repeated clicks")
+    parser.add_argument("--spread", type=float, default=1.0, help="seconds the clicks span")
+    parser.add_argument("--core-only", action="store_true", help="skip the Slack leg")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    with tempfile.TemporaryDirectory(prefix="bench-votes-") as tmp:
+        results = [await core(args, Path(tmp))]
+        if not args.core_only:
+            results.append(await slack(args, Path(tmp)))
+    p99 = max(r[0] for r in results)
+    lost = sum(r[1] for r in results)
+    doubled = sum(r[2] for r in results)
+    print(f"p99_ack_ms={p99:.2f} lost={lost} doubled={doubled}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
