@@ -63,8 +63,8 @@ def declare(feature: Events) -> None:
     app.command(cmd.Command(
         ("event", "add"), "Announce an upcoming event (no options: open a form)", handlers.add,
         options=[
-            cmd.Option("title", description="what the event is called", max_length=200),
-            cmd.Option("start", K.DATETIME, "when it starts: 2026-12-05 09:00, next tuesday 9am"),
+            cmd.Option("title", description="what it is called (needed unless the form)", max_length=200),
+            cmd.Option("start", K.DATETIME, "needed: 2026-12-05 09:00, next tuesday 9am, tomorrow 14:00"),
             cmd.Option("end", K.DATETIME, "when it ends (same forms as start)"),
             cmd.Option("tz", description="the event's IANA time zone, like Europe/London"),
             *DETAILS,
