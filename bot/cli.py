@@ -218,12 +218,12 @@ def discord_invite(config_path: str | None) -> None:
     """Print the link that adds the bot to a Discord server (DISCORD_CLIENT_ID or DISCORD_TOKEN)."""
     from adapters.discord import invite
 
-    config = load_config(config_path)
+    load_config(config_path)  # a bad file is reported here as everywhere
     try:
         app_id = invite.application_id(os.environ)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(invite.invite_url(app_id, config.section("discord").scheduled_events))
+    click.echo(invite.invite_url(app_id))
 
 
 for feature in all_features():

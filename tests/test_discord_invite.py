@@ -36,13 +36,13 @@ def test_invite_from_client_id_asks_only_for_what_the_bot_uses() -> None:
     )
 
 
-def test_invite_derives_the_id_from_the_token_and_adds_events_when_mirroring(
+def test_invite_derives_the_id_from_the_token_and_asks_only_what_it_uses(
     tmp_path: Path,
 ) -> None:
     first = base64.urlsafe_b64encode(str(APP_ID).encode()).decode().rstrip("=")
     token = f"{first}.GhIjKl.secret-part-never-printed"
     config = tmp_path / "bot.toml"
-    config.write_text("[discord]\nscheduled_events = true\n")
+    config.write_text("[discord]\nguild_id = 1\n")
     result = CliRunner().invoke(
         main, ["discord-invite", "--config", str(config)], env={"DISCORD_TOKEN": token}
     )
@@ -51,7 +51,8 @@ def test_invite_derives_the_id_from_the_token_and_adds_events_when_mirroring(
     query = _query(result.output.strip())
     assert query["client_id"] == [str(APP_ID)]
     granted = discord.Permissions(int(query["permissions"][0]))
-    assert granted.manage_events and granted.create_events and granted.send_messages
+    assert granted.send_messages and granted.embed_links and granted.attach_files
+    assert not granted.manage_events and not granted.create_events
     assert not granted.administrator and not granted.manage_messages
 
 

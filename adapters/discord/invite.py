@@ -11,20 +11,16 @@ import discord
 SCOPES = ("bot", "applications.commands")
 
 
-def permissions(scheduled_events: bool = False) -> discord.Permissions:
+def permissions() -> discord.Permissions:
     """See channels, post and edit its own messages with embeds and files, read back history
-    (to find a post after a crash); manage events only when mirroring them."""
-    wanted = discord.Permissions(
+    (to find a post after a crash)."""
+    return discord.Permissions(
         view_channel=True,
         send_messages=True,
         embed_links=True,
         attach_files=True,
         read_message_history=True,
     )
-    if scheduled_events:
-        wanted.create_events = True
-        wanted.manage_events = True
-    return wanted
 
 
 def application_id(env: Mapping[str, str]) -> int:
@@ -47,5 +43,5 @@ def application_id(env: Mapping[str, str]) -> int:
     return int(decoded)
 
 
-def invite_url(app_id: int, scheduled_events: bool = False) -> str:
-    return discord.utils.oauth_url(app_id, permissions=permissions(scheduled_events), scopes=SCOPES)
+def invite_url(app_id: int) -> str:
+    return discord.utils.oauth_url(app_id, permissions=permissions(), scopes=SCOPES)

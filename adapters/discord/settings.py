@@ -13,7 +13,6 @@ class DiscordSettings(Section):
     guild_id: int = 0  # sync commands to this guild only (instant; for development)
     moderator_role: str = ""  # a role name or id whose members are moderators
     pace: float = Field(default=1.0, ge=0)
-    scheduled_events: bool = False  # mirror events as Discord Scheduled Events
     defer_after: float = Field(
         default=2.0, gt=0, le=2.5
     )  # seconds before a slow answer is deferred
