@@ -86,6 +86,7 @@ class BallotBox:
         if self._conn is not None:
             conn, self._conn = self._conn, None
             await asyncio.get_running_loop().run_in_executor(self._pool, conn.close)
+        self._pool.shutdown(wait=False)  # idempotent; the one worker is idle by now
 
     # --- On the worker thread --------------------------------------------------------------
 
