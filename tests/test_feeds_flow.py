@@ -5,6 +5,7 @@ A real App on a real SQLite file, feeds from a local server, time from the FakeC
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -330,3 +331,12 @@ def _dt(ts: float):
     from datetime import UTC, datetime
 
     return datetime.fromtimestamp(ts, UTC)
+
+
+async def test_backlog_with_a_filter_takes_the_newest_matching_items(start, feed_server: FeedServer):  # fmt: skip
+    run = await start()
+    items = [Entry(f"{'ITIL' if i % 3 == 0 else 'Other'} {i}", guid=str(i)) for i in range(9, 0, -1)]  # fmt: skip
+    url = feed_server.set("f.xml", body=rss(items))
+    await run.say(f"@mod! /feed add {url} include=itil backlog=2")
+    shown = re.findall(r"\*\* (\w+ \d) \*\*", run.text)
+    assert shown == ["ITIL 6", "ITIL 9"]  # oldest first

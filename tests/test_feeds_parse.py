@@ -119,3 +119,17 @@ def test_filters_words_and_regex():
     assert titles(make_filter("itil, cab", "")) == ["Major incident review", "Change advisory boards"]  # fmt: skip
     assert titles(make_filter("/^(major|change)/", "")) == ["Major incident review", "Change advisory boards"]  # fmt: skip
     assert titles(make_filter("", "review")) == ["Change advisory boards", "Incidental music"]
+
+
+def test_want_fills_only_what_is_needed():
+    from bot.feeds.parse import Want
+
+    body = rss(entries(6))
+    everything = parse_feed(body)
+    newest = parse_feed(body, want=Want(newest=2, unseen=False))
+    assert [i.key_hash for i in newest.items] == [i.key_hash for i in everything.items]
+    assert [i.title for i in newest.items if i.full] == ["item 6", "item 5"]
+    assert all(i.title == "" for i in newest.items if not i.full)
+    seen = frozenset(i.key_hash for i in everything.items if i.title != "item 3")
+    unseen = parse_feed(body, want=Want(seen=seen, unseen=True, newest=0))
+    assert [i.title for i in unseen.items if i.full] == ["item 3"]

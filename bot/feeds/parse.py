@@ -36,6 +36,25 @@ class Item:
     published: float | None = None  # UTC timestamp
     categories: tuple[str, ...] = ()
     image: str = ""
+    full: bool = True  # False: only the key fields were filled (see `Want`)
+
+
+@dataclass(frozen=True)
+class Want:
+    """Which items the caller needs in full; the others come back with their key only.
+
+    Cleaning text costs about as much as feedparser itself, and a poll usually needs a
+    handful of items: the unseen ones, or the newest few for a new subscription.
+    """
+
+    seen: frozenset[str] = frozenset()  # key hashes already known
+    unseen: bool = True  # every item whose key is not in `seen`
+    newest: int | None = None  # the newest N items; None means every item
+
+    def wants(self, item: Item, rank_from_newest: int) -> bool:
+        if self.newest is None or rank_from_newest < self.newest:
+            return True
+        return self.unseen and item.key_hash not in self.seen
 
 
 @dataclass
@@ -124,7 +143,11 @@ def safe_link(url: Any, base: str = "") -> str:
 
 
 def parse_feed(
-    body: bytes, url: str = "", content_type: str = "", summary_chars: int = 300
+    body: bytes,
+    url: str = "",
+    content_type: str = "",
+    summary_chars: int = 300,
+    want: Want | None = None,
 ) -> ParsedFeed:
     """Parse downloaded bytes into normalised items. Never raises for bad input."""
     problem = entity_problem(body)
@@ -134,7 +157,10 @@ def parse_feed(
     if content_type:
         headers["content-type"] = content_type
     try:
-        parsed = feedparser.parse(body, response_headers=headers, sanitize_html=True)
+        # Every tag is stripped later (nh3), so feedparser's own sanitising is not needed.
+        parsed = feedparser.parse(
+            body, response_headers=headers, sanitize_html=False, resolve_relative_uris=False
+        )
     except Exception as exc:  # feedparser should not raise; a bad feed must not stop us
         return ParsedFeed(error=f"unreadable feed: {type(exc).__name__}")
     feed = parsed.get("feed", {})
@@ -151,27 +177,43 @@ def parse_feed(
         ttl=_ttl(feed.get("ttl")),
         warning=_short(parsed.get("bozo_exception")) if parsed.get("bozo") else "",
     )
-    seen: set[str] = set()
+    entries: dict[str, Any] = {}
     for index, entry in enumerate(parsed.get("entries", [])):
-        item = _item(entry, index, url, summary_chars)
-        if item.key_hash not in seen:
-            seen.add(item.key_hash)
+        item = _keyed(entry, index, url)
+        if item.key_hash not in entries:
+            entries[item.key_hash] = entry
             result.items.append(item)
+    want = want or Want()
+    for rank, item in enumerate(reversed(result.chronological())):
+        if want.wants(item, rank):
+            _fill(item, entries[item.key_hash], url, summary_chars)
     return result
 
 
-def _item(entry: Any, index: int, base: str, summary_chars: int) -> Item:
-    title = trim(clean_text(_str(entry.get("title"))), TITLE_CHARS)
+def _keyed(entry: Any, index: int, base: str) -> Item:
+    """An item with only what identifies and orders it (cheap)."""
     link = safe_link(entry.get("link"), base)
-    published = _timestamp(entry.get("published_parsed") or entry.get("updated_parsed"))
     guid = _str(entry.get("id")).strip()
     if guid:
         key = guid
     elif link:
         key = link
     else:
+        title = _str(entry.get("title")).strip()
         dated = _str(entry.get("published") or entry.get("updated"))
         key = "h:" + hashlib.sha256(f"{title}\x00{dated}".encode()).hexdigest()
+    return Item(
+        key=key,
+        key_hash=hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:24],
+        index=index,
+        link=link,
+        published=_timestamp(entry.get("published_parsed") or entry.get("updated_parsed")),
+        full=False,
+    )
+
+
+def _fill(item: Item, entry: Any, base: str, summary_chars: int) -> None:
+    """Clean every displayed field of one item (the costly part)."""
     summary = _str(entry.get("summary"))
     if not summary and entry.get("content"):
         summary = _str(entry["content"][0].get("value"))
@@ -180,18 +222,12 @@ def _item(entry: Any, index: int, base: str, summary_chars: int) -> Item:
     categories = tuple(
         c for c in (clean_text(_str(t.get("term"))) for t in entry.get("tags") or []) if c
     )
-    return Item(
-        key=key,
-        key_hash=hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:24],
-        index=index,
-        title=title,
-        link=link,
-        summary=trim(clean_text(summary), summary_chars),
-        author=trim(clean_text(author), 100),
-        published=published,
-        categories=categories[:20],
-        image=_image(entry, base),
-    )
+    item.title = trim(clean_text(_str(entry.get("title"))), TITLE_CHARS)
+    item.summary = trim(clean_text(summary), summary_chars)
+    item.author = trim(clean_text(author), 100)
+    item.categories = categories[:20]
+    item.image = _image(entry, base)
+    item.full = True
 
 
 def _image(entry: Any, base: str) -> str:

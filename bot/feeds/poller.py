@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 from bot.feeds.fetch import Fetcher, FetchResult
 from bot.feeds.filters import make_filter
-from bot.feeds.parse import Item, ParsedFeed, parse_feed
+from bot.feeds.parse import Item, ParsedFeed, Want, parse_feed
 from bot.feeds.render import item_post, notice_post
 from bot.feeds.settings import FeedSettings
 from bot.feeds.store import FeedStore, Source, Subscription
@@ -52,6 +52,7 @@ class Poller:
         )
         self._pool: ProcessPoolExecutor | None = None
         self._post_lock = asyncio.Lock()
+        self._pool_lock = asyncio.Lock()
         self._in_flight: set[int] = set()
 
     def now(self) -> float:
@@ -65,28 +66,39 @@ class Poller:
 
     # --- Parsing off the loop --------------------------------------------------------------
 
-    def _executor(self) -> ProcessPoolExecutor:
-        if self._pool is None:
-            workers = self.settings.parse_workers or os.cpu_count() or 1
-            context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(["bot.feeds.parse"])
-            self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
-        return self._pool
+    async def _executor(self) -> ProcessPoolExecutor:
+        """The parser pool, started in a thread: starting processes blocks, the loop must not."""
+        async with self._pool_lock:
+            if self._pool is None:
+                self._pool = await asyncio.to_thread(self._start_pool)
+            return self._pool
 
-    async def parse(self, result: FetchResult) -> ParsedFeed:
+    def _start_pool(self) -> ProcessPoolExecutor:
+        workers = self.settings.parse_workers or os.cpu_count() or 1
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["bot.feeds.parse"])
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+        for started in [pool.submit(os.getpid) for _ in range(workers)]:
+            started.result()  # every worker is up before the loop submits anything
+        return pool
+
+    async def parse(self, result: FetchResult, want: Want | None = None) -> ParsedFeed:
         loop = asyncio.get_running_loop()
+        pool = await self._executor()
         try:
             return await loop.run_in_executor(
-                self._executor(),
+                pool,
                 parse_feed,
                 result.body,
                 result.url,
                 result.content_type,
                 self.settings.summary_chars,
+                want,
             )
         except BrokenProcessPool:
             log.error("feeds: the parser process died on %s; restarting the pool", result.url)
-            self._pool = None
+            if self._pool is pool:
+                self._pool = None
             return ParsedFeed(error="the parser crashed on this feed")
 
     # --- Polling ---------------------------------------------------------------------------
@@ -146,10 +158,12 @@ class Poller:
                 etag=result.etag, last_modified=result.last_modified,
             )  # fmt: skip
             return "unchanged"
-        parsed = parsed or await self.parse(result)
+        subs = [s for s in await self.store.subscriptions_of(source.id) if not s.paused]
+        seen = await self.store.seen_keys(source.id)
+        parsed = parsed or await self.parse(result, want_for(subs, seen))
         if parsed.error:
             return await self.failed(source, parsed.error)
-        new = await self.ingest(source, parsed)
+        new = await self.ingest(source, parsed, subs, seen)
         await self.store.fetched_ok(
             source.id, now, self.next_check(now, ttl=parsed.ttl, max_age=result.max_age),
             etag=result.etag, last_modified=result.last_modified, content_hash=digest,
@@ -196,56 +210,67 @@ class Poller:
         title = source.title or source.url
         for sub in await self.store.subscriptions_of(source.id):
             notice = notice_post(title, source.url, reason, sub.id)
-            await self.app.outbox.enqueue(sub.channel, notice, f"feed:notice:{sub.id}:{now:.0f}")
+            await self.app.outbox.enqueue(sub.channel, notice, f"feed-notice:{sub.id}:{now:.0f}")
 
     # --- New items -------------------------------------------------------------------------
 
-    async def ingest(self, source: Source, parsed: ParsedFeed) -> int:
+    async def ingest(
+        self, source: Source, parsed: ParsedFeed, subs: list[Subscription], seen: set[str]
+    ) -> int:
         """Post new items to every running subscription; return how many items were new."""
         now = self.now()
-        seen = await self.store.seen_keys(source.id)
         ordered = parsed.chronological()
         new = [i for i in ordered if i.key_hash not in seen]
         name = source.title or parsed.title or urlsplit(source.url).hostname or source.url
-        for sub in await self.store.subscriptions_of(source.id):
-            if sub.paused:
-                continue
+        for sub in subs:
             keep = make_filter(sub.include, sub.exclude).matches
             if sub.primed:
                 picks = [i for i in new if keep(i)]
             else:
-                matching = [i for i in ordered if keep(i)]
+                matching = [i for i in ordered if i.full and keep(i)]
                 picks = matching[-sub.backlog :] if sub.backlog and not sub.quiet else []
             zone = (await self.app.communities.of(sub.channel)).timezone
-            for item in picks:
-                await self.post(sub, name, item, zone, now)
+            await self.post(sub, name, picks, zone, now)
             if not sub.primed:
                 await self.store.mark_primed(sub.id)
         await self.store.mark_seen(source.id, [i.key_hash for i in new], now)
         return len(new)
 
-    async def post(self, sub: Subscription, source: str, item: Item, zone: str, now: float) -> bool:
-        """Queue one item for one subscription, once; paced by the channel's cap."""
-        async with self._post_lock:
-            if await self.store.was_posted(sub.id, item.key_hash):
-                return False
-            at = await self._slot(sub, now)
-            post = item_post(item, source, sub.template, zone)
-            await self.app.outbox.enqueue(
-                sub.channel,
-                post,
-                post_key(sub.id, item.key_hash),
-                not_before=datetime.fromtimestamp(at, UTC),
-            )
-            await self.store.record_post(sub.id, item.key_hash, sub.channel, at)
-            return True
-
-    async def _slot(self, sub: Subscription, now: float) -> float:
-        """The earliest time, not before any queued feed post in this channel, within the cap."""
+    async def post(
+        self, sub: Subscription, source: str, items: list[Item], zone: str, now: float
+    ) -> int:
+        """Queue items (oldest first) for one subscription, each once, paced by the cap."""
+        if not items:
+            return 0
         cap = self.settings.per_channel_cap
         window = self.settings.per_channel_window.total_seconds()
-        times = await self.store.recent_post_times(sub.channel, now - window)
-        at = max([now, *times[-1:]])
-        if len(times) >= cap:
-            at = max(at, times[-cap] + window)
-        return at
+        async with self._post_lock:
+            done = await self.store.posted_among(sub.id, [i.key_hash for i in items])
+            times = await self.store.recent_post_times(sub.channel, now - window)
+            queued = []
+            for item in items:
+                if item.key_hash in done or not item.full:
+                    continue
+                at = max([now, *times[-1:]])
+                if len(times) >= cap:
+                    at = max(at, times[-cap] + window)
+                times.append(at)
+                post = item_post(item, source, sub.template, zone)
+                key = post_key(sub.id, item.key_hash)
+                await self.app.outbox.enqueue(
+                    sub.channel, post, key, not_before=datetime.fromtimestamp(at, UTC)
+                )
+                queued.append((item.key_hash, at))
+            await self.store.record_posts(sub.id, sub.channel, queued)
+        return len(queued)
+
+
+def want_for(subs: list[Subscription], seen: set[str]) -> Want:
+    """What the parser must fill in: unseen items for running subscriptions, and the
+    newest `backlog` items (every item, when filters decide) for new ones."""
+    unprimed = [s for s in subs if not s.primed]
+    if any(s.include or s.exclude for s in unprimed):
+        newest = None
+    else:
+        newest = max((0 if s.quiet else s.backlog for s in unprimed), default=0)
+    return Want(frozenset(seen), unseen=any(s.primed for s in subs), newest=newest)

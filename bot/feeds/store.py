@@ -342,20 +342,31 @@ class FeedStore:
                 rows,
             )
 
-    async def was_posted(self, sub_id: int, item_key: str) -> bool:
-        return bool(
-            await self.db.fetchval(
-                "SELECT 1 FROM feed_posts WHERE subscription_id = ? AND item_key = ?",
-                (sub_id, item_key),
+    async def posted_among(self, sub_id: int, item_keys: list[str]) -> set[str]:
+        """Which of these items were already queued for this subscription."""
+        found: set[str] = set()
+        for start in range(0, len(item_keys), 500):
+            chunk = item_keys[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = await self.db.fetchall(
+                f"SELECT item_key FROM feed_posts WHERE subscription_id = ?"
+                f" AND item_key IN ({marks})",
+                (sub_id, *chunk),
             )
-        )
+            found |= {r[0] for r in rows}
+        return found
 
-    async def record_post(self, sub_id: int, item_key: str, channel: ChannelRef, at: float) -> None:
-        await self.db.execute(
-            "INSERT INTO feed_posts (subscription_id, item_key, channel, not_before)"
-            " VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            (sub_id, item_key, channel.key, at),
-        )
+    async def record_posts(
+        self, sub_id: int, channel: ChannelRef, posts: list[tuple[str, float]]
+    ) -> None:
+        if not posts:
+            return
+        async with self.db.transaction() as tx:
+            await tx.executemany(
+                "INSERT INTO feed_posts (subscription_id, item_key, channel, not_before)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                [(sub_id, key, channel.key, at) for key, at in posts],
+            )
 
     async def recent_post_times(self, channel: ChannelRef, since: float) -> list[float]:
         rows = await self.db.fetchall(
