@@ -176,6 +176,8 @@ class App:
         return self.registry.add(command)
 
     def on_action(self, action: str, handler: ActionHandler, moderator: bool = False) -> None:
+        """A button handler. Its `ctx.is_moderator` is reliable only if `moderator=True`:
+        for other buttons an adapter may leave the (costly) check undone."""
         self._actions[action] = (handler, moderator)
 
     def on_form(self, form: str, handler: FormHandler) -> None:
@@ -219,11 +221,12 @@ class App:
             if entry is None:
                 raise UserError("That button is no longer in use.")
             handler, moderator = entry
-            if moderator and not action.is_moderator:
+            is_moderator = action.is_moderator
+            if moderator and not is_moderator and action.moderator_check is not None:
+                is_moderator = await action.moderator_check()
+            if moderator and not is_moderator:
                 raise PermissionDenied("Only moderators can use that button.")
-            ctx = await self.context(
-                action.user, action.channel, action.is_moderator, action.message_id
-            )
+            ctx = await self.context(action.user, action.channel, is_moderator, action.message_id)
             return await handler(ctx, action)
 
         return await self._answer(f"action {action.action}", action.user, run)

@@ -7,6 +7,7 @@ object; each incoming object keeps the original payload in `raw` for the adapter
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -184,7 +185,12 @@ class Invocation:
 
 @dataclass
 class Action:
-    """A button pressed or a select chosen on a message the bot posted."""
+    """A button pressed or a select chosen on a message the bot posted.
+
+    Where knowing a member's role costs a platform call (Slack's users.info, which is rate
+    limited), the adapter gives `moderator_check` instead of `is_moderator`; the core calls
+    it only for buttons declared moderator-only, so a burst of votes costs no lookups.
+    """
 
     action: str
     value: str
@@ -194,6 +200,7 @@ class Action:
     is_moderator: bool = False
     values: list[str] = field(default_factory=list)  # chosen select values
     raw: Any = None
+    moderator_check: Callable[[], Awaitable[bool]] | None = field(default=None, repr=False)
 
 
 @dataclass

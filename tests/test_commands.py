@@ -160,3 +160,30 @@ async def test_a_crashing_handler_gives_a_reference_not_a_traceback(make_app, ca
     [reply] = await app.invoke(Invocation(("feed",), MEMBER, HERE, False, text="list"))
     assert "Something went wrong" in reply.post.text and "database on fire" not in reply.post.text
     assert "database on fire" in caplog.text
+
+
+async def test_a_costly_moderator_check_runs_only_for_moderator_buttons(make_app):
+    from bot.model import Action
+
+    app = await make_app(features=[Help, Guarded])
+    asked: list[str] = []
+
+    async def check() -> bool:
+        asked.append("asked")
+        return True
+
+    async def button(ctx, action):
+        return Ephemeral(Post(text=f"moderator={ctx.is_moderator}"))
+
+    app.on_action("vote", button)
+    app.on_action("approve", button, moderator=True)
+    [vote] = await app.act(Action("vote", "1", MEMBER, HERE, moderator_check=check))
+    assert asked == [] and vote.post.text == "moderator=False"
+    [approve] = await app.act(Action("approve", "1", MEMBER, HERE, moderator_check=check))
+    assert asked == ["asked"] and approve.post.text == "moderator=True"
+
+    async def refuse() -> bool:
+        return False
+
+    [refused] = await app.act(Action("approve", "1", MEMBER, HERE, moderator_check=refuse))
+    assert "Only moderators" in refused.post.text
