@@ -8,18 +8,20 @@ aiohttp app, which checks every request's signature and age before any listener 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.app.async_app import AsyncApp
-from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from adapters.slack import render as slack_render
 from adapters.slack import translate
@@ -53,10 +55,23 @@ class Origin:
 
     channel: ChannelRef
     user: UserRef
-    respond: AsyncRespond | None = None
+    respond: Responder | None = None
     trigger_id: str = ""
     message_ts: str = ""
     message_is_ephemeral: bool = False
+
+
+class Responder:
+    """Answers through a response_url on the surface's shared HTTP session: bolt's own
+    `respond` opens a new connection for every answer, which a burst of votes cannot afford."""
+
+    def __init__(self, url: str, session: aiohttp.ClientSession | None) -> None:
+        self._webhook = AsyncWebhookClient(url, session=session)
+
+    async def __call__(self, **message: Any) -> None:
+        response = await self._webhook.send(**message)
+        if response.status_code != 200:
+            log.warning("slack: response_url answered %s: %s", response.status_code, response.body)
 
 
 @dataclass(frozen=True)
@@ -75,6 +90,7 @@ class SlackSurface:
         self.mode = mode
         self.port = port
         self._tokens = tokens
+        self.session: aiohttp.ClientSession | None = None  # opened by start()
         self.client = AsyncWebClient(token=tokens.bot, base_url=api_url)
         self.client.retry_handlers.append(ShortRateLimitRetryHandler(settings.rate_limit_wait))
         self.transport = SlackTransport(self.client, settings.pace)
@@ -100,6 +116,10 @@ class SlackSurface:
     # --- Life cycle ----------------------------------------------------------------------
 
     async def start(self) -> None:
+        # One session for every call while connected, so connections (and TLS) are reused;
+        # bolt hands it on to the clients it makes for each request.
+        self.session = aiohttp.ClientSession()
+        self.client.session = self.session
         self.core.outbox.attach(self.transport)
         if self.mode == "socket":
             self._socket = AsyncSocketModeHandler(self.bolt, app_token=self._tokens.app)
@@ -122,6 +142,10 @@ class SlackSurface:
             self._runner = None
         if self._work:
             await asyncio.gather(*self._work, return_exceptions=True)
+        if self.session is not None:
+            self.client.session = None
+            await self.session.close()
+            self.session = None
 
     async def settled(self) -> None:
         """Wait for work still running after its ack (tests, shutdown)."""
@@ -130,32 +154,37 @@ class SlackSurface:
 
     # --- Listeners -----------------------------------------------------------------------
 
-    async def _on_command(self, ack: Any, body: dict[str, Any], respond: AsyncRespond) -> None:
-        await ack()
-        self._track(self._command(body, respond))
+    def _responder(self, body: dict[str, Any]) -> Responder | None:
+        url = str(body.get("response_url") or "")
+        return Responder(url, self.session) if url else None
 
-    async def _command(self, body: dict[str, Any], respond: AsyncRespond) -> None:
+    async def _on_command(self, ack: Any, body: dict[str, Any]) -> None:
+        await ack()
+        self._track(self._command(body, self._responder(body)))
+
+    async def _command(self, body: dict[str, Any], respond: Responder | None) -> None:
         moderator = await self.moderators.check(str(body.get("user_id", "")))
         inv = translate.invocation(body, moderator)
         replies = await self.core.invoke(inv)
         origin = Origin(inv.channel, inv.user, respond, str(body.get("trigger_id", "")))
         await self.deliver(replies, origin)
 
-    async def _on_action(self, ack: Any, body: dict[str, Any], respond: AsyncRespond) -> None:
+    async def _on_action(self, ack: Any, body: dict[str, Any]) -> None:
         await ack()
-        self._track(self._action(body, respond))
+        self._track(self._action(body, self._responder(body)))
 
-    async def _action(self, body: dict[str, Any], respond: AsyncRespond) -> None:
+    async def _action(self, body: dict[str, Any], respond: Responder | None) -> None:
         user_id = str((body.get("user") or {}).get("id", ""))
-        action = translate.action(body, await self.moderators.check(user_id))
+        action = translate.action(body)
         if action is None:
             return  # a link button, or a control outside a message
+        action.moderator_check = functools.partial(self.moderators.check, user_id)
         replies = await self.core.act(action)
         container = body.get("container") or {}
         origin = Origin(
             action.channel,
             action.user,
-            respond if body.get("response_url") else None,
+            respond,
             str(body.get("trigger_id", "")),
             action.message_id,
             bool(container.get("is_ephemeral")),
