@@ -136,6 +136,7 @@ class FakeSlack:
         self.connections = 0
         self.frames: list[JsonDict] = []
         self.acks: dict[str, JsonDict] = {}
+        self._ack_waiters: dict[str, asyncio.Future[JsonDict]] = {}
         self.responses: list[tuple[str, JsonDict]] = []
         self.base_url = ""
         self.root_url = ""
@@ -252,11 +253,18 @@ class FakeSlack:
         return envelope_id
 
     async def wait_ack(self, envelope_id: str, timeout: float = 5.0) -> JsonDict:
-        """The client's acknowledgement frame for one envelope."""
-        await self._wait_until(
-            lambda: envelope_id in self.acks, timeout, f"the ack of envelope {envelope_id}"
+        """The client's acknowledgement frame for one envelope.
+
+        One future per envelope, so a thousand acks awaited at once wake one waiter each."""
+        if envelope_id in self.acks:
+            return self.acks[envelope_id]
+        waiter = self._ack_waiters.setdefault(
+            envelope_id, asyncio.get_running_loop().create_future()
         )
-        return self.acks[envelope_id]
+        try:
+            return await asyncio.wait_for(asyncio.shield(waiter), timeout)
+        except TimeoutError:
+            raise TimeoutError(f"timed out waiting for the ack of envelope {envelope_id}") from None
 
     async def disconnect(self, reason: str = "refresh_requested") -> None:
         """Ask the client to reconnect, as Slack does every few hours."""
@@ -388,6 +396,9 @@ class FakeSlack:
             self.frames.append(frame)
             if isinstance(frame, dict) and "envelope_id" in frame:
                 self.acks[frame["envelope_id"]] = frame
+                waiter = self._ack_waiters.pop(frame["envelope_id"], None)
+                if waiter is not None and not waiter.done():
+                    waiter.set_result(frame)
             await self._notify()
         await self._notify()
         return ws
