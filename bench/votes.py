@@ -4,7 +4,8 @@
 repeated clicks; three presses of one option leave one vote). Clicks arrive spread evenly
 over `--spread` seconds, twice: through `App.act` on a real SQLite file (the ack is the
 ephemeral reply coming back), then as signed Slack block_actions to slack-bolt in HTTP
-mode against the local fake Slack (the ack is bolt's HTTP answer). Afterwards the stored tally is compared with
+mode against the local fake Slack, which runs with the clicking members in a process of its
+own (the ack is bolt's HTTP answer). Afterwards the stored tally is compared with
 what the clicks should give: `lost` members whose vote is missing or wrong, `doubled`
 votes counted more than once.
 
@@ -18,12 +19,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import multiprocessing
 import statistics
 import sys
 import tempfile
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -113,12 +116,15 @@ async def core(args: argparse.Namespace, tmp: Path) -> tuple[float, int, int]:
         return report("core", latencies), lost, doubled
 
 
-async def slack(args: argparse.Namespace, tmp: Path) -> tuple[float, int, int]:
-    """Through slack-bolt in HTTP mode: signed block_actions to bolt's aiohttp app, with the
-    fake Slack as Web API and response_url. The ack is the HTTP answer Slack waits for."""
+def slack_side(conn: Connection, mode: str, votes: int, repeats: int, spread: float) -> None:
+    """Slack's side, in a process of its own (as Slack and its members are not inside the bot):
+    the fake Web API and response_url, and the members' clicks as signed block_actions."""
+    asyncio.run(_slack_side(conn, mode, votes, repeats, spread))
+
+
+async def _slack_side(conn: Connection, mode: str, votes: int, repeats: int, spread: float) -> None:
     import aiohttp
 
-    from adapters.slack import create
     from tests.fakes.fake_slack import (
         FakeSlack,
         block_actions_payload,
@@ -126,51 +132,82 @@ async def slack(args: argparse.Namespace, tmp: Path) -> tuple[float, int, int]:
         signed_headers,
     )
 
+    loop = asyncio.get_running_loop()
     fake = await FakeSlack().start()
-    config = configuration.model(sections()).model_validate(
-        {"slack": {"mode": "http", "host": "127.0.0.1", "port": 0}}
+    conn.send(fake.base_url)
+    url = await loop.run_in_executor(None, conn.recv)  # the bot is up (and connected)
+    connector = aiohttp.TCPConnector(limit=64)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        def payload(user: UserRef, option: int) -> dict:
+            return block_actions_payload(
+                "poll.vote#0", f"1:{option}", user_id=user.user, response_url=fake.response_url()
+            )
+
+        async def over_http(user: UserRef, option: int) -> str:
+            body = interaction_body(payload(user, option))
+            headers = signed_headers("bench-secret", body)
+            request = session.post(url, data=body.encode(), headers=headers)
+            async with await asyncio.wait_for(request, timeout=10) as response:
+                await response.read()
+                return "" if response.status == 200 else "Something went wrong"
+
+        async def over_socket(user: UserRef, option: int) -> str:
+            envelope = await fake.push("interactive", payload(user, option))
+            await fake.wait_ack(envelope, timeout=30)
+            return ""
+
+        click = over_socket if mode == "socket" else over_http
+        clicks, _ = plan(votes, repeats)
+        latencies = await run_clicks(click, clicks, spread)
+    started = time.perf_counter()
+    await fake.wait_for_response(len(clicks), timeout=120)
+    replies_after = time.perf_counter() - started
+    conn.send((latencies, replies_after, len(fake.calls_to("users.info"))))
+    await loop.run_in_executor(None, conn.recv)  # the bot is done with the fake
+    await fake.close()
+
+
+async def slack(args: argparse.Namespace, tmp: Path) -> tuple[float, int, int]:
+    """Through slack-bolt against the fake: in Socket Mode (the default deployment) the ack is
+    the frame answering each envelope; in HTTP mode, the HTTP answer to each request."""
+    from adapters.slack import create
+
+    loop = asyncio.get_running_loop()
+    spawn = multiprocessing.get_context("spawn")
+    conn, child_conn = spawn.Pipe()
+    side = spawn.Process(
+        target=slack_side,
+        args=(child_conn, args.slack_mode, args.votes, args.repeats, args.spread),
+        daemon=True,
     )
-    env = {"SLACK_BOT_TOKEN": "xoxb-bench", "SLACK_SIGNING_SECRET": "bench-secret",
-           "SLACK_API_URL": fake.base_url}  # fmt: skip
-    try:
-        async with App.running(config, [Polls], db_path=str(tmp / "slack.db")) as app:
-            surface = create(app, config.section("slack"), env)
-            await surface.start()
-            url = f"http://127.0.0.1:{surface.port}/slack/events"
+    side.start()
+    base_url = await loop.run_in_executor(None, conn.recv)
+    config = configuration.model(sections()).model_validate(
+        {"slack": {"mode": args.slack_mode, "host": "127.0.0.1", "port": 0}}
+    )
+    env = {"SLACK_BOT_TOKEN": "xoxb-bench", "SLACK_APP_TOKEN": "xapp-bench",
+           "SLACK_SIGNING_SECRET": "bench-secret", "SLACK_API_URL": base_url}  # fmt: skip
+    async with App.running(config, [Polls], db_path=str(tmp / "slack.db")) as app:
+        surface = create(app, config.section("slack"), env)
+        await surface.start()
+        try:
             channel = ChannelRef("slack", "T1", "C1")
             mod = UserRef("slack", "T1", "MOD", "mod")
             poll = " ".join(f'"{o}"' for o in OPTIONS)
             await app.invoke(Invocation(("poll",), mod, channel, True, text=f'create "Q?" {poll}'))
-            try:
-                connector = aiohttp.TCPConnector(limit=64)
-                async with aiohttp.ClientSession(connector=connector) as session:
-
-                    async def click(user: UserRef, option: int) -> str:
-                        payload = block_actions_payload(
-                            "poll.vote#0", f"1:{option}", user_id=user.user,
-                            response_url=fake.response_url(),
-                        )  # fmt: skip
-                        body = interaction_body(payload)
-                        headers = signed_headers("bench-secret", body)
-                        request = session.post(url, data=body.encode(), headers=headers)
-                        async with await asyncio.wait_for(request, timeout=10) as response:
-                            await response.read()
-                            return "" if response.status == 200 else "Something went wrong"
-
-                    clicks, expected = plan(args.votes, args.repeats)
-                    latencies = await run_clicks(click, clicks, args.spread)
-                started = time.perf_counter()
-                await asyncio.wait_for(surface.settled(), timeout=120)
-                await fake.wait_for_response(len(clicks), timeout=120)
-                print(
-                    f"[slack] all ephemeral replies in after {time.perf_counter() - started:.2f}s"
-                )
-                lost, doubled = await tally(app, expected)
-            finally:
-                await surface.stop()
-    finally:
-        await fake.close()
-    return report("slack", latencies), lost, doubled
+            conn.send(f"http://127.0.0.1:{surface.port}/slack/events")
+            latencies, replies_after, lookups = await loop.run_in_executor(None, conn.recv)
+            await asyncio.wait_for(surface.settled(), timeout=120)
+            print(f"[slack] all ephemeral replies in {replies_after:.2f}s after the last ack; "
+                  f"users.info calls={lookups}")  # fmt: skip
+            _, expected = plan(args.votes, args.repeats)
+            lost, doubled = await tally(app, expected)
+        finally:
+            await surface.stop()
+            conn.send("done")
+            side.join(timeout=30)
+    return report(f"slack-{args.slack_mode}", latencies), lost, doubled
 
 
 async def main() -> None:
@@ -179,6 +216,10 @@ async def main() -> None:
     parser.add_argument("--repeats", type=int, default=200, help="repeated clicks")
     parser.add_argument("--spread", type=float, default=1.0, help="seconds the clicks span")
     parser.add_argument("--core-only", action="store_true", help="skip the Slack leg")
+    parser.add_argument(
+        "--slack-mode", choices=["socket", "http"], default="socket",
+        help="how the Slack leg connects (socket is the default deployment)",
+    )  # fmt: skip
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     with tempfile.TemporaryDirectory(prefix="bench-votes-") as tmp:
