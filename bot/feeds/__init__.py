@@ -185,7 +185,7 @@ class Feeds(Feature):
             backlog=backlog, created_by=ctx.user.key, title=parsed.title,
         )  # fmt: skip
         await self.poller.apply(source, result, parsed, force=True)
-        shown = min(sub.backlog, len(parsed.items))
+        shown = min(sub.backlog, len(parsed.keys))
         every = _every(self.settings.interval.total_seconds())
         return Ephemeral(
             Post(

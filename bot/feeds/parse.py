@@ -36,12 +36,11 @@ class Item:
     published: float | None = None  # UTC timestamp
     categories: tuple[str, ...] = ()
     image: str = ""
-    full: bool = True  # False: only the key fields were filled (see `Want`)
 
 
 @dataclass(frozen=True)
 class Want:
-    """Which items the caller needs in full; the others come back with their key only.
+    """Which items the caller needs in full; of the others only the key comes back.
 
     Cleaning text costs about as much as feedparser itself, and a poll usually needs a
     handful of items: the unseen ones, or the newest few for a new subscription.
@@ -63,15 +62,20 @@ class ParsedFeed:
     link: str = ""
     version: str = ""
     ttl: float | None = None  # seconds, from RSS <ttl>
-    items: list[Item] = field(default_factory=list)
+    keys: list[str] = field(default_factory=list)  # every item's key hash, oldest first
+    items: list[Item] = field(default_factory=list)  # the items wanted in full, oldest first
     error: str = ""  # set when the body is refused or is not a feed
     warning: str = ""  # feedparser's complaint about an ill-formed but usable feed
 
     def chronological(self) -> list[Item]:
-        """Oldest first: by date when every item has one, else reversed document order."""
-        if self.items and all(i.published is not None for i in self.items):
-            return sorted(self.items, key=lambda i: (i.published, -i.index))
-        return list(reversed(self.items))
+        return self.items
+
+
+def _oldest_first(items: list[Item]) -> list[Item]:
+    """By date when every item has one, else reversed document order (feeds list newest first)."""
+    if items and all(i.published is not None for i in items):
+        return sorted(items, key=lambda i: (i.published or 0.0, -i.index))
+    return list(reversed(items))
 
 
 # --- Safety checks on the raw bytes ---------------------------------------------------------
@@ -178,15 +182,21 @@ def parse_feed(
         warning=_short(parsed.get("bozo_exception")) if parsed.get("bozo") else "",
     )
     entries: dict[str, Any] = {}
+    keyed: list[Item] = []
     for index, entry in enumerate(parsed.get("entries", [])):
         item = _keyed(entry, index, url)
         if item.key_hash not in entries:
             entries[item.key_hash] = entry
-            result.items.append(item)
+            keyed.append(item)
+    ordered = _oldest_first(keyed)
     want = want or Want()
-    for rank, item in enumerate(reversed(result.chronological())):
-        if want.wants(item, rank):
+    newest_rank = len(ordered) - 1
+    for rank, item in enumerate(ordered):
+        if want.wants(item, newest_rank - rank):
             _fill(item, entries[item.key_hash], url, summary_chars)
+            result.items.append(item)
+    # Plain strings for the rest: cheap to send back and nothing for the collector to track.
+    result.keys = [i.key_hash for i in ordered]
     return result
 
 
@@ -208,7 +218,6 @@ def _keyed(entry: Any, index: int, base: str) -> Item:
         index=index,
         link=link,
         published=_timestamp(entry.get("published_parsed") or entry.get("updated_parsed")),
-        full=False,
     )
 
 
@@ -227,7 +236,6 @@ def _fill(item: Item, entry: Any, base: str, summary_chars: int) -> None:
     item.author = trim(clean_text(author), 100)
     item.categories = categories[:20]
     item.image = _image(entry, base)
-    item.full = True
 
 
 def _image(entry: Any, base: str) -> str:

@@ -77,7 +77,9 @@ class Poller:
         workers = self.settings.parse_workers or os.cpu_count() or 1
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(["bot.feeds.parse"])
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+        pool = ProcessPoolExecutor(
+            max_workers=workers, mp_context=context, initializer=_background_priority
+        )
         for started in [pool.submit(os.getpid) for _ in range(workers)]:
             started.result()  # every worker is up before the loop submits anything
         return pool
@@ -110,8 +112,21 @@ class Poller:
             for s, prime in await self.store.due_sources(self.now())
             if s.id not in self._in_flight
         ]
-        outcomes = await asyncio.gather(*(self.refresh(s, prime) for s, prime in due))
-        return {s.id: outcome for (s, _), outcome in zip(due, outcomes, strict=True)}
+        outcomes: dict[int, str] = {}
+
+        async def worker() -> None:
+            while due:
+                source, prime = due.pop(0)
+                outcomes[source.id] = await self.refresh(source, prime)
+
+        # A fixed set of workers, started one loop turn apart: hundreds of due feeds never
+        # become hundreds of tasks stepping through the loop in the same turn.
+        workers = []
+        for _ in range(min(self.settings.concurrency, len(due))):
+            workers.append(asyncio.create_task(worker()))
+            await asyncio.sleep(0)
+        await asyncio.gather(*workers)
+        return outcomes
 
     async def refresh(self, source: Source, prime: bool = False) -> str:
         """Fetch one source and act on the answer. `prime` fetches and parses unconditionally."""
@@ -219,22 +234,24 @@ class Poller:
     ) -> int:
         """Post new items to every running subscription; return how many items were new."""
         now = self.now()
-        ordered = parsed.chronological()
-        new = [i for i in ordered if i.key_hash not in seen]
+        ordered = parsed.items
+        new_keys = [k for k in parsed.keys if k not in seen]
+        fresh = set(new_keys)
+        new = [i for i in ordered if i.key_hash in fresh]
         name = source.title or parsed.title or urlsplit(source.url).hostname or source.url
         for sub in subs:
             keep = make_filter(sub.include, sub.exclude).matches
             if sub.primed:
                 picks = [i for i in new if keep(i)]
             else:
-                matching = [i for i in ordered if i.full and keep(i)]
+                matching = [i for i in ordered if keep(i)]
                 picks = matching[-sub.backlog :] if sub.backlog and not sub.quiet else []
             zone = (await self.app.communities.of(sub.channel)).timezone
             await self.post(sub, name, picks, zone, now)
             if not sub.primed:
                 await self.store.mark_primed(sub.id)
-        await self.store.mark_seen(source.id, [i.key_hash for i in new], now)
-        return len(new)
+        await self.store.mark_seen(source.id, new_keys, now)
+        return len(new_keys)
 
     async def post(
         self, sub: Subscription, source: str, items: list[Item], zone: str, now: float
@@ -249,7 +266,7 @@ class Poller:
             times = await self.store.recent_post_times(sub.channel, now - window)
             queued = []
             for item in items:
-                if item.key_hash in done or not item.full:
+                if item.key_hash in done:
                     continue
                 at = max([now, *times[-1:]])
                 if len(times) >= cap:
@@ -263,6 +280,14 @@ class Poller:
                 queued.append((item.key_hash, at))
             await self.store.record_posts(sub.id, sub.channel, queued)
         return len(queued)
+
+
+def _background_priority() -> None:
+    """Parser processes yield the CPU to the bot's event loop (commands must ack fast)."""
+    try:
+        os.nice(10)
+    except OSError:
+        pass
 
 
 def want_for(subs: list[Subscription], seen: set[str]) -> Want:
