@@ -223,11 +223,11 @@ async def ours(plan: Plan, base: str, db_path: str, sampler: RssSampler) -> dict
 
     from bot.app import App
     from bot.clock import FakeClock
+    from bot.config import model
     from bot.feeds import Feeds
+    from bot.feeds.settings import FeedSettings
     from bot.model import ChannelRef
     from bot.outbox import load_post
-    from bot.config import model
-    from bot.feeds.settings import FeedSettings
 
     clock = FakeClock()
     settings = {"allow_private": True, "timeout": TIMEOUT, "per_channel_cap": 10_000}
