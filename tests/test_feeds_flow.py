@@ -171,6 +171,15 @@ async def test_add_by_site_page_discovers_the_feed(start, feed_server: FeedServe
     assert source.url == feed_server.url("blog/feed.xml")
 
 
+@pytest.mark.parametrize("content_type", ["text/html", "application/octet-stream", "text/plain"])
+async def test_feed_with_the_wrong_content_type_is_still_a_feed(
+    start, feed_server: FeedServer, content_type: str
+):
+    run = await start()
+    url = feed_server.set("f.xml", body=rss(entries(1)), content_type=content_type)
+    assert "now follows Test feed" in await run.say(f"@mod! /feed add {url}")
+
+
 async def test_template_and_list_and_preview(start, feed_server: FeedServer):
     run = await start()
     url = feed_server.set("f.xml", body=rss(entries(2), title="ITSM news"))

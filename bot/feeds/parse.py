@@ -312,7 +312,10 @@ def discover(body: bytes, base: str) -> list[str]:
 
 
 def looks_like_html(body: bytes, content_type: str) -> bool:
+    """A web page rather than a feed; a feed served with the wrong type still counts as a feed."""
+    head = body[:2048].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if head.startswith(b"<?xml") or any(tag in head for tag in (b"<rss", b"<feed", b"<rdf:rdf")):
+        return False
     if "html" in content_type.lower() and "xhtml" not in content_type.lower():
         return True
-    head = body[:2048].lstrip().lower()
     return head.startswith(b"<!doctype html") or head.startswith(b"<html")
