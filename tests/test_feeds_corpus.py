@@ -32,8 +32,11 @@ DISCORD_LIVE = re.compile(r"(?<!\u200b)@(everyone|here)|<@[!&]?\d|<#\d")
 
 
 @pytest.fixture(scope="module")
-def corpus(request) -> list[Path]:
-    root = Path(request.config.cache.mkdir(f"feedparser-corpus-{VERSION}"))
+def corpus(request, tmp_path_factory) -> list[Path]:
+    # Kept in pytest's cache between runs; a fresh download when the cache is switched off.
+    cache = getattr(request.config, "cache", None)
+    name = f"feedparser-corpus-{VERSION}"
+    root = Path(cache.mkdir(name)) if cache else tmp_path_factory.mktemp(name)
     tests = root / f"feedparser-{VERSION}" / "tests"
     if not tests.is_dir():
         done = subprocess.run(
