@@ -56,11 +56,15 @@ class Job:
 
 JobHandler = Callable[[Job], Awaitable[None]]
 
+# A grace for jobs that must run however late they are (closing a poll whose deadline passed).
+ANY_LATENESS = timedelta.max
+
 
 @dataclass
 class _Kind:
     handler: JobHandler
     grace: timedelta
+    skipped: JobHandler | None
 
 
 class Scheduler:
@@ -77,9 +81,16 @@ class Scheduler:
         self.timers = timers or AsyncIOScheduler(timezone="UTC")
         self._kinds: dict[str, _Kind] = {}
 
-    def handle(self, kind: str, handler: JobHandler, grace: timedelta | None = None) -> None:
-        """Declare what runs for a kind of job, and how late it may still run."""
-        self._kinds[kind] = _Kind(handler, grace if grace is not None else self.grace)
+    def handle(
+        self,
+        kind: str,
+        handler: JobHandler,
+        grace: timedelta | None = None,
+        skipped: JobHandler | None = None,
+    ) -> None:
+        """Declare what runs for a kind of job, how late it may still run, and what runs
+        instead when it is later than that (a recurring job re-arms its next occurrence)."""
+        self._kinds[kind] = _Kind(handler, grace if grace is not None else self.grace, skipped)
 
     # --- Writing -------------------------------------------------------------------------
 
@@ -178,6 +189,11 @@ class Scheduler:
                 job.key, job.due_at.isoformat(), late, kind.grace,
             )  # fmt: skip
             await self._finish(job, "skipped", f"late by {late}")
+            if kind.skipped is not None:
+                try:
+                    await kind.skipped(job)
+                except Exception:
+                    log.exception("scheduler: after skipping %s, its follow-up failed", job.key)
             return "skipped"
         try:
             await kind.handler(job)

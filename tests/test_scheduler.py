@@ -101,3 +101,31 @@ async def test_a_cancelled_job_scheduled_again_at_the_same_time_runs(make_app, c
     assert await app.scheduler.run_due() == [("a", "done")]
     await app.scheduler.schedule("a", "tick", due)  # already ran at that time: not again
     assert await app.scheduler.run_due() == []
+
+
+async def test_a_skipped_job_lets_its_kind_re_arm_the_next_one(make_app, clock):
+    from bot.scheduler import ANY_LATENESS
+
+    app = await start(make_app)
+    RAN.clear()
+    skipped: list[str] = []
+
+    async def rearm(job):
+        skipped.append(job.key)
+        await app.scheduler.schedule("day-2", "daily", job.due_at + timedelta(days=1))
+
+    app.scheduler.handle("daily", _record, timedelta(hours=1), rearm)
+    app.scheduler.handle("close", _record, ANY_LATENESS)
+    await app.scheduler.schedule("day-1", "daily", clock.now())
+    await app.scheduler.schedule("close-poll", "close", clock.now())
+    clock.advance(timedelta(hours=5))  # down for five hours
+    assert await app.scheduler.run_due() == [("day-1", "skipped"), ("close-poll", "done")]
+    assert skipped == ["day-1"] and RAN == ["close-poll"]
+    assert [j.key for j in await app.scheduler.pending()] == ["day-2"]
+
+
+RAN: list[str] = []
+
+
+async def _record(job) -> None:
+    RAN.append(job.key)

@@ -9,7 +9,7 @@ it survives restarts.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from bot import commands as cmd
 from bot.app import Context, Feature
@@ -19,14 +19,13 @@ from bot.polls import chart, render, results
 from bot.polls.ballots import BallotBox
 from bot.polls.live import Refresher
 from bot.polls.store import MIGRATIONS, Closed, Question, Run, VoteStore
-from bot.scheduler import Job
+from bot.scheduler import ANY_LATENESS, Job
 
 log = logging.getLogger(__name__)
 
 MIN_OPTIONS, MAX_OPTIONS = 2, 25
 QUESTION_LIMIT, OPTION_LIMIT = 300, 80
 QID = "q"  # a poll's one question
-LATE_CLOSE_GRACE = timedelta(days=365)  # a deadline missed while down still closes the poll
 
 
 def poll_key(run_id: int, channel: ChannelRef) -> str:
@@ -103,7 +102,8 @@ class Polls(Feature):
                 cmd.Command(("poll", verb), what, handler, [poll_id], examples=[f"/poll {verb} 3"])
             )
         self.app.on_action("poll.vote", self.vote)
-        self.app.scheduler.handle("poll.close", self.close_job, grace=LATE_CLOSE_GRACE)
+        # A deadline missed while the bot was down still closes it.
+        self.app.scheduler.handle("poll.close", self.close_job, grace=ANY_LATENESS)
 
     async def start(self) -> None:
         if self.app.db.path == ":memory:":

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 from bot import commands as cmd
@@ -33,11 +33,10 @@ from bot.model import (
 )
 from bot.polls import chart, definitions, render, results
 from bot.polls.store import MIGRATIONS, Closed, Question, Run, VoteStore
-from bot.scheduler import Job
+from bot.scheduler import ANY_LATENESS, Job
 
 log = logging.getLogger(__name__)
 
-LATE_CLOSE_GRACE = timedelta(days=365)
 TEXT_LIMIT = 1000
 
 
@@ -106,7 +105,8 @@ class Surveys(Feature):
         self.app.on_action("survey.go", self.go)
         self.app.on_action("survey.write", self.write)
         self.app.on_form("survey.text", self.written)
-        self.app.scheduler.handle("survey.close", self.close_job, grace=LATE_CLOSE_GRACE)
+        # A deadline missed while the bot was down still closes it.
+        self.app.scheduler.handle("survey.close", self.close_job, grace=ANY_LATENESS)
 
     async def start(self) -> None:
         # The schema is shared with polls; this is a no-op when the poll feature ran it.

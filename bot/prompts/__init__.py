@@ -19,7 +19,7 @@ from bot.errors import UsageError
 from bot.model import ChannelRef, Ephemeral, Post, time_tag
 from bot.prompts import cli as prompts_cli
 from bot.prompts.bank import COMPETENCIES, Prompt, load_bank
-from bot.prompts.daily import DAILY, DIGEST, NO_LIMIT, Daily, describe, digest_prefix
+from bot.prompts.daily import DAILY, DIGEST, Daily, describe, digest_prefix
 from bot.prompts.habit import digest_post
 from bot.prompts.members import Members
 from bot.prompts.schedule import parse_date, parse_days, parse_time
@@ -130,8 +130,9 @@ class JustDoIt(Feature):
         ))  # fmt: skip
         self.members.register()
         self.suggestions.register()
-        self.app.scheduler.handle(DAILY, self._on_daily, grace=NO_LIMIT)
-        self.app.scheduler.handle(DIGEST, self._on_digest, grace=NO_LIMIT)
+        grace = self.settings.grace
+        self.app.scheduler.handle(DAILY, self._on_daily, grace, skipped=self._daily_skipped)
+        self.app.scheduler.handle(DIGEST, self._on_digest, grace, skipped=self._digest_skipped)
 
     async def start(self) -> None:
         now = self.app.clock.now()
@@ -311,16 +312,29 @@ class JustDoIt(Feature):
         assert schedule is not None
         now = self.app.clock.now()
         day = date.fromisoformat(job.payload["day"])
-        if now - job.due_at > self.settings.grace:
-            log.warning("justdoit: dropped the prompt of %s in %s: %s late",
-                        day, channel.key, now - job.due_at)  # fmt: skip
-            await self.daily.arm(schedule, now, catch_up=True, waited_since=job.due_at)
-            return
         await self.daily.post(
             channel, day, schedule.community_id, await self.bank_for(schedule.community_id),
             True, schedule.rule.tz, now,
         )  # fmt: skip
         await self.daily.arm(schedule, max(now, job.due_at))
+
+    async def _daily_skipped(self, job: Job) -> None:
+        """Too late to post that day's prompt: keep the chain going from now."""
+        schedule = await self.store.schedule(ChannelRef.parse(job.payload["channel"]))
+        if schedule is None:
+            return
+        now = self.app.clock.now()
+        if self.daily.stale(job, schedule):
+            await self.daily.arm(schedule, now)
+            return
+        log.warning("justdoit: dropped the prompt of %s in %s: %s late",
+                    job.payload["day"], schedule.channel.key, now - job.due_at)  # fmt: skip
+        await self.daily.arm(schedule, now, catch_up=True, waited_since=job.due_at)
+
+    async def _digest_skipped(self, job: Job) -> None:
+        schedule = await self.store.schedule(ChannelRef.parse(job.payload["channel"]))
+        if schedule is not None:
+            await self.daily.arm_digest(schedule, self.app.clock.now())
 
     async def _on_digest(self, job: Job) -> None:
         channel = ChannelRef.parse(job.payload["channel"])
@@ -330,9 +344,7 @@ class JustDoIt(Feature):
         day = date.fromisoformat(job.payload["day"])
         scope = f"justdoit:{channel.key}"
         now = self.app.clock.now()
-        if now - job.due_at > self.settings.grace:
-            log.warning("justdoit: dropped the digest of %s in %s", day, channel.key)
-        elif await self.app.settings.get(scope, "digest", True):
+        if await self.app.settings.get(scope, "digest", True):
             week_start = day - timedelta(days=7)
             answers = await self.store.channel_answers(channel, week_start, day)
             post = digest_post(

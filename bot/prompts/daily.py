@@ -23,9 +23,6 @@ log = logging.getLogger(__name__)
 
 DAILY, DIGEST = "justdoit.daily", "justdoit.digest"
 DIGEST_WEEKDAY = 0  # Mondays, at the schedule's time
-# The scheduler hands every job to us however late, so a late job can re-arm the next
-# one; lateness against the feature's own grace is judged here.
-NO_LIMIT = timedelta(days=3650)
 PROMPT_COLOR = 0x2E8B57
 
 
