@@ -187,35 +187,40 @@ class Outbox:
     async def deliver_due(self) -> int:
         """Send what is due now, at most one post per channel per pace; return how many."""
         now = self._now()
-        rows = [
-            _row(r)
-            for r in await self.db.fetchall(
-                "SELECT * FROM outbox WHERE state = 'pending' AND not_before <= ? "
-                "ORDER BY not_before, id",
-                (now,),
-            )
+        ready = [
+            row
+            for row, ready_at in await self._heads(due_by=now)
+            if ready_at is not None and ready_at <= now
         ]
-        batch: dict[str, Row] = {}
-        for row in rows:
-            transport = self.transports.get(row.channel.platform)
-            if transport is None:
-                self._warn_once(row.channel.platform)
-                continue
-            ready_at = self._last_sent.get(row.channel.key, float("-inf")) + transport.pace
-            if row.channel.key not in batch and ready_at <= now:
-                batch[row.channel.key] = row
-        results = await asyncio.gather(*(self._deliver(row) for row in batch.values()))
+        results = await asyncio.gather(*(self._deliver(_row(row)) for row in ready))
         return sum(results)
 
     async def next_due(self) -> float | None:
         """Seconds until something may be sent (pacing included), or None if nothing waits."""
-        row = await self.db.fetchone(
-            "SELECT min(not_before) AS at FROM outbox WHERE state = 'pending'"
+        times = [at for _, at in await self._heads() if at is not None]
+        return max(0.0, min(times) - self._now()) if times else None
+
+    async def _heads(self, due_by: float | None = None) -> list[tuple[Any, float | None]]:
+        """Each channel's oldest waiting row, with when it may go (None: no connection).
+
+        Only the head of each channel's line is read: rows behind it, or for a platform
+        that is not connected, are not decoded round after round."""
+        rows = await self.db.fetchall(
+            "SELECT * FROM (SELECT *, row_number() OVER"
+            " (PARTITION BY channel ORDER BY not_before, id) AS place"
+            " FROM outbox WHERE state = 'pending' AND not_before <= ?) WHERE place = 1",
+            (due_by if due_by is not None else float("inf"),),
         )
-        if row is None or row["at"] is None:
-            return None
-        pace = max((t.pace for t in self.transports.values()), default=0.0)
-        return max(0.0, row["at"] - self._now(), min(pace, 1.0) if self._last_sent else 0.0)
+        heads = []
+        for row in rows:
+            transport = self.transports.get(row["channel"].split(":", 1)[0])
+            if transport is None:
+                self._warn_once(row["channel"].split(":", 1)[0])
+                heads.append((row, None))
+                continue
+            paced = self._last_sent.get(row["channel"], float("-inf")) + transport.pace
+            heads.append((row, max(row["not_before"], paced)))
+        return heads
 
     async def drain(self, rounds: int = 1000) -> int:
         """Deliver until nothing is due right now (used by the console and tests)."""

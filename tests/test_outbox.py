@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from bot.errors import DeliveryError
 from bot.help import Help
 from bot.model import ChannelRef, Post
@@ -209,3 +211,21 @@ async def test_the_sender_loop_delivers_work_queued_while_it_sleeps(make_app):
         assert [p.title for _, p in platform.posted.values()] == ["wake up"]
     finally:
         sender.cancel()
+
+
+async def test_the_sender_sleeps_exactly_until_the_next_post_may_go(make_app, clock):
+    platform = Platform(pace=2.5)
+    app = await start(make_app, platform)
+    assert await app.outbox.next_due() is None  # nothing waits
+    await app.outbox.enqueue(GENERAL, Post(title="a"), "a")
+    await app.outbox.enqueue(GENERAL, Post(title="b"), "b")
+    assert await app.outbox.next_due() == 0.0
+    await app.outbox.deliver_due()
+    assert await app.outbox.next_due() == 2.5  # b waits for the channel's pace
+    later = clock.now() + timedelta(seconds=40)
+    await app.outbox.enqueue(NEWS, Post(title="c"), "c", not_before=later)
+    clock.advance(2.5)
+    await app.outbox.deliver_due()
+    assert await app.outbox.next_due() == 37.5  # only c is left, not due for 37.5 s
+    await app.outbox.enqueue(ChannelRef("elsewhere", "w", "x"), Post(title="d"), "d")
+    assert await app.outbox.next_due() == 37.5  # a platform with no connection is not a wake-up
