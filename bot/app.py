@@ -57,10 +57,6 @@ class Context:
     def tz(self) -> str:
         return self.community.timezone
 
-    def require_moderator(self, what: str) -> None:
-        if not self.is_moderator:
-            raise PermissionDenied(f"Only moderators can {what}.")
-
 
 ActionHandler = Callable[[Context, Action], Awaitable[Any]]
 FormHandler = Callable[[Context, Submission], Awaitable[Any]]

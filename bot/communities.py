@@ -137,16 +137,6 @@ class Communities:
             row["id"], row["name"], row["timezone"], [ChannelRef.parse(c[0]) for c in channels]
         )
 
-    async def all(self) -> list[Community]:
-        ids = await self.db.fetchall("SELECT id FROM communities ORDER BY id")
-        return [await self.get(r[0]) for r in ids]
-
-    async def set_timezone(self, community_id: int, timezone: str) -> None:
-        await self.db.execute(
-            "UPDATE communities SET timezone = ? WHERE id = ?", (timezone, community_id)
-        )
-        self._by_workspace.clear()
-
     async def linked(self, channel: ChannelRef) -> list[ChannelRef]:
         """The channel itself, then the community's other channels on any platform."""
         community = await self.of(channel)

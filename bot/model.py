@@ -136,10 +136,6 @@ class Post:
     zone: str = "UTC"  # display zone for renderers that cannot localise (console, fallbacks)
     mentions: list[str] = field(default_factory=list)  # user ids the bot means to ping
 
-    def plain_summary(self) -> str:
-        """One-line text used for notifications and fallbacks."""
-        return (self.title or self.text.split("\n", 1)[0])[:150]
-
 
 FieldKind = Literal["text", "paragraph", "select"]
 
