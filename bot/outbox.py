@@ -93,9 +93,14 @@ class Outbox:
         self._last_sent: dict[str, float] = {}
         self._wake = asyncio.Event()
         self._warned: set[str] = set()
+        self._unsettled: set[str] = set()  # platforms whose in-doubt rows are not settled yet
 
     def attach(self, transport: Transport) -> None:
+        """Deliver a platform's posts through `transport`, once its in-doubt rows are settled
+        (only a connected transport can tell whether a crash interrupted a post before or
+        after the platform took it)."""
         self.transports[transport.platform] = transport
+        self._unsettled.add(transport.platform)
         self._wake.set()
 
     # --- Writing -------------------------------------------------------------------------
@@ -169,14 +174,21 @@ class Outbox:
 
     # --- Delivering ----------------------------------------------------------------------
 
-    async def recover(self) -> None:
-        """After a restart: settle rows a crash left in `sending`."""
-        rows = await self.db.fetchall("SELECT * FROM outbox WHERE state = 'sending'")
+    async def settle(self) -> None:
+        """Settle the in-doubt rows of every platform attached since the last delivery."""
+        while self._unsettled:
+            await self._settle(self._unsettled.pop())
+
+    async def _settle(self, platform: str) -> None:
+        """After a restart: settle the rows a crash left in `sending` on one platform."""
+        transport = self.transports[platform]
+        rows = await self.db.fetchall(
+            "SELECT * FROM outbox WHERE state = 'sending' AND channel LIKE ?", (platform + ":%",)
+        )
         for raw in rows:
             row = _row(raw)
-            transport = self.transports.get(row.channel.platform)
             found = None
-            if row.kind == "post" and transport is not None:
+            if row.kind == "post":
                 found = await transport.find(row.channel, row.key)
             if found:
                 await self._mark_sent(row, found)
@@ -186,6 +198,7 @@ class Outbox:
 
     async def deliver_due(self) -> int:
         """Send what is due now, at most one post per channel per pace; return how many."""
+        await self.settle()
         now = self._now()
         ready = [
             row
@@ -234,7 +247,6 @@ class Outbox:
 
     async def run(self) -> None:
         """The sender loop: deliver, then sleep until something is due or new work arrives."""
-        await self.recover()
         while True:
             # Cleared before looking, so work queued while we look still wakes the loop.
             self._wake.clear()

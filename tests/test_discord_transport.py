@@ -80,7 +80,8 @@ async def test_post_in_doubt_after_a_crash_is_found_by_its_marker_not_sent_again
             "UPDATE outbox SET state = 'sending', message_id = NULL WHERE key = 'event:9:remind'"
         )
         await surface.client.get_partial_messageable(fake.channel_id).send("someone else")
-        await app.outbox.recover()
+        app.outbox.attach(surface.transport)  # as the restarted process does
+        await app.outbox.settle()
         assert await app.outbox.message_id("event:9:remind") == message_id
         assert await surface.transport.find(channel, "another:key") is None
     assert len(fake.requests_to("POST", "/channels/*/messages")) == 2

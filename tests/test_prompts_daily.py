@@ -42,7 +42,6 @@ class Recorder:
 async def start(make_app, recorder: Recorder, **kwargs) -> App:
     app = await make_app(**kwargs)
     app.outbox.attach(recorder)
-    await app.outbox.recover()
     return app
 
 

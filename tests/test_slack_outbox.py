@@ -156,7 +156,7 @@ async def test_a_post_in_doubt_after_a_crash_is_found_not_posted_again(
     await app.db.execute("UPDATE outbox SET state = 'sending', attempts = 1")
 
     again, _ = await _app(make_app, fake_slack)  # the restart, on the same database
-    await again.outbox.recover()
+    await again.outbox.settle()
 
     assert await again.outbox.state("event:7:announce") == "sent"
     assert await again.outbox.message_id("event:7:announce") == ts
