@@ -87,6 +87,21 @@ async def test_post_in_doubt_after_a_crash_is_found_by_its_marker_not_sent_again
     assert len(fake.requests_to("POST", "/channels/*/messages")) == 2
 
 
+async def test_a_marker_copied_into_the_text_does_not_pass_for_that_post(
+    fake_discord: FakeDiscord, make_app: Any
+) -> None:
+    fake = fake_discord
+    app = await desk_app(make_app, fake)
+    channel = ChannelRef("discord", str(fake.guild_id), str(fake.channel_id))
+    forged = f"A feed item that carries another post's marker{marker('feed:item:2')} mid-text"
+    async with logged_in(app, fake) as surface:
+        await app.outbox.enqueue(channel, Post(text=forged), "feed:item:1")
+        await app.outbox.drain()
+        assert await surface.transport.find(channel, "feed:item:2") is None
+        found = await surface.transport.find(channel, "feed:item:1")
+    assert found == await app.outbox.message_id("feed:item:1")
+
+
 async def test_outbox_edit_changes_the_posted_message(
     fake_discord: FakeDiscord, make_app: Any, clock: Any
 ) -> None:

@@ -4,7 +4,9 @@ Two guards against posting twice. Each post is sent with a nonce derived from it
 `enforce_nonce`, so Discord itself answers a retried request with the message it already
 created (for a few minutes). And because Discord does not return nonces in history, the
 key is also written into the message as an invisible marker (zero-width characters at the
-end of the embed text), which `find` looks for after a crash left a post in doubt.
+end of the embed text), which `find` looks for after a crash left a post in doubt. Only a
+marker at the very end counts: one copied into the text itself (a feed item can carry any
+characters) cannot make another post look already sent.
 """
 
 from __future__ import annotations
@@ -91,7 +93,7 @@ class DiscordTransport:
                 if me is not None and message.author.id != me:
                     continue
                 texts = [message.content, *(e.description or "" for e in message.embeds)]
-                if any(wanted in text for text in texts):
+                if any(text.endswith(wanted) for text in texts):
                     return str(message.id)
         except PLATFORM_ERRORS as exc:
             raise delivery_error(exc, f"search {channel.key} for {key}") from exc
