@@ -2,8 +2,7 @@
 
 Moderators are members with Manage Server (or Administrator), read from the permissions
 Discord computes into every interaction, plus members of the configured `moderator_role`
-(an id, or a name looked up once in a while through REST). Role ids come from the member
-payload itself, because a bot with only the guilds intent may not have the guild cached.
+(an id, or a name looked up once in a while through REST).
 """
 
 from __future__ import annotations
@@ -46,19 +45,22 @@ def neutral(value: Any, workspace: str) -> Any:
     return value
 
 
-def role_ids(member: discord.User | discord.Member) -> set[int]:
-    """Role ids of the member as the interaction gave them, cached guild or not."""
-    ids = {role.id for role in getattr(member, "roles", [])}
-    # Member.roles needs the guild in cache; the raw ids from the payload are always there.
-    ids.update(getattr(member, "_roles", ()))
-    return ids
+def role_ids(user: discord.User | discord.Member) -> set[int]:
+    """Ids of the roles the member holds, straight from the interaction payload.
+
+    The public `Member.roles` and `Member.get_role` resolve ids through the guild's role
+    cache, which is empty until the gateway has sent the guild (or while it is unavailable);
+    discord.py (2.4 to 2.7) keeps the ids themselves only in `Member._roles`.
+    """
+    if not isinstance(user, discord.Member):
+        return set()  # a direct message: no guild, no roles
+    return set(user._roles)
 
 
 class Moderators:
     """Decides `is_moderator` for each interaction, from permissions and the configured role."""
 
-    def __init__(self, client: discord.Client, role: str) -> None:
-        self.client = client
+    def __init__(self, role: str) -> None:
         self.role = role.strip()
         self._by_name: dict[int, tuple[float, set[int]]] = {}
 
@@ -66,36 +68,30 @@ class Moderators:
         permissions = interaction.permissions
         if permissions.administrator or permissions.manage_guild:
             return True
-        if not self.role or interaction.guild_id is None:
+        if not self.role or interaction.guild is None:
             return False
         held = role_ids(interaction.user)
         if not held:
             return False
         if self.role.isdigit():
             return int(self.role) in held
-        return bool(held & await self._named(interaction.guild_id))
+        return bool(held & await self._named(interaction.guild))
 
-    async def _named(self, guild_id: int) -> set[int]:
+    async def _named(self, guild: discord.Guild) -> set[int]:
         """Ids of the roles called `self.role` in this guild (case-insensitive), cached a while."""
-        cached = self._by_name.get(guild_id)
+        cached = self._by_name.get(guild.id)
         if cached and time.monotonic() - cached[0] < ROLE_NAMES_TTL:
             return cached[1]
-        guild = self.client.get_guild(guild_id)
         try:
-            if guild is not None and guild.roles:
-                roles = [(r.id, r.name) for r in guild.roles]
-            else:
-                roles = [
-                    (int(r["id"]), r["name"]) for r in await self.client.http.get_roles(guild_id)
-                ]
+            roles = guild.roles or await guild.fetch_roles()  # no cache without the gateway
         except discord.HTTPException as exc:
-            log.warning("could not read the roles of guild %s: %s", guild_id, exc)
+            log.warning("could not read the roles of guild %s: %s", guild.id, exc)
             return cached[1] if cached else set()
         wanted = self.role.lower()
-        ids = {rid for rid, name in roles if name.lower() == wanted}
+        ids = {role.id for role in roles if role.name.lower() == wanted}
         if not ids:
             log.warning(
-                "no role named %r in guild %s; only Manage Server counts", self.role, guild_id
+                "no role named %r in guild %s; only Manage Server counts", self.role, guild.id
             )
-        self._by_name[guild_id] = (time.monotonic(), ids)
+        self._by_name[guild.id] = (time.monotonic(), ids)
         return ids

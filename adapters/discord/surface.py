@@ -82,7 +82,7 @@ class DiscordSurface:
         for command in commands.build(app.registry, self.on_command):
             self.tree.add_command(command)
         self.memory = FormMemory()
-        self.moderators = Moderators(self.client, settings.moderator_role)
+        self.moderators = Moderators(settings.moderator_role)
         self.transport = DiscordTransport(self.client, settings.pace, settings.history_scan)
         self._saved_endpoints: tuple[str, yarl.URL] | None = None
         self._connection: asyncio.Task[None] | None = None
