@@ -308,3 +308,19 @@ async def test_digest_can_be_turned_off_and_survives_a_long_outage(make_app, clo
     await app.scheduler.run_due()
     digests = await app.scheduler.pending("justdoit:digest:")
     assert [j.due_at for j in digests] == [datetime(2026, 12, 14, 8, 30, tzinfo=UTC)]
+
+
+async def test_a_job_armed_before_a_schedule_change_does_not_post(make_app, clock) -> None:
+    recorder = Recorder()
+    app = await start(make_app, recorder)
+    feature = app.features["justdoit"]
+    await say(app, "/justdoit schedule time=08:30 tz=UTC")  # Tuesday 08:30, revision 1
+    days = frozenset(range(5))  # the change is saved, then the process dies before re-arming
+    await feature.store.save_schedule(CHANNEL, 1, "10:00", "UTC", days, clock.now())
+    clock.set(datetime(2026, 11, 24, 8, 30, tzinfo=UTC))
+    await app.scheduler.run_due()
+    await app.outbox.drain()
+    assert recorder.prompts() == []
+    assert await next_due(app) == datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
+    await fire_next(app, clock)
+    assert local_days(recorder) == ["2026-11-24"]

@@ -52,7 +52,7 @@ class JustDoIt(Feature):
         super().__init__(app)
         self.store = PromptStore(app.db)
         self.bank: list[Prompt] = load_bank(self.settings.prompts or None)
-        self.daily = Daily(self.store, app.scheduler, app.outbox, self.settings.grace)
+        self.daily = Daily(self.store, app.scheduler, app.outbox)
         self.members = Members(self)
         self.suggestions = Suggestions(app)
 
@@ -137,7 +137,7 @@ class JustDoIt(Feature):
     async def start(self) -> None:
         now = self.app.clock.now()
         for schedule in await self.store.schedules():
-            await self.daily.arm(schedule, now, catch_up=True)
+            await self.daily.arm(schedule, now)
             await self.daily.arm_digest(schedule, now)
 
     async def seed_demo(self, channel: ChannelRef) -> None:
@@ -301,35 +301,39 @@ class JustDoIt(Feature):
     # --- Jobs ----------------------------------------------------------------------------
 
     async def _on_daily(self, job: Job) -> None:
-        channel = ChannelRef.parse(job.payload["channel"])
-        schedule = await self.store.schedule(channel)
-        why_not = self.daily.stale(job, schedule)
-        if why_not:
-            log.info("justdoit: %s does not post: %s", job.key, why_not)
-            if schedule is not None:  # make sure the current revision has its job
-                await self.daily.arm(schedule, self.app.clock.now())
-            return
-        assert schedule is not None
-        now = self.app.clock.now()
-        day = date.fromisoformat(job.payload["day"])
-        await self.daily.post(
-            channel, day, schedule.community_id, await self.bank_for(schedule.community_id),
-            True, schedule.rule.tz, now,
-        )  # fmt: skip
-        await self.daily.arm(schedule, max(now, job.due_at))
-
-    async def _daily_skipped(self, job: Job) -> None:
-        """Too late to post that day's prompt: keep the chain going from now."""
         schedule = await self.store.schedule(ChannelRef.parse(job.payload["channel"]))
         if schedule is None:
             return
-        now = self.app.clock.now()
-        if self.daily.stale(job, schedule):
-            await self.daily.arm(schedule, now)
+        if schedule.rev == job.payload["rev"]:
+            await self._post_scheduled(schedule, date.fromisoformat(job.payload["day"]))
+        else:  # a crash between a schedule change and its re-arm
+            log.info("justdoit: %s does not post: the schedule changed since", job.key)
+        await self.daily.arm(schedule, max(self.app.clock.now(), job.due_at))
+
+    async def _daily_skipped(self, job: Job) -> None:
+        """Too late for that day's prompt: post a later day still within the grace, if
+        any, and arm the next."""
+        schedule = await self.store.schedule(ChannelRef.parse(job.payload["channel"]))
+        if schedule is None:
             return
-        log.warning("justdoit: dropped the prompt of %s in %s: %s late",
-                    job.payload["day"], schedule.channel.key, now - job.due_at)  # fmt: skip
-        await self.daily.arm(schedule, now, catch_up=True, waited_since=job.due_at)
+        log.warning("justdoit: dropped the prompt of %s in %s",
+                    job.payload["day"], schedule.channel.key)  # fmt: skip
+        now = self.app.clock.now()
+        latest = schedule.rule.latest_until(now)
+        if (
+            schedule.rev == job.payload["rev"]
+            and latest is not None
+            and now - latest[1] <= self.settings.grace
+        ):
+            await self._post_scheduled(schedule, latest[0])
+        await self.daily.arm(schedule, now)
+
+    async def _post_scheduled(self, schedule: Schedule, day: date) -> None:
+        bank = await self.bank_for(schedule.community_id)
+        await self.daily.post(
+            schedule.channel, day, schedule.community_id, bank, True, schedule.rule.tz,
+            self.app.clock.now(),
+        )  # fmt: skip
 
     async def _digest_skipped(self, job: Job) -> None:
         schedule = await self.store.schedule(ChannelRef.parse(job.payload["channel"]))

@@ -9,7 +9,7 @@ change never posts, and a re-armed day is a fresh job.
 from __future__ import annotations
 
 import logging
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 from bot.model import Button, ChannelRef, Post
 from bot.outbox import Outbox
@@ -17,7 +17,7 @@ from bot.prompts.bank import ADVICE, Prompt
 from bot.prompts.habit import safe
 from bot.prompts.schedule import Rule, format_days
 from bot.prompts.store import PromptDay, PromptStore, Schedule
-from bot.scheduler import Job, Scheduler
+from bot.scheduler import Scheduler
 
 log = logging.getLogger(__name__)
 
@@ -55,15 +55,16 @@ def prompt_post(day: PromptDay, advice: str, zone: str) -> Post:
 
 
 class Daily:
-    """Arms, fires and catches up the per-channel daily and weekly jobs."""
+    """Posts a day's prompt and keeps one daily and one weekly job armed per channel.
 
-    def __init__(
-        self, store: PromptStore, scheduler: Scheduler, outbox: Outbox, grace: timedelta
-    ) -> None:
+    How late a job may still run is the scheduler's call (the feature's grace); these
+    methods only say which job comes next.
+    """
+
+    def __init__(self, store: PromptStore, scheduler: Scheduler, outbox: Outbox) -> None:
         self.store = store
         self.scheduler = scheduler
         self.outbox = outbox
-        self.grace = grace
 
     async def post(
         self, channel: ChannelRef, day: date, community_id: int, bank: list[Prompt],
@@ -81,83 +82,38 @@ class Daily:
             log.info("justdoit: queued the prompt of %s in %s", day, channel.key)
         return prompt_day, queued
 
-    async def is_posted(self, channel: ChannelRef, day: date) -> bool:
-        return await self.outbox.state(post_key(channel, day)) is not None
-
-    async def arm(
-        self, schedule: Schedule, now: datetime, catch_up: bool = False,
-        waited_since: datetime | None = None,
-    ) -> datetime | None:  # fmt: skip
-        """Leave exactly one pending daily job for the channel; return when it is due.
-
-        With `catch_up` (at start-up, or when a job fired too late), the latest scheduled
-        day that was waited for (a pending job, or `waited_since`, was due by then) and is
-        still within the grace is armed and runs at once; older missed days are dropped
-        with a log line.
-        """
+    async def arm(self, schedule: Schedule, now: datetime) -> None:
+        """Leave exactly one pending daily job for the channel: the one already armed for
+        the schedule's revision (due or overdue, the scheduler runs or skips it), else the
+        next scheduled day after `now`; none while paused."""
         prefix = daily_prefix(schedule.channel)
-        pending = await self.scheduler.pending(prefix)
-        waited = [job.due_at for job in pending] + ([waited_since] if waited_since else [])
-        rule = schedule.rule
-        target: tuple[date, datetime] | None = None
-        if not schedule.paused:
-            latest = rule.latest_until(now) if catch_up else None
-            if (
-                latest is not None
-                and now - latest[1] <= self.grace
-                and any(due <= latest[1] for due in waited)
-                and not await self.is_posted(schedule.channel, latest[0])
-            ):
-                target = latest
+        kept = None
+        for job in await self.scheduler.pending(prefix):
+            if kept is None and job.payload.get("rev") == schedule.rev:
+                kept = job
             else:
-                target = rule.next_after(now)
-        target_key = f"{prefix}{target[0].isoformat()}:r{schedule.rev}" if target else ""
-        for job in pending:
-            if job.key == target_key:
-                continue
-            if job.due_at <= now:
-                log.warning(
-                    "justdoit: dropped the prompt of %s in %s (due %s, now %s)",
-                    job.payload.get("day"), schedule.channel.key, job.due_at, now,
-                )  # fmt: skip
-            await self.scheduler.cancel(job.key)
-        if target is None:
-            return None
-        payload = {"channel": schedule.channel.key, "day": target[0].isoformat()}
-        await self.scheduler.schedule(
-            target_key, DAILY, target[1], {**payload, "rev": schedule.rev}
-        )
-        return target[1]
-
-    async def arm_digest(self, schedule: Schedule, now: datetime) -> datetime:
-        """Keep one weekly digest job: a pending one still within the grace, or the next."""
-        prefix = digest_prefix(schedule.channel)
-        pending = await self.scheduler.pending(prefix)
-        day, due = schedule.rule.next_weekday_after(now, DIGEST_WEEKDAY)
-        keep = next((j for j in pending if now - j.due_at <= self.grace), None)
-        target_key = keep.key if keep else f"{prefix}{day.isoformat()}"
-        for job in pending:
-            if job.key != target_key:
                 await self.scheduler.cancel(job.key)
-        if keep is not None:
-            day = date.fromisoformat(keep.payload["day"])
-            due = schedule.rule.moment(day)  # follows a changed time or zone
-        payload = {"channel": schedule.channel.key, "day": day.isoformat()}
-        await self.scheduler.schedule(target_key, DIGEST, due, payload)
-        return due
+        target = None if kept or schedule.paused else schedule.rule.next_after(now)
+        if target is not None:
+            day, due = target
+            payload = {"channel": schedule.channel.key, "day": day.isoformat(), "rev": schedule.rev}
+            await self.scheduler.schedule(
+                f"{prefix}{day.isoformat()}:r{schedule.rev}", DAILY, due, payload
+            )
 
-    @staticmethod
-    def stale(job: Job, schedule: Schedule | None) -> str:
-        """Why a fired daily job must not post, or '' if it may."""
-        if schedule is None:
-            return "the schedule is gone"
-        if schedule.paused:
-            return "the schedule is paused"
-        if schedule.rev != job.payload.get("rev"):
-            return "the schedule changed since it was armed"
-        if not schedule.rule.is_scheduled(date.fromisoformat(job.payload["day"])):
-            return "that day is no longer scheduled"
-        return ""
+    async def arm_digest(self, schedule: Schedule, now: datetime) -> None:
+        """Keep one weekly digest job: the pending one, moved to the schedule's current
+        time of day, or the next Monday after `now`."""
+        pending = await self.scheduler.pending(digest_prefix(schedule.channel))
+        for job in pending[1:]:
+            await self.scheduler.cancel(job.key)
+        if pending:
+            key, day = pending[0].key, date.fromisoformat(pending[0].payload["day"])
+        else:
+            day, _ = schedule.rule.next_weekday_after(now, DIGEST_WEEKDAY)
+            key = f"{digest_prefix(schedule.channel)}{day.isoformat()}"
+        payload = {"channel": schedule.channel.key, "day": day.isoformat()}
+        await self.scheduler.schedule(key, DIGEST, schedule.rule.moment(day), payload)
 
 
 def describe(rule: Rule) -> str:
