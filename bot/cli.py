@@ -109,7 +109,7 @@ def run(config_path: str | None) -> None:
             "To try the bot without any, run: itsm-bot demo"
         )
     config = load_config(config_path)
-    asyncio.run(_run(config, platforms))
+    asyncio.run(_run(config, platforms, os.environ))
 
 
 def _has_tokens(platform: str, env: Mapping[str, str]) -> bool:
@@ -120,22 +120,31 @@ def _has_tokens(platform: str, env: Mapping[str, str]) -> bool:
     )
 
 
-async def _run(config: configuration.CoreConfig, platforms: list[str]) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+async def _run(
+    config: configuration.CoreConfig,
+    platforms: list[str],
+    env: Mapping[str, str],
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Run until SIGINT/SIGTERM (or `stop`), connected to every platform named."""
+    if stop is None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
     async with App.running(config, all_features()) as app:
         surfaces = []
-        for platform in platforms:
-            module = importlib.import_module(ADAPTERS[platform][0])
-            surface = module.create(app, config.section(platform), os.environ)
-            await surface.start()
-            surfaces.append(surface)
-            log.warning("connected to %s", platform)
-        await stop.wait()
-        for surface in surfaces:
-            await surface.stop()
+        try:
+            for platform in platforms:
+                module = importlib.import_module(ADAPTERS[platform][0])
+                surface = module.create(app, config.section(platform), env)
+                await surface.start()
+                surfaces.append(surface)
+                log.warning("connected to %s", platform)
+            await stop.wait()
+        finally:
+            for surface in reversed(surfaces):
+                await surface.stop()
 
 
 @main.command()
