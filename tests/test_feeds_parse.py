@@ -86,6 +86,15 @@ def test_xml_bomb_refused_without_parsing():
     assert "external" in parse_feed(external).error
 
 
+def test_xml_bomb_refused_in_any_unicode_encoding():
+    bomb = """<?xml version="1.0" encoding="{}"?><!DOCTYPE rss [<!ENTITY a "aaaaaaaaaa">
+<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]><rss version="2.0"><channel><title>&b;</title>
+<item><title>&b;</title><guid>g</guid></item></channel></rss>"""
+    for encoding in ("utf-16", "utf-16-be", "utf-32"):
+        body = bomb.format(encoding.upper()).encode(encoding)
+        assert "expansion" in parse_feed(body).error, encoding
+
+
 def test_not_a_feed():
     assert parse_feed(b"<html><body>hello</body></html>").error.startswith("not a feed")
     assert parse_feed(b"\x00\xff garbage").error

@@ -87,7 +87,9 @@ _CHAR_REF = re.compile(rb"&#(x[0-9a-f]+|[0-9]+);", re.I)
 
 def entity_problem(body: bytes) -> str:
     """Why the DTD is refused (entity expansion bombs, external entities), or ''."""
-    doctype = _DOCTYPE.search(body[:200_000])
+    # In UTF-16 and UTF-32 the markup is ASCII with NULs between: without them the
+    # declarations are seen whatever the encoding.
+    doctype = _DOCTYPE.search(body[:200_000].replace(b"\x00", b""))
     if not doctype:
         return ""
     entities = _ENTITY.findall(doctype.group(1))
