@@ -29,6 +29,13 @@ def test_read_nested_outlines_skipping_bad_and_duplicate_urls():
     "data, reason",
     [
         (b'<?xml version="1.0"?><!DOCTYPE opml [<!ENTITY a "aaaa">]><opml/>', "DTD"),
+        (b'<?xml version="1.0"?><!DOCTYPE opml SYSTEM "http://example.org/x.dtd"><opml/>', "DTD"),
+        (
+            '<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE opml [<!ENTITY a "aaaa">]><opml/>'.encode(
+                "utf-16"
+            ),
+            "DTD",
+        ),  # fmt: skip
         (b"<opml><body>", "well-formed"),
         (b"<rss/>", "not an OPML file"),
     ],

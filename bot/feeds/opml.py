@@ -1,17 +1,16 @@
 """OPML import and export: the feed-reader world's way to move subscription lists.
 
-Reading refuses any DTD (no entity can expand), then uses the standard ElementTree.
+Reading uses expat directly so that any DTD stops the parse as expat meets it, in
+whatever encoding the file is written: no entity is ever declared, let alone expanded.
 """
 
 from __future__ import annotations
 
-import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
+from xml.parsers import expat
 
 from bot.feeds.fetch import check_url
-
-_DTD = re.compile(rb"<!(DOCTYPE|ENTITY)", re.I)
 
 
 @dataclass
@@ -23,26 +22,40 @@ class Outline:
 
 def read(data: bytes) -> list[Outline]:
     """Every feed outline (at any depth). Raises ValueError with a readable reason."""
-    if _DTD.search(data):
-        raise ValueError("the file declares a DTD or entities, which are refused")
-    try:
-        root = ET.fromstring(data)
-    except ET.ParseError as exc:
-        raise ValueError(f"not well-formed XML: {exc}") from None
-    if root.tag.lower() != "opml":
-        raise ValueError(f"not an OPML file (its root is <{root.tag}>)")
     found: dict[str, Outline] = {}
-    for node in root.iter("outline"):
-        url = (node.get("xmlUrl") or node.get("xmlurl") or "").strip()
-        if not url:
-            continue
-        try:
-            check_url(url)
-        except ValueError:
-            continue
-        title = node.get("title") or node.get("text") or ""
-        found.setdefault(url, Outline(url, title.strip(), (node.get("htmlUrl") or "").strip()))
+    root: list[str] = []
+
+    def refuse_dtd(*_: object) -> None:
+        raise ValueError("the file declares a DTD or entities, which are refused")
+
+    def element(tag: str, attrs: dict[str, str]) -> None:
+        if not root:
+            root.append(tag)
+            if tag.lower() != "opml":
+                raise ValueError(f"not an OPML file (its root is <{tag}>)")
+        if tag == "outline":
+            _add(found, attrs)
+
+    parser = expat.ParserCreate()
+    parser.StartDoctypeDeclHandler = refuse_dtd
+    parser.EntityDeclHandler = refuse_dtd
+    parser.StartElementHandler = element
+    try:
+        parser.Parse(data, True)
+    except expat.ExpatError as exc:
+        raise ValueError(f"not well-formed XML: {exc}") from None
     return list(found.values())
+
+
+def _add(found: dict[str, Outline], attrs: dict[str, str]) -> None:
+    """Keep an outline that names an http(s) feed, once per URL."""
+    url = (attrs.get("xmlUrl") or attrs.get("xmlurl") or "").strip()
+    try:
+        check_url(url)
+    except ValueError:
+        return
+    title = attrs.get("title") or attrs.get("text") or ""
+    found.setdefault(url, Outline(url, title.strip(), (attrs.get("htmlUrl") or "").strip()))
 
 
 def write(outlines: list[Outline], title: str = "ITSM community feeds") -> bytes:
