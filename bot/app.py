@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from bot import commands as cmd
+from bot import communities, outbox, scheduler
 from bot.clock import Clock, SystemClock
 from bot.communities import Communities, Community, CommunitySpec, Settings
 from bot.config import CoreConfig, Section
@@ -141,8 +142,6 @@ class App:
             await db.close()
 
     async def start(self, background: bool = True) -> None:
-        from bot import communities, outbox, scheduler
-
         await self.db.migrate("communities", communities.MIGRATIONS)
         await self.db.migrate("outbox", outbox.MIGRATIONS)
         await self.db.migrate("scheduler", scheduler.MIGRATIONS)
