@@ -19,7 +19,7 @@ from bot.feeds.cli import feeds_cli
 from bot.feeds.demo import DemoFeedServer, demo_feeds
 from bot.feeds.fetch import FetchResult, check_url
 from bot.feeds.filters import make_filter
-from bot.feeds.parse import ParsedFeed, discover, looks_like_html
+from bot.feeds.parse import ParsedFeed, looks_like_html
 from bot.feeds.poller import Poller
 from bot.feeds.render import check_template, item_post
 from bot.feeds.settings import FeedSettings
@@ -141,7 +141,7 @@ class Feeds(Feature):
             raise UsageError(f"`{url}`: {exc}.", option="url") from None
         result = await self.poller.fetcher.fetch(url)
         if result.ok and looks_like_html(result.body, result.content_type):
-            found = discover(result.body, result.url)
+            found = await self.poller.discover(result)
             if not found:
                 raise UserError(
                     f"{url} is a web page that announces no feed.",

@@ -15,15 +15,16 @@ import logging
 import multiprocessing
 import os
 import random
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 from bot.feeds.fetch import Fetcher, FetchResult
 from bot.feeds.filters import make_filter
-from bot.feeds.parse import Item, ParsedFeed, Want, parse_feed
+from bot.feeds.parse import Item, ParsedFeed, Want, discover, parse_feed
 from bot.feeds.render import item_post, notice_post
 from bot.feeds.settings import FeedSettings
 from bot.feeds.store import FeedStore, Source, Subscription
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from bot.app import App
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def post_key(sub_id: int, item_key_hash: str) -> str:
@@ -85,23 +87,27 @@ class Poller:
         return pool
 
     async def parse(self, result: FetchResult, want: Want | None = None) -> ParsedFeed:
+        parsed = await self._in_pool(
+            result.url, parse_feed, result.body, result.url, result.content_type,
+            self.settings.summary_chars, want,
+        )  # fmt: skip
+        return parsed or ParsedFeed(error="the parser crashed on this feed")
+
+    async def discover(self, result: FetchResult) -> list[str]:
+        """The feeds a web page announces: parsing a large page takes seconds, so not here."""
+        return await self._in_pool(result.url, discover, result.body, result.url) or []
+
+    async def _in_pool(self, url: str, work: Callable[..., T], *args: Any) -> T | None:
+        """Run CPU-heavy work on downloaded bytes in the pool; None if the worker died."""
         loop = asyncio.get_running_loop()
         pool = await self._executor()
         try:
-            return await loop.run_in_executor(
-                pool,
-                parse_feed,
-                result.body,
-                result.url,
-                result.content_type,
-                self.settings.summary_chars,
-                want,
-            )
+            return await loop.run_in_executor(pool, work, *args)
         except BrokenProcessPool:
-            log.error("feeds: the parser process died on %s; restarting the pool", result.url)
+            log.error("feeds: the parser process died on %s; restarting the pool", url)
             if self._pool is pool:
                 self._pool = None
-            return ParsedFeed(error="the parser crashed on this feed")
+            return None
 
     # --- Polling ---------------------------------------------------------------------------
 
