@@ -11,10 +11,9 @@ from __future__ import annotations
 import logging
 from datetime import date, datetime
 
-from bot.model import Button, ChannelRef, Post
+from bot.model import Button, ChannelRef, Post, inert
 from bot.outbox import Outbox
 from bot.prompts.bank import ADVICE, Prompt
-from bot.prompts.habit import safe
 from bot.prompts.schedule import Rule, format_days
 from bot.prompts.store import PromptDay, PromptStore, Schedule
 from bot.scheduler import Scheduler
@@ -40,7 +39,7 @@ def digest_prefix(channel: ChannelRef) -> str:
 
 def prompt_post(day: PromptDay, advice: str, zone: str) -> Post:
     """The prompt as members see it, with its "I did it" button."""
-    text = safe(day.prompt.text)
+    text = inert(day.prompt.text)
     if advice in ADVICE:
         text += f"\n_{ADVICE[advice]}_"
     return Post(

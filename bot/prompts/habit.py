@@ -45,16 +45,8 @@ def streak(days: Sequence[tuple[date, bool]], answered: Iterable[date], today: d
     return Streak(run, best)
 
 
-def safe(text: str) -> str:
-    """Member text made harmless in a post: no forged markers, no mass pings."""
-    text = inert(text)
-    for loud in ("@everyone", "@here", "@channel"):
-        text = text.replace(loud, "@\u200b" + loud[1:])
-    return text.replace("<!", "<\u200b!").replace("<@", "<\u200b@")
-
-
 def preview(text: str, limit: int = ANSWER_PREVIEW) -> str:
-    return markup.truncate(" ".join(safe(text).split()), limit)
+    return markup.truncate(" ".join(inert(text).split()), limit)
 
 
 def by_competency(answers: Iterable[Answer]) -> Counter[str]:
@@ -98,7 +90,7 @@ def stats_post(
     text = "Keep practising: one small thing a day."
     if next_prompt is not None:
         text += f"\nNext prompt: {time_tag(next_prompt, 'f')}"
-    return Post(title=f"Just do it: {safe(name)}", text=text, fields=fields, zone=zone)
+    return Post(title=f"Just do it: {inert(name)}", text=text, fields=fields, zone=zone)
 
 
 def digest_post(
@@ -124,7 +116,7 @@ def digest_post(
         if private:
             value = f"{len(done)} done"
         else:
-            shown = [f"- {safe(a.member_name)}: {preview(a.text)}" for a in done]
+            shown = [f"- {inert(a.member_name)}: {preview(a.text)}" for a in done]
             extra = len(shown) - DIGEST_LINES_PER_COMPETENCY
             shown = shown[:DIGEST_LINES_PER_COMPETENCY]
             if extra > 0:

@@ -23,9 +23,10 @@ from bot.model import (
     Public,
     SelectOption,
     Submission,
+    inert,
 )
 from bot.prompts.bank import COMPETENCIES, competency_name
-from bot.prompts.habit import safe, stats_post, streak
+from bot.prompts.habit import stats_post, streak
 from bot.prompts.schedule import parse_date
 from bot.prompts.store import PromptDay
 
@@ -108,7 +109,7 @@ class Members:
         existing = await self.store.answer_of(day, ctx.user)
         chosen = competency or (existing.competency if existing else day.prompt.competency)
         new = await self.store.save_answer(day, ctx.user, chosen, what, ctx.now)
-        name = safe(ctx.user.name or ctx.user.user)
+        name = inert(ctx.user.name or ctx.user.user)
         mine = await self.store.member_answers(ctx.channel, ctx.user)
         run = await self._streak(ctx, mine)
         verb = "Saved" if new else "Updated"
@@ -121,7 +122,7 @@ class Members:
             return [note]
         said = "did it" if new else "updated what they did"
         public = Post(
-            text=f"✅ **{name}** {said}: {safe(what)}",
+            text=f"✅ **{name}** {said}: {inert(what)}",
             footer=f"re: the prompt of {day.day:%a %d %b} · {competency_name(chosen)}",
         )
         return [Public(public), note]

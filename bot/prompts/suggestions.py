@@ -22,9 +22,9 @@ from bot.model import (
     SelectOption,
     UpdateMessage,
     UserRef,
+    inert,
 )
 from bot.prompts.bank import COMPETENCIES, Prompt, competency_name, suggestion_prompt
-from bot.prompts.habit import safe
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +97,7 @@ class Suggestions:
         who = ctx.user.name or ctx.user.user
         log.info("justdoit: suggestion %s %s by %s", suggestion.id, state, ctx.user.key)
         shown = competency_name(competency) if competency else ""
-        result = f"**{state.capitalize()}** by {safe(who)}" + (f" as {shown}" if shown else "")
+        result = f"**{state.capitalize()}** by {inert(who)}" + (f" as {shown}" if shown else "")
         filed = competency or suggestion.competency
         return UpdateMessage(
             review_post(suggestion.id, suggestion.member_name, suggestion.text, filed, result)
@@ -152,7 +152,7 @@ def review_post(
     filed = competency_name(competency) if competency else "no competency given"
     post = Post(
         title="Prompt suggestion",
-        text=f"{safe(text)}\n_Suggested by {safe(member)} · {filed}_",
+        text=f"{inert(text)}\n_Suggested by {inert(member)} · {filed}_",
         color=SUGGESTION_COLOR,
     )
     if decided:
