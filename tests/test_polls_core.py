@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import sqlite3
 from datetime import timedelta
 
 import pytest
@@ -286,8 +287,6 @@ async def test_concurrent_multi_choice_never_exceeds_the_maximum(polls):
 
 
 async def test_the_unique_key_refuses_a_second_single_choice_row(polls):
-    import sqlite3
-
     app, _, _ = await polls()
     await say(app, MOD, CREATE, mod=True)
     await click(app, member("alice"), "poll.vote", "1:0")
@@ -296,3 +295,16 @@ async def test_the_unique_key_refuses_a_second_single_choice_row(polls):
             "INSERT INTO vote_answers (run_id, qid, voter, slot, option) VALUES (1, 'q', ?, 0, 1)",
             (member("alice").key,),
         )
+
+
+async def test_the_ballot_box_refuses_a_vote_for_a_question_the_run_does_not_have(polls, clock):
+    from bot.polls.store import Question
+
+    app, _, _ = await polls()
+    await say(app, MOD, CREATE, mod=True)
+    feature = app.features["poll"]
+    run = await feature.store.get(1)
+    stray = Question("nope", "Not in this poll", "single", ["A", "B"])
+    with pytest.raises(sqlite3.IntegrityError):
+        await feature.ballots.press(run, stray, member("alice"), 0, clock.now())
+    assert await app.db.fetchval("SELECT count(*) FROM vote_answers") == 0

@@ -93,6 +93,9 @@ class BallotBox:
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            # The same pragmas as the shared connection (bot/store.py): foreign keys are
+            # off per connection unless asked for.
+            conn.execute("PRAGMA foreign_keys=ON")
             conn.execute("PRAGMA busy_timeout=5000")
             conn.execute("PRAGMA synchronous=NORMAL")
             self._conn = conn
