@@ -204,12 +204,6 @@ class VoteStore:
         )
         return [_question(r) for r in rows]
 
-    async def due_open(self, kind: str) -> list[Run]:
-        rows = await self.db.fetchall(
-            "SELECT * FROM vote_runs WHERE kind = ? AND closed_at IS NULL", (kind,)
-        )
-        return [_run(r) for r in rows]
-
     async def close(self, run_id: int, now: datetime) -> bool:
         """Close once; erase the anonymous secret. False if it was closed already."""
         changed = await self.db.execute(
@@ -331,14 +325,6 @@ async def _check_open(tx: Tx, run_id: int, now: datetime) -> None:
         raise Closed("This is closed: answers are no longer taken.")
     if row["closes_at"] is not None and row["closes_at"] <= now.timestamp():
         raise Closed("This has reached its deadline: answers are no longer taken.")
-
-
-async def _delete(tx: Tx, run_id: int, qid: str, voter: str, slot: int) -> int:
-    cur = await tx.execute(
-        "DELETE FROM vote_answers WHERE run_id = ? AND qid = ? AND voter = ? AND slot = ?",
-        (run_id, qid, voter, slot),
-    )
-    return cur.rowcount
 
 
 async def _insert(
