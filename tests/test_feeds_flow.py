@@ -130,6 +130,23 @@ async def test_nothing_reposted_after_a_restart(start, feed_server: FeedServer, 
     assert out.count("** item") == 1 and "item 4" in out
 
 
+async def test_items_queued_but_not_marked_seen_are_not_queued_again(
+    start, feed_server: FeedServer, clock
+):
+    run = await start()
+    url = feed_server.set("f.xml", body=rss(entries(3)))
+    await run.say(f"@mod! /feed add {url} backlog=0")
+    feed_server.set("f.xml", body=rss(entries(4)))
+    assert "item 4" in await tick(run, clock)
+    # As if the bot stopped after queueing item 4 but before noting it as seen.
+    await run.app.db.execute(
+        "DELETE FROM feed_items WHERE first_seen = (SELECT max(first_seen) FROM feed_items)"
+    )
+    feed_server.set("f.xml", body=rss(entries(5)))
+    out = await tick(run, clock)
+    assert "item 5" in out and out.count("** item") == 1
+
+
 async def test_include_and_exclude(start, feed_server: FeedServer, clock):
     run = await start()
     url = feed_server.set("f.xml", body=rss([]))

@@ -262,28 +262,28 @@ class Poller:
     async def post(
         self, sub: Subscription, source: str, items: list[Item], zone: str, now: float
     ) -> int:
-        """Queue items (oldest first) for one subscription, each once, paced by the cap."""
+        """Queue items (oldest first) for one subscription, paced by the cap.
+
+        The outbox key makes each item go out once per subscription; an item it already
+        holds takes no place in the channel's pacing.
+        """
         if not items:
             return 0
         cap = self.settings.per_channel_cap
         window = self.settings.per_channel_window.total_seconds()
         async with self._post_lock:
-            done = await self.store.posted_among(sub.id, [i.key_hash for i in items])
             times = await self.store.recent_post_times(sub.channel, now - window)
             queued = []
             for item in items:
-                if item.key_hash in done:
-                    continue
                 at = max([now, *times[-1:]])
                 if len(times) >= cap:
                     at = max(at, times[-cap] + window)
-                times.append(at)
                 post = item_post(item, source, sub.template, zone)
                 key = post_key(sub.id, item.key_hash)
-                await self.app.outbox.enqueue(
-                    sub.channel, post, key, not_before=datetime.fromtimestamp(at, UTC)
-                )
-                queued.append((item.key_hash, at))
+                when = datetime.fromtimestamp(at, UTC)
+                if await self.app.outbox.enqueue(sub.channel, post, key, not_before=when):
+                    times.append(at)
+                    queued.append((item.key_hash, at))
             await self.store.record_posts(sub.id, sub.channel, queued)
         return len(queued)
 

@@ -2,8 +2,8 @@
 
 A *source* is one feed URL, fetched once however many channels subscribe; a
 *subscription* ties a source to a channel with its filters. `feed_items` remembers which
-items of a source were already seen, `feed_posts` which item went to which subscription
-(UNIQUE, so an item is queued once per subscription, across restarts).
+items of a source were already seen, `feed_posts` when each item of a subscription was
+queued, for the per-channel cap (the outbox key is what makes it go out once).
 """
 
 from __future__ import annotations
@@ -341,20 +341,6 @@ class FeedStore:
                 " ON CONFLICT DO NOTHING",
                 rows,
             )
-
-    async def posted_among(self, sub_id: int, item_keys: list[str]) -> set[str]:
-        """Which of these items were already queued for this subscription."""
-        found: set[str] = set()
-        for start in range(0, len(item_keys), 500):
-            chunk = item_keys[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            rows = await self.db.fetchall(
-                f"SELECT item_key FROM feed_posts WHERE subscription_id = ?"
-                f" AND item_key IN ({marks})",
-                (sub_id, *chunk),
-            )
-            found |= {r[0] for r in rows}
-        return found
 
     async def record_posts(
         self, sub_id: int, channel: ChannelRef, posts: list[tuple[str, float]]
