@@ -8,7 +8,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 from bot.app import App
-from bot.model import ChannelRef, Ephemeral, Invocation, Post, UserRef
+from bot.model import ChannelRef, Ephemeral, Invocation, Post, UserRef, time_tag
 
 CHANNEL = ChannelRef("test", "ws", "general")
 MOD = UserRef("test", "ws", "mod", "Mo")
@@ -324,3 +324,14 @@ async def test_a_job_armed_before_a_schedule_change_does_not_post(make_app, cloc
     assert await next_due(app) == datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
     await fire_next(app, clock)
     assert local_days(recorder) == ["2026-11-24"]
+
+
+async def test_status_and_stats_show_the_next_prompt(make_app, clock) -> None:
+    app = await start(make_app, Recorder())
+    status = text_of(await say(app, "/justdoit schedule time=08:30 tz=UTC"))
+    tuesday = time_tag(datetime(2026, 11, 24, 8, 30, tzinfo=UTC), "f")
+    assert f"Next prompt: {tuesday}" in status
+    stats = text_of(await say(app, "/justdoit stats", user=UserRef("test", "ws", "m1", "M")))
+    assert f"Next prompt: {tuesday}" in stats
+    paused = text_of(await say(app, "/justdoit pause"))
+    assert "Next prompt" not in paused and "Paused" in paused

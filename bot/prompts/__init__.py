@@ -184,12 +184,12 @@ class JustDoIt(Feature):
         return schedule
 
     async def _status(self, schedule: Schedule, headline: str) -> Ephemeral:
-        jobs = await self.app.scheduler.pending(f"justdoit:post:{schedule.channel.key}:")
+        next_due = await self.daily.next_due(schedule.channel)
         lines = [headline, f"Schedule: {describe(schedule.rule)}"]
         if schedule.paused:
             lines.append("Paused: no prompt until /justdoit resume.")
-        elif jobs:
-            lines.append(f"Next prompt: {time_tag(jobs[0].due_at, 'f')}")
+        elif next_due:
+            lines.append(f"Next prompt: {time_tag(next_due, 'f')}")
         today = schedule.rule.local_day(self.app.clock.now())
         skips = sorted(d for d in schedule.rule.skips if d >= today)
         if skips:

@@ -81,6 +81,11 @@ class Daily:
             log.info("justdoit: queued the prompt of %s in %s", day, channel.key)
         return prompt_day, queued
 
+    async def next_due(self, channel: ChannelRef) -> datetime | None:
+        """When the channel's next daily prompt is due, if one is armed."""
+        jobs = await self.scheduler.pending(daily_prefix(channel))
+        return jobs[0].due_at if jobs else None
+
     async def arm(self, schedule: Schedule, now: datetime) -> None:
         """Leave exactly one pending daily job for the channel: the one already armed for
         the schedule's revision (due or overdue, the scheduler runs or skips it), else the

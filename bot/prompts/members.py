@@ -139,10 +139,9 @@ class Members:
         mine = await self.store.member_answers(ctx.channel, ctx.user)
         result = await self._streak(ctx, mine)
         community = await self.store.community_answers(ctx.community.id)
-        jobs = await self.app.scheduler.pending(f"justdoit:post:{ctx.channel.key}:")
+        next_prompt = await self.feature.daily.next_due(ctx.channel)
         zone = await self.feature.zone_of(ctx.channel, ctx.tz)
         name = ctx.user.name or ctx.user.user
-        next_prompt = jobs[0].due_at if jobs else None
         return Ephemeral(stats_post(name, mine, result, community, next_prompt, zone))
 
     # --- Export --------------------------------------------------------------------------
