@@ -17,6 +17,7 @@ import discord.http
 import pytest
 
 from adapters.discord import DiscordSurface, create
+from adapters.discord.render import render
 from bot import commands as cmd
 from bot.app import App, Context, Feature
 from bot.errors import UserError
@@ -91,6 +92,7 @@ class Desk(Feature):
         command(cmd.Command(("desk", "purge"), "Moderators only", self.purge, moderator=True))
         command(cmd.Command(("desk", "whoami"), "Moderator or not", self.whoami))
         self.app.on_action("desk.vote", self.vote)
+        self.app.on_action("desk.lock", self.lock, moderator=True)
         self.app.on_form("desk.suggestion", self.suggested)
 
     async def ask(self, ctx: Context, question: str, **options: Any) -> Any:
@@ -136,6 +138,9 @@ class Desk(Feature):
             UpdateMessage(Post(title="Vote", text=f"{count} vote(s)", buttons=VOTE_BUTTONS)),
             Ephemeral(Post(text=f"You chose {action.value}")),
         ]
+
+    async def lock(self, ctx: Context, action: Action) -> Ephemeral:
+        return Ephemeral(Post(text=f"locked by a moderator: {ctx.is_moderator}"))
 
     async def suggested(self, ctx: Context, sub: Submission) -> Any:
         url = sub.values.get("url", "")
@@ -542,8 +547,6 @@ async def test_unknown_action_gets_an_ephemeral_answer(
     app = await desk_app(make_app, fake)
     async with logged_in(app, fake) as surface:
         channel = surface.client.get_partial_messageable(fake.channel_id)
-        from adapters.discord.render import render
-
         sent = await channel.send(
             **render(Post(text="old", buttons=[Button("Go", "gone.away", "1")])).message_kwargs()
         )
@@ -552,6 +555,40 @@ async def test_unknown_action_gets_an_ephemeral_answer(
         body = await fake.wait_interaction_response(payload["id"])
     assert body["type"] == 4 and body["data"]["flags"] == 64
     assert "no longer in use" in body["data"]["embeds"][0]["description"]
+
+
+async def test_only_moderator_only_buttons_look_up_the_moderator_role(
+    fake_discord: FakeDiscord, make_app: Any
+) -> None:
+    fake = fake_discord
+    mods = fake.add_role("ITSM Moderators")
+    app = await desk_app(make_app, fake, moderator_role="ITSM Moderators")
+    role_lookups = lambda: fake.requests_to("GET", "/guilds/*/roles")  # noqa: E731
+    async with logged_in(app, fake) as surface:
+        channel = surface.client.get_partial_messageable(fake.channel_id)
+        poll = await channel.send(**render(Post(buttons=VOTE_BUTTONS)).message_kwargs())
+        desk = await channel.send(
+            **render(Post(buttons=[Button("Lock", "desk.lock")])).message_kwargs()
+        )
+        on = {"desk.vote": poll.id, "desk.lock": desk.id}
+
+        def click(custom_id: str, roles: list[str]) -> dict[str, Any]:
+            payload = fake.component_payload(custom_id, on[custom_id.split(":")[1]])
+            payload["member"]["roles"] = roles
+            feed(surface, payload)
+            return payload
+
+        vote = click("itsm:desk.vote:blue", [mods["id"]])
+        await fake.wait_interaction_response(vote["id"])
+        assert role_lookups() == []  # a vote asks nothing about the member
+
+        lock = click("itsm:desk.lock:", [mods["id"]])
+        locked = await fake.wait_interaction_response(lock["id"])
+        refused = click("itsm:desk.lock:", [])
+        refusal = await fake.wait_interaction_response(refused["id"])
+    assert locked["data"]["embeds"][0]["description"] == "locked by a moderator: True"
+    assert len(role_lookups()) == 1
+    assert "Only moderators can use" in refusal["data"]["embeds"][0]["description"]
 
 
 # --- Forms ------------------------------------------------------------------------------

@@ -186,9 +186,10 @@ class DiscordSurface:
                 user_ref(interaction),
                 channel_ref(interaction),
                 message_id=str(interaction.message.id) if interaction.message else "",
-                is_moderator=await self.moderators.check(interaction),
                 values=[str(v) for v in data.get("values", [])],
                 raw=interaction,
+                # Asked only for moderator-only buttons: a vote needs no role lookup.
+                moderator_check=lambda: self.moderators.check(interaction),
             )
             return await self.app.act(event)
 
@@ -201,8 +202,7 @@ class DiscordSurface:
         found = self._form_of(custom_id)
         if found is None:
             if custom_id.startswith(FORM_TOKEN):
-                expired = Post(text="That form has expired; please start again.")
-                await Answer(interaction, self.memory).send([Ephemeral(expired)])
+                await self._form_expired(interaction)
             return
         form_id, form_value, form = found
 
@@ -235,11 +235,15 @@ class DiscordSurface:
     async def on_reopen(self, interaction: discord.Interaction, token: str) -> None:
         entry = self.memory.get(token)
         if entry is None:
-            expired = Post(text="That form has expired; please start again.")
-            await Answer(interaction, self.memory).send([Ephemeral(expired)])
+            await self._form_expired(interaction)
             return
         form, values = entry
         await interaction.response.send_modal(build_modal(form, self.memory, values))
+
+    async def _form_expired(self, interaction: discord.Interaction) -> None:
+        """A form remembered only in memory, lost to a restart or pushed out by newer ones."""
+        expired = Post(text="That form has expired; please start again.")
+        await Answer(interaction, self.memory).send([Ephemeral(expired)])
 
     async def _command_error(
         self, interaction: discord.Interaction, error: app_commands.AppCommandError
