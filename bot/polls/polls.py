@@ -12,14 +12,14 @@ import logging
 from datetime import datetime
 
 from bot import commands as cmd
-from bot.app import Context, Feature
+from bot.app import Context
 from bot.errors import ConfigError, UsageError, UserError
-from bot.model import Action, Attachment, ChannelRef, Ephemeral, Post, inert
+from bot.model import Action, Attachment, Ephemeral, Post, inert
 from bot.polls import chart, render, results
 from bot.polls.ballots import BallotBox
 from bot.polls.live import Refresher
+from bot.polls.runs import RunFeature
 from bot.polls.store import MIGRATIONS, Closed, Question, Run, VoteStore
-from bot.scheduler import ANY_LATENESS, Job
 
 log = logging.getLogger(__name__)
 
@@ -28,11 +28,7 @@ QUESTION_LIMIT, OPTION_LIMIT = 300, 80
 QID = "q"  # a poll's one question
 
 
-def poll_key(run_id: int, channel: ChannelRef) -> str:
-    return f"poll:{run_id}:{channel.key}"
-
-
-class Polls(Feature):
+class Polls(RunFeature):
     """Quick polls members answer with buttons."""
 
     name = "poll"
@@ -102,8 +98,7 @@ class Polls(Feature):
                 cmd.Command(("poll", verb), what, handler, [poll_id], examples=[f"/poll {verb} 3"])
             )
         self.app.on_action("poll.vote", self.vote)
-        # A deadline missed while the bot was down still closes it.
-        self.app.scheduler.handle("poll.close", self.close_job, grace=ANY_LATENESS)
+        self.handle_deadlines()
 
     async def start(self) -> None:
         if self.app.db.path == ":memory:":
@@ -136,15 +131,8 @@ class Polls(Feature):
             creator=ctx.user, questions=[spec], now=ctx.now, anonymous=anonymous,
             hidden=hidden, everywhere=everywhere, closes_at=closes,
         )  # fmt: skip
-        run = await self._run(run_id)
-        post = render.poll_post(run, spec, {}, 0, closed=False)
-        for channel in channels:
-            await self.store.add_channel(run_id, channel)
-            await self.app.outbox.enqueue(channel, post, poll_key(run_id, channel))
-        if closes:
-            await self.app.scheduler.schedule(
-                f"poll:{run_id}:close", "poll.close", closes, {"run": run_id}
-            )
+        run = await self.require(run_id)
+        await self.publish(run_id, channels, render.poll_post(run, spec, {}, 0, False), closes)
         log.info("poll %s created by %s in %d channel(s)", run_id, ctx.user.key, len(channels))
         where = f"{len(channels)} channels" if len(channels) > 1 else "this channel"
         return Ephemeral(
@@ -230,16 +218,13 @@ class Polls(Feature):
     # --- Drawing and closing -------------------------------------------------------------
 
     async def redraw(self, run_id: int) -> None:
-        run = await self._run(run_id)
+        run = await self.require(run_id)
         question = await self._question(run_id)
         tally = (await self.store.tallies(run_id)).get(QID, {})
         voters = await self.store.respondents(run_id)
-        post = render.poll_post(run, question, tally, voters, closed=run.closed_at is not None)
-        for channel in await self.store.channels(run_id):
-            try:
-                await self.app.outbox.edit(poll_key(run_id, channel), post)
-            except KeyError:
-                log.warning("poll %s: no message in %s to update", run_id, channel.key)
+        await self.show(
+            run_id, render.poll_post(run, question, tally, voters, run.closed_at is not None)
+        )
 
     async def finish(self, run_id: int) -> None:
         """After a close: final message everywhere, then a results post with a chart.
@@ -247,23 +232,16 @@ class Polls(Feature):
         Safe to run twice: the edit is idempotent and the results post has its own key.
         """
         self._runs.pop(run_id, None)
-        await self.app.scheduler.cancel(f"poll:{run_id}:close")
+        await self.cancel_deadline(run_id)
         await self.refresher.flush()
         await self.redraw(run_id)
-        run = await self._run(run_id)
+        run = await self.require(run_id)
         question = await self._question(run_id)
         tally = (await self.store.tallies(run_id)).get(QID, {})
         voters = await self.store.respondents(run_id)
         png = await chart.draw(question.text, [(question.text, results.bars(question, tally))])
-        post = render.poll_results_post(run, question, tally, voters, png)
-        for channel in await self.store.channels(run_id):
-            await self.app.outbox.enqueue(channel, post, f"poll:{run_id}:results:{channel.key}")
+        await self.post_results(run_id, render.poll_results_post(run, question, tally, voters, png))
         log.info("poll %s closed with %d voters", run_id, voters)
-
-    async def close_job(self, job: Job) -> None:
-        run_id = int(job.payload["run"])
-        await self.store.close(run_id, self.app.clock.now())  # False if closed by hand meanwhile
-        await self.finish(run_id)
 
     # --- Lookups -------------------------------------------------------------------------
 
@@ -273,12 +251,6 @@ class Polls(Feature):
             raise UsageError(
                 f"There is no poll #{poll_id} here.", option="id", hint="Check the poll's footer."
             )
-        return run
-
-    async def _run(self, run_id: int) -> Run:
-        run = await self.store.get(run_id)
-        if run is None:
-            raise KeyError(run_id)
         return run
 
     async def _question(self, run_id: int) -> Question:

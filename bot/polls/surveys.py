@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 
 from bot import commands as cmd
-from bot.app import Context, Feature
+from bot.app import Context
 from bot.config import Section
 from bot.errors import UsageError, UserError
 from bot.model import (
@@ -32,8 +32,8 @@ from bot.model import (
     inert,
 )
 from bot.polls import chart, definitions, render, results
+from bot.polls.runs import RunFeature
 from bot.polls.store import MIGRATIONS, Closed, Question, Run, VoteStore
-from bot.scheduler import ANY_LATENESS, Job
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +44,7 @@ class SurveySettings(Section):
     directory: str = ""  # empty: the bundled config/surveys
 
 
-def invite_key(run_id: int, channel_key: str) -> str:
-    return f"survey:{run_id}:{channel_key}"
-
-
-class Surveys(Feature):
+class Surveys(RunFeature):
     """The community surveys, answered in chat."""
 
     name = "survey"
@@ -105,8 +101,7 @@ class Surveys(Feature):
         self.app.on_action("survey.go", self.go)
         self.app.on_action("survey.write", self.write)
         self.app.on_form("survey.text", self.written)
-        # A deadline missed while the bot was down still closes it.
-        self.app.scheduler.handle("survey.close", self.close_job, grace=ANY_LATENESS)
+        self.handle_deadlines()
 
     async def start(self) -> None:
         # The schema is shared with polls; this is a no-op when the poll feature ran it.
@@ -131,16 +126,9 @@ class Surveys(Feature):
                 f"The `{name}` survey is already running here.",
                 hint=f"Close it first with /survey close {name}.",
             ) from None
-        run = await self._run(run_id)
+        run = await self.require(run_id)
         post = render.survey_invite_post(run, spec.description, len(spec.question), closed=False)
-        channels = await self.app.communities.linked(ctx.channel)
-        for channel in channels:
-            await self.store.add_channel(run_id, channel)
-            await self.app.outbox.enqueue(channel, post, invite_key(run_id, channel.key))
-        if closes:
-            await self.app.scheduler.schedule(
-                f"survey:{run_id}:close", "survey.close", closes, {"run": run_id}
-            )
+        await self.publish(run_id, await self.app.communities.linked(ctx.channel), post, closes)
         log.info("survey %s started as run %s by %s", name, run_id, ctx.user.key)
         return Ephemeral(Post(text=f"The `{name}` survey is open (run #{run_id})."))
 
@@ -151,26 +139,17 @@ class Surveys(Feature):
         await self.finish(run.id)
         return Ephemeral(Post(text=f"The `{name}` survey is closed; the results are posted."))
 
-    async def close_job(self, job: Job) -> None:
-        run_id = int(job.payload["run"])
-        await self.store.close(run_id, self.app.clock.now())
-        await self.finish(run_id)
-
     async def finish(self, run_id: int) -> None:
         """After a close: invitations say so, and a results post with a chart goes out."""
-        await self.app.scheduler.cancel(f"survey:{run_id}:close")
-        run = await self._run(run_id)
+        await self.cancel_deadline(run_id)
+        run = await self.require(run_id)
         spec = self.specs.get(run.name)
         questions = await self._questions_of(run_id)
         closed = render.survey_invite_post(
             run, spec.description if spec else "", len(questions), True
         )
-        channels = await self.store.channels(run_id)
-        for channel in channels:
-            await self.app.outbox.edit(invite_key(run_id, channel.key), closed)
-        post = await self._results(run, questions, with_chart=True)
-        for channel in channels:
-            await self.app.outbox.enqueue(channel, post, f"survey:{run_id}:results:{channel.key}")
+        await self.show(run_id, closed)
+        await self.post_results(run_id, await self._results(run, questions, with_chart=True))
 
     async def export_command(self, ctx: Context, name: str) -> Ephemeral:
         run = await self._latest(ctx, name)
@@ -334,12 +313,6 @@ class Surveys(Feature):
             raise UserError("That survey no longer exists.")
         if not run.is_open(ctx.now):
             raise UserError(f"The `{run.name}` survey is closed: answers are no longer taken.")
-        return run
-
-    async def _run(self, run_id: int) -> Run:
-        run = await self.store.get(run_id)
-        if run is None:
-            raise KeyError(run_id)
         return run
 
     async def _questions_of(self, run_id: int) -> list[Question]:
