@@ -28,7 +28,6 @@ log = logging.getLogger(__name__)
 DESCRIPTION_MAX = 100
 CHOICES_MAX = 25
 STRING_MAX = 6000
-ZONE_OPTIONS = {"tz", "timezone", "zone"}
 
 Run = Callable[[discord.Interaction, tuple[str, ...], dict[str, Any]], Awaitable[None]]
 """What a generated command calls: the interaction, the core path and the raw values."""
@@ -108,7 +107,8 @@ def _command(
                 ]
             else:
                 completers[option.name] = _complete_from(option.choices)
-        elif option.name in ZONE_OPTIONS and option.kind is cmd.Kind.STR and not option.many:
+        elif option.name == "tz" and option.kind is cmd.Kind.STR and not option.many:
+            # `tz` is the one option name the core reads a command's zone from.
             completers[option.name] = complete_zone
     callback.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
     if descriptions:

@@ -12,7 +12,6 @@ import io
 import logging
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 import discord
@@ -142,7 +141,7 @@ def _escape_prose(text: str) -> str:
     return _LINE_START.sub(lambda m: m.group(1) + "\\" + m.group(2), text)
 
 
-def rich(text: str, post: Post, mentions: set[str]) -> str:
+def rich(text: str, mentions: set[str]) -> str:
     """Text for places Discord renders markdown, timestamps and mentions (description, values)."""
     text = escape_discord_only(neutralise(text))
     return markup.substitute(
@@ -152,18 +151,14 @@ def rich(text: str, post: Post, mentions: set[str]) -> str:
     )
 
 
-def flat(text: str, post: Post) -> str:
+def flat(text: str, zone: str) -> str:
     """Text for places without timestamps or markdown (footer, labels): local time, plain."""
     text = markup.substitute(
         neutralise(text),
-        time=lambda moment, style: _local(moment, post.zone, style),
+        time=lambda moment, style: format_local(moment, zone, style),
         mention=lambda user: f"@{user}",
     )
     return markup.plain(text).replace("`", "")
-
-
-def _local(moment: datetime, zone: str, style: str) -> str:
-    return format_local(moment, zone, style)
 
 
 # --- Embed ---------------------------------------------------------------------------------
@@ -174,10 +169,10 @@ def _embed(
 ) -> discord.Embed | None:
     """One embed, or None when the post has nothing an embed shows; `reserve` keeps room
     for a marker at the end of the description, `note` says what did not fit."""
-    title = markup.truncate(escape_discord_only(flat(post.title, post)), TITLE_MAX)
-    text = rich(post.text, post, mentions)
+    title = markup.truncate(escape_discord_only(flat(post.title, post.zone)), TITLE_MAX)
+    text = rich(post.text, mentions)
     description = markup.truncate(text, DESCRIPTION_MAX - reserve - len(note)) + note
-    footer = markup.truncate(flat(post.footer, post), FOOTER_MAX)
+    footer = markup.truncate(flat(post.footer, post.zone), FOOTER_MAX)
     fields = _fields(post, mentions)
     image = post.image if post.image.startswith(("https://", "http://")) else ""
     if not (title or description or fields or footer or image or post.timestamp):
@@ -202,8 +197,8 @@ def _embed(
 def _fields(post: Post, mentions: set[str]) -> list[tuple[str, str, bool]]:
     return [
         (
-            markup.truncate(escape_discord_only(flat(f.name, post)), FIELD_NAME_MAX) or ZWSP,
-            markup.truncate(rich(f.value, post, mentions), FIELD_VALUE_MAX) or ZWSP,
+            markup.truncate(escape_discord_only(flat(f.name, post.zone)), FIELD_NAME_MAX) or ZWSP,
+            markup.truncate(rich(f.value, mentions), FIELD_VALUE_MAX) or ZWSP,
             f.inline,
         )
         for f in post.fields
