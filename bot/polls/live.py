@@ -3,7 +3,9 @@
 A vote only marks its run dirty and returns, so the member's confirmation never waits on
 the outbox. One background task redraws dirty runs, at most once per `every` seconds
 while votes keep coming; votes landing meanwhile fold into the next round. The outbox
-then debounces the platform edits themselves.
+then debounces the platform edits themselves; `every` is its edit debounce, because a
+redraw more often than edits go out only rewrites a row nobody has sent yet, and each
+redraw costs tally queries and a write on the shared connection that votes also need.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ log = logging.getLogger(__name__)
 
 
 class Refresher:
-    def __init__(self, redraw: Callable[[int], Awaitable[None]], every: float = 0.5) -> None:
+    def __init__(self, redraw: Callable[[int], Awaitable[None]], every: float) -> None:
         self._redraw = redraw
         self.every = every
         self._dirty: set[int] = set()

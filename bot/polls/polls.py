@@ -38,7 +38,7 @@ class Polls(RunFeature):
         super().__init__(app)
         self.store = VoteStore(app.db)
         self.ballots = BallotBox(app.db.path)
-        self.refresher = Refresher(self.redraw)
+        self.refresher = Refresher(self.redraw, every=app.outbox.settings.edit_debounce)
         self._questions: dict[int, Question] = {}  # questions never change once created
         self._runs: dict[int, Run] = {}  # what a vote needs; open/closed is read in its transaction
 
