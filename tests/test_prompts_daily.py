@@ -335,3 +335,11 @@ async def test_status_and_stats_show_the_next_prompt(make_app, clock) -> None:
     assert f"Next prompt: {tuesday}" in stats
     paused = text_of(await say(app, "/justdoit pause"))
     assert "Next prompt" not in paused and "Paused" in paused
+
+
+async def test_the_pending_digest_follows_a_changed_time(make_app, clock) -> None:
+    app = await start(make_app, Recorder())
+    await say(app, "/justdoit schedule time=08:30 tz=UTC")
+    await say(app, "/justdoit schedule time=10:00 tz=Europe/Paris")
+    digests = await app.scheduler.pending("justdoit:digest:")
+    assert [j.due_at for j in digests] == [datetime(2026, 11, 30, 9, 0, tzinfo=UTC)]
