@@ -51,6 +51,20 @@ WAIT = 5.0
 MANAGE_GUILD = str(discord.Permissions(manage_guild=True).value)
 
 
+ASK_OPTIONS = [
+    cmd.Option("question", description="What to ask", required=True),
+    cmd.Option("size", cmd.Kind.CHOICE, "How big", choices=("small", "large")),
+    cmd.Option("count", cmd.Kind.INT, "How many", min_value=1, max_value=10),
+    cmd.Option("loud", cmd.Kind.BOOL, "Post publicly"),
+    cmd.Option("when", cmd.Kind.DATETIME, "When it happened"),
+    cmd.Option("within", cmd.Kind.DURATION, "Answer within"),
+    cmd.Option("where", cmd.Kind.CHANNEL, "Channel"),
+    cmd.Option("who", cmd.Kind.USER, "Member"),
+    cmd.Option("tags", description="Tags", many=True),
+    cmd.Option("tz", description="Time zone"),
+]
+
+
 class Desk(Feature):
     """A test-only feature: a command of every option kind, a vote button, a form, a slow one."""
 
@@ -71,18 +85,7 @@ class Desk(Feature):
                 ("desk", "ask"),
                 "Ask the service desk a question",
                 self.ask,
-                options=[
-                    cmd.Option("question", description="What to ask", required=True),
-                    cmd.Option("size", cmd.Kind.CHOICE, "How big", choices=("small", "large")),
-                    cmd.Option("count", cmd.Kind.INT, "How many", min_value=1, max_value=10),
-                    cmd.Option("loud", cmd.Kind.BOOL, "Post publicly"),
-                    cmd.Option("when", cmd.Kind.DATETIME, "When it happened"),
-                    cmd.Option("within", cmd.Kind.DURATION, "Answer within"),
-                    cmd.Option("where", cmd.Kind.CHANNEL, "Channel"),
-                    cmd.Option("who", cmd.Kind.USER, "Member"),
-                    cmd.Option("tags", description="Tags", many=True),
-                    cmd.Option("tz", description="Time zone"),
-                ],
+                options=ASK_OPTIONS,
             )
         )
         command(cmd.Command(("desk", "suggest"), "Suggest a feed", self.suggest))
@@ -190,6 +193,10 @@ def env_for(fake: FakeDiscord) -> dict[str, str]:
     }
 
 
+def channel_of(fake: FakeDiscord) -> ChannelRef:
+    return ChannelRef("discord", str(fake.guild_id), str(fake.channel_id))
+
+
 async def desk_app(make_app: Any, fake: FakeDiscord, db: str = "bot.db", **discord_cfg: Any) -> App:
     config = {"discord": {"guild_id": fake.guild_id, "pace": 0, **discord_cfg}}
     return await make_app([Help, Desk], config=config, db=db)
@@ -206,12 +213,54 @@ async def logged_in(app: App, fake: FakeDiscord) -> AsyncIterator[DiscordSurface
         await surface.stop()
 
 
+@asynccontextmanager
+async def desk_surface(
+    make_app: Any, fake: FakeDiscord, **discord_cfg: Any
+) -> AsyncIterator[DiscordSurface]:
+    """The desk app, logged in to the fake; the app itself is `surface.app`."""
+    async with logged_in(await desk_app(make_app, fake, **discord_cfg), fake) as surface:
+        yield surface
+
+
 def feed(surface: DiscordSurface, payload: dict[str, Any]) -> None:
     surface.client._connection.parse_interaction_create(payload)
 
 
-def sub(name: str, options: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
-    return [{"type": 1, "name": name, "options": options or []}]
+async def answer(
+    fake: FakeDiscord, surface: DiscordSurface, payload: dict[str, Any]
+) -> dict[str, Any]:
+    """Hand `payload` to discord.py as the gateway would; the callback the fake received."""
+    feed(surface, payload)
+    return await fake.wait_interaction_response(payload["id"], timeout=3.0)
+
+
+def desk(
+    fake: FakeDiscord,
+    name: str,
+    *,
+    focused: str = "",
+    user_id: int = 1001,
+    permissions: str = "0",
+    roles: list[str] | None = None,
+    **values: Any,
+) -> dict[str, Any]:
+    """INTERACTION_CREATE for `/desk NAME` from member `user_id`, each value typed as its
+    `ask` option is declared."""
+    declared = {o.name: o for o in ASK_OPTIONS}
+    options = [
+        {"name": key, "type": _type(declared[key]), "value": value}
+        | ({"focused": True} if key == focused else {})
+        for key, value in values.items()
+    ]
+    subcommand = [{"type": 1, "name": name, "options": options}]
+    return fake.slash_payload("desk", subcommand, user_id, permissions, roles)
+
+
+async def post_buttons(surface: DiscordSurface, fake: FakeDiscord, *buttons: Button) -> int:
+    """A message with `buttons` sent straight through discord.py, as if posted long ago."""
+    channel = surface.client.get_partial_messageable(fake.channel_id)
+    message = await channel.send(**render(Post(buttons=list(buttons))).message_kwargs())
+    return message.id
 
 
 # --- Start-up ---------------------------------------------------------------------------
@@ -290,8 +339,13 @@ _TYPES = {
 }
 
 
+def _type(option: cmd.Option) -> int:
+    """The Discord option type a declared option is offered as (a list is typed text)."""
+    return 3 if option.many else _TYPES[option.kind]
+
+
 def _declared(spec: cmd.Command) -> set[tuple[str, int, bool]]:
-    return {(o.name, 3 if o.many else _TYPES[o.kind], o.required) for o in spec.options}
+    return {(o.name, _type(o), o.required) for o in spec.options}
 
 
 def _options(options: list[dict[str, Any]]) -> set[tuple[str, int, bool]]:
@@ -332,24 +386,19 @@ async def test_slash_command_callback_carries_the_rendered_message(
     fake_discord: FakeDiscord, make_app: Any
 ) -> None:
     fake = fake_discord
-    app = await desk_app(make_app, fake)
-    async with logged_in(app, fake) as surface:
-        payload = fake.slash_payload(
-            "desk",
-            sub(
-                "ask",
-                [
-                    {"name": "question", "type": 3, "value": "Is @everyone on call?"},
-                    {"name": "size", "type": 3, "value": "large"},
-                    {"name": "count", "type": 4, "value": 3},
-                    {"name": "loud", "type": 5, "value": True},
-                    {"name": "when", "type": 3, "value": "2026-11-20 10:00"},
-                    {"name": "tags", "type": 3, "value": "itil | brm"},
-                    {"name": "where", "type": 7, "value": str(fake.channel_id)},
-                    {"name": "who", "type": 6, "value": "4343"},
-                ],
-            ),
+    async with desk_surface(make_app, fake) as surface:
+        payload = desk(
+            fake,
+            "ask",
             user_id=4242,
+            question="Is @everyone on call?",
+            size="large",
+            count=3,
+            loud=True,
+            when="2026-11-20 10:00",
+            tags="itil | brm",
+            where=str(fake.channel_id),
+            who="4343",
         )
         member = fake.member(4343, permissions="0")
         del member["user"]
@@ -358,8 +407,7 @@ async def test_slash_command_callback_carries_the_rendered_message(
             "users": {"4343": fake.user(4343)},
             "members": {"4343": member},
         }
-        feed(surface, payload)
-        body = await fake.wait_interaction_response(payload["id"], timeout=3.0)
+        body = await answer(fake, surface, payload)
 
     assert body["type"] == 4
     data = body["data"]
@@ -373,7 +421,7 @@ async def test_slash_command_callback_carries_the_rendered_message(
     (seen,) = Desk.seen
     assert seen["size"] == "large" and seen["count"] == 3 and seen["tags"] == ["itil", "brm"]
     assert seen["when"].isoformat() == "2026-11-20T10:00:00+00:00"
-    assert seen["where"] == ChannelRef("discord", str(fake.guild_id), str(fake.channel_id))
+    assert seen["where"] == channel_of(fake)
     assert seen["who"] == UserRef("discord", str(fake.guild_id), "4343")
     assert seen["who"].name == "User 4343"
 
@@ -388,20 +436,8 @@ async def test_bad_option_value_is_refused_with_an_ephemeral_usage_error(
     fake_discord: FakeDiscord, make_app: Any
 ) -> None:
     fake = fake_discord
-    app = await desk_app(make_app, fake)
-    async with logged_in(app, fake) as surface:
-        payload = fake.slash_payload(
-            "desk",
-            sub(
-                "ask",
-                [
-                    {"name": "question", "type": 3, "value": "x"},
-                    {"name": "within", "type": 3, "value": "soonish"},
-                ],
-            ),
-        )
-        feed(surface, payload)
-        body = await fake.wait_interaction_response(payload["id"])
+    async with desk_surface(make_app, fake) as surface:
+        body = await answer(fake, surface, desk(fake, "ask", question="x", within="soonish"))
     assert body["data"]["flags"] == 64
     assert "within" in body["data"]["embeds"][0]["description"]
     assert "15m" in body["data"]["embeds"][0]["description"]
@@ -421,35 +457,17 @@ async def test_list_options_take_bars_quotes_or_commas(
     fake_discord: FakeDiscord, make_app: Any, typed: str, expected: list[str]
 ) -> None:
     fake = fake_discord
-    app = await desk_app(make_app, fake)
-    async with logged_in(app, fake) as surface:
-        options = [
-            {"name": "question", "type": 3, "value": "x"},
-            {"name": "tags", "type": 3, "value": typed},
-        ]
-        payload = fake.slash_payload("desk", sub("ask", options))
-        feed(surface, payload)
-        await fake.wait_interaction_response(payload["id"])
+    async with desk_surface(make_app, fake) as surface:
+        await answer(fake, surface, desk(fake, "ask", question="x", tags=typed))
     assert Desk.seen[0]["tags"] == expected
 
 
 async def test_tz_option_autocompletes_zone_names(fake_discord: FakeDiscord, make_app: Any) -> None:
     fake = fake_discord
-    app = await desk_app(make_app, fake)
-    async with logged_in(app, fake) as surface:
-        payload = fake.slash_payload(
-            "desk",
-            sub(
-                "ask",
-                [
-                    {"name": "question", "type": 3, "value": "x"},
-                    {"name": "tz", "type": 3, "value": "europe/lon", "focused": True},
-                ],
-            ),
-        )
+    async with desk_surface(make_app, fake) as surface:
+        payload = desk(fake, "ask", focused="tz", question="x", tz="europe/lon")
         payload["type"] = 4  # APPLICATION_COMMAND_AUTOCOMPLETE
-        feed(surface, payload)
-        body = await fake.wait_interaction_response(payload["id"])
+        body = await answer(fake, surface, payload)
     assert body["type"] == 8
     assert body["data"]["choices"][0] == {"name": "Europe/London", "value": "Europe/London"}
     assert Desk.seen == []
@@ -459,13 +477,9 @@ async def test_slow_answer_is_deferred_then_the_original_is_edited(
     fake_discord: FakeDiscord, make_app: Any
 ) -> None:
     fake = fake_discord
-    app = await desk_app(make_app, fake, defer_after=0.05)
     Desk.release = asyncio.Event()
-    async with logged_in(app, fake) as surface:
-        payload = fake.slash_payload("desk", sub("slow"))
-        feed(surface, payload)
-        body = await fake.wait_interaction_response(payload["id"])
-        assert body == {"type": 5, "data": {"flags": 64}}
+    async with desk_surface(make_app, fake, defer_after=0.05) as surface:
+        assert await answer(fake, surface, desk(fake, "slow")) == {"type": 5, "data": {"flags": 64}}
         Desk.release.set()
         (edit,) = await fake.wait_for_request("PATCH", "/webhooks/*/messages/@original")
     assert edit.json["embeds"][0]["description"] == "finally done"
@@ -475,20 +489,16 @@ async def test_form_after_a_deferral_is_offered_as_a_button_that_opens_it(
     fake_discord: FakeDiscord, make_app: Any
 ) -> None:
     fake = fake_discord
-    app = await desk_app(make_app, fake, defer_after=0.05)
     Desk.release = asyncio.Event()
-    async with logged_in(app, fake) as surface:
-        payload = fake.slash_payload("desk", sub("slowform"))
-        feed(surface, payload)
-        assert (await fake.wait_interaction_response(payload["id"]))["type"] == 5
+    async with desk_surface(make_app, fake, defer_after=0.05) as surface:
+        assert (await answer(fake, surface, desk(fake, "slowform")))["type"] == 5
         Desk.release.set()
         (edit,) = await fake.wait_for_request("PATCH", "/webhooks/*/messages/@original")
         (button,) = edit.json["components"][0]["components"]
         assert button["label"] == "Open the form" and button["custom_id"].startswith("itsmr:")
         message_id = int(next(m for m in fake.messages.values() if m["components"])["id"])
         click = fake.component_payload(button["custom_id"], message_id)
-        feed(surface, click)
-        assert (await fake.wait_interaction_response(click["id"]))["type"] == 9
+        assert (await answer(fake, surface, click))["type"] == 9
     assert fake.last_modal()["title"] == "Suggest a feed"
 
 
@@ -496,11 +506,8 @@ async def test_a_command_with_nothing_to_say_is_still_acknowledged(
     fake_discord: FakeDiscord, make_app: Any
 ) -> None:
     fake = fake_discord
-    app = await desk_app(make_app, fake)
-    async with logged_in(app, fake) as surface:
-        payload = fake.slash_payload("desk", sub("quiet"))
-        feed(surface, payload)
-        body = await fake.wait_interaction_response(payload["id"])
+    async with desk_surface(make_app, fake) as surface:
+        body = await answer(fake, surface, desk(fake, "quiet"))
     assert body["type"] == 4 and body["data"]["flags"] == 64 and body["data"]["content"] == "Done."
 
 
@@ -511,21 +518,18 @@ async def test_button_on_a_message_posted_before_a_restart_still_works(
     fake_discord: FakeDiscord, make_app: Any
 ) -> None:
     fake = fake_discord
-    channel = ChannelRef("discord", str(fake.guild_id), str(fake.channel_id))
-    first = await desk_app(make_app, fake)
-    async with logged_in(first, fake):
+    async with desk_surface(make_app, fake) as surface:
         post = Post(title="Vote", text="0 vote(s)", buttons=VOTE_BUTTONS)
-        await first.outbox.enqueue(channel, post, "desk:vote:1")
-        assert await first.outbox.drain() == 1
-        message_id = int(await first.outbox.message_id("desk:vote:1"))
+        await surface.app.outbox.enqueue(channel_of(fake), post, "desk:vote:1")
+        assert await surface.app.outbox.drain() == 1
+        message_id = int(await surface.app.outbox.message_id("desk:vote:1"))
 
     # A new process: a new App on the same database, a new client, nothing kept in memory.
-    second = await desk_app(make_app, fake)
-    async with logged_in(second, fake) as surface:
-        payload = fake.component_payload("itsm:desk.vote:red", message_id, user_id=77)
-        feed(surface, payload)
-        body = await fake.wait_interaction_response(payload["id"], timeout=3.0)
+    async with desk_surface(make_app, fake) as surface:
+        click = fake.component_payload("itsm:desk.vote:red", message_id, user_id=77)
+        body = await answer(fake, surface, click)
         (followup,) = await fake.wait_for_request("POST", f"/webhooks/{fake.application_id}/*")
+        rows = await surface.app.db.fetchall("SELECT message, member, choice FROM desk_votes")
 
     assert body["type"] == 7  # the clicked message is edited in place
     assert body["data"]["embeds"][0]["description"] == "1 vote(s)"
@@ -536,7 +540,6 @@ async def test_button_on_a_message_posted_before_a_restart_still_works(
     ]
     assert followup.json["flags"] == 64  # "You chose red" only to the one who clicked
     assert followup.json["embeds"][0]["description"] == "You chose red"
-    rows = await second.db.fetchall("SELECT message, member, choice FROM desk_votes")
     assert [tuple(r) for r in rows] == [(str(message_id), f"discord:{fake.guild_id}:77", "red")]
 
 
@@ -544,15 +547,9 @@ async def test_unknown_action_gets_an_ephemeral_answer(
     fake_discord: FakeDiscord, make_app: Any
 ) -> None:
     fake = fake_discord
-    app = await desk_app(make_app, fake)
-    async with logged_in(app, fake) as surface:
-        channel = surface.client.get_partial_messageable(fake.channel_id)
-        sent = await channel.send(
-            **render(Post(text="old", buttons=[Button("Go", "gone.away", "1")])).message_kwargs()
-        )
-        payload = fake.component_payload("itsm:gone.away:1", sent.id)
-        feed(surface, payload)
-        body = await fake.wait_interaction_response(payload["id"])
+    async with desk_surface(make_app, fake) as surface:
+        message_id = await post_buttons(surface, fake, Button("Go", "gone.away", "1"))
+        body = await answer(fake, surface, fake.component_payload("itsm:gone.away:1", message_id))
     assert body["type"] == 4 and body["data"]["flags"] == 64
     assert "no longer in use" in body["data"]["embeds"][0]["description"]
 
@@ -562,30 +559,20 @@ async def test_only_moderator_only_buttons_look_up_the_moderator_role(
 ) -> None:
     fake = fake_discord
     mods = fake.add_role("ITSM Moderators")
-    app = await desk_app(make_app, fake, moderator_role="ITSM Moderators")
     role_lookups = lambda: fake.requests_to("GET", "/guilds/*/roles")  # noqa: E731
-    async with logged_in(app, fake) as surface:
-        channel = surface.client.get_partial_messageable(fake.channel_id)
-        poll = await channel.send(**render(Post(buttons=VOTE_BUTTONS)).message_kwargs())
-        desk = await channel.send(
-            **render(Post(buttons=[Button("Lock", "desk.lock")])).message_kwargs()
-        )
-        on = {"desk.vote": poll.id, "desk.lock": desk.id}
+    async with desk_surface(make_app, fake, moderator_role="ITSM Moderators") as surface:
+        poll = await post_buttons(surface, fake, *VOTE_BUTTONS)
+        desk_message = await post_buttons(surface, fake, Button("Lock", "desk.lock"))
 
-        def click(custom_id: str, roles: list[str]) -> dict[str, Any]:
-            payload = fake.component_payload(custom_id, on[custom_id.split(":")[1]])
+        async def click(custom_id: str, message_id: int, roles: list[str]) -> dict[str, Any]:
+            payload = fake.component_payload(custom_id, message_id)
             payload["member"]["roles"] = roles
-            feed(surface, payload)
-            return payload
+            return await answer(fake, surface, payload)
 
-        vote = click("itsm:desk.vote:blue", [mods["id"]])
-        await fake.wait_interaction_response(vote["id"])
+        await click("itsm:desk.vote:blue", poll, [mods["id"]])
         assert role_lookups() == []  # a vote asks nothing about the member
-
-        lock = click("itsm:desk.lock:", [mods["id"]])
-        locked = await fake.wait_interaction_response(lock["id"])
-        refused = click("itsm:desk.lock:", [])
-        refusal = await fake.wait_interaction_response(refused["id"])
+        locked = await click("itsm:desk.lock:", desk_message, [mods["id"]])
+        refusal = await click("itsm:desk.lock:", desk_message, [])
     assert locked["data"]["embeds"][0]["description"] == "locked by a moderator: True"
     assert len(role_lookups()) == 1
     assert "Only moderators can use" in refusal["data"]["embeds"][0]["description"]
@@ -598,11 +585,8 @@ async def test_modal_opened_bad_input_refused_then_fixed_and_accepted(
     fake_discord: FakeDiscord, make_app: Any
 ) -> None:
     fake = fake_discord
-    app = await desk_app(make_app, fake)
-    async with logged_in(app, fake) as surface:
-        command = fake.slash_payload("desk", sub("suggest"), user_id=900)
-        feed(surface, command)
-        assert (await fake.wait_interaction_response(command["id"]))["type"] == 9
+    async with desk_surface(make_app, fake) as surface:
+        assert (await answer(fake, surface, desk(fake, "suggest", user_id=900)))["type"] == 9
         modal = fake.last_modal()
         assert modal["custom_id"] == "itsmf:desk.suggestion:ctx42"
         assert modal["title"] == "Suggest a feed"
@@ -613,29 +597,28 @@ async def test_modal_opened_bad_input_refused_then_fixed_and_accepted(
         assert kinds == [(1, "url"), (1, "why"), (18, "kind")]
 
         bad = _submit(fake, modal["custom_id"], url="ftp://nope", why="good", kind="news")
-        feed(surface, bad)
-        refusal = await fake.wait_interaction_response(bad["id"])
+        refusal = await answer(fake, surface, bad)
         assert refusal["type"] == 4 and refusal["data"]["flags"] == 64
         assert "Feed URL" in refusal["data"]["embeds"][0]["description"]
         assert "must start with https://" in refusal["data"]["embeds"][0]["description"]
-        assert await app.db.fetchval("SELECT count(*) FROM desk_suggestions") == 0
+        assert await surface.app.db.fetchval("SELECT count(*) FROM desk_suggestions") == 0
 
         # "Fix my answers" reopens the form with what was typed.
         (reopen,) = refusal["data"]["components"][0]["components"]
         assert reopen["custom_id"].startswith("itsmr:")
         message_id = int(next(m for m in fake.messages.values() if m["components"])["id"])
         click = fake.component_payload(reopen["custom_id"], message_id, user_id=900)
-        feed(surface, click)
-        assert (await fake.wait_interaction_response(click["id"]))["type"] == 9
+        assert (await answer(fake, surface, click))["type"] == 9
         again = fake.last_modal()
         url_input = again["components"][0]["components"][0]
         assert url_input["value"] == "ftp://nope"
 
         good = _submit(fake, again["custom_id"], url="https://example.org/rss", why="", kind="blog")
-        feed(surface, good)
-        thanks = await fake.wait_interaction_response(good["id"])
+        thanks = await answer(fake, surface, good)
+        rows = await surface.app.db.fetchall(
+            "SELECT member, url, kind, context FROM desk_suggestions"
+        )
     assert thanks["data"]["embeds"][0]["description"] == "Thanks, noted."
-    rows = await app.db.fetchall("SELECT member, url, kind, context FROM desk_suggestions")
     assert [tuple(r) for r in rows] == [
         (f"discord:{fake.guild_id}:900", "https://example.org/rss", "blog", "ctx42")
     ]
@@ -653,11 +636,9 @@ async def test_submission_of_a_modal_opened_before_a_restart_reaches_the_form(
     fake_discord: FakeDiscord, make_app: Any
 ) -> None:
     fake = fake_discord
-    app = await desk_app(make_app, fake)
-    async with logged_in(app, fake) as surface:
+    async with desk_surface(make_app, fake) as surface:
         payload = _submit(fake, "itsmf:desk.suggestion:ctx7", url="http://insecure", kind="news")
-        feed(surface, payload)
-        body = await fake.wait_interaction_response(payload["id"])
+        body = await answer(fake, surface, payload)
     # Refused, with the reason, even though this process never opened that modal.
     assert "must start with https://" in body["data"]["embeds"][0]["description"]
     assert body["data"]["embeds"][0]["footer"]["text"] == "Start the form again to retry."
@@ -665,38 +646,37 @@ async def test_submission_of_a_modal_opened_before_a_restart_reaches_the_form(
 
 # --- Moderators -------------------------------------------------------------------------
 
+MODS_BY_ID = "the id of ITSM Moderators"
+
 
 @pytest.mark.parametrize(
-    ("how", "expected"),
+    ("setting", "permissions", "holds", "expected"),
     [
-        ("member", "member"),
-        ("manage_guild", "moderator"),
-        ("role_id", "moderator"),
-        ("role_name", "moderator"),
-        ("other_role", "member"),
+        ("ITSM Moderators", "0", [], "member"),
+        ("ITSM Moderators", MANAGE_GUILD, [], "moderator"),
+        (MODS_BY_ID, "0", ["ITSM Moderators"], "moderator"),
+        ("itsm moderators", "0", ["ITSM Moderators"], "moderator"),
+        ("ITSM Moderators", "0", ["Readers"], "member"),
     ],
+    ids=["member", "manage_guild", "role_id", "role_name", "other_role"],
 )
 async def test_moderators_by_manage_server_or_configured_role(
-    fake_discord: FakeDiscord, make_app: Any, how: str, expected: str
+    fake_discord: FakeDiscord,
+    make_app: Any,
+    setting: str,
+    permissions: str,
+    holds: list[str],
+    expected: str,
 ) -> None:
     fake = fake_discord
-    mods = fake.add_role("ITSM Moderators")
-    other = fake.add_role("Readers")
-    role_setting = {"role_id": mods["id"], "role_name": "itsm moderators"}.get(
-        how, "ITSM Moderators"
-    )
-    app = await desk_app(make_app, fake, moderator_role=role_setting)
-    permissions = MANAGE_GUILD if how == "manage_guild" else "0"
-    roles = {"role_id": [mods["id"]], "role_name": [mods["id"]], "other_role": [other["id"]]}.get(
-        how, []
-    )
-    async with logged_in(app, fake) as surface:
-        who = fake.slash_payload("desk", sub("whoami"), permissions=permissions, roles=roles)
-        feed(surface, who)
-        body = await fake.wait_interaction_response(who["id"])
-        purge = fake.slash_payload("desk", sub("purge"), permissions=permissions, roles=roles)
-        feed(surface, purge)
-        refused_or_done = await fake.wait_interaction_response(purge["id"])
+    role_ids = {name: fake.add_role(name)["id"] for name in ("ITSM Moderators", "Readers")}
+    setting = role_ids["ITSM Moderators"] if setting == MODS_BY_ID else setting
+    roles = [role_ids[name] for name in holds]
+    async with desk_surface(make_app, fake, moderator_role=setting) as surface:
+        who = desk(fake, "whoami", permissions=permissions, roles=roles)
+        body = await answer(fake, surface, who)
+        purge = desk(fake, "purge", permissions=permissions, roles=roles)
+        refused_or_done = await answer(fake, surface, purge)
     assert body["data"]["embeds"][0]["description"] == expected
     text = refused_or_done["data"]["embeds"][0]["description"]
     assert ("purged" in text) == (expected == "moderator")

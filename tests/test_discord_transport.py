@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from adapters.discord.transport import marker, nonce
-from bot.model import ChannelRef, Post, UserRef, mention_tag
+from bot.model import Post, UserRef, mention_tag
 from tests.fakes.fake_discord import (  # noqa: F401
     FakeDiscord,
     discord_endpoints_fixture,
@@ -15,6 +15,7 @@ from tests.fakes.fake_discord import (  # noqa: F401
 from tests.test_discord_surface import (  # noqa: F401
     VOTE_BUTTONS,
     _endpoints_restored,
+    channel_of,
     desk_app,
     logged_in,
 )
@@ -25,7 +26,7 @@ async def test_channel_post_answered_by_429_is_delivered_once(
 ) -> None:
     fake = fake_discord
     app = await desk_app(make_app, fake)
-    channel = ChannelRef("discord", str(fake.guild_id), str(fake.channel_id))
+    channel = channel_of(fake)
     fake.fail_next("POST", "/channels/*/messages", status=429, retry_after=0.05)
     async with logged_in(app, fake):
         await app.outbox.enqueue(channel, Post(title="New article"), "feed:item:1")
@@ -45,7 +46,7 @@ async def test_server_error_retried_by_the_outbox_and_refusal_is_final(
 ) -> None:
     fake = fake_discord
     app = await desk_app(make_app, fake)
-    channel = ChannelRef("discord", str(fake.guild_id), str(fake.channel_id))
+    channel = channel_of(fake)
     fake.fail_next("POST", "/channels/*/messages", status=503)  # discord.py does not retry 503
     async with logged_in(app, fake):
         await app.outbox.enqueue(channel, Post(text="digest"), "digest:1")
@@ -68,7 +69,7 @@ async def test_post_in_doubt_after_a_crash_is_found_by_its_marker_not_sent_again
 ) -> None:
     fake = fake_discord
     app = await desk_app(make_app, fake)
-    channel = ChannelRef("discord", str(fake.guild_id), str(fake.channel_id))
+    channel = channel_of(fake)
     async with logged_in(app, fake) as surface:
         await app.outbox.enqueue(channel, Post(text="event reminder"), "event:9:remind")
         await app.outbox.drain()
@@ -92,7 +93,7 @@ async def test_a_marker_copied_into_the_text_does_not_pass_for_that_post(
 ) -> None:
     fake = fake_discord
     app = await desk_app(make_app, fake)
-    channel = ChannelRef("discord", str(fake.guild_id), str(fake.channel_id))
+    channel = channel_of(fake)
     forged = f"A feed item that carries another post's marker{marker('feed:item:2')} mid-text"
     async with logged_in(app, fake) as surface:
         await app.outbox.enqueue(channel, Post(text=forged), "feed:item:1")
@@ -107,7 +108,7 @@ async def test_outbox_edit_changes_the_posted_message(
 ) -> None:
     fake = fake_discord
     app = await desk_app(make_app, fake)
-    channel = ChannelRef("discord", str(fake.guild_id), str(fake.channel_id))
+    channel = channel_of(fake)
     async with logged_in(app, fake):
         await app.outbox.enqueue(channel, Post(text="3 votes", buttons=VOTE_BUTTONS), "poll:1")
         await app.outbox.drain()
@@ -124,7 +125,7 @@ async def test_mentions_reach_discord_as_allowed_only_for_the_intended_member(
 ) -> None:
     fake = fake_discord
     app = await desk_app(make_app, fake)
-    channel = ChannelRef("discord", str(fake.guild_id), str(fake.channel_id))
+    channel = channel_of(fake)
     member = UserRef("discord", str(fake.guild_id), "555")
     post = Post(text=f"{mention_tag(member)}, your turn. Feed said: <@666> @here", mentions=["555"])
     async with logged_in(app, fake):
