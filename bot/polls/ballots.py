@@ -47,7 +47,8 @@ class BallotBox:
     async def press(
         self, run: Run, question: Question, user: UserRef, option: int, now: datetime
     ) -> tuple[Outcome, int | None]:
-        """Same meaning as `VoteStore.press`; resolves when its batch has committed."""
+        """Add, remove (pressed again) or change the member's choice; resolves when its
+        batch has committed, with the outcome and, for a change, the option chosen before."""
         done: asyncio.Future[tuple[Outcome, int | None]] = (
             asyncio.get_running_loop().create_future()
         )
@@ -123,7 +124,7 @@ class BallotBox:
 
 
 def _one(conn: sqlite3.Connection, p: _Press) -> tuple[Outcome, int | None]:
-    """One press, with the same rules as `VoteStore.press`."""
+    """One press: refused once closed; a multi choice never exceeds its maximum."""
     q = p.question
     slot = 0 if q.kind == "single" else p.option
     state = conn.execute(
