@@ -69,6 +69,23 @@ async def test_the_export_parses_back_with_every_property(make_app):
     assert again == data  # stable: same UID and stamp until the event changes
 
 
+async def test_the_zone_rules_cover_the_event_across_a_clock_change(make_app):
+    # Starts in summer time, ends after the clocks go back on 26 October 2031.
+    app, console, _ = await boot(make_app)
+    await console.handle(
+        '@mod! /event add title=Retreat start="2031-10-25 09:00" end="2031-10-27 17:00"'
+        " tz=Europe/London"
+    )
+    event = await app.features["event"].service.store.get(1)
+    data = ical.export([event], app.clock.now())
+    (vtimezone,) = icalendar.Calendar.from_ical(data).walk("VTIMEZONE")
+    own_rules = vtimezone.to_tz(lookup_tzid=False)  # read from the file, not the system
+    assert event.start.astimezone(own_rules).utcoffset() == timedelta(hours=1)
+    assert event.end.astimezone(own_rules).utcoffset() == timedelta(0)
+    assert event.start.astimezone(own_rules).hour == 9
+    assert len(data) < 1500  # only the rules the event needs, not every year since 1970
+
+
 async def test_each_announcement_carries_its_own_ics(make_app):
     app, console, _ = await boot(make_app)
     await console.handle(FULL)

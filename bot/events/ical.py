@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 PRODID = "-//ITSM Community Bot//events//EN"
 MAX_REDIRECTS = 3
+ZONE_MARGIN = timedelta(days=2)  # a UTC date is at most a day from its local date
 
 
 def export(events: list[Event], now: datetime) -> bytes:
@@ -38,7 +39,12 @@ def export(events: list[Event], now: datetime) -> bytes:
     cal.add("calscale", "GREGORIAN")
     for event in events:
         cal.add_component(_vevent(event, now))
-    cal.add_missing_timezones()
+    if events:
+        # Zone rules only for the days the events span: the library's default range
+        # (1970 onwards) costs ~10x the time and size for a calendar nobody reads back then.
+        first = min(e.start for e in events).date() - ZONE_MARGIN
+        last = max(e.end or e.start for e in events).date() + ZONE_MARGIN
+        cal.add_missing_timezones(first_date=first, last_date=last)
     return cal.to_ical()
 
 
