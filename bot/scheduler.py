@@ -188,12 +188,14 @@ class Scheduler:
                 "scheduler: skipped %s, due %s, %s late (grace %s)",
                 job.key, job.due_at.isoformat(), late, kind.grace,
             )  # fmt: skip
-            await self._finish(job, "skipped", f"late by {late}")
+            # The follow-up runs while the row is still `running`, so a crash before it is
+            # done runs the skip again at the next start, as a crash in a handler would.
             if kind.skipped is not None:
                 try:
                     await kind.skipped(job)
                 except Exception:
                     log.exception("scheduler: after skipping %s, its follow-up failed", job.key)
+            await self._finish(job, "skipped", f"late by {late}")
             return "skipped"
         try:
             await kind.handler(job)
