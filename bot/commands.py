@@ -213,9 +213,16 @@ def coerce(command: Command, values: dict[str, Any], place: Place) -> dict[str, 
 
 
 def _split_many(value: Any) -> list[Any]:
+    """A list typed as one text (a Discord option): `"a" "b c"` as its quoted words, else
+    split on `|`, else on commas."""
     if isinstance(value, list | tuple):
         return [v for v in value if str(v).strip() != ""]
     text = str(value)
+    if '"' in text and "|" not in text:
+        try:
+            return [w.text for w in textargs.split_words(text) if w.text.strip()]
+        except UsageError:
+            pass  # an unclosed quote: read the text as typed
     parts = text.split("|") if "|" in text else text.split(",")
     return [p.strip() for p in parts if p.strip()]
 

@@ -174,6 +174,11 @@ class Outbox:
 
     # --- Delivering ----------------------------------------------------------------------
 
+    def detach(self, transport: Transport) -> None:
+        """Stop delivering through `transport` (its platform's posts wait for the next one)."""
+        if self.transports.get(transport.platform) is transport:
+            del self.transports[transport.platform]
+
     async def settle(self) -> None:
         """Settle the in-doubt rows of every platform attached since the last delivery."""
         while self._unsettled:

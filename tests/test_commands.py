@@ -187,3 +187,11 @@ async def test_a_costly_moderator_check_runs_only_for_moderator_buttons(make_app
 
     [refused] = await app.act(Action("approve", "1", MEMBER, HERE, moderator_check=refuse))
     assert "Only moderators" in refused.post.text
+
+
+def test_a_list_typed_as_one_text_keeps_its_quoted_words():
+    values = {"question": "Q", "options": '"Yes, definitely" "Not yet" Maybe'}
+    got = cmd.coerce(CREATE, values, PLACE)
+    assert got["options"] == ["Yes, definitely", "Not yet", "Maybe"]
+    unclosed = {"question": "Q", "options": '"Yes, definitely, No'}
+    assert cmd.coerce(CREATE, unclosed, PLACE)["options"] == ['"Yes', "definitely", "No"]

@@ -20,8 +20,7 @@ import discord
 from discord import app_commands
 
 from bot import commands as cmd
-from bot import markup, textargs
-from bot.errors import UsageError
+from bot import markup
 
 log = logging.getLogger(__name__)
 
@@ -198,20 +197,3 @@ def matching(values: tuple[str, ...], current: str) -> list[str]:
     starts = [v for v in values if v.lower().startswith(needle)]
     within = [v for v in values if needle in v.lower() and v not in starts]
     return (starts + within)[:CHOICES_MAX]
-
-
-def quoted_lists(spec: cmd.Command | None, values: dict[str, Any]) -> dict[str, Any]:
-    """A list option typed with quotes (`"Incident" "Change"`) as its quoted words, as on Slack
-    and the console; without quotes the core splits the text on `|` or commas itself."""
-    if spec is None:
-        return values
-    out = dict(values)
-    for option in spec.options:
-        text = out.get(option.name)
-        if not option.many or not isinstance(text, str) or "|" in text or '"' not in text:
-            continue
-        try:
-            out[option.name] = [w.text for w in textargs.split_words(text)]
-        except UsageError:
-            pass  # an unclosed quote: the core reads the text as typed
-    return out

@@ -129,8 +129,7 @@ class DiscordSurface:
             log.warning("no READY from Discord yet; still trying in the background")
 
     async def stop(self) -> None:
-        if self.app.outbox.transports.get(self.platform) is self.transport:
-            del self.app.outbox.transports[self.platform]
+        self.app.outbox.detach(self.transport)
         await self.client.close()
         if self._connection is not None:
             with contextlib.suppress(Exception, asyncio.CancelledError):
@@ -161,7 +160,6 @@ class DiscordSurface:
     ) -> None:
         workspace = workspace_of(interaction)
         options = {k: neutral(v, workspace) for k, v in values.items() if v is not None}
-        options = commands.quoted_lists(self.app.registry.commands.get(path), options)
 
         async def work() -> list[Reply]:
             invocation = Invocation(

@@ -104,6 +104,7 @@ class SlackSurface:
             client=self.client,
             signing_secret=tokens.signing_secret or None,
             request_verification_enabled=mode == "http",
+            process_before_response=True,
         )
         self.bolt.command(_ANY)(self._on_command)
         self.bolt.action(_ANY)(self._on_action)
@@ -134,6 +135,7 @@ class SlackSurface:
         log.info("slack: listening for HTTP requests on port %d%s", self.port, self.settings.path)
 
     async def stop(self) -> None:
+        self.core.outbox.detach(self.transport)
         if self._socket is not None:
             await self._socket.close_async()
             self._socket = None
