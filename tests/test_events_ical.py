@@ -5,6 +5,7 @@ round trip, and the `itsm-bot events` commands."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from datetime import UTC, datetime, timedelta
 
 import icalendar
@@ -193,6 +194,24 @@ async def test_a_chapters_calendar_imports_with_clear_skips(make_app):
     assert report.past == 1
     assert report.invalid == ["untitled: An event needs a title."]
     assert "Added 2 event(s)." in report.summary()
+
+
+async def test_the_calendar_is_parsed_off_the_event_loop(make_app, monkeypatch):
+    app, console, _ = await boot(make_app)
+    loop_thread = threading.get_ident()
+    parsed_in: list[int] = []
+    real_parse = ical.parse
+
+    def watched_parse(data: bytes, tz: str):
+        parsed_in.append(threading.get_ident())
+        return real_parse(data, tz)
+
+    monkeypatch.setattr(ical, "parse", watched_parse)
+    report = await app.features["event"].service.import_calendar(
+        FOREIGN, 1, console.channel, "test", "UTC", timedelta(days=60), []
+    )
+    assert len(report.added) == 2
+    assert parsed_in and loop_thread not in parsed_in
 
 
 async def test_garbage_is_not_a_calendar(make_app):

@@ -123,7 +123,8 @@ class EventService:
         """Add every upcoming event of an iCalendar document; known UIDs are left alone."""
         report = ImportReport()
         now = self.app.clock.now()
-        for item in ical.parse(data, tz):
+        # Parsing a full-size calendar takes seconds of CPU: keep it off the event loop.
+        for item in await asyncio.to_thread(ical.parse, data, tz):
             draft = item.draft
             if await self.store.by_uid(community_id, item.uid):
                 report.known += 1
