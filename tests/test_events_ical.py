@@ -196,6 +196,17 @@ async def test_a_chapters_calendar_imports_with_clear_skips(make_app):
     assert "Added 2 event(s)." in report.summary()
 
 
+def test_an_all_day_event_starts_at_midnight_in_the_default_zone():
+    data = (
+        b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//x//EN\r\nBEGIN:VEVENT\r\nUID:day-1\r\n"
+        b"DTSTAMP:20260101T000000Z\r\nDTSTART;VALUE=DATE:20270601\r\nSUMMARY:Chapter day\r\n"
+        b"END:VEVENT\r\nEND:VCALENDAR\r\n"
+    )
+    (item,) = ical.parse(data, "Europe/Berlin")
+    assert item.draft.start == datetime(2027, 5, 31, 22, 0, tzinfo=UTC)  # 00:00 CEST
+    assert (item.uid, item.draft.tz) == ("day-1", "Europe/Berlin")
+
+
 async def test_the_calendar_is_parsed_off_the_event_loop(make_app, monkeypatch):
     app, console, _ = await boot(make_app)
     loop_thread = threading.get_ident()

@@ -13,7 +13,7 @@ import hashlib
 import ipaddress
 import logging
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from urllib.parse import urljoin, urlsplit
 
 import aiohttp
@@ -128,7 +128,7 @@ def _moment(vevent: icalendar.Event, name: str, default_tz: str) -> tuple[dateti
     value = vevent.decoded(name)
     tzid = vevent[name].params.get("TZID", "")
     if not isinstance(value, datetime):  # an all-day date
-        value = datetime.combine(value if isinstance(value, date) else date.today(), time())
+        value = datetime.combine(value, time())
     if value.tzinfo is None:
         tz = _known_zone(tzid) or default_tz
         return value.replace(tzinfo=timeutil.zone(tz)).astimezone(UTC), tz

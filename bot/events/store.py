@@ -61,9 +61,6 @@ MIGRATIONS = [
     """
 ]
 
-STATUSES = ("going", "interested", "not_going")
-EDITABLE = ("title", "start_at", "end_at", "tz", "location", "url", "organiser", "description")
-
 
 @dataclass
 class Event:
