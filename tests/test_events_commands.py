@@ -168,10 +168,15 @@ async def test_edit_refuses_bad_changes_and_keeps_the_event(run):
     await run.say(ADD)
     assert "The end is before the start" in await run.say('@mod! /event edit 1 end="2026-12-01"')
     assert "is in the past" in await run.say('@mod! /event edit 1 start="2026-11-01 09:00"')
+    assert "can't read `someday`" in await run.say("@mod! /event edit 1 start=someday")
+    assert "`Mars/Olympus` is not a time zone" in await run.say(
+        "@mod! /event edit 1 tz=Mars/Olympus"
+    )
     assert "Nothing to change" in await run.say("@mod! /event edit 1")
     assert "for moderators only" in await run.say("@ann /event edit 1 title=Mine")
     event = await run.service.store.get(1)
     assert (event.title, event.end, event.sequence) == ("itSMF UK Conference", None, 0)
+    assert (event.start, event.tz) == (datetime(2026, 12, 5, 9, 0, tzinfo=UTC), "Europe/London")
 
 
 async def test_cancel_marks_the_announcement_and_cancels_reminders(run):
