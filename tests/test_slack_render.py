@@ -254,6 +254,19 @@ def test_form_becomes_a_modal_within_limits() -> None:
         r.render_form(form, "x" * 3001)
 
 
+def test_form_errors_only_name_the_modals_inputs() -> None:
+    view = {
+        "blocks": [{"type": "input", "block_id": "title"}, {"type": "input", "block_id": "start"}]
+    }
+    errors = {"start": "Not a date.", "remind": "Too many.", "end": "Before the start."}
+
+    assert r.form_errors(errors, view) == {
+        "start": "Not a date.",
+        "title": "Too many. Before the start.",
+    }
+    assert r.form_errors(errors, {"blocks": [{"type": "section", "block_id": "start"}]}) == {}
+
+
 # --------------------------------------------------------------------------- translate
 
 

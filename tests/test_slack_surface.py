@@ -91,6 +91,8 @@ class Toy(Feature):
         await self.gate.wait()
         if not sub.values.get("url", "").startswith("https://"):
             return FormErrors({"url": "Give an https:// address."})
+        if sub.values["url"].endswith("/known"):
+            return FormErrors({"subscription": "That feed is already followed here."})
         self.suggestions.append((sub.values["url"], sub.value, sub.channel.channel))
         return Ephemeral(Post(text="Thanks, noted."))
 
@@ -302,6 +304,47 @@ async def test_a_slow_submission_closes_the_modal_in_time_and_answers_later(
     (late,) = await http.fake.wait_for_call("chat.postEphemeral")
     assert late["channel"] == "C4"
     assert "Give an https:// address." in late["text"]  # the inline error, now a message
+
+
+async def test_a_slow_moderator_check_still_fits_in_the_ack_budget(http: Http, monkeypatch) -> None:
+    monkeypatch.setattr("adapters.slack.surface.ACK_BUDGET", 0.05)
+    asked = asyncio.Event()
+    answer = asyncio.Event()
+
+    async def slow_check(user_id: str) -> bool:
+        asked.set()
+        await answer.wait()  # users.info stuck behind a rate limit
+        return False
+
+    monkeypatch.setattr(http.surface.moderators, "check", slow_check)
+    meta = '{"v":"ctx-1","c":"slack:T1:C4","m":""}'
+    payload = view_submission_payload("toy.suggest", {"url": "https://example.org/f"}, meta)
+
+    status, body, _ = await http.post(interaction_body(payload))
+
+    assert (status, body) == (200, "")  # closed in time although the check is still running
+    assert asked.is_set() and http.toy.suggestions == []
+    answer.set()
+    (late,) = await http.fake.wait_for_call("chat.postEphemeral")
+    assert "Thanks, noted." in late["text"]
+    assert http.toy.suggestions == [("https://example.org/f", "ctx-1", "C4")]
+
+
+async def test_an_error_for_a_field_the_modal_lacks_is_shown_on_its_first_input(
+    http: Http,
+) -> None:
+    meta = '{"v":"ctx-1","c":"slack:T1:C4","m":""}'
+    payload = view_submission_payload(
+        "toy.suggest", {"url": "https://example.org/known", "note": ""}, meta
+    )
+
+    status, body, _ = await http.post(interaction_body(payload))
+
+    assert status == 200
+    assert json.loads(body) == {
+        "response_action": "errors",
+        "errors": {"url": "That feed is already followed here."},
+    }
 
 
 async def test_a_public_answer_in_a_channel_the_bot_is_not_in_goes_through_the_command(

@@ -307,6 +307,19 @@ def render_form(form: Form, private_metadata: str = "") -> dict[str, Any]:
     }
 
 
+def form_errors(errors: dict[str, str], view: dict[str, Any]) -> dict[str, str]:
+    """Errors for a submitted modal's inputs. Slack refuses the whole answer if one names a
+    block the modal lacks, so those go on its first input; none at all if it has no input."""
+    inputs = [b["block_id"] for b in view.get("blocks") or [] if b.get("type") == "input"]
+    if not inputs:
+        return {}
+    shown: dict[str, str] = {}
+    for key, message in errors.items():
+        target = key if key in inputs else inputs[0]
+        shown[target] = f"{shown[target]} {message}" if target in shown else message
+    return shown
+
+
 def _input(field: FormField) -> Block:
     element: dict[str, Any] = {"action_id": _checked_id(field.id)}
     if field.kind == "select":

@@ -38,6 +38,7 @@ from bot.model import (
     Post,
     Public,
     Reply,
+    Submission,
     UpdateMessage,
     UserRef,
 )
@@ -194,12 +195,13 @@ class SlackSurface:
         await self.deliver(replies, origin)
 
     async def _on_view(self, ack: Any, body: dict[str, Any]) -> None:
-        """A modal submitted: errors and a follow-up form must travel in the ack itself."""
-        user_id = str((body.get("user") or {}).get("id", ""))
-        sub = translate.submission(body, await self.moderators.check(user_id))
-        meta = translate.read_form_metadata((body.get("view") or {}).get("private_metadata", ""))
+        """A modal submitted: errors and a follow-up form must travel in the ack itself, so
+        the whole answer, the moderator check included, gets ACK_BUDGET and no more."""
+        view = body.get("view") or {}
+        sub = translate.submission(body)
+        meta = translate.read_form_metadata(view.get("private_metadata", ""))
         origin = Origin(sub.channel, sub.user, message_ts=meta.get("m", ""))
-        work = asyncio.create_task(self.core.submit(sub))
+        work = asyncio.create_task(self._submit(sub))
         done, _ = await asyncio.wait({work}, timeout=ACK_BUDGET)
         if not done:
             await ack()
@@ -210,17 +212,23 @@ class SlackSurface:
         for reply in replies:
             if isinstance(reply, FormErrors):
                 errors.update(reply.errors)
-        if errors:
-            await ack(response_action="errors", errors=errors)
+        inline = slack_render.form_errors(errors, view)
+        if inline:
+            await ack(response_action="errors", errors=inline)
             replies = [r for r in replies if not isinstance(r, FormErrors)]
         elif replies and isinstance(replies[0], OpenForm):
-            view = slack_render.render_form(replies[0].form, self._form_context(replies[0], origin))
-            await ack(response_action="update", view=view)
+            form = replies[0].form
+            following = slack_render.render_form(form, self._form_context(replies[0], origin))
+            await ack(response_action="update", view=following)
             replies = replies[1:]
         else:
             await ack()
         if replies:
             self._track(self.deliver(replies, origin))
+
+    async def _submit(self, sub: Submission) -> list[Reply]:
+        sub.is_moderator = await self.moderators.check(sub.user.user)
+        return await self.core.submit(sub)
 
     async def _late(self, work: asyncio.Task[list[Reply]], origin: Origin) -> None:
         await self.deliver(await work, origin)

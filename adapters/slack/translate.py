@@ -106,7 +106,7 @@ def user_of(payload: dict[str, Any]) -> UserRef:
     return UserRef(PLATFORM, team_of(payload), str(user_id), str(name))
 
 
-def action(payload: dict[str, Any], is_moderator: bool = False) -> Action | None:
+def action(payload: dict[str, Any]) -> Action | None:
     """The first action of a `block_actions` payload, or None for a link or a non-message."""
     actions = payload.get("actions") or []
     container = payload.get("container") or {}
@@ -130,13 +130,12 @@ def action(payload: dict[str, Any], is_moderator: bool = False) -> Action | None
         user=user_of(payload),
         channel=ChannelRef(PLATFORM, team_of(payload), str(channel_id)),
         message_id=str(container.get("message_ts") or message.get("ts") or ""),
-        is_moderator=is_moderator,
         values=chosen,
         raw=payload,
     )
 
 
-def submission(payload: dict[str, Any], is_moderator: bool = False) -> Submission:
+def submission(payload: dict[str, Any]) -> Submission:
     """A `view_submission` -> Submission; every input's value by its block id (field id)."""
     view = payload.get("view") or {}
     meta = read_form_metadata(view.get("private_metadata", ""))
@@ -152,7 +151,6 @@ def submission(payload: dict[str, Any], is_moderator: bool = False) -> Submissio
         values=values,
         user=user_of(payload),
         channel=channel,
-        is_moderator=is_moderator,
         raw=payload,
     )
 
