@@ -105,6 +105,8 @@ class SlackSurface:
             client=self.client,
             signing_secret=tokens.signing_secret or None,
             request_verification_enabled=mode == "http",
+            # Answer as soon as a listener returns: every listener acks and hands its work
+            # to a task first, and otherwise bolt polls for the ack every 10 ms.
             process_before_response=True,
         )
         self.bolt.command(_ANY)(self._on_command)
