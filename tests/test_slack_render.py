@@ -147,6 +147,19 @@ def test_header_is_cut_at_150_and_a_linked_title_keeps_its_link() -> None:
     assert linked["text"]["text"] == "*<https://example.org/x|Read me>*"
 
 
+def test_a_linked_title_holds_no_other_tag_and_fits_its_section() -> None:
+    title = f"[x](https://evil.example) | {mention_tag(UserRef('slack', 'T1', 'U42'))} {time_tag(MOMENT)}"
+    block = r.render(Post(title=title, url="https://example.org/a"))["blocks"][0]
+
+    assert _tags(block["text"]["text"]) == [
+        "<https://example.org/a|x (https://evil.example) ¦ @U42 Sat 05 Dec 2026 09:30 UTC>"
+    ]
+
+    long_url = "https://example.org/" + "&" * 1000
+    (header,) = r.render(Post(title="Too long to link", url=long_url))["blocks"]
+    assert header == {"type": "header", "text": r.plain_text("Too long to link", r.HEADER_TEXT)}
+
+
 def test_fields_are_cut_at_2000_and_ten_to_a_section() -> None:
     fields = [Field(f"f{n}", "v" * 2500) for n in range(13)] + [Field("wide", "w", inline=False)]
     blocks = r.render(Post(fields=fields))["blocks"]

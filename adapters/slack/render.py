@@ -153,9 +153,11 @@ def _title(post: Post) -> list[Block]:
     if not post.title:
         return []
     if _is_web_url(post.url):
-        title = cut(mrkdwn(post.title, post.zone), HEADER_TEXT)
-        link = escape(post.url).replace("|", "%7C")
-        return [{"type": "section", "text": {"type": "mrkdwn", "text": f"*<{link}|{title}>*"}}]
+        # A link's label cannot hold another tag (link, mention, time): plain text only.
+        label = cut(escape(plain(post.title, post.zone)), HEADER_TEXT).replace("|", "¦")
+        text = f"*<{escape(post.url).replace('|', '%7C')}|{label}>*"
+        if len(text) <= SECTION_TEXT:
+            return [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
     return [{"type": "header", "text": plain_text(post.title, HEADER_TEXT, post.zone)}]
 
 
