@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import socket
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -401,6 +402,19 @@ async def test_configured_users_and_group_members_are_moderators(
     assert not await surface.moderators.check("U1")
     assert fake_slack.calls_to("usergroups.users.list") == [{"usergroup": "S1"}]
     assert [c["user"] for c in fake_slack.calls_to("users.info")] == ["UGRP", "U1"]
+
+
+async def test_a_moderator_check_slack_cannot_answer_is_a_no(make_app) -> None:
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]  # closed again: nothing listens there
+    app = await make_app([Help, Toy], config={"slack": {"moderator_group": "S1"}})
+    env = {"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_APP_TOKEN": APP_TOKEN}
+    surface = create(
+        app, app.config.section("slack"), env | {"SLACK_API_URL": f"http://127.0.0.1:{port}/api/"}
+    )
+
+    assert await asyncio.wait_for(surface.moderators.check("U1"), timeout=5) is False
 
 
 # --------------------------------------------------------------------------- Socket Mode

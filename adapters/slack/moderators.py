@@ -8,8 +8,9 @@ import logging
 import time
 from collections.abc import Callable
 
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.slack.transport import FAILURES, delivery_error
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +51,8 @@ class Moderators:
             return cached[1]
         try:
             user = (await self.client.users_info(user=user_id))["user"]
-        except SlackApiError as exc:
-            log.warning("users.info for %s failed: %s", user_id, exc.response.get("error"))
+        except FAILURES as exc:
+            log.warning("users.info for %s failed: %s", user_id, delivery_error(exc))
             return False
         admin = bool(user.get("is_admin") or user.get("is_owner") or user.get("is_primary_owner"))
         self._admins[user_id] = (now + self.ttl, admin)
@@ -63,10 +64,8 @@ class Moderators:
             return self._group[1]
         try:
             response = await self.client.usergroups_users_list(usergroup=self.group)
-        except SlackApiError as exc:
-            log.warning(
-                "members of user group %s unavailable: %s", self.group, exc.response.get("error")
-            )
+        except FAILURES as exc:
+            log.warning("members of user group %s unavailable: %s", self.group, delivery_error(exc))
             return self._group[1] if self._group else set()
         members = set(response.get("users") or [])
         self._group = (now + self.ttl, members)
