@@ -217,6 +217,26 @@ async def test_a_later_announcement_waits_for_its_moment(run):
     assert run.post(2).title == "📅 itSMF UK Conference"
 
 
+async def test_moving_the_start_before_a_delayed_announcement_announces_now(run):
+    await run.say(ADD.replace("tz=Europe/London", 'announce="2026-11-30 12:00"'))
+    said = await run.say('@mod! /event edit 1 start="2026-11-28 10:00"')
+    assert "announced now" in said
+    assert any(
+        m.post.title == "📅 itSMF UK Conference" for m in run.console.screen.messages.values()
+    )
+    assert await run.app.scheduler.pending("event:1:announce") == []
+
+
+async def test_a_delayed_announcement_is_still_made_after_long_downtime(make_app, clock):
+    first = Run(await make_app(features=[Help, Events], db="down.db"), clock)
+    await first.say(ADD.replace("tz=Europe/London", 'announce="2026-11-24 12:00"'))
+    await first.app.stop()
+    clock.set(datetime(2026, 12, 4, 9, 0, tzinfo=UTC))  # ten days later, the day before
+    again = Run(await make_app(features=[Help, Events], db="down.db"), clock)
+    await again.settle(0)
+    assert await again.app.outbox.state("event:1:console:demo:general") is not None
+
+
 async def test_the_announcement_goes_to_the_communitys_linked_channels(make_app, clock):
     config = {
         "community": [

@@ -34,7 +34,6 @@ class EventSettings(Section):
     max_remind: Duration = timedelta(days=60)
     # How late a reminder may still be posted after downtime (never once the event started).
     reminder_grace: Duration = timedelta(hours=2)
-    announce_grace: Duration = timedelta(days=7)
     import_max_bytes: int = 1_000_000
     import_timeout: Duration = timedelta(seconds=20)
     import_allow_private: bool = False
@@ -48,7 +47,7 @@ class Events(Feature):
 
     def register(self) -> None:
         self.service = EventService(self.app)
-        self.service.register_jobs(self.settings.reminder_grace, self.settings.announce_grace)
+        self.service.register_jobs(self.settings.reminder_grace)
         commands.declare(self)
 
     async def seed_demo(self, channel: ChannelRef) -> None:

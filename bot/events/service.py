@@ -18,7 +18,7 @@ from bot.events import ical, render
 from bot.events.drafts import Draft, check
 from bot.events.store import Event, EventStore
 from bot.model import ChannelRef, Post, UserRef
-from bot.scheduler import Job
+from bot.scheduler import ANY_LATENESS, Job
 from bot.timeutil import format_duration
 
 if TYPE_CHECKING:
@@ -53,9 +53,11 @@ class EventService:
         self._locks: dict[int, asyncio.Lock] = {}
         self._ics_cache: dict[int, tuple[int, bytes]] = {}
 
-    def register_jobs(self, reminder_grace: timedelta, announce_grace: timedelta) -> None:
+    def register_jobs(self, reminder_grace: timedelta) -> None:
         self.app.scheduler.handle(REMIND_KIND, self._remind, grace=reminder_grace)
-        self.app.scheduler.handle(ANNOUNCE_KIND, self._announce_job, grace=announce_grace)
+        # However long the bot was down, an event not yet started is still worth announcing
+        # (the job itself declines once the event has started).
+        self.app.scheduler.handle(ANNOUNCE_KIND, self._announce_job, grace=ANY_LATENESS)
 
     # --- Changes -------------------------------------------------------------------------
 
@@ -94,8 +96,20 @@ class EventService:
         """Write the edited event, move its reminders and edit its announcements."""
         stored = await self.store.update(event, self.app.clock.now())
         notes = await self._arm_reminders(stored)
+        if await self._announce_before_start(stored):
+            notes.append("announced now: the new start is before the planned announcement")
         await self.refresh(stored.id)
         return Outcome(stored, notes)
+
+    async def _announce_before_start(self, event: Event) -> bool:
+        """A start moved before a delayed announcement: announce now rather than never."""
+        key = f"event:{event.id}:announce"
+        pending = await self.app.scheduler.pending(key)
+        if not pending or pending[0].due_at < event.start:
+            return False
+        await self.app.scheduler.cancel(key)
+        await self.announce(event)
+        return True
 
     async def cancel(self, event: Event) -> bool:
         if not await self.store.cancel(event.id, self.app.clock.now()):
