@@ -267,7 +267,7 @@ async def test_event_import_fetches_a_url_with_limits(make_app, served):
     assert "Added 2 event(s)." in out[-1 - 2]  # then the two announcements
     assert await app.db.fetchval("SELECT count(*) FROM events") == 2
     await console.handle(f"@mod! /event import {served}/big.ics")
-    assert "larger than the 2000 byte limit" in out[-1]
+    assert "larger than 2,000 bytes" in out[-1]
     await console.handle(f"@mod! /event import {served}/missing.ics")
     assert "HTTP 404" in out[-1]
     await console.handle("@mod! /event import file:///etc/passwd")
@@ -279,9 +279,11 @@ async def test_event_import_fetches_a_url_with_limits(make_app, served):
 async def test_private_addresses_are_refused_unless_allowed(make_app, served):
     app, console, out = await boot(make_app)
     await console.handle(f"@mod! /event import {served}/cal.ics")
-    assert "private or local address" in out[-1]
-    with pytest.raises(UserError, match="not an http"):
+    assert "refused: 127.0.0.1 is a loopback address" in out[-1]
+    with pytest.raises(UserError, match="only http:// and https:// addresses"):
         await ical.fetch("gopher://example.org/x", 1000, 5)
+    with pytest.raises(UserError, match="refused: 127.0.0.1 is a loopback address"):
+        await ical.fetch(served.replace("127.0.0.1", "localhost") + "/cal.ics", 1000, 5)
     assert await app.db.fetchval("SELECT count(*) FROM events") == 0
 
 

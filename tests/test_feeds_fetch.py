@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.feeds.fetch import Fetcher, check_address, check_url
+from bot.fetch import Fetcher, check_address, check_url
 from tests.fakes import feed_server as fake_feeds
 from tests.fakes.feed_server import FeedServer, entries, rss
 
@@ -120,7 +120,7 @@ async def test_private_addresses_refused_unless_allowed(feed_server: FeedServer)
 
 
 async def test_resolver_refuses_names_of_private_hosts():
-    from bot.feeds.fetch import BlockedAddress, GuardedResolver
+    from bot.fetch import BlockedAddress, GuardedResolver
 
     resolver = GuardedResolver()
     try:
@@ -136,7 +136,7 @@ async def test_resolver_refuses_names_of_private_hosts():
      "fe80::1", "0.0.0.0", "::ffff:127.0.0.1", "100.64.0.1", "240.0.0.1"],
 )  # fmt: skip
 def test_non_public_addresses_are_blocked(address: str):
-    from bot.feeds.fetch import BlockedAddress
+    from bot.fetch import BlockedAddress
 
     with pytest.raises(BlockedAddress):
         check_address(address)

@@ -8,26 +8,22 @@ addresses unless allowed) into drafts checked like any typed event.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import ipaddress
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
-from urllib.parse import urljoin, urlsplit
 
-import aiohttp
 import icalendar
 
 from bot import timeutil
 from bot.errors import UserError
 from bot.events.drafts import Draft
 from bot.events.store import Event
+from bot.fetch import Fetcher
 
 log = logging.getLogger(__name__)
 
 PRODID = "-//ITSM Community Bot//events//EN"
-MAX_REDIRECTS = 3
 ZONE_MARGIN = timedelta(days=2)  # a UTC date is at most a day from its local date
 
 
@@ -181,51 +177,18 @@ def _uid(vevent: icalendar.Event, draft: Draft) -> str:
 
 
 async def fetch(url: str, max_bytes: int, timeout: float, allow_private: bool = False) -> bytes:
-    """Download a calendar: http(s) only, at most `max_bytes`, redirects checked each hop."""
-    client_timeout = aiohttp.ClientTimeout(total=timeout)
-    async with aiohttp.ClientSession(timeout=client_timeout) as session:
-        for _ in range(MAX_REDIRECTS + 1):
-            await _check_address(url, allow_private)
-            try:
-                async with session.get(url, allow_redirects=False) as resp:
-                    if resp.status in (301, 302, 303, 307, 308) and "Location" in resp.headers:
-                        url = urljoin(url, resp.headers["Location"])
-                        continue
-                    if resp.status != 200:
-                        raise UserError(f"Fetching the calendar failed: HTTP {resp.status}.")
-                    return await _read_capped(resp, max_bytes)
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                raise UserError(
-                    "I could not fetch that calendar.", hint=f"{type(exc).__name__}: {exc}"[:200]
-                ) from None
-        raise UserError("The calendar address redirects too many times.")
-
-
-async def _read_capped(resp: aiohttp.ClientResponse, max_bytes: int) -> bytes:
-    if resp.content_length is not None and resp.content_length > max_bytes:
-        raise UserError(f"That calendar is larger than the {max_bytes} byte limit.")
-    data = bytearray()
-    async for chunk in resp.content.iter_chunked(65536):
-        data.extend(chunk)
-        if len(data) > max_bytes:
-            raise UserError(f"That calendar is larger than the {max_bytes} byte limit.")
-    return bytes(data)
-
-
-async def _check_address(url: str, allow_private: bool) -> None:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UserError(f"`{url}` is not an http(s) address.", hint="Give https://… or a file.")
-    if allow_private:
-        return
-    loop = asyncio.get_running_loop()
+    """Download a calendar through the bot's one safe fetcher (http(s) only, size cap, every
+    redirect hop and the very addresses connected to checked)."""
+    fetcher = Fetcher(
+        timeout=timeout,
+        max_bytes=max_bytes,
+        allow_private=allow_private,
+        accept="text/calendar, */*;q=0.1",
+    )
     try:
-        infos = await loop.getaddrinfo(parts.hostname, parts.port or 443)
-    except OSError:
-        raise UserError(f"I cannot find the host `{parts.hostname}`.") from None
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0])
-        if not address.is_global:
-            raise UserError(
-                f"`{parts.hostname}` is a private or local address; I only fetch public ones."
-            )
+        result = await fetcher.fetch(url)
+    finally:
+        await fetcher.close()
+    if not result.ok:
+        raise UserError(f"I could not fetch that calendar: {result.error}.")
+    return result.body

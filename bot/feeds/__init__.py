@@ -17,13 +17,13 @@ from bot.app import Context, Feature
 from bot.errors import UsageError, UserError
 from bot.feeds.cli import feeds_cli
 from bot.feeds.demo import DemoFeedServer, demo_feeds
-from bot.feeds.fetch import FetchResult, check_url
 from bot.feeds.filters import make_filter
 from bot.feeds.parse import ParsedFeed, looks_like_html
 from bot.feeds.poller import Poller
 from bot.feeds.render import check_template, item_post
 from bot.feeds.settings import FeedSettings
 from bot.feeds.store import MIGRATIONS, FeedStore, Source, Subscription
+from bot.fetch import FetchResult, check_url
 from bot.model import ChannelRef, Ephemeral, Field, Post, inert, time_tag
 
 if TYPE_CHECKING:

@@ -10,7 +10,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from xml.parsers import expat
 
-from bot.feeds.fetch import check_url
+from bot.fetch import check_url
 
 
 @dataclass

@@ -22,17 +22,21 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
-from bot.feeds.fetch import Fetcher, FetchResult
 from bot.feeds.filters import make_filter
 from bot.feeds.parse import Item, ParsedFeed, Want, discover, parse_feed
 from bot.feeds.render import item_post, notice_post
 from bot.feeds.settings import FeedSettings
 from bot.feeds.store import FeedStore, Source, Subscription
+from bot.fetch import Fetcher, FetchResult
 
 if TYPE_CHECKING:
     from bot.app import App
 
 log = logging.getLogger(__name__)
+ACCEPT = (
+    "application/rss+xml, application/atom+xml, application/rdf+xml;q=0.9, "
+    "application/xml;q=0.8, text/xml;q=0.8, text/html;q=0.5, */*;q=0.1"
+)
 T = TypeVar("T")
 
 
@@ -51,6 +55,7 @@ class Poller:
             concurrency=settings.concurrency,
             user_agent=settings.user_agent,
             allow_private=settings.allow_private,
+            accept=ACCEPT,
         )
         self._pool: ProcessPoolExecutor | None = None
         self._post_lock = asyncio.Lock()

@@ -1,4 +1,4 @@
-"""Safe HTTP fetching of feeds with aiohttp.
+"""Safe HTTP fetching of what members point the bot at (feeds, calendars), with aiohttp.
 
 Conditional GET (ETag / Last-Modified), one overall timeout, a size cap on the
 decompressed body, redirects followed by hand (so every hop is checked and a permanent
@@ -27,10 +27,6 @@ log = logging.getLogger(__name__)
 REDIRECTS = (301, 302, 303, 307, 308)
 PERMANENT = (301, 308)
 MAX_HOPS = 5
-ACCEPT = (
-    "application/rss+xml, application/atom+xml, application/rdf+xml;q=0.9, "
-    "application/xml;q=0.8, text/xml;q=0.8, text/html;q=0.5, */*;q=0.1"
-)
 
 
 class BlockedAddress(Exception):
@@ -112,11 +108,13 @@ class Fetcher:
         concurrency: int = 50,
         user_agent: str = "itsm-community-bot",
         allow_private: bool = False,
+        accept: str = "*/*",
     ) -> None:
         self.timeout = timeout
         self.max_bytes = max_bytes
         self.user_agent = user_agent
         self.allow_private = allow_private
+        self.accept = accept
         self._limit = asyncio.Semaphore(concurrency)
         self._concurrency = concurrency
         self._sessions: dict[bool, aiohttp.ClientSession] = {}
@@ -130,7 +128,7 @@ class Fetcher:
             )
             session = aiohttp.ClientSession(
                 connector=connector,
-                headers={"User-Agent": self.user_agent, "Accept": ACCEPT},
+                headers={"User-Agent": self.user_agent, "Accept": self.accept},
                 cookie_jar=aiohttp.DummyCookieJar(),
             )
             self._sessions[allow_private] = session
@@ -201,7 +199,7 @@ class Fetcher:
                 if resp.status == 200:
                     body = await self._read(resp)
                     if body is None:
-                        result.error = f"the feed is larger than {self.max_bytes:,} bytes"
+                        result.error = f"it is larger than {self.max_bytes:,} bytes"
                     else:
                         result.body = body
                 elif resp.status != 304:
