@@ -19,8 +19,10 @@ from typing import Any
 
 import aiohttp
 import pytest
+from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import SlackSurface, create
+from adapters.slack.moderators import Moderators
 from bot import commands as cmd
 from bot.app import App, Context, Feature
 from bot.errors import ConfigError
@@ -375,9 +377,9 @@ async def test_workspace_admins_and_owners_are_moderators_and_checked_once(http:
     http.fake.users["UADM"] = {"is_admin": True}
     http.fake.users["UOWN"] = {"is_owner": True}
 
-    for user in ("UADM", "UOWN", "UADM"):
+    for answered, user in enumerate(("UADM", "UOWN", "UADM"), start=1):
         await http.command("secret", user_id=user)
-    await http.fake.wait_for_response(3)
+        await http.fake.wait_for_response(answered)  # commands run concurrently after the ack
 
     assert http.toy.secrets == ["UADM", "UOWN", "UADM"]
     asked = [c["user"] for c in http.fake.calls_to("users.info")]
@@ -404,17 +406,15 @@ async def test_configured_users_and_group_members_are_moderators(
     assert [c["user"] for c in fake_slack.calls_to("users.info")] == ["UGRP", "U1"]
 
 
-async def test_a_moderator_check_slack_cannot_answer_is_a_no(make_app) -> None:
+async def test_a_moderator_check_slack_cannot_answer_is_a_no() -> None:
     with socket.socket() as unused:
         unused.bind(("127.0.0.1", 0))
         port = unused.getsockname()[1]  # closed again: nothing listens there
-    app = await make_app([Help, Toy], config={"slack": {"moderator_group": "S1"}})
-    env = {"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_APP_TOKEN": APP_TOKEN}
-    surface = create(
-        app, app.config.section("slack"), env | {"SLACK_API_URL": f"http://127.0.0.1:{port}/api/"}
-    )
+    url = f"http://127.0.0.1:{port}/api/"
+    client = AsyncWebClient(token=BOT_TOKEN, base_url=url, retry_handlers=[])
+    moderators = Moderators(client, group="S1")
 
-    assert await asyncio.wait_for(surface.moderators.check("U1"), timeout=5) is False
+    assert await asyncio.wait_for(moderators.check("U1"), timeout=5) is False
 
 
 # --------------------------------------------------------------------------- Socket Mode
