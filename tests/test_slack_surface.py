@@ -23,6 +23,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import SlackSurface, create
 from adapters.slack.moderators import Moderators
+from adapters.slack.surface import Origin
 from bot import commands as cmd
 from bot.app import App, Context, Feature
 from bot.errors import ConfigError
@@ -30,6 +31,7 @@ from bot.help import Help
 from bot.model import (
     Action,
     Button,
+    ChannelRef,
     Ephemeral,
     Form,
     FormErrors,
@@ -39,6 +41,7 @@ from bot.model import (
     Public,
     Submission,
     UpdateMessage,
+    UserRef,
 )
 from tests.fakes.fake_slack import (
     FakeSlack,
@@ -360,6 +363,23 @@ async def test_a_public_answer_in_a_channel_the_bot_is_not_in_goes_through_the_c
     (answer,) = await http.fake.wait_for_response(1)
     assert answer["response_type"] == "in_channel"
     assert answer["text"] == "Pick one"
+
+
+async def test_a_reply_slack_cannot_take_does_not_stop_the_next(http: Http) -> None:
+    unshowable = Public(Post(buttons=[Button("Open", style="link", url="javascript:alert(1)")]))
+    origin = Origin(ChannelRef("slack", "T1", "C2"), UserRef("slack", "T1", "U2"))
+
+    await http.surface.deliver(
+        [
+            unshowable,
+            Ephemeral(Post(text="Still told.")),
+        ],
+        origin,
+    )
+
+    (told,) = http.fake.calls_to("chat.postEphemeral")
+    assert (told["channel"], told["user"], told["text"]) == ("C2", "U2", "Still told.")
+    assert http.fake.calls_to("chat.postMessage") == []
 
 
 # --------------------------------------------------------------------------- moderators

@@ -27,7 +27,13 @@ from adapters.slack import render as slack_render
 from adapters.slack import translate
 from adapters.slack.moderators import Moderators
 from adapters.slack.settings import SlackSettings
-from adapters.slack.transport import ShortRateLimitRetryHandler, SlackTransport, upload
+from adapters.slack.transport import (
+    FAILURES,
+    ShortRateLimitRetryHandler,
+    SlackTransport,
+    delivery_error,
+    upload,
+)
 from bot.app import App
 from bot.errors import ConfigError
 from bot.model import (
@@ -256,12 +262,12 @@ class SlackSurface:
         for reply in replies:
             try:
                 await self._deliver_one(reply, origin)
-            except SlackApiError as exc:
+            except FAILURES as exc:
                 log.warning(
-                    "slack: could not deliver %s: %s",
-                    type(reply).__name__,
-                    exc.response.get("error"),
+                    "slack: could not deliver %s: %s", type(reply).__name__, delivery_error(exc)
                 )
+            except ValueError as exc:  # a post Slack cannot show (the renderer says why)
+                log.error("slack: could not render %s: %s", type(reply).__name__, exc)
 
     async def _deliver_one(self, reply: Reply, origin: Origin) -> None:
         if isinstance(reply, Ephemeral):
