@@ -254,7 +254,11 @@ def _select(select: Select, index: int, zone: str) -> Block:
 def _actions(post: Post) -> list[Block]:
     buttons = [_button(b, i, post.zone) for i, b in enumerate(post.buttons)]
     blocks: list[Block] = [
-        {"type": "actions", "block_id": f"buttons{n}", "elements": buttons[start : start + 25]}
+        {
+            "type": "actions",
+            "block_id": f"buttons{n}",
+            "elements": buttons[start : start + BUTTONS_PER_ACTIONS],
+        }
         for n, start in enumerate(range(0, len(buttons), BUTTONS_PER_ACTIONS))
     ]
     blocks += [_select(s, i, post.zone) for i, s in enumerate(post.selects)]
@@ -343,7 +347,7 @@ def _input(field: FormField) -> Block:
         element["placeholder"] = plain_text(field.placeholder, PLACEHOLDER)
     return {
         "type": "input",
-        "block_id": field.id,
+        "block_id": _checked_id(field.id),
         "label": plain_text(field.label, INPUT_LABEL),
         "optional": not field.required,
         "element": element,
