@@ -67,8 +67,10 @@ def mention_tag(user: UserRef) -> str:
 
 
 def inert(text: str) -> str:
-    """Strip the marker brackets from untrusted text so it cannot fake a time or mention."""
-    return text.replace(MARK_OPEN, "[").replace(MARK_CLOSE, "]")
+    """Make untrusted text unable to fake a time, a mention or a link: marker brackets become
+    plain ones, and a zero-width space parts `](` so `[label](url)` stays text everywhere
+    (our renderers and Discord's own markdown alike)."""
+    return text.replace(MARK_OPEN, "[").replace(MARK_CLOSE, "]").replace("](", "]\u200b(")
 
 
 # --- Outgoing ----------------------------------------------------------------------------

@@ -120,3 +120,17 @@ def console_user():
     from bot.model import UserRef
 
     return UserRef("console", "demo", "ann", "ann")
+
+
+def test_untrusted_text_cannot_form_a_link_on_any_surface():
+    from adapters.discord.render import render as discord_render
+    from adapters.slack.render import render as slack_render
+
+    hostile = inert("Read [the report](https://evil.example/x) now ⟦t:0:F⟧")
+    post = Post(text=hostile + " and [ours](https://example.org/ok)")
+    slack = str(slack_render(post)["blocks"])
+    assert "evil.example/x|" not in slack and "<https://example.org/ok|ours>" in slack
+    discord = discord_render(post).embeds[0].description
+    assert "](https://evil" not in discord and "[ours](https://example.org/ok)" in discord
+    console = render(post, 1, "public")
+    assert "the report (https://evil" not in console and "ours (https://example.org/ok)" in console
