@@ -247,5 +247,10 @@ class FormErrors:
 
     errors: dict[str, str]
 
+    def post(self) -> Post:
+        """The errors as a message, for surfaces that cannot show them inside the form."""
+        lines = "\n".join(f"- {field}: {message}" for field, message in self.errors.items())
+        return Post(text=f"Please fix:\n{lines}")
+
 
 Reply = Ephemeral | Public | OpenForm | UpdateMessage | FormErrors

@@ -198,8 +198,7 @@ class Console:
                 self.forms[name] = reply.form
                 self.screen.show(_form_post(reply.form, name), name)
             elif isinstance(reply, FormErrors):
-                errors = "\n".join(f"- {k}: {v}" for k, v in reply.errors.items())
-                self.screen.show(Post(text=f"Please fix:\n{errors}"), name)
+                self.screen.show(reply.post(), name)
 
     async def run_script(self, lines: Iterable[str]) -> None:
         for line in lines:

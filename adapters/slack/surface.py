@@ -283,8 +283,7 @@ class SlackSurface:
         elif isinstance(reply, UpdateMessage):
             await self._update(reply.post, origin)
         elif isinstance(reply, FormErrors):
-            lines = "\n".join(f"- {k}: {v}" for k, v in reply.errors.items())
-            await self._ephemeral(Post(text=f"Please fix:\n{lines}"), origin)
+            await self._ephemeral(reply.post(), origin)
 
     def _form_context(self, reply: OpenForm, origin: Origin) -> str:
         return translate.form_metadata(reply.form.value, origin.channel, origin.message_ts)
