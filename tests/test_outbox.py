@@ -65,8 +65,8 @@ async def test_same_key_is_queued_and_posted_once(make_app):
     assert await app.outbox.message_id("item-1") == "m1"
 
 
-async def test_crash_after_the_platform_accepted_does_not_post_twice(make_app):
-    platform = Platform()
+async def crash_after_the_platform_took_it(make_app, platform):
+    """Post item-1, and die after the platform accepted it but before it was recorded."""
     app = await start(make_app, platform, db="crash.db")
     await app.outbox.enqueue(GENERAL, Post(title="once"), "item-1")
     platform.crash_after_send = True
@@ -74,8 +74,14 @@ async def test_crash_after_the_platform_accepted_does_not_post_twice(make_app):
         await app.outbox.drain()
     except Crash:
         pass
-    assert await app.outbox.state("item-1") == "sending"  # in doubt
     platform.crash_after_send = False
+    return app
+
+
+async def test_crash_after_the_platform_accepted_does_not_post_twice(make_app):
+    platform = Platform()
+    app = await crash_after_the_platform_took_it(make_app, platform)
+    assert await app.outbox.state("item-1") == "sending"  # in doubt
     restarted = await start(make_app, platform, db="crash.db")
     assert await restarted.outbox.drain() == 0  # attaching settled the row first
     assert len(platform.posted) == 1
@@ -234,14 +240,7 @@ async def test_the_sender_started_before_the_platform_connects_posts_nothing_twi
     import asyncio
 
     platform = Platform()
-    app = await start(make_app, platform, db="crash.db")
-    await app.outbox.enqueue(GENERAL, Post(title="once"), "item-1")
-    platform.crash_after_send = True
-    try:
-        await app.outbox.drain()
-    except Crash:
-        pass
-    platform.crash_after_send = False
+    await crash_after_the_platform_took_it(make_app, platform)
     restarted = await make_app(features=[Help], db="crash.db")
     sender = asyncio.create_task(restarted.outbox.run())
     try:

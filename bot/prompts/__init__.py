@@ -248,19 +248,20 @@ class JustDoIt(Feature):
         return await self._status(schedule, f"The daily prompt {verb} {listed}.")
 
     async def pause(self, ctx: Context, channel: ChannelRef | None = None) -> Ephemeral:
-        schedule = await self._existing(ctx, channel)
-        await self.store.set_paused(schedule.channel, True, ctx.now)
-        schedule = await self._rearm(schedule.channel)
-        return await self._status(
-            schedule, f"Paused the daily prompt in #{schedule.channel.channel}."
-        )
+        return await self._set_paused(ctx, channel, True)
 
     async def resume(self, ctx: Context, channel: ChannelRef | None = None) -> Ephemeral:
+        return await self._set_paused(ctx, channel, False)
+
+    async def _set_paused(
+        self, ctx: Context, channel: ChannelRef | None, paused: bool
+    ) -> Ephemeral:
         schedule = await self._existing(ctx, channel)
-        await self.store.set_paused(schedule.channel, False, ctx.now)
+        await self.store.set_paused(schedule.channel, paused, ctx.now)
         schedule = await self._rearm(schedule.channel)
+        done = "Paused" if paused else "Resumed"
         return await self._status(
-            schedule, f"Resumed the daily prompt in #{schedule.channel.channel}."
+            schedule, f"{done} the daily prompt in #{schedule.channel.channel}."
         )
 
     async def today(self, ctx: Context, channel: ChannelRef | None = None) -> Ephemeral:
