@@ -3,11 +3,12 @@
 1,000 distinct members each press one option, and 100 of them press it twice more (200
 repeated clicks; three presses of one option leave one vote). Clicks arrive spread evenly
 over `--spread` seconds, twice: through `App.act` on a real SQLite file (the ack is the
-ephemeral reply coming back), then as signed Slack block_actions to slack-bolt in HTTP
-mode against the local fake Slack, which runs with the clicking members in a process of its
-own (the ack is bolt's HTTP answer). Afterwards the stored tally is compared with
-what the clicks should give: `lost` members whose vote is missing or wrong, `doubled`
-votes counted more than once.
+ephemeral reply coming back), then through slack-bolt against the local fake Slack, which
+runs with the clicking members in a process of its own. In Socket Mode (the default) each
+click is an envelope and the ack is the frame answering it; with `--slack-mode http` each
+is a signed request and the ack is bolt's HTTP answer. Afterwards the stored tally is
+compared with what the clicks should give: `lost` members whose vote is missing or wrong,
+`doubled` votes counted more than once.
 
     python bench/votes.py --votes 1000
 
@@ -56,21 +57,27 @@ def plan(votes: int, repeats: int) -> tuple[list[tuple[str, int]], dict[str, int
 
 
 async def run_clicks(click: Click, clicks: list[tuple[str, int]], spread: float) -> list[float]:
-    """Fire the clicks at an even pace; return each one's ack time in milliseconds."""
-    start = time.perf_counter()
-    gap = spread / max(1, len(clicks))
+    """Fire the clicks at an even pace; return each one's ack time in milliseconds.
+
+    Each click's task is made when it is due: making all of them up front stalls the loop
+    and sends the first few dozen at once."""
     latencies: list[float] = []
     failures: list[str] = []
 
-    async def one(k: int, user: str, option: int) -> None:
-        await asyncio.sleep(max(0.0, start + k * gap - time.perf_counter()))
+    async def one(user: str, option: int) -> None:
         began = time.perf_counter()
         text = await click(UserRef("slack", "TBENCH", user, user), option)
         latencies.append((time.perf_counter() - began) * 1000)
         if "Something went wrong" in text:
             failures.append(text)
 
-    await asyncio.gather(*(one(k, u, o) for k, (u, o) in enumerate(clicks)))
+    start = time.perf_counter()
+    gap = spread / max(1, len(clicks))
+    sent: list[asyncio.Task[None]] = []
+    for k, (user, option) in enumerate(clicks):
+        await asyncio.sleep(max(0.0, start + k * gap - time.perf_counter()))
+        sent.append(asyncio.create_task(one(user, option)))
+    await asyncio.gather(*sent)
     elapsed = time.perf_counter() - start
     print(f"clicks={len(clicks)} elapsed_s={elapsed:.3f} errors={len(failures)}")
     return latencies
