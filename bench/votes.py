@@ -33,7 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bot import config as configuration  # noqa: E402
-from bot.app import App  # noqa: E402
+from bot.app import App, freeze_startup_heap  # noqa: E402
 from bot.cli import sections  # noqa: E402
 from bot.model import Action, ChannelRef, Invocation, UserRef  # noqa: E402
 from bot.polls import Polls  # noqa: E402
@@ -109,6 +109,7 @@ async def core(args: argparse.Namespace, tmp: Path) -> tuple[float, int, int]:
         poll = " ".join(f'"{o}"' for o in OPTIONS)
         mod = UserRef("slack", "TBENCH", "MOD", "mod")
         await app.invoke(Invocation(("poll",), mod, CHANNEL, True, text=f'create "Bench?" {poll}'))
+        freeze_startup_heap()  # as `itsm-bot run` does once connected
 
         async def click(user: UserRef, option: int) -> str:
             replies = await app.act(Action("poll.vote", f"1:{option}", user, CHANNEL, "m1"))
@@ -198,6 +199,7 @@ async def slack(args: argparse.Namespace, tmp: Path) -> tuple[float, int, int]:
     async with App.running(config, [Polls], db_path=str(tmp / "slack.db")) as app:
         surface = create(app, config.section("slack"), env)
         await surface.start()
+        freeze_startup_heap()
         try:
             channel = ChannelRef("slack", "T1", "C1")
             mod = UserRef("slack", "T1", "MOD", "mod")

@@ -9,6 +9,7 @@ platform a request came from beyond the name in its refs.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -257,6 +258,14 @@ class App:
                 )
             ]
         return _replies(result)
+
+
+def freeze_startup_heap() -> None:
+    """Once up and connected: set everything made so far (modules, clients, config)
+    aside from the garbage collector. A full collection then walks only what came
+    after, instead of pausing the whole bot for 50-90 ms in the middle of a burst of
+    votes (seen in bench/votes.py). Objects made at start-up live as long as the bot."""
+    gc.freeze()
 
 
 def error_post(exc: UserError) -> Post:

@@ -20,7 +20,7 @@ from typing import Any
 import click
 
 from bot import config as configuration
-from bot.app import App
+from bot.app import App, freeze_startup_heap
 from bot.errors import ConfigError
 from bot.features import all_features
 
@@ -141,6 +141,7 @@ async def _run(
                 await surface.start()
                 surfaces.append(surface)
                 log.warning("connected to %s", platform)
+            freeze_startup_heap()
             await stop.wait()
         finally:
             for surface in reversed(surfaces):

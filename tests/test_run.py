@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 
 import discord
@@ -33,10 +34,17 @@ async def test_run_serves_slack_and_discord_and_stops_cleanly(
         "DISCORD_GATEWAY_URL": fake_discord.gateway_url,
     }
     stop = asyncio.Event()
+    gc.unfreeze()
     running = asyncio.create_task(_run(config, ["discord", "slack"], env, stop))
     try:
         await asyncio.wait_for(fake_discord.wait_ready(), 15)
         await fake_slack.wait_connected(timeout=15)
+        # Once connected, start-up objects are set aside from full garbage collections.
+        for _ in range(100):
+            if gc.get_freeze_count():
+                break
+            await asyncio.sleep(0.05)
+        assert gc.get_freeze_count() > 1000
         # Discord got the commands the core declares, synced to the configured guild.
         synced = await fake_discord.wait_for_request("PUT", "/applications/*/guilds/*/commands")
         names = {c["name"] for c in synced[-1].json}
@@ -50,6 +58,7 @@ async def test_run_serves_slack_and_discord_and_stops_cleanly(
     finally:
         stop.set()
         await asyncio.wait_for(running, 15)
+        gc.unfreeze()
     assert running.exception() is None
     assert discord.http.Route.BASE == base_before  # process-wide settings put back
 
