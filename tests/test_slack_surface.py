@@ -22,6 +22,7 @@ import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import SlackSurface, create
+from adapters.slack import surface as surface_module
 from adapters.slack.moderators import Moderators
 from adapters.slack.surface import Origin
 from bot import commands as cmd
@@ -70,6 +71,7 @@ class Toy(Feature):
         self.secrets: list[str] = []
         self.gate = asyncio.Event()
         self.gate.set()
+        self.waiting = 0  # slow commands held at the gate
         add = self.app.command
         add(cmd.Command(("toy", "vote"), "Post a vote", self.vote))
         add(cmd.Command(("toy", "suggest"), "Open a form", self.suggest_form))
@@ -107,7 +109,9 @@ class Toy(Feature):
         return Ephemeral(Post(text="The secret is 42."))
 
     async def slow(self, ctx: Context) -> Ephemeral:
+        self.waiting += 1
         await self.gate.wait()
+        self.waiting -= 1
         return Ephemeral(Post(text="Finally done."))
 
 
@@ -465,6 +469,34 @@ async def test_socket_mode_acks_envelopes_answers_and_survives_a_refresh(
         (posted,) = await fake_slack.wait_for_call("chat.postMessage")
         assert posted["channel"] == "C9"
         assert fake_slack.app_token_seen == [APP_TOKEN, APP_TOKEN]
+    finally:
+        await asyncio.wait_for(surface.stop(), timeout=5)
+
+
+async def test_acks_never_wait_for_work_and_work_runs_a_bounded_number_at_a_time(
+    make_app, fake_slack: FakeSlack, monkeypatch
+) -> None:
+    monkeypatch.setattr(surface_module, "WORK_SLOTS", 3)
+    app = await make_app([Help, Toy])
+    surface = create(app, app.config.section("slack"), _env(fake_slack, SLACK_APP_TOKEN=APP_TOKEN))
+    toy: Toy = app.features["toy"]  # type: ignore[assignment]
+    toy.gate.clear()
+    try:
+        await asyncio.wait_for(surface.start(), timeout=5)
+        payloads = [
+            slash_command_payload("/toy", "slow", response_url=fake_slack.response_url())
+            for _ in range(7)
+        ]
+        envelopes = [await fake_slack.push("slash_commands", p) for p in payloads]
+        for envelope in envelopes:  # all acked while the work of the first three is stuck
+            await fake_slack.wait_ack(envelope)
+        await asyncio.sleep(0.2)  # time for more work to start, were it allowed to
+        assert toy.waiting == 3
+        assert fake_slack.responses == []
+        toy.gate.set()
+        answers = await fake_slack.wait_for_response(7)
+        assert [a["text"] for a in answers] == ["Finally done."] * 7
+        assert toy.waiting == 0
     finally:
         await asyncio.wait_for(surface.stop(), timeout=5)
 
