@@ -93,7 +93,7 @@ class JustDoIt(Feature):
         add(cmd.Command(("justdoit", "today"), "Post today's prompt now (once a day)",
                         self.today, options=[_channel_option()], moderator=mod))  # fmt: skip
         add(cmd.Command(
-            ("justdoit", "answer"), "Tell the channel what you did for the latest prompt",
+            ("justdoit", "answer"), "Tell the channel what you did for today's prompt",
             self.members.answer,
             options=[
                 cmd.Option("what", description="what you did", required=True, positional=True,

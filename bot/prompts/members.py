@@ -1,10 +1,14 @@
 """What members do with the prompt: answer it (button, form or command) and see their stats;
 and the moderators' CSV export of every answer.
+
+An answer belongs to the prompt of the day it is given, in the channel's zone: "what I did
+today" never lands on last week's prompt, and an old prompt's button no longer takes one.
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import date
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -24,6 +28,7 @@ from bot.model import (
     SelectOption,
     Submission,
     inert,
+    time_tag,
 )
 from bot.prompts.bank import COMPETENCIES, competency_name
 from bot.prompts.habit import stats_post, streak
@@ -52,16 +57,17 @@ class Members:
     # --- Answers -------------------------------------------------------------------------
 
     async def answer(self, ctx: Context, what: str, competency: str | None = None) -> list[Any]:
-        day = await self.store.latest_day(ctx.channel)
+        today, zone = await self._today(ctx)
+        day = await self.store.find_day(ctx.channel, today)
         if day is None:
-            raise UserError(
-                "There is no prompt in this channel yet.",
-                hint="Answers go with a daily prompt; ask a moderator to set one up.",
-            )
+            return [await self._closed(ctx, None, today, zone, what)]
         return await self._record(ctx, day, what, competency)
 
-    async def did(self, ctx: Context, action: Action) -> OpenForm:
+    async def did(self, ctx: Context, action: Action) -> OpenForm | Ephemeral:
         day = await self._day(ctx.channel, action.value)
+        today, zone = await self._today(ctx)
+        if day.day != today:
+            return await self._closed(ctx, day, today, zone)
         existing = await self.store.answer_of(day, ctx.user)
         chosen = existing.competency if existing else day.prompt.competency
         options = [SelectOption(name, slug) for slug, name in COMPETENCIES.items()]
@@ -95,6 +101,9 @@ class Members:
         if errors:
             return FormErrors(errors)
         day = await self._day(ctx.channel, sub.value)
+        today, zone = await self._today(ctx)
+        if day.day != today:  # the form stayed open past midnight
+            return await self._closed(ctx, day, today, zone, what)
         return await self._record(ctx, day, what, competency)
 
     async def _day(self, channel: ChannelRef, value: str) -> PromptDay:
@@ -102,6 +111,42 @@ class Members:
         if day is None:
             raise UserError("That prompt is not in this channel any more.")
         return day
+
+    async def _today(self, ctx: Context) -> tuple[date, str]:
+        """The channel's local date (the schedule's zone, else the community's) and zone."""
+        zone = await self.feature.zone_of(ctx.channel, ctx.tz)
+        return ctx.now.astimezone(ZoneInfo(zone)).date(), zone
+
+    async def _closed(
+        self, ctx: Context, asked: PromptDay | None, today: date, zone: str, what: str = ""
+    ) -> Ephemeral:
+        """Why no answer can be taken now, where the next one can go, and the member's
+        text back so nothing typed is lost."""
+        where = f"#{ctx.channel.channel}"
+        if asked is not None:
+            lines = [f"**The prompt of {asked.day:%a %d %b} is closed**: answers go to the "
+                     "prompt of the day you give them."]  # fmt: skip
+        elif await self.store.latest_day(ctx.channel) is None:
+            lines = [f"**There is no prompt in this channel yet** ({where})."]
+        else:
+            lines = [f"**There is no prompt today in {where}.**"]
+        current = await self.store.find_day(ctx.channel, today) if asked else None
+        lines.append(await self._where_next(ctx, current))
+        if what:
+            lines.append(f"Your answer was not saved; here it is to send again:\n{inert(what)}")
+        return Ephemeral(Post(text="\n".join(lines), zone=zone))
+
+    async def _where_next(self, ctx: Context, current: PromptDay | None) -> str:
+        if current is not None:
+            return (f"Today's prompt: _{inert(current.prompt.text)}_\n"
+                    'Answer it with its I did it button or /justdoit answer "what I did".')  # fmt: skip
+        schedule = await self.store.schedule(ctx.channel)
+        next_due = await self.feature.daily.next_due(ctx.channel)
+        if schedule is not None and schedule.paused:
+            return "The daily prompt is paused; a moderator can /justdoit resume it."
+        if next_due is not None:
+            return f"The next prompt comes {time_tag(next_due, 'f')}."
+        return "Ask a moderator to schedule one: /justdoit schedule time=08:30"
 
     async def _record(
         self, ctx: Context, day: PromptDay, what: str, competency: str | None
