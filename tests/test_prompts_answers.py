@@ -159,6 +159,7 @@ async def test_approved_suggestion_is_posted_in_the_rotation(make_app, clock) ->
     review = recorder.sent[-1][1]
     approve = next(b for b in review.buttons if b.label == "Approve")
     await app.act(Action(approve.action, approve.value, MOD, CHANNEL, "1", True))
+    await app.outbox.drain()  # the thank-you to the member
     for _ in range(len(feature.bank) + 1):
         await fire_next(app, clock)
     texts = [p.text.split("\n")[0] for _, p in recorder.prompts()]

@@ -1,6 +1,9 @@
 """Prompt suggestions: any member proposes a prompt, moderators approve or reject it with
 buttons (or file it under a competency with the select); approved prompts join the bank
 of their community.
+
+The core has no way to message one member privately, so an approval is a short public
+thank-you in the channel where the prompt was suggested; a rejection is not announced.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from bot.model import (
     UpdateMessage,
     UserRef,
     inert,
+    mention_tag,
 )
 from bot.prompts.bank import COMPETENCIES, Prompt, competency_name, suggestion_prompt
 
@@ -36,8 +40,7 @@ class Suggestion:
     id: int
     community_id: int
     channel: ChannelRef
-    member: str
-    member_name: str
+    member: UserRef
     text: str
     competency: str | None
     state: str
@@ -68,7 +71,10 @@ class Suggestions:
             where, review_post(suggestion_id, ctx.user.name or ctx.user.user, text, competency),
             f"justdoit:suggestion:{suggestion_id}",
         )  # fmt: skip
-        return Ephemeral(Post(text="Thank you! Moderators will review your prompt suggestion."))
+        return Ephemeral(Post(text=(
+            "Thank you! Moderators will review your prompt suggestion; if they add it to the "
+            f"bank, I will thank you here in #{ctx.channel.channel}."
+        )))  # fmt: skip
 
     async def approve(self, ctx: Context, action: Action) -> Any:
         suggestion = await self._suggestion(action.value)
@@ -94,13 +100,19 @@ class Suggestions:
             raise UserError("That suggestion belongs to another community.")
         if not await self.decide(suggestion.id, state, competency, ctx.user, ctx.now):
             raise UserError(f"That suggestion was already {suggestion.state}.")
-        who = ctx.user.name or ctx.user.user
         log.info("justdoit: suggestion %s %s by %s", suggestion.id, state, ctx.user.key)
-        shown = competency_name(competency) if competency else ""
-        result = f"**{state.capitalize()}** by {inert(who)}" + (f" as {shown}" if shown else "")
+        result = f"**{state.capitalize()}** by {inert(ctx.user.name or ctx.user.user)}"
+        if competency is not None:  # an approval: the member hears of it
+            await self.app.outbox.enqueue(
+                suggestion.channel, thanks_post(suggestion, competency),
+                f"justdoit:suggestion:{suggestion.id}:thanks",
+            )  # fmt: skip
+            result += f" as {competency_name(competency)}, with a thank-you in "
+            result += f"#{suggestion.channel.channel}"
+        member_name = suggestion.member.name or suggestion.member.user
         filed = competency or suggestion.competency
         return UpdateMessage(
-            review_post(suggestion.id, suggestion.member_name, suggestion.text, filed, result)
+            review_post(suggestion.id, member_name, suggestion.text, filed, result)
         )
 
     # --- Queries -------------------------------------------------------------------------
@@ -174,8 +186,21 @@ def review_post(
     return post
 
 
+def thanks_post(suggestion: Suggestion, competency: str) -> Post:
+    """The public thank-you for an approved suggestion, mentioning the member who made it."""
+    return Post(
+        text=f"Thank you, {mention_tag(suggestion.member)}: your prompt is now in the bank "
+        f"({competency_name(competency)}) and will come round in the daily rotation.\n"
+        f"_{inert(suggestion.text)}_",
+        color=SUGGESTION_COLOR,
+        mentions=[suggestion.member.user],
+    )
+
+
 def _suggestion(row: Any) -> Suggestion:
+    platform, workspace, user = row["member"].split(":", 2)
     return Suggestion(
-        row["id"], row["community_id"], ChannelRef.parse(row["channel"]), row["member"],
-        row["member_name"], row["text"], row["competency"], row["state"],
+        row["id"], row["community_id"], ChannelRef.parse(row["channel"]),
+        UserRef(platform, workspace, user, row["member_name"]),
+        row["text"], row["competency"], row["state"],
     )  # fmt: skip
