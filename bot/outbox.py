@@ -159,6 +159,34 @@ class Outbox:
                 )
         self._wake.set()
 
+    async def withdraw(self, prefix: str) -> list[str]:
+        """Take back the queued posts whose key starts with `prefix`; return their keys.
+
+        Only `pending` posts without a message id are withdrawn: the outbox itself treats
+        them as not on the platform (it sends them again without asking). A `sending` row is
+        in flight, or in doubt after a crash, and is left alone. A withdrawn row is kept,
+        marked failed, rather than deleted: its key stays spent and its id is never reused
+        by a new post while a delivery round still holds the old row.
+        """
+        if not prefix:
+            raise ValueError("an empty prefix would withdraw every post")
+        try:
+            upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+        except ValueError:  # the last character has no successor
+            raise ValueError("the prefix cannot end in the last Unicode character") from None
+        async with self.db.transaction() as tx:
+            # A key range, not LIKE: no wildcards to escape, and the key's index is used.
+            rows = await tx.fetchall(
+                "UPDATE outbox SET state = 'failed', last_error = 'withdrawn' "
+                "WHERE key >= ? AND key < ? AND kind = 'post' AND state = 'pending'"
+                " AND message_id IS NULL RETURNING key",
+                (prefix, upper),
+            )
+        keys = sorted(r[0] for r in rows)
+        if keys:
+            log.info("outbox: withdrew %d queued post(s) under %r", len(keys), prefix)
+        return keys
+
     # --- Reading -------------------------------------------------------------------------
 
     async def message_id(self, key: str) -> str | None:

@@ -251,3 +251,88 @@ async def test_the_sender_started_before_the_platform_connects_posts_nothing_twi
         sender.cancel()
     assert len(platform.posted) == 1
     assert await restarted.outbox.state("item-1") == "sent"
+
+
+async def test_withdraw_takes_back_only_waiting_posts_under_the_exact_prefix(make_app):
+    platform = Platform()
+    app = await start(make_app, platform)
+    await app.outbox.enqueue(GENERAL, Post(title="sent"), "feed:1:sent")
+    await app.outbox.drain()
+    for key in ("feed:1:a", "feed:1:b", "feed:12:c", "feed:1x", "feed_1:d", "feedX1:e"):
+        await app.outbox.enqueue(GENERAL, Post(title=key), key)
+    assert await app.outbox.withdraw("feed:1:") == ["feed:1:a", "feed:1:b"]
+    # `_` and `%` are not wildcards here.
+    assert await app.outbox.withdraw("feed_1:") == ["feed_1:d"]
+    assert await app.outbox.withdraw("feed%") == []
+    assert await app.outbox.withdraw("feed:1:") == []  # nothing left to take back
+    await app.outbox.drain()
+    titles = [p.title for _, p in platform.posted.values()]
+    assert titles == ["sent", "feed:12:c", "feed:1x", "feedX1:e"]
+    assert await app.outbox.state("feed:1:sent") == "sent"
+    assert await app.outbox.state("feed:1:a") == "failed"
+    # The key stays spent: the same post is not queued again.
+    assert await app.outbox.enqueue(GENERAL, Post(title="again"), "feed:1:a") is False
+    assert await app.outbox.pending_count() == 0
+
+
+async def test_withdraw_refuses_an_empty_prefix_and_changes_nothing(make_app):
+    import pytest
+
+    app = await start(make_app, Platform())
+    await app.outbox.enqueue(GENERAL, Post(title="x"), "item-1")
+    with pytest.raises(ValueError, match="every post"):
+        await app.outbox.withdraw("")
+    assert await app.outbox.state("item-1") == "pending"
+
+
+async def test_withdraw_leaves_a_post_in_flight_alone(make_app):
+    import asyncio
+
+    platform = Platform()
+    app = await start(make_app, platform)
+    in_flight, release = asyncio.Event(), asyncio.Event()
+    send = platform.send
+
+    async def slow_send(channel, post, key):
+        in_flight.set()
+        await release.wait()
+        return await send(channel, post, key)
+
+    platform.send = slow_send
+    await app.outbox.enqueue(GENERAL, Post(title="going"), "feed:1:a")
+    delivery = asyncio.create_task(app.outbox.drain())
+    await asyncio.wait_for(in_flight.wait(), timeout=5)
+    assert await app.outbox.withdraw("feed:1:") == []  # handed over: not ours to take back
+    release.set()
+    assert await asyncio.wait_for(delivery, timeout=5) == 1
+    assert await app.outbox.state("feed:1:a") == "sent"
+
+
+async def test_withdraw_leaves_a_post_in_doubt_after_a_crash_alone(make_app):
+    platform = Platform()
+    app = await crash_after_the_platform_took_it(make_app, platform)
+    assert await app.outbox.state("item-1") == "sending"
+    assert await app.outbox.withdraw("item-") == []
+    restarted = await start(make_app, platform, db="crash.db")
+    await restarted.outbox.drain()
+    assert await restarted.outbox.state("item-1") == "sent" and len(platform.posted) == 1
+
+
+async def test_a_post_withdrawn_while_a_delivery_round_holds_it_is_not_sent(make_app):
+    platform = Platform()
+    app = await start(make_app, platform)
+    await app.outbox.enqueue(GENERAL, Post(title="x"), "feed:1:a")
+    heads = app.outbox._heads
+
+    async def heads_then_withdraw(due_by=None):
+        found = await heads(due_by)
+        await app.outbox.withdraw("feed:1:")  # lands between reading the row and claiming it
+        await app.outbox.enqueue(GENERAL, Post(title="new"), "other")
+        return found
+
+    app.outbox._heads = heads_then_withdraw
+    assert await app.outbox.deliver_due() == 0
+    app.outbox._heads = heads
+    await app.outbox.drain()
+    assert [p.title for _, p in platform.posted.values()] == ["new"]
+    assert platform.keys == {"other": "m1"}
