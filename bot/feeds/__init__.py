@@ -241,15 +241,22 @@ class Feeds(Feature):
     async def remove(self, ctx: Context, id: int) -> Ephemeral:
         sub = await self._mine(ctx, id)
         source = await self.store.source(sub.source_id)
-        await self.store.unsubscribe(sub.id)
+        async with self.poller.posting:
+            await self.store.unsubscribe(sub.id)
+            withdrawn = await self.poller.withdraw(sub.id, notices=True)
         name = inert(source.title or source.url) if source else f"#{id}"
-        return Ephemeral(Post(text=f"#{sub.channel.channel} no longer follows **{name}**. Items already queued still go out."))  # fmt: skip
+        return Ephemeral(Post(text=f"#{sub.channel.channel} no longer follows **{name}**.{_withdrawn(withdrawn)}"))  # fmt: skip
 
     async def pause(self, ctx: Context, id: int) -> Ephemeral:
+        """Pausing stops the posting now: what waits in the queue is withdrawn too (a
+        resumed subscription starts from the moment it resumes)."""
         sub = await self._mine(ctx, id)
-        if not await self.store.set_paused(sub.id, True):
-            return Ephemeral(Post(text=f"Subscription #{id} is already paused."))
-        return Ephemeral(Post(text=f"Paused subscription #{id}: nothing new is posted until `/feed resume {id}`."))  # fmt: skip
+        async with self.poller.posting:
+            paused = await self.store.set_paused(sub.id, True)
+            withdrawn = await self.poller.withdraw(sub.id)
+        if not paused:
+            return Ephemeral(Post(text=f"Subscription #{id} is already paused.{_withdrawn(withdrawn)}"))  # fmt: skip
+        return Ephemeral(Post(text=f"Paused subscription #{id}: nothing more is posted until `/feed resume {id}`.{_withdrawn(withdrawn)}"))  # fmt: skip
 
     async def resume(self, ctx: Context, id: int) -> Ephemeral:
         sub = await self._mine(ctx, id)
@@ -299,6 +306,10 @@ class Feeds(Feature):
 
 def _when(ts: float | None) -> str:
     return time_tag(datetime.fromtimestamp(ts, UTC), "R") if ts else "never"
+
+
+def _withdrawn(count: int) -> str:
+    return f" Withdrew {count} queued post(s) that had not gone out yet." if count else ""
 
 
 def _every(seconds: float) -> str:

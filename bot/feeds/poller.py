@@ -40,8 +40,17 @@ ACCEPT = (
 T = TypeVar("T")
 
 
+def post_prefix(sub_id: int) -> str:
+    """The outbox key prefix of one subscription's items (the colon: #1 never matches #12)."""
+    return f"feed:{sub_id}:"
+
+
 def post_key(sub_id: int, item_key_hash: str) -> str:
-    return f"feed:{sub_id}:{item_key_hash}"
+    return post_prefix(sub_id) + item_key_hash
+
+
+def notice_prefix(sub_id: int) -> str:
+    return f"feed-notice:{sub_id}:"
 
 
 class Poller:
@@ -58,7 +67,9 @@ class Poller:
             accept=ACCEPT,
         )
         self._pool: ProcessPoolExecutor | None = None
-        self._post_lock = asyncio.Lock()
+        # Held while queueing a subscription's items, and while pausing or removing one, so
+        # that nothing is queued for a subscription after it stopped.
+        self.posting = asyncio.Lock()
         self._pool_lock = asyncio.Lock()
         self._in_flight: set[int] = set()
 
@@ -236,7 +247,7 @@ class Poller:
         title = source.title or source.url
         for sub in await self.store.subscriptions_of(source.id):
             notice = notice_post(title, source.url, reason, sub.id)
-            await self.app.outbox.enqueue(sub.channel, notice, f"feed-notice:{sub.id}:{now:.0f}")
+            await self.app.outbox.enqueue(sub.channel, notice, f"{notice_prefix(sub.id)}{now:.0f}")
 
     # --- New items -------------------------------------------------------------------------
 
@@ -276,7 +287,10 @@ class Poller:
             return 0
         cap = self.settings.per_channel_cap
         window = self.settings.per_channel_window.total_seconds()
-        async with self._post_lock:
+        async with self.posting:
+            current = await self.store.subscription(sub.id)
+            if current is None or current.paused:
+                return 0  # paused or removed since this fetch began
             times = await self.store.recent_post_times(sub.channel, now - window)
             queued = []
             for item in items:
@@ -291,6 +305,17 @@ class Poller:
                     queued.append((item.key_hash, at))
             await self.store.record_posts(sub.id, sub.channel, queued)
         return len(queued)
+
+    async def withdraw(self, sub_id: int, notices: bool = False) -> int:
+        """Take back a subscription's queued items (and its notices, if asked); return how
+        many. Call it holding `posting`, after pausing or removing the subscription."""
+        prefix = post_prefix(sub_id)
+        keys = await self.app.outbox.withdraw(prefix)
+        # Withdrawn items no longer count against the channel's cap.
+        await self.store.forget_posts(sub_id, [k.removeprefix(prefix) for k in keys])
+        if notices:
+            keys += await self.app.outbox.withdraw(notice_prefix(sub_id))
+        return len(keys)
 
 
 def _background_priority() -> None:

@@ -354,6 +354,15 @@ class FeedStore:
                 [(sub_id, key, channel.key, at) for key, at in posts],
             )
 
+    async def forget_posts(self, sub_id: int, item_keys: list[str]) -> None:
+        if not item_keys:
+            return
+        async with self.db.transaction() as tx:
+            await tx.executemany(
+                "DELETE FROM feed_posts WHERE subscription_id = ? AND item_key = ?",
+                [(sub_id, key) for key in item_keys],
+            )
+
     async def recent_post_times(self, channel: ChannelRef, since: float) -> list[float]:
         rows = await self.db.fetchall(
             "SELECT not_before FROM feed_posts WHERE channel = ? AND not_before > ?"
