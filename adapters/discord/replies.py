@@ -15,6 +15,7 @@ from typing import Any
 import discord
 
 from adapters.discord.render import Rendered, render
+from adapters.discord.transport import files_for_edit
 from adapters.discord.views import FormMemory, ReopenForm, build_modal
 from bot.app import ERROR_COLOR
 from bot.model import (
@@ -125,12 +126,17 @@ class Answer:
             await self.ephemeral(post)
             return
         rendered = render(post)
+        kwargs = _edit_kwargs(rendered)
+        # Files the message already has unchanged are kept, not uploaded again on each click.
+        kwargs["attachments"] = await files_for_edit(
+            interaction.message.attachments, post.attachments
+        )
         if not interaction.response.is_done():
-            await interaction.response.edit_message(**_edit_kwargs(rendered))
+            await interaction.response.edit_message(**kwargs)
         elif interaction.type is discord.InteractionType.component and not self.thinking:
-            await interaction.edit_original_response(**_edit_kwargs(rendered))
+            await interaction.edit_original_response(**kwargs)
         else:
-            await interaction.message.edit(**_edit_kwargs(rendered))
+            await interaction.message.edit(**kwargs)
 
     async def open_form(self, form: Form, values: dict[str, str] | None = None) -> None:
         interaction = self.interaction

@@ -7,20 +7,26 @@ key is also written into the message as an invisible marker (zero-width characte
 end of the embed text), which `find` looks for after a crash left a post in doubt. Only a
 marker at the very end counts: one copied into the text itself (a feed item can carry any
 characters) cannot make another post look already sent.
+
+An edit makes the message's files exactly the post's. A file already there with the same
+name and bytes is kept by its id rather than uploaded again (an RSVP click edits an event
+announcement without touching its calendar), and a changed one is replaced.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 import logging
+from collections.abc import Sequence
 
 import aiohttp
 import discord
 
 from adapters.discord.render import render
 from bot.errors import DeliveryError
-from bot.model import ChannelRef, Post
+from bot.model import Attachment, ChannelRef, Post
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +34,7 @@ PLATFORM = "discord"
 _BITS = ("\u200b", "\u200c")  # zero-width space / non-joiner: 0 and 1
 _MARK_START = "\u2060"  # word joiner: where a marker begins
 MARKER_BITS = 48
+READ_TIMEOUT = 2.0  # for reading back a file that may be unchanged; past it, upload anew
 # What a platform call can fail with; anything else is a bug and reaches the outbox as is.
 PLATFORM_ERRORS = (
     discord.HTTPException,
@@ -75,10 +82,15 @@ class DiscordTransport:
         rendered = render(post)
         target = self._channel(channel).get_partial_message(int(message_id))
         try:
+            files: list[discord.Attachment | discord.File] = []
+            if post.attachments:
+                current = await target.fetch()  # which files it has, to keep the unchanged
+                files = await files_for_edit(current.attachments, post.attachments)
             await target.edit(
                 content=rendered.content or None,
                 embeds=rendered.embeds,
                 view=rendered.view,
+                attachments=files,
                 allowed_mentions=rendered.allowed_mentions,
             )
         except PLATFORM_ERRORS as exc:
@@ -98,6 +110,40 @@ class DiscordTransport:
         except PLATFORM_ERRORS as exc:
             raise delivery_error(exc, f"search {channel.key} for {key}") from exc
         return None
+
+
+async def files_for_edit(
+    current: Sequence[discord.Attachment], wanted: list[Attachment]
+) -> list[discord.Attachment | discord.File]:
+    """What an edit passes as `attachments` so the message ends with exactly `wanted`:
+    each file already on it with the same name and bytes is kept by id, the rest uploaded."""
+    spare = list(current)
+    result: list[discord.Attachment | discord.File] = []
+    for attachment in wanted:
+        same = None
+        for candidate in spare:
+            if await _same_file(candidate, attachment):
+                same = candidate
+                break
+        if same is not None:
+            spare.remove(same)
+            result.append(same)
+        else:
+            result.append(discord.File(io.BytesIO(attachment.data), filename=attachment.filename))
+    return result
+
+
+async def _same_file(existing: discord.Attachment, attachment: Attachment) -> bool:
+    """Same name, size and bytes. Only a file that matches on name and size is read back
+    (a small .ics in practice); one that cannot be read in time counts as different."""
+    if existing.filename != attachment.filename or existing.size != len(attachment.data):
+        return False
+    try:
+        data = await asyncio.wait_for(existing.read(), READ_TIMEOUT)
+    except PLATFORM_ERRORS as exc:
+        log.info("could not read back %s (%r); uploading it again", existing.filename, exc)
+        return False
+    return data == attachment.data
 
 
 def delivery_error(exc: BaseException, what: str) -> DeliveryError:
