@@ -8,7 +8,7 @@ members answer with a button or `/justdoit answer`, keep streaks, and get a week
 from __future__ import annotations
 
 import logging
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -156,9 +156,13 @@ class JustDoIt(Feature):
     async def bank_for(self, community_id: int) -> list[Prompt]:
         return self.bank + await self.suggestions.approved_prompts(community_id)
 
-    async def zone_of(self, channel: ChannelRef, default: str) -> str:
+    async def local_today(
+        self, channel: ChannelRef, default_zone: str, now: datetime
+    ) -> tuple[date, str]:
+        """The channel's date at `now` and its zone: the schedule's, else `default_zone`."""
         schedule = await self.store.schedule(channel)
-        return schedule.rule.tz if schedule else default
+        zone = schedule.rule.tz if schedule else default_zone
+        return now.astimezone(ZoneInfo(zone)).date(), zone
 
     async def answers_private(self, channel: ChannelRef) -> bool:
         return (

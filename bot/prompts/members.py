@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 from datetime import date
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
 from bot.app import Context
 from bot.errors import UserError
@@ -31,7 +30,8 @@ from bot.model import (
     time_tag,
 )
 from bot.prompts.bank import COMPETENCIES, competency_name
-from bot.prompts.habit import stats_post, streak
+from bot.prompts.cli import answers_csv
+from bot.prompts.habit import Streak, stats_post, streak
 from bot.prompts.schedule import parse_date
 from bot.prompts.store import PromptDay
 
@@ -113,9 +113,7 @@ class Members:
         return day
 
     async def _today(self, ctx: Context) -> tuple[date, str]:
-        """The channel's local date (the schedule's zone, else the community's) and zone."""
-        zone = await self.feature.zone_of(ctx.channel, ctx.tz)
-        return ctx.now.astimezone(ZoneInfo(zone)).date(), zone
+        return await self.feature.local_today(ctx.channel, ctx.tz, ctx.now)
 
     async def _closed(
         self, ctx: Context, asked: PromptDay | None, today: date, zone: str, what: str = ""
@@ -156,7 +154,7 @@ class Members:
         new = await self.store.save_answer(day, ctx.user, chosen, what, ctx.now)
         name = inert(ctx.user.name or ctx.user.user)
         mine = await self.store.member_answers(ctx.channel, ctx.user)
-        run = await self._streak(ctx, mine)
+        run = await self._streak(ctx, mine, day.day)  # an answer's day is today
         verb = "Saved" if new else "Updated"
         note = Ephemeral(Post(
             text=f"{verb} your answer to the prompt of {day.day.isoformat()} "
@@ -172,28 +170,24 @@ class Members:
         )
         return [Public(public), note]
 
-    async def _streak(self, ctx: Context, mine: list[Any]) -> Any:
+    async def _streak(self, ctx: Context, mine: list[Any], today: date) -> Streak:
         days = await self.store.days(ctx.channel)
-        zone = await self.feature.zone_of(ctx.channel, ctx.tz)
-        today = ctx.now.astimezone(ZoneInfo(zone)).date()
         return streak([(d.day, d.scheduled) for d in days], [a.day for a in mine], today)
 
     # --- Stats ---------------------------------------------------------------------------
 
     async def stats(self, ctx: Context) -> Ephemeral:
         mine = await self.store.member_answers(ctx.channel, ctx.user)
-        result = await self._streak(ctx, mine)
+        today, zone = await self._today(ctx)
+        result = await self._streak(ctx, mine, today)
         community = await self.store.community_answers(ctx.community.id)
         next_prompt = await self.feature.daily.next_due(ctx.channel)
-        zone = await self.feature.zone_of(ctx.channel, ctx.tz)
         name = ctx.user.name or ctx.user.user
         return Ephemeral(stats_post(name, mine, result, community, next_prompt, zone))
 
     # --- Export --------------------------------------------------------------------------
 
     async def export(self, ctx: Context) -> Ephemeral:
-        from bot.prompts.cli import answers_csv
-
         rows = await self.store.export_rows(ctx.community.id)
         data = answers_csv(rows).encode("utf-8")
         name = f"justdoit-answers-{ctx.now:%Y%m%d}.csv"
