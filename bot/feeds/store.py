@@ -296,11 +296,16 @@ class FeedStore:
         return [Subscription.of(r) for r in rows]
 
     async def subscriptions_in(self, platform: str, workspace: str) -> list[Subscription]:
+        """Every subscription in one workspace (compared as text: ids may hold `_` or `%`)."""
+        prefix = f"{platform}:{workspace}:"
         rows = await self.db.fetchall(
-            "SELECT * FROM feed_subscriptions WHERE channel LIKE ? ORDER BY id",
-            (f"{platform}:{workspace}:%",),
+            "SELECT * FROM feed_subscriptions WHERE substr(channel, 1, ?) = ? ORDER BY id",
+            (len(prefix), prefix),
         )
-        return [Subscription.of(r) for r in rows]
+        subs = [Subscription.of(r) for r in rows]
+        return [
+            s for s in subs if (s.channel.platform, s.channel.workspace) == (platform, workspace)
+        ]
 
     async def set_paused(self, sub_id: int, paused: bool) -> bool:
         """Pause, or resume from now: a resumed subscription skips what came meanwhile."""
