@@ -4,8 +4,10 @@ edits the post, and is replaced (never the message duplicated) when the event ch
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import icalendar
 
 from adapters.discord.surface import DiscordSurface
 from adapters.discord.transport import files_for_edit
@@ -104,3 +106,26 @@ async def test_a_changed_calendar_replaces_the_file_on_an_in_place_edit(
         replaced = await files_for_edit(current.attachments, [changed])
     assert [getattr(item, "id", None) for item in kept] == [current.attachments[0].id]
     assert [type(item).__name__ for item in replaced] == ["File"]
+
+
+async def test_an_edited_event_replaces_the_calendar_file_on_the_same_message(
+    fake_discord: FakeDiscord, make_app: Any, clock: Any
+) -> None:
+    fake = fake_discord
+    async with announced(make_app, fake) as surface:
+        service = surface.app.features["event"].service
+        message = await message_of(surface, fake)
+        (original,) = message["attachments"]
+        event = await service.store.get(1)
+        event.start = START + timedelta(hours=2)
+        await service.update(event)
+        clock.advance(5)
+        assert await surface.app.outbox.drain() == 1
+
+    (edit,) = fake.requests_to("PATCH", f"/channels/{fake.channel_id}/messages/*")
+    assert uploads([edit]) == ["event-1.ics"]
+    (attachment,) = message["attachments"]
+    assert attachment["id"] != original["id"]
+    (vevent,) = icalendar.Calendar.from_ical(calendar_of(fake, message)).walk("VEVENT")
+    assert vevent.decoded("dtstart").astimezone(UTC) == START + timedelta(hours=2)
+    assert len(fake.requests_to("POST", f"/channels/{fake.channel_id}/messages")) == 1

@@ -8,18 +8,24 @@ from __future__ import annotations
 
 import struct
 import zlib
+from datetime import UTC, datetime, timedelta
+from hashlib import sha256
 
+import icalendar
 import pytest
 
 from adapters.slack import create
 from adapters.slack.transport import EVENT_TYPE, delivery_error
+from bot.events import Events
+from bot.events.drafts import Draft
 from bot.help import Help
-from bot.model import Attachment, ChannelRef, Post
+from bot.model import Attachment, ChannelRef, Post, UserRef
 from tests.fakes.fake_slack import FakeSlack
 from tests.fakes.fake_slack import fake_slack as fake_slack_fixture  # noqa: F401
 
 C1 = ChannelRef("slack", "T1", "C1")
 C2 = ChannelRef("slack", "T1", "C2")
+START = datetime(2026, 12, 5, 9, 0, tzinfo=UTC)
 
 
 async def _app(make_app, fake: FakeSlack, db: str = "bot.db", **slack):
@@ -204,3 +210,74 @@ async def test_an_attached_chart_is_uploaded_under_its_post(
     assert (upload.filename, upload.data, upload.completed) == ("results.png", chart.data, True)
     assert upload.channel_id == "C1"
     assert upload.thread_ts == await app.outbox.message_id("poll:1:results")
+
+
+# --- An event's calendar file follows the event -------------------------------------------
+
+
+def _thread_files(fake: FakeSlack, ts: str) -> list[tuple[str, str]]:
+    """(file id, name) of the live files in the thread under `ts`."""
+    return [
+        (f["id"], f.get("name", ""))
+        for m in fake.messages["C1"]
+        if m.get("thread_ts") == ts
+        for f in m.get("files", [])
+        if f.get("mode") != "tombstone"
+    ]
+
+
+def _start_in(data: bytes) -> datetime:
+    (vevent,) = icalendar.Calendar.from_ical(data).walk("VEVENT")
+    return vevent.decoded("dtstart").astimezone(UTC)
+
+
+async def test_an_edited_event_replaces_its_calendar_file_in_the_thread_once(
+    make_app, fake_slack: FakeSlack, clock
+) -> None:
+    async def boot(db: str = "bot.db"):
+        app = await make_app([Help, Events], config={"slack": {}}, db=db)
+        env = {"SLACK_BOT_TOKEN": "xoxb-test", "SLACK_APP_TOKEN": "xapp-test"}
+        env["SLACK_API_URL"] = fake_slack.base_url
+        surface = create(app, app.config.section("slack"), env)
+        app.outbox.attach(surface.transport)
+        return app, app.features["event"].service
+
+    app, service = await boot()
+    community = await app.communities.of(C1)
+    draft = Draft("Seminar", START, "Europe/London", location="Manchester")
+    await service.create(community.id, C1, draft, "mod")
+    await app.outbox.drain()
+    ts = await app.outbox.message_id(f"event:1:{C1.key}")
+    ((first_id, name),) = _thread_files(fake_slack, ts)
+    assert name == "event-1.ics" and _start_in(fake_slack.uploads[first_id].data) == START
+
+    # An RSVP edits the post; its calendar is the same, so nothing is uploaded.
+    event = await service.store.get(1)
+    await service.rsvp(event, UserRef("slack", "T1", "U9"), "going", False)
+    clock.advance(5)
+    await app.outbox.drain()
+    assert len(fake_slack.uploads) == 1
+    assert fake_slack.calls_to("chat.update")[-1]["blocks"]  # the counts did change
+
+    # The time moves: a new copy in the same thread, the old one gone, no second post.
+    event.start = START + timedelta(hours=2)
+    await service.update(event)
+    clock.advance(5)
+    await app.outbox.drain()
+    ((second_id, _),) = _thread_files(fake_slack, ts)
+    replacement = fake_slack.uploads[second_id]
+    assert second_id != first_id and fake_slack.uploads[first_id].deleted
+    assert _start_in(replacement.data) == START + timedelta(hours=2)
+    assert replacement.thread_ts == ts and "replaces the earlier one" in replacement.initial_comment
+    top_level = [m for m in fake_slack.messages["C1"] if m.get("thread_ts") in (None, m["ts"])]
+    assert [m["ts"] for m in top_level] == [ts]
+    files = top_level[0]["metadata"]["event_payload"]["files"]
+    assert files == [{"name": "event-1.ics", "sha256": sha256(replacement.data).hexdigest()}]
+
+    # A restarted bot knows the file from the post's metadata: an RSVP uploads nothing.
+    app, service = await boot()
+    await service.rsvp(await service.store.get(1), UserRef("slack", "T1", "U8"), "going", False)
+    clock.advance(5)
+    await app.outbox.drain()
+    assert len(fake_slack.uploads) == 2
+    assert _thread_files(fake_slack, ts) == [(second_id, "event-1.ics")]

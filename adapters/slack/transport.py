@@ -4,11 +4,20 @@ Each post carries its key in message metadata, so after a crash between "sent" a
 "recorded" the outbox can look in the channel's history before posting again. Slack
 errors become `DeliveryError`s the outbox understands: rate limits, server errors and
 network trouble are transient; a missing, archived or forbidden channel is not.
+
+Files go in the post's thread. A Slack file cannot be edited in place, so when an edit
+changes a file (an event's .ics after its time moved) the new copy is uploaded in the same
+thread with a note, and the bot's old copy is deleted: nobody can pick up a stale calendar,
+and the channel gets no second message. Which files a post carries is kept as name and
+SHA-256 in the post's own metadata, so an edit that leaves them alone (an RSVP click)
+uploads nothing, without reading any file back.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+from collections import OrderedDict
 from typing import Any
 
 import aiohttp
@@ -27,6 +36,8 @@ log = logging.getLogger(__name__)
 
 EVENT_TYPE = "itsm_bot_post"
 HISTORY_PAGES = 3  # how far back `find` looks: a crash leaves its post among the newest
+METADATA_REMEMBERED = 1000  # posts whose metadata is kept in memory (saves a history read)
+REPLACED_NOTE = "Updated {name}: the post above changed, and this copy replaces the earlier one."
 TRANSIENT_ERRORS = {
     "ratelimited",
     "internal_error",
@@ -93,35 +104,141 @@ class SlackTransport:
     def __init__(self, client: AsyncWebClient, pace: float = 1.0) -> None:
         self.client = client
         self.pace = pace
+        self._metadata: OrderedDict[str, dict[str, Any]] = OrderedDict()  # by channel:ts
 
     async def send(self, channel: ChannelRef, post: Post, key: str) -> str:
         message = render(post)
+        payload: dict[str, Any] = {"key": key}
+        if post.attachments:
+            payload["files"] = _digests(post.attachments)
+        metadata = {"event_type": EVENT_TYPE, "event_payload": payload}
         try:
             response = await self.client.chat_postMessage(
                 channel=channel.channel,
                 text=message["text"],
                 blocks=message["blocks"],
-                metadata={"event_type": EVENT_TYPE, "event_payload": {"key": key}},
+                metadata=metadata,
                 unfurl_links=False,
                 unfurl_media=False,
             )
         except FAILURES as exc:
             raise delivery_error(exc) from exc
         ts = str(response["ts"])
-        await upload(self.client, channel.channel, post.attachments, thread_ts=ts)
+        uploaded = await upload(self.client, channel.channel, post.attachments, thread_ts=ts)
+        if post.attachments:
+            # A file that did not go up is not recorded, so the next edit uploads it.
+            payload["files"] = _digests([a for a, _ in uploaded])
+            self._remember(channel, ts, metadata)
         return ts
 
     async def edit(self, channel: ChannelRef, message_id: str, post: Post) -> None:
         message = render(post)
+        update: dict[str, Any] = {}
+        if post.attachments:
+            metadata = await self._follow_files(channel, message_id, post.attachments)
+            if metadata is not None:
+                update["metadata"] = metadata
         try:
             await self.client.chat_update(
                 channel=channel.channel,
                 ts=message_id,
                 text=message["text"],
                 blocks=message["blocks"],
+                **update,
             )
         except FAILURES as exc:
             raise delivery_error(exc) from exc
+
+    async def _follow_files(
+        self, channel: ChannelRef, ts: str, attachments: list[Attachment]
+    ) -> dict[str, Any] | None:
+        """Bring the files in the post's thread in line with `attachments`; return the
+        metadata recording them (None if the post's metadata cannot be read now).
+
+        File trouble never fails the edit: the text is what members read first, and a
+        file left behind is tried again at the next edit, since it is not recorded."""
+        metadata = await self._read_metadata(channel, ts)
+        if metadata is None:
+            return None
+        payload = metadata["event_payload"]
+        recorded = {f["name"]: f for f in payload.get("files") or []}
+        wanted = _digests(attachments)
+        if list(recorded.values()) == wanted:
+            return metadata
+        changed = [
+            a for a, d in zip(attachments, wanted, strict=True) if recorded.get(d["name"]) != d
+        ]
+        replacing = [a for a in changed if a.filename in recorded]
+        uploaded = await upload(self.client, channel.channel, replacing, ts, REPLACED_NOTE)
+        uploaded += await upload(
+            self.client, channel.channel, [a for a in changed if a.filename not in recorded], ts
+        )
+        gone = set(recorded) - {d["name"] for d in wanted}
+        done = {a.filename for a, _ in uploaded}
+        await self._delete_old(channel, ts, done | gone, keep={file_id for _, file_id in uploaded})
+        # What the thread now holds: a file whose new copy did not go up keeps its old
+        # record, so the next edit tries again.
+        files = []
+        for digest in wanted:
+            name = digest["name"]
+            if name in done or recorded.get(name) == digest:
+                files.append(digest)
+            elif name in recorded:
+                files.append(recorded[name])
+        payload["files"] = files
+        self._remember(channel, ts, metadata)
+        return metadata
+
+    async def _read_metadata(self, channel: ChannelRef, ts: str) -> dict[str, Any] | None:
+        remembered = self._metadata.get(f"{channel.channel}:{ts}")
+        if remembered is not None:
+            return remembered
+        try:
+            page = await self.client.conversations_history(
+                channel=channel.channel, latest=ts, inclusive=True, limit=1,
+                include_all_metadata=True,
+            )  # fmt: skip
+        except FAILURES as exc:
+            log.warning(
+                "slack: could not read %s in %s to sync its files: %s", ts, channel.key, exc
+            )
+            return None
+        for message in page.get("messages") or []:
+            metadata = message.get("metadata") or {}
+            if message.get("ts") == ts and metadata.get("event_type") == EVENT_TYPE:
+                return self._remember(channel, ts, metadata)
+        log.warning(
+            "slack: %s in %s carries no post metadata; files left as they are", ts, channel.key
+        )
+        return None
+
+    def _remember(self, channel: ChannelRef, ts: str, metadata: dict[str, Any]) -> dict[str, Any]:
+        key = f"{channel.channel}:{ts}"
+        self._metadata[key] = metadata
+        self._metadata.move_to_end(key)
+        while len(self._metadata) > METADATA_REMEMBERED:
+            self._metadata.popitem(last=False)
+        return metadata
+
+    async def _delete_old(
+        self, channel: ChannelRef, ts: str, names: set[str], keep: set[str]
+    ) -> None:
+        """Delete the bot's own earlier copies of `names` in the post's thread."""
+        if not names:
+            return
+        try:
+            thread = await self.client.conversations_replies(channel=channel.channel, ts=ts)
+            messages = thread.get("messages") or []
+            owner = messages[0].get("user") if messages else None  # the post is the bot's
+            for message in messages[1:]:
+                for file in message.get("files") or []:
+                    mine = file.get("user") == owner and owner is not None
+                    if mine and file.get("name") in names and file.get("id") not in keep:
+                        await self.client.files_delete(file=file["id"])
+        except FAILURES as exc:
+            log.warning(
+                "slack: could not remove old files under %s in %s: %s", ts, channel.key, exc
+            )
 
     async def find(self, channel: ChannelRef, key: str) -> str | None:
         """The ts of the message posted with this key, if Slack has it."""
@@ -147,21 +264,37 @@ class SlackTransport:
 
 
 async def upload(
-    client: AsyncWebClient, channel_id: str, attachments: list[Attachment], thread_ts: str = ""
-) -> None:
-    """Upload files next to a message that is already posted.
+    client: AsyncWebClient,
+    channel_id: str,
+    attachments: list[Attachment],
+    thread_ts: str = "",
+    note: str = "",
+) -> list[tuple[Attachment, str]]:
+    """Upload files next to a message that is already posted; return each uploaded one
+    with its Slack file id. `note` (with {name}) is said with each file.
 
     The message is what matters and it is delivered, so a failed upload is logged rather
     than retried (retrying would post the message twice).
     """
+    uploaded = []
     for attachment in attachments:
         try:
-            await client.files_upload_v2(
+            response = await client.files_upload_v2(
                 channel=channel_id,
                 file=attachment.data,
                 filename=attachment.filename,
                 title=attachment.filename,
                 thread_ts=thread_ts or None,
+                initial_comment=note.format(name=attachment.filename) if note else None,
             )
         except FAILURES as exc:
             log.warning("could not upload %s to %s: %s", attachment.filename, channel_id, exc)
+            continue
+        files = response.get("files") or [response.get("file") or {}]
+        uploaded.append((attachment, str(files[0].get("id", ""))))
+    return uploaded
+
+
+def _digests(attachments: list[Attachment]) -> list[dict[str, str]]:
+    """Name and SHA-256 of each file, as recorded in a post's metadata."""
+    return [{"name": a.filename, "sha256": hashlib.sha256(a.data).hexdigest()} for a in attachments]

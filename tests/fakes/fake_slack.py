@@ -70,6 +70,7 @@ class UploadedFile:
     initial_comment: str | None = None
     thread_ts: str | None = None
     completed: bool = False
+    deleted: bool = False
 
 
 @dataclass
@@ -158,8 +159,10 @@ class FakeSlack:
             "users.info": self._users_info,
             "conversations.info": self._conversations_info,
             "conversations.history": self._conversations_history,
+            "conversations.replies": self._conversations_replies,
             "files.getUploadURLExternal": self._files_get_upload_url,
             "files.completeUploadExternal": self._files_complete_upload,
+            "files.delete": self._files_delete,
             "apps.connections.open": self._apps_connections_open,
         }
 
@@ -615,18 +618,68 @@ class FakeSlack:
             upload.initial_comment = args.get("initial_comment")
             upload.thread_ts = args.get("thread_ts")
             upload.completed = True
-            done.append(
-                {
-                    "id": upload.id,
-                    "name": upload.filename,
-                    "title": upload.title,
-                    "size": len(upload.data or b""),
-                    "user": BOT_USER_ID,
-                    "permalink": f"{WORKSPACE_URL}files/{BOT_USER_ID}/{upload.id}/{upload.filename}",
-                    "channels": [upload.channel_id] if upload.channel_id else [],
-                }
-            )
+            done.append(self._file_object(upload))
+        if args.get("channel_id"):
+            # Sharing files posts a message with them (a thread reply under thread_ts).
+            share: JsonDict = {
+                "type": "message",
+                "user": BOT_USER_ID,
+                "bot_id": BOT_ID,
+                "text": args.get("initial_comment") or "",
+                "ts": self._next_ts(),
+                "files": done,
+            }
+            if args.get("thread_ts"):
+                share["thread_ts"] = args["thread_ts"]
+            self.messages.setdefault(str(args["channel_id"]), []).append(share)
         return {"ok": True, "files": done}
+
+    def _file_object(self, upload: UploadedFile) -> JsonDict:
+        return {
+            "id": upload.id,
+            "name": upload.filename,
+            "title": upload.title,
+            "size": len(upload.data or b""),
+            "user": BOT_USER_ID,
+            "permalink": f"{WORKSPACE_URL}files/{BOT_USER_ID}/{upload.id}/{upload.filename}",
+            "channels": [upload.channel_id] if upload.channel_id else [],
+        }
+
+    def _files_delete(self, args: JsonDict) -> JsonDict:
+        upload = self.uploads.get(str(args.get("file") or ""))
+        if upload is None or upload.deleted:
+            return {"ok": False, "error": "file_not_found"}
+        upload.deleted = True
+        for messages in self.messages.values():
+            for message in messages:
+                message["files"] = [
+                    {"id": f["id"], "mode": "tombstone"} if f.get("id") == upload.id else f
+                    for f in message.get("files", [])
+                ]
+        return {"ok": True}
+
+    def _conversations_replies(self, args: JsonDict) -> JsonDict:
+        """The thread of message `ts`, parent first, replies oldest first."""
+        channel, ts = args.get("channel"), str(args.get("ts") or "")
+        if not channel:
+            return {"ok": False, "error": "channel_not_found"}
+        thread = [
+            dict(m)
+            for m in self.messages.get(str(channel), [])
+            if m["ts"] == ts or m.get("thread_ts") == ts
+        ]
+        if not thread:
+            return {"ok": False, "error": "thread_not_found"}
+        thread.sort(key=lambda m: float(m["ts"]))
+        if not _truthy(args.get("include_all_metadata", False)):
+            for message in thread:
+                message.pop("metadata", None)
+        return {
+            "ok": True,
+            "messages": thread,
+            "has_more": False,
+            "response_metadata": {"next_cursor": ""},
+        }
 
     def _apps_connections_open(self, args: JsonDict) -> JsonDict:
         ws_url = self.root_url.replace("http://", "ws://", 1)
