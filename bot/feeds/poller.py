@@ -201,6 +201,9 @@ class Poller:
         if parsed.error:
             return await self.failed(source, parsed.error)
         new = await self.ingest(source, parsed, subs, seen)
+        forgotten = await self.store.note_listing(source.id, parsed.keys, now)
+        if forgotten:
+            log.info("feeds: forgot %d item(s) %s no longer lists", forgotten, source.url)
         await self.store.fetched_ok(
             source.id, now, self.next_check(now, ttl=parsed.ttl, max_age=result.max_age),
             etag=result.etag, last_modified=result.last_modified, content_hash=digest,

@@ -8,6 +8,7 @@ queued, for the per-channel cap (the outbox key is what makes it go out once).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -66,8 +67,20 @@ MIGRATIONS = [
         PRIMARY KEY (subscription_id, item_key)
     );
     CREATE INDEX feed_posts_channel ON feed_posts (channel, not_before)
+    """,
+    # When the feed stopped listing an item (NULL while it lists it), for pruning.
     """
+    ALTER TABLE feed_items ADD COLUMN gone_since REAL;
+    CREATE INDEX feed_items_gone ON feed_items (source_id, gone_since)
+        WHERE gone_since IS NOT NULL
+    """,
 ]
+
+# An item's memory is dropped once the feed has not listed it for this long. Feeds list
+# their latest items only, so an item gone this long does not come back; one that does
+# is posted again, the only price of not remembering every item forever.
+FORGET_AFTER = 90 * 24 * 3600.0
+PRUNE_BATCH = 500  # items forgotten per fetch at most: pruning never makes a fetch slow
 
 
 @dataclass
@@ -346,6 +359,31 @@ class FeedStore:
                 " ON CONFLICT DO NOTHING",
                 rows,
             )
+
+    async def note_listing(self, source_id: int, listed: list[str], now: float) -> int:
+        """After a parse: note which known items the feed no longer lists (or lists again),
+        and forget a bounded batch of those gone for `FORGET_AFTER`; return how many.
+
+        Only a parsed listing says what a feed holds, so only here is anything marked gone:
+        a feed answering 304 for months keeps every item it lists."""
+        keys = json.dumps(listed)
+        async with self.db.transaction() as tx:
+            await tx.execute(
+                "UPDATE feed_items SET gone_since = NULL WHERE source_id = ?"
+                " AND gone_since IS NOT NULL AND key IN (SELECT value FROM json_each(?))",
+                (source_id, keys),
+            )
+            await tx.execute(
+                "UPDATE feed_items SET gone_since = ? WHERE source_id = ?"
+                " AND gone_since IS NULL AND key NOT IN (SELECT value FROM json_each(?))",
+                (now, source_id, keys),
+            )
+            cursor = await tx.execute(
+                "DELETE FROM feed_items WHERE rowid IN (SELECT rowid FROM feed_items"
+                " WHERE source_id = ? AND gone_since IS NOT NULL AND gone_since < ? LIMIT ?)",
+                (source_id, now - FORGET_AFTER, PRUNE_BATCH),
+            )
+            return cursor.rowcount
 
     async def record_posts(
         self, sub_id: int, channel: ChannelRef, posts: list[tuple[str, float]]
