@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import icalendar
 import pytest
 
 from adapters.console import Console
@@ -186,7 +187,10 @@ async def test_cancel_marks_the_announcement_and_cancels_reminders(run):
     await run.settle()
     post = run.post(2)
     assert post.title.startswith("CANCELLED: ")
-    assert post.buttons == [] and post.attachments == []
+    assert post.buttons == []
+    (calendar,) = post.attachments  # still there, so a calendar that has it can be updated
+    (vevent,) = icalendar.Calendar.from_ical(calendar.data).walk("VEVENT")
+    assert (str(vevent["status"]), int(vevent["sequence"])) == ("CANCELLED", 1)
     assert await run.app.scheduler.pending("event:1:") == []
     assert await run.app.scheduler.state("event:1:remind:1w") == "cancelled"
     assert "already cancelled" in await run.say("@mod! /event cancel 1")

@@ -281,3 +281,11 @@ async def test_an_edited_event_replaces_its_calendar_file_in_the_thread_once(
     await app.outbox.drain()
     assert len(fake_slack.uploads) == 2
     assert _thread_files(fake_slack, ts) == [(second_id, "event-1.ics")]
+
+    # Cancelled: the thread's one copy now says so, for calendars that imported it.
+    await service.cancel(await service.store.get(1))
+    clock.advance(5)
+    await app.outbox.drain()
+    ((last_id, _),) = _thread_files(fake_slack, ts)
+    (vevent,) = icalendar.Calendar.from_ical(fake_slack.uploads[last_id].data).walk("VEVENT")
+    assert str(vevent["status"]) == "CANCELLED" and fake_slack.uploads[second_id].deleted

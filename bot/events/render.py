@@ -92,16 +92,20 @@ def counts_line(counts: Counts) -> str:
 
 def announcement(event: Event, counts: Counts, zone: str, ics: bytes | None = None) -> Post:
     """The post announcing an event; edited in place as the event or its RSVPs change."""
+    attachments = [Attachment(f"event-{event.id}.ics", ics, "text/calendar")] if ics else []
     if event.cancelled:
+        # The calendar stays, marked cancelled: whoever added the event can open it again
+        # to update their calendar, and no stale copy is left confirming it.
         return Post(
             title=f"CANCELLED: {inert(event.title)}",
             text="**This event has been cancelled.** Its reminders are cancelled too.",
             fields=listing_fields(event),
-            footer=f"Event #{event.id}",
+            footer=f"Event #{event.id} · In your calendar? Open the attached .ics to mark it"
+            " cancelled",
+            attachments=attachments,
             color=CANCELLED_COLOR,
             zone=zone,
         )
-    attachments = [Attachment(f"event-{event.id}.ics", ics, "text/calendar")] if ics else []
     return Post(
         title=f"📅 {inert(event.title)}",
         url=event.url,

@@ -175,11 +175,8 @@ class EventService:
         zone = await self._zone(event)
         return render.announcement(event, counts, zone, self._ics(event))
 
-    def _ics(self, event: Event) -> bytes | None:
+    def _ics(self, event: Event) -> bytes:
         """The event's own .ics; kept until the event changes (RSVPs do not change it)."""
-        if event.cancelled:
-            self._ics_cache.pop(event.id, None)
-            return None
         cached = self._ics_cache.get(event.id)
         if cached is None or cached[0] != event.sequence:
             cached = (event.sequence, ical.export([event], self.app.clock.now()))
