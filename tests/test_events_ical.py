@@ -213,9 +213,9 @@ async def test_the_calendar_is_parsed_off_the_event_loop(make_app, monkeypatch):
     parsed_in: list[int] = []
     real_parse = ical.parse
 
-    def watched_parse(data: bytes, tz: str):
+    def watched_parse(data: bytes, tz: str, *limits):
         parsed_in.append(threading.get_ident())
-        return real_parse(data, tz)
+        return real_parse(data, tz, *limits)
 
     monkeypatch.setattr(ical, "parse", watched_parse)
     report = await app.features["event"].service.import_calendar(
@@ -223,6 +223,98 @@ async def test_the_calendar_is_parsed_off_the_event_loop(make_app, monkeypatch):
     )
     assert len(report.added) == 2
     assert parsed_in and loop_thread not in parsed_in
+
+
+def calendar(*events: str) -> bytes:
+    """A VCALENDAR around `events`, each written as indented lines of one VEVENT."""
+    lines = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//x//EN"]
+    for event in events:
+        lines += ["BEGIN:VEVENT", *(line.strip() for line in event.splitlines()), "END:VEVENT"]
+    return "\r\n".join([*lines, "END:VCALENDAR", ""]).encode()
+
+
+MONTHLY_SIG = calendar(
+    """UID:sig@chapter
+    DTSTAMP:20261101T000000Z
+    DTSTART;TZID=Europe/London:20261203T180000
+    DTEND;TZID=Europe/London:20261203T193000
+    RRULE:FREQ=MONTHLY;BYDAY=1TH;COUNT=8
+    EXDATE;TZID=Europe/London:20270204T180000
+    SUMMARY:Service Design SIG
+    BEGIN:VALARM
+    ACTION:DISPLAY
+    TRIGGER:-P1D
+    END:VALARM""",
+    """UID:sig@chapter
+    DTSTAMP:20261101T000000Z
+    RECURRENCE-ID;TZID=Europe/London:20270107T180000
+    DTSTART;TZID=Europe/London:20270114T180000
+    DTEND;TZID=Europe/London:20270114T193000
+    SUMMARY:Service Design SIG (moved a week)""",
+    """UID:sig@chapter
+    DTSTAMP:20261101T000000Z
+    RECURRENCE-ID;TZID=Europe/London:20270304T180000
+    DTSTART;TZID=Europe/London:20270304T180000
+    STATUS:CANCELLED
+    SUMMARY:Service Design SIG""",
+    """UID:one-off@chapter
+    DTSTAMP:20261101T000000Z
+    DTSTART:20270301T100000Z
+    SUMMARY:Chapter AGM""",
+)
+
+
+async def test_a_repeating_event_adds_each_occurrence_within_the_horizon_once(make_app):
+    app, console, _ = await boot(make_app)
+    service = app.features["event"].service
+
+    async def run_import():
+        return await service.import_calendar(
+            MONTHLY_SIG, 1, console.channel, "test", "UTC", timedelta(days=60), [],
+            horizon=timedelta(days=150),
+        )  # fmt: skip
+
+    report = await run_import()
+    added = sorted(report.added, key=lambda e: e.start)
+    # Dec, Jan (moved), Feb excluded, Mar cancelled, Apr (after the clocks change);
+    # May onwards is past the 150 days from 23 Nov (22 Apr).
+    assert [(e.title, e.start) for e in added] == [
+        ("Service Design SIG", datetime(2026, 12, 3, 18, 0, tzinfo=UTC)),
+        ("Service Design SIG (moved a week)", datetime(2027, 1, 14, 18, 0, tzinfo=UTC)),
+        ("Chapter AGM", datetime(2027, 3, 1, 10, 0, tzinfo=UTC)),
+        ("Service Design SIG", datetime(2027, 4, 1, 17, 0, tzinfo=UTC)),
+    ]
+    assert all(e.tz == "Europe/London" for e in added if "SIG" in e.title)
+    assert [e.uid for e in added] == [
+        "sig@chapter",  # the series' own start keeps the series' UID
+        "sig@chapter/20270107T180000Z",  # named for the slot it was planned for
+        "one-off@chapter",
+        "sig@chapter/20270401T170000Z",
+    ]
+    assert added[0].remind == [timedelta(days=1)]
+
+    again = await run_import()
+    assert again.added == [] and again.known == 4
+    assert len(await service.store.upcoming(app.clock.now())) == 4
+
+
+def test_a_series_gives_at_most_so_many_occurrences_and_says_so():
+    daily = calendar(
+        """UID:standup@chapter
+        DTSTART:20261124T090000Z
+        RRULE:FREQ=DAILY
+        SUMMARY:Daily stand-up"""
+    )
+    now = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+    items = ical.parse(daily, "UTC", now, timedelta(days=180), max_occurrences=3)
+    assert [i.draft.start.day for i in items] == [24, 25, 26]
+    assert [i.left_out for i in items] == [0, 0, 176]  # 179 in 180 days from the 24th
+    started_long_ago = daily.replace(b"DTSTART:20261124", b"DTSTART:20200101")
+    later = ical.parse(started_long_ago, "UTC", now, timedelta(days=2))
+    assert [i.draft.start for i in later] == [  # none of the six years before now
+        datetime(2026, 11, 23, 9, 0, tzinfo=UTC),  # starting now: the service skips it
+        datetime(2026, 11, 24, 9, 0, tzinfo=UTC),
+    ]
 
 
 async def test_garbage_is_not_a_calendar(make_app):

@@ -37,6 +37,9 @@ class EventSettings(Section):
     import_max_bytes: int = 1_000_000
     import_timeout: Duration = timedelta(seconds=20)
     import_allow_private: bool = False
+    # A repeating event in an imported calendar: its occurrences this far ahead, at most so many.
+    import_horizon: Duration = timedelta(days=180)
+    import_max_occurrences: int = 12
 
 
 class Events(Feature):

@@ -108,6 +108,7 @@ async def _import(config, source: str, where: ChannelRef, allow_private: bool, d
             report = await app.features["event"].service.import_calendar(
                 data, community.id, where, "cli", community.timezone,
                 settings.max_remind, list(settings.default_remind),
+                settings.import_horizon, settings.import_max_occurrences,
             )  # fmt: skip
     except UserError as exc:
         raise click.ClickException(str(exc)) from None

@@ -225,6 +225,7 @@ class Handlers:
         report = await self.service.import_calendar(
             data, ctx.community.id, ctx.channel, ctx.user.key, ctx.tz,
             settings.max_remind, list(settings.default_remind),
+            settings.import_horizon, settings.import_max_occurrences,
         )  # fmt: skip
         return Ephemeral(Post(title="Calendar import", text=report.summary()))
 

@@ -3,7 +3,8 @@
 Export gives each event a stable UID, its start in its own zone (TZID plus a VTIMEZONE),
 and one VALARM per reminder offset, so a calendar app reminds members as the bot does.
 Import reads a chapter's calendar (a file or an http(s) URL, size-capped, no private
-addresses unless allowed) into drafts checked like any typed event.
+addresses unless allowed) into drafts checked like any typed event; a repeating event
+(a monthly SIG) becomes one event per upcoming occurrence, with `recurring-ical-events`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 
 import icalendar
+import recurring_ical_events
 
 from bot import timeutil
 from bot.errors import UserError
@@ -25,6 +27,8 @@ log = logging.getLogger(__name__)
 
 PRODID = "-//ITSM Community Bot//events//EN"
 ZONE_MARGIN = timedelta(days=2)  # a UTC date is at most a day from its local date
+HORIZON = timedelta(days=180)  # how far ahead a repeating event's occurrences are imported
+MAX_OCCURRENCES = 12  # each is announced: a daily series must not flood the channel
 
 
 def export(events: list[Event], now: datetime) -> bytes:
@@ -79,45 +83,111 @@ def _vevent(event: Event, now: datetime) -> icalendar.Event:
 class Imported:
     uid: str
     draft: Draft
+    left_out: int = 0  # on the last occurrence kept of a series: how many more were not
 
 
-def parse(data: bytes, default_tz: str) -> list[Imported]:
+def parse(
+    data: bytes,
+    default_tz: str,
+    now: datetime | None = None,
+    horizon: timedelta = HORIZON,
+    max_occurrences: int = MAX_OCCURRENCES,
+) -> list[Imported]:
     """Every confirmed VEVENT as a draft (not yet checked); cancelled ones are left out.
 
     A floating time (no zone) is read in `default_tz`; a date without a time starts at
-    00:00 there. Repeating events are read as their first occurrence.
+    00:00 there. A repeating event (RRULE, RDATE) gives each occurrence from `now` to
+    `now + horizon`, at most `max_occurrences` of them, moved and cancelled ones as the
+    calendar says; each has a UID of its own that stays the same from import to import.
     """
     try:
         cal = icalendar.Calendar.from_ical(data)
     except ValueError as exc:
         raise UserError("That is not an iCalendar file I can read.", hint=str(exc)[:200]) from None
+    series = {
+        _raw_uid(vevent): vevent
+        for vevent in cal.walk("VEVENT")
+        if _raw_uid(vevent) and ("rrule" in vevent or "rdate" in vevent)
+        and "recurrence-id" not in vevent and "dtstart" in vevent
+    }  # fmt: skip
     found = []
     for vevent in cal.walk("VEVENT"):
-        if str(vevent.get("status", "")).upper() == "CANCELLED":
-            continue
-        if "dtstart" not in vevent:
-            log.warning("ical import: VEVENT without DTSTART skipped")
-            continue
-        start, tz = _moment(vevent, "dtstart", default_tz)
-        end = None
-        if "dtend" in vevent:
-            end, _ = _moment(vevent, "dtend", tz)
-        elif "duration" in vevent:
-            end = start + vevent.decoded("duration")
-        summary = str(vevent.get("summary", "")).strip()
-        draft = Draft(
-            title=summary,
-            start=start,
-            tz=tz,
-            end=end,
-            location=str(vevent.get("location", "")).strip(),
-            url=str(vevent.get("url", "")).strip(),
-            organiser=_organiser(vevent),
-            description=str(vevent.get("description", "")).strip(),
-            remind=_offsets(vevent),
-        )
-        found.append(Imported(_uid(vevent, draft), draft))
+        if _raw_uid(vevent) not in series:
+            found += _imported(vevent, default_tz)
+    if series:
+        start = now or datetime.now(UTC)
+        found += _occurrences(cal, series, default_tz, start, start + horizon, max_occurrences)
     return found
+
+
+def _occurrences(
+    cal: icalendar.Calendar,
+    series: dict[str, icalendar.Event],
+    default_tz: str,
+    start: datetime,
+    end: datetime,
+    max_occurrences: int,
+) -> list[Imported]:
+    by_series: dict[str, list[Imported]] = {uid: [] for uid in series}
+    for occurrence in recurring_ical_events.of(cal).between(start, end):
+        uid = _raw_uid(occurrence)
+        if uid in by_series:
+            by_series[uid] += _imported(
+                occurrence, default_tz, _occurrence_uid(uid, occurrence, series[uid])
+            )
+    found = []
+    for uid, items in by_series.items():
+        items.sort(key=lambda item: item.draft.start)
+        kept = items[:max_occurrences]
+        if len(items) > len(kept):
+            kept[-1].left_out = len(items) - len(kept)
+            log.info("ical import: %s repeats; %d occurrence(s) past the first %d left out",
+                     uid, len(items) - len(kept), len(kept))  # fmt: skip
+        found += kept
+    return found
+
+
+def _occurrence_uid(uid: str, occurrence: icalendar.Event, master: icalendar.Event) -> str:
+    """The series' own UID for the occurrence at its DTSTART (as an import of the first
+    occurrence alone gave it), else the UID with the slot it was planned for."""
+    slot = occurrence.decoded("recurrence-id") if "recurrence-id" in occurrence else None
+    if slot is None or slot == master.decoded("dtstart"):
+        return uid
+    if isinstance(slot, datetime):
+        moment = slot.astimezone(UTC) if slot.tzinfo else slot
+        return f"{uid}/{moment:%Y%m%dT%H%M%S}" + ("Z" if slot.tzinfo else "")
+    return f"{uid}/{slot:%Y%m%d}"
+
+
+def _imported(vevent: icalendar.Event, default_tz: str, uid: str = "") -> list[Imported]:
+    """The VEVENT as a draft, or nothing if it is cancelled or has no start."""
+    if str(vevent.get("status", "")).upper() == "CANCELLED":
+        return []
+    if "dtstart" not in vevent:
+        log.warning("ical import: VEVENT without DTSTART skipped")
+        return []
+    start, tz = _moment(vevent, "dtstart", default_tz)
+    end = None
+    if "dtend" in vevent:
+        end, _ = _moment(vevent, "dtend", tz)
+    elif "duration" in vevent:
+        end = start + vevent.decoded("duration")
+    draft = Draft(
+        title=str(vevent.get("summary", "")).strip(),
+        start=start,
+        tz=tz,
+        end=end,
+        location=str(vevent.get("location", "")).strip(),
+        url=str(vevent.get("url", "")).strip(),
+        organiser=_organiser(vevent),
+        description=str(vevent.get("description", "")).strip(),
+        remind=_offsets(vevent),
+    )
+    return [Imported(uid or _uid(vevent, draft), draft)]
+
+
+def _raw_uid(vevent: icalendar.Event) -> str:
+    return str(vevent.get("uid", "")).strip()
 
 
 def _moment(vevent: icalendar.Event, name: str, default_tz: str) -> tuple[datetime, str]:
@@ -166,7 +236,7 @@ def _offsets(vevent: icalendar.Event) -> list[timedelta]:
 
 
 def _uid(vevent: icalendar.Event, draft: Draft) -> str:
-    uid = str(vevent.get("uid", "")).strip()
+    uid = _raw_uid(vevent)
     if uid:
         return uid
     seed = f"{draft.title}|{draft.start.isoformat()}".encode()

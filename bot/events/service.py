@@ -133,13 +133,19 @@ class EventService:
         tz: str,
         max_remind: timedelta,
         default_remind: list[timedelta],
+        horizon: timedelta = ical.HORIZON,
+        max_occurrences: int = ical.MAX_OCCURRENCES,
     ) -> ImportReport:
-        """Add every upcoming event of an iCalendar document; known UIDs are left alone."""
+        """Add every upcoming event of an iCalendar document (each occurrence of a repeating
+        one within `horizon`); known UIDs are left alone."""
         report = ImportReport()
         now = self.app.clock.now()
         # Parsing a full-size calendar takes seconds of CPU: keep it off the event loop.
-        for item in await asyncio.to_thread(ical.parse, data, tz):
+        parsed = await asyncio.to_thread(ical.parse, data, tz, now, horizon, max_occurrences)
+        for item in parsed:
             draft = item.draft
+            if item.left_out:
+                report.left_out.append(f"{draft.title or item.uid}: {item.left_out}")
             if await self.store.by_uid(community_id, item.uid):
                 report.known += 1
                 continue
@@ -278,6 +284,7 @@ class ImportReport:
     known: int = 0
     past: int = 0
     invalid: list[str] = field(default_factory=list)
+    left_out: list[str] = field(default_factory=list)  # "title: N" more occurrences
 
     def summary(self) -> str:
         lines = [f"Added {len(self.added)} event(s)."]
@@ -287,4 +294,5 @@ class ImportReport:
         if self.past:
             lines.append(f"{self.past} already started or over, skipped.")
         lines += [f"Skipped: {problem}" for problem in self.invalid]
+        lines += [f"Repeats; later occurrences left out: {cut}" for cut in self.left_out]
         return "\n".join(lines)
