@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, ClassVar
@@ -17,7 +18,7 @@ from bot.app import Context, Feature
 from bot.errors import UsageError, UserError
 from bot.feeds.cli import feeds_cli
 from bot.feeds.demo import DemoFeedServer, demo_feeds
-from bot.feeds.filters import make_filter
+from bot.feeds.filters import compile_terms, stalling_pattern
 from bot.feeds.parse import ParsedFeed, looks_like_html
 from bot.feeds.poller import Poller
 from bot.feeds.render import check_template, item_post
@@ -172,9 +173,17 @@ class Feeds(Feature):
         include, exclude, template = include or "", exclude or "", template or ""
         for name, value in (("include", include), ("exclude", exclude)):
             try:
-                make_filter(value, "")
+                terms = compile_terms(value)
             except ValueError as exc:
                 raise UsageError(f"`{name}`: {exc}", option=name) from None
+            stalling = await asyncio.to_thread(stalling_pattern, terms)
+            if stalling is not None:
+                raise UsageError(
+                    f"`{name}`: the expression `/{inert(stalling)}/` takes too long on some "
+                    "text (it backtracks), so it could hold items back. Simplify it: avoid "
+                    "a repetition inside a repetition, such as `(a+)+` or `(\\w+\\s?)*`.",
+                    option=name,
+                )
         try:
             check_template(template)
         except ValueError as exc:
@@ -228,6 +237,9 @@ class Feeds(Feature):
             extras.append("custom template")
         if extras:
             lines.append(" · ".join(extras))
+        if sub.filter_trouble:
+            when = _when(sub.filter_trouble_at)
+            lines.append(f"⚠️ filter too slow ({when}): {inert(sub.filter_trouble)}")
         title = inert(source.title) or inert(source.url)
         return Field(f"#{sub.id} {title}", "\n".join(lines), inline=False)
 

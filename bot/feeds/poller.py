@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
-from bot.feeds.filters import make_filter
+from bot.feeds.filters import Selection, make_filter
 from bot.feeds.parse import Item, ParsedFeed, Want, discover, parse_feed
 from bot.feeds.render import item_post, notice_post
 from bot.feeds.settings import FeedSettings
@@ -265,18 +265,51 @@ class Poller:
         new = [i for i in ordered if i.key_hash in fresh]
         name = source.title or parsed.title or urlsplit(source.url).hostname or source.url
         for sub in subs:
-            keep = make_filter(sub.include, sub.exclude).matches
             if sub.primed:
-                picks = [i for i in new if keep(i)]
+                picks = await self.pick(sub, source, new)
+            elif sub.backlog and not sub.quiet:  # the newest `backlog` items that pass
+                picks = await self.pick(sub, source, ordered[::-1], sub.backlog)
+                picks.reverse()
             else:
-                matching = [i for i in ordered if keep(i)]
-                picks = matching[-sub.backlog :] if sub.backlog and not sub.quiet else []
+                picks = []
             zone = (await self.app.communities.of(sub.channel)).timezone
             await self.post(sub, name, picks, zone, now)
             if not sub.primed:
                 await self.store.mark_primed(sub.id)
         await self.store.mark_seen(source.id, new_keys, now)
         return len(new_keys)
+
+    async def pick(
+        self, sub: Subscription, source: Source, items: list[Item], limit: int | None = None
+    ) -> list[Item]:
+        """The items (up to `limit`, in the order given) that the subscription's filters let
+        through. Matching runs in a worker thread: a moderator's expression can be slow."""
+        if not items:
+            return []
+        try:
+            chosen = make_filter(sub.include, sub.exclude)
+        except ValueError as exc:  # stored before a rule it now breaks: decide nothing
+            selection = Selection(undecided=items, stuck=f"{exc}")
+        else:
+            if chosen.empty:
+                return items[:limit] if limit is not None else items
+            selection = await asyncio.to_thread(chosen.select, items, limit)
+        if selection.undecided:
+            await self.filter_trouble(sub, source, selection)
+        return selection.kept
+
+    async def filter_trouble(self, sub: Subscription, source: Source, selection: Selection) -> None:
+        """Items a filter could not decide are not posted: say so in the log and in the
+        subscription's health (`/feed list`)."""
+        count = len(selection.undecided)
+        log.warning(
+            "feeds: subscription #%d (%s): its filter could not decide %d item(s), which are"
+            " not posted (%s): %s",
+            sub.id, source.url, count, selection.stuck,
+            "; ".join(i.title or i.key for i in selection.undecided[:5]),
+        )  # fmt: skip
+        trouble = f"{selection.stuck}: {count} item(s) could not be checked and were not posted"
+        await self.store.set_filter_trouble(sub.id, trouble, self.now())
 
     async def post(
         self, sub: Subscription, source: str, items: list[Item], zone: str, now: float

@@ -74,6 +74,11 @@ MIGRATIONS = [
     CREATE INDEX feed_items_gone ON feed_items (source_id, gone_since)
         WHERE gone_since IS NOT NULL
     """,
+    # The last time a subscription's filter could not decide items (too slow), for health.
+    """
+    ALTER TABLE feed_subscriptions ADD COLUMN filter_trouble TEXT;
+    ALTER TABLE feed_subscriptions ADD COLUMN filter_trouble_at REAL
+    """,
 ]
 
 # An item's memory is dropped once the feed has not listed it for this long. Feeds list
@@ -124,6 +129,8 @@ class Subscription:
     quiet: bool  # when priming, post nothing (a resumed subscription starts from now)
     created_by: str
     created_at: float
+    filter_trouble: str | None = None  # what went wrong the last time the filter timed out
+    filter_trouble_at: float | None = None
 
     @classmethod
     def of(cls, row: Any) -> Subscription:
@@ -330,6 +337,12 @@ class FeedStore:
                 " WHERE id = ? AND paused <> ?",
                 (int(paused), int(paused), int(paused), sub_id, int(paused)),
             )
+        )
+
+    async def set_filter_trouble(self, sub_id: int, trouble: str, now: float) -> None:
+        await self.db.execute(
+            "UPDATE feed_subscriptions SET filter_trouble = ?, filter_trouble_at = ? WHERE id = ?",
+            (trouble[:300], now, sub_id),
         )
 
     async def mark_primed(self, sub_id: int) -> None:
