@@ -115,4 +115,21 @@ async def test_a_stuck_filter_holds_the_item_back_without_stalling_the_bot(
     assert "Run of a" not in out  # could not be decided: held back...
     assert "could not decide 1 item(s)" in caplog.text and "Run of a" in caplog.text  # ...logged
     health = await run.say("/feed list")  # ...and shown to moderators
-    assert "filter too slow" in health and "(a+)+$: 1 item(s) could not be checked" in health
+    assert "filter problem" in health and "(a+)+$: 1 item(s) could not be checked" in health
+
+
+async def test_a_stored_expression_that_no_longer_compiles_holds_items_back_only_there(
+    start, feed_server: FeedServer, clock
+):
+    run = await start()
+    url = feed_server.set("f.xml", body=rss(entries(1)))
+    await feeds(run).subscribe(url, ChannelRef("console", "demo", "general"), include="/(/", backlog=0)  # fmt: skip
+    await feeds(run).subscribe(url, ChannelRef("console", "demo", "ops"), backlog=0)
+    await tick(run, clock)
+    feed_server.set("f.xml", body=rss(entries(2)))
+    out = await tick(run, clock)
+    assert "[public in #ops]" in out and "item 2" in out  # the other channel still gets it
+    assert "[public]" not in out
+    health = await run.say("/feed list")
+    assert "✅ running" in health and "filter problem" in health
+    assert "not a valid regular expression" in health

@@ -239,7 +239,7 @@ class Feeds(Feature):
             lines.append(" · ".join(extras))
         if sub.filter_trouble:
             when = _when(sub.filter_trouble_at)
-            lines.append(f"⚠️ filter too slow ({when}): {inert(sub.filter_trouble)}")
+            lines.append(f"⚠️ filter problem ({when}): {inert(sub.filter_trouble)}")
         title = inert(source.title) or inert(source.url)
         return Field(f"#{sub.id} {title}", "\n".join(lines), inline=False)
 
