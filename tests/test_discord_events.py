@@ -84,6 +84,7 @@ async def test_an_rsvp_click_keeps_the_calendar_file_instead_of_uploading_it_aga
     edits = fake.requests_to("PATCH", f"/channels/{fake.channel_id}/messages/*")
     assert len(callbacks) == 1 and len(edits) == 1
     assert uploads(callbacks + edits) == []  # nothing sent twice
+    assert fake.attachment_reads == []  # nor read back: the bot sent that file itself
     assert ids(edits[0].json["attachments"]) == [original["id"]]
     assert message["attachments"] == [original]
     assert message["embeds"][0]["description"].startswith("**RSVP:** 1 going")

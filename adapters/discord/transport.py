@@ -19,6 +19,7 @@ import asyncio
 import hashlib
 import io
 import logging
+from collections import OrderedDict
 from collections.abc import Sequence
 
 import aiohttp
@@ -35,6 +36,7 @@ _BITS = ("\u200b", "\u200c")  # zero-width space / non-joiner: 0 and 1
 _MARK_START = "\u2060"  # word joiner: where a marker begins
 MARKER_BITS = 48
 READ_TIMEOUT = 2.0  # for reading back a file that may be unchanged; past it, upload anew
+KNOWN_FILES = 1024  # attachment digests remembered
 # What a platform call can fail with; anything else is a bug and reaches the outbox as is.
 PLATFORM_ERRORS = (
     discord.HTTPException,
@@ -76,6 +78,7 @@ class DiscordTransport:
             )
         except PLATFORM_ERRORS as exc:
             raise delivery_error(exc, f"post {key} to {channel.key}") from exc
+        remember_files(message, post.attachments)
         return str(message.id)
 
     async def edit(self, channel: ChannelRef, message_id: str, post: Post) -> None:
@@ -86,7 +89,7 @@ class DiscordTransport:
             if post.attachments:
                 current = await target.fetch()  # which files it has, to keep the unchanged
                 files = await files_for_edit(current.attachments, post.attachments)
-            await target.edit(
+            edited = await target.edit(
                 content=rendered.content or None,
                 embeds=rendered.embeds,
                 view=rendered.view,
@@ -95,6 +98,7 @@ class DiscordTransport:
             )
         except PLATFORM_ERRORS as exc:
             raise delivery_error(exc, f"edit {message_id} in {channel.key}") from exc
+        remember_files(edited, post.attachments)
 
     async def find(self, channel: ChannelRef, key: str) -> str | None:
         """The id of a recent message of ours carrying `key`'s marker, if there is one."""
@@ -134,16 +138,42 @@ async def files_for_edit(
 
 
 async def _same_file(existing: discord.Attachment, attachment: Attachment) -> bool:
-    """Same name, size and bytes. Only a file that matches on name and size is read back
-    (a small .ics in practice); one that cannot be read in time counts as different."""
+    """Same name, size and bytes. Only a file that matches on name and size, and whose
+    content is not remembered, is read back; one that cannot be read in time counts as
+    different."""
     if existing.filename != attachment.filename or existing.size != len(attachment.data):
         return False
-    try:
-        data = await asyncio.wait_for(existing.read(), READ_TIMEOUT)
-    except PLATFORM_ERRORS as exc:
-        log.info("could not read back %s (%r); uploading it again", existing.filename, exc)
-        return False
-    return data == attachment.data
+    if existing.id not in _digests:
+        try:
+            data = await asyncio.wait_for(existing.read(), READ_TIMEOUT)
+        except PLATFORM_ERRORS as exc:
+            log.info("could not read back %s (%r); uploading it again", existing.filename, exc)
+            return False
+        _remember(existing.id, data)
+    return _digests[existing.id] == _digest(attachment.data)
+
+
+# An attachment id's content never changes, so a digest learnt once (when the file was
+# sent, or read back) spares every later edit of the message a download.
+_digests: OrderedDict[int, str] = OrderedDict()
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _remember(attachment_id: int, data: bytes) -> None:
+    _digests[attachment_id] = _digest(data)
+    while len(_digests) > KNOWN_FILES:
+        _digests.popitem(last=False)
+
+
+def remember_files(message: discord.Message | None, sent: list[Attachment]) -> None:
+    """Note the digests of the files a message was just given, matched by name."""
+    data_by_name = {a.filename: a.data for a in sent}
+    for attachment in message.attachments if message is not None else []:
+        if attachment.filename in data_by_name:
+            _remember(attachment.id, data_by_name[attachment.filename])
 
 
 def delivery_error(exc: BaseException, what: str) -> DeliveryError:

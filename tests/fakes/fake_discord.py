@@ -138,6 +138,7 @@ class FakeDiscord:
         self.base_url = ""
 
         self.requests: list[Req] = []
+        self.attachment_reads: list[int] = []  # ids of files read back from the "CDN"
         self.registered_commands: dict[Any, list[dict[str, Any]]] = {}
         self.messages: dict[int, dict[str, Any]] = {}
         self.interaction_responses: list[dict[str, Any]] = []
@@ -814,6 +815,7 @@ class FakeDiscord:
         return web.Response(status=204)
 
     async def _attachment(self, request: web.Request) -> web.StreamResponse:
+        self.attachment_reads.append(int(request.match_info["aid"]))
         stored = self.attachments.get(int(request.match_info["aid"]))
         if stored is None:
             return _error(404, "404: Not Found")
