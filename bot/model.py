@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+DIRECT_PREFIX = "@"  # no platform's channel id starts with it: Slack C/G/D…, Discord digits
+
 
 @dataclass(frozen=True)
 class ChannelRef:
@@ -29,6 +31,25 @@ class ChannelRef:
     def parse(cls, key: str) -> ChannelRef:
         platform, workspace, channel = key.split(":", 2)
         return cls(platform, workspace, channel)
+
+    @classmethod
+    def direct(cls, user: UserRef) -> ChannelRef:
+        """The direct messages of one member, addressed like a channel ("@" + user id), so
+        the outbox keys, paces and retries them as it does any channel."""
+        if not user.user or user.user.startswith(DIRECT_PREFIX):
+            raise ValueError(f"not a member id: {user.user!r}")
+        return cls(user.platform, user.workspace, DIRECT_PREFIX + user.user)
+
+    @property
+    def is_direct(self) -> bool:
+        return self.channel.startswith(DIRECT_PREFIX)
+
+    @property
+    def direct_user(self) -> str:
+        """The member id of a direct ref; ValueError for a channel."""
+        if not self.is_direct:
+            raise ValueError(f"{self.key} is a channel, not a member's direct messages")
+        return self.channel[len(DIRECT_PREFIX) :]
 
 
 @dataclass(frozen=True)
