@@ -7,6 +7,10 @@ Scripted input, one action a line (also typed interactively):
   @name click N LABEL       press button LABEL on bot message #N
   @name form key=value ...  submit the form open for `name`
 Blank lines and lines starting with '#' are skipped.
+
+Output, one block a message: "#N [public]" (in #general), "#N [public in #CHANNEL]",
+"#N [only NAME sees this]" (an ephemeral reply), "#N [direct to NAME]" (a direct message
+the bot sent NAME on its own); "#N (edited) ..." when message N is replaced.
 """
 
 from __future__ import annotations
@@ -44,7 +48,7 @@ _LINE = re.compile(r"^(?:@(?P<name>[\w.-]+)(?P<mod>!)?\s+)?(?P<rest>.+)$")
 @dataclass
 class Shown:
     post: Post
-    audience: str  # 'public' or a member name
+    audience: str  # 'public', a member name (ephemeral) or "@name" (direct message)
     channel: str
 
 
@@ -83,6 +87,8 @@ class ConsoleTransport:
         self.screen = screen
 
     async def send(self, channel: ChannelRef, post: Post, key: str) -> str:
+        if channel.is_direct:  # console names are the member ids
+            return str(self.screen.show(post, "@" + channel.direct_user, CHANNEL, key))
         return str(self.screen.show(post, "public", channel.channel, key))
 
     async def edit(self, channel: ChannelRef, message_id: str, post: Post) -> None:

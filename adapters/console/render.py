@@ -8,9 +8,15 @@ from bot.timeutil import format_local, local
 
 
 def render(post: Post, number: int, audience: str, edited: bool = False) -> str:
-    """`audience` is 'public' or the name of the one member who sees it."""
+    """`audience` is 'public', the name of the one member who sees it, or "@name" for a
+    direct message to that member."""
     head = f"#{number}" + (" (edited)" if edited else "")
-    head += " [public]" if audience == "public" else f" [only {audience} sees this]"
+    if audience == "public":
+        head += " [public]"
+    elif audience.startswith("@"):
+        head += f" [direct to {audience[1:]}]"
+    else:
+        head += f" [only {audience} sees this]"
     lines = [head]
     if post.title:
         lines.append(f"  ** {_text(post.title, post)} **" + (f" <{post.url}>" if post.url else ""))
