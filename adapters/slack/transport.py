@@ -11,6 +11,10 @@ thread with a note, and the bot's old copy is deleted: nobody can pick up a stal
 and the channel gets no second message. Which files a post carries is kept as name and
 SHA-256 in the post's own metadata, so an edit that leaves them alone (an RSVP click)
 uploads nothing, without reading any file back.
+
+A member's direct messages (`ChannelRef.direct`) are the bot's IM conversation with them:
+it is opened once with `conversations.open` (which needs the `im:write` scope), its id kept
+for the life of the process, and then posted to, edited and searched like any channel.
 """
 
 from __future__ import annotations
@@ -105,8 +109,24 @@ class SlackTransport:
         self.client = client
         self.pace = pace
         self._metadata: OrderedDict[str, dict[str, Any]] = OrderedDict()  # by channel:ts
+        self._ims: dict[str, str] = {}  # direct ref key -> the IM conversation's id
+
+    async def conversation(self, channel: ChannelRef) -> ChannelRef:
+        """`channel` itself, or for a member's direct messages the IM conversation with
+        them (opened once per process; Slack gives the same id every time)."""
+        if not channel.is_direct:
+            return channel
+        im = self._ims.get(channel.key)
+        if im is None:
+            try:
+                response = await self.client.conversations_open(users=channel.direct_user)
+            except FAILURES as exc:
+                raise delivery_error(exc) from exc
+            im = self._ims[channel.key] = str(response["channel"]["id"])
+        return ChannelRef(channel.platform, channel.workspace, im)
 
     async def send(self, channel: ChannelRef, post: Post, key: str) -> str:
+        channel = await self.conversation(channel)
         message = render(post)
         payload: dict[str, Any] = {"key": key}
         if post.attachments:
@@ -132,6 +152,7 @@ class SlackTransport:
         return ts
 
     async def edit(self, channel: ChannelRef, message_id: str, post: Post) -> None:
+        channel = await self.conversation(channel)
         message = render(post)
         update: dict[str, Any] = {}
         if post.attachments:
@@ -242,6 +263,7 @@ class SlackTransport:
 
     async def find(self, channel: ChannelRef, key: str) -> str | None:
         """The ts of the message posted with this key, if Slack has it."""
+        channel = await self.conversation(channel)
         cursor = None
         try:
             for _ in range(HISTORY_PAGES):

@@ -131,6 +131,7 @@ class FakeSlack:
         self.users: dict[str, JsonDict] = {}
         self.channels: dict[str, JsonDict] = {}
         self.messages: dict[str, list[JsonDict]] = {}
+        self.ims: dict[str, str] = {}  # user id -> id of the bot's DM conversation with them
         self.views: dict[str, JsonDict] = {}
         self.uploads: dict[str, UploadedFile] = {}
         self.app_token_seen: list[str] = []
@@ -160,6 +161,7 @@ class FakeSlack:
             "conversations.info": self._conversations_info,
             "conversations.history": self._conversations_history,
             "conversations.replies": self._conversations_replies,
+            "conversations.open": self._conversations_open,
             "files.getUploadURLExternal": self._files_get_upload_url,
             "files.completeUploadExternal": self._files_complete_upload,
             "files.delete": self._files_delete,
@@ -563,6 +565,27 @@ class FakeSlack:
         }
         channel.update(self.channels.get(str(channel_id), {}))
         return {"ok": True, "channel": channel}
+
+    def _conversations_open(self, args: JsonDict) -> JsonDict:
+        """Open (or reopen) the bot's DM with one member: the same D id every time, as Slack.
+
+        A member set in ``users`` with ``"deleted": True`` cannot be written to."""
+        users = [u for u in str(args.get("users") or "").split(",") if u]
+        if args.get("channel") or len(users) != 1:
+            return {
+                "ok": False,
+                "error": "not_supported" if len(users) > 1 else "users_list_not_supplied",
+            }
+        (user_id,) = users
+        if self.users.get(user_id, {}).get("deleted"):
+            return {"ok": False, "error": "user_disabled"}
+        already = user_id in self.ims
+        channel_id = self.ims.setdefault(user_id, f"D{user_id}")
+        channel: JsonDict = {"id": channel_id}
+        response: JsonDict = {"ok": True, "channel": channel}
+        if already:
+            response.update(no_op=True, already_open=True)
+        return response
 
     def _conversations_history(self, args: JsonDict) -> JsonDict:
         channel = args.get("channel")
