@@ -11,6 +11,10 @@ characters) cannot make another post look already sent.
 An edit makes the message's files exactly the post's. A file already there with the same
 name and bytes is kept by its id rather than uploaded again (an RSVP click edits an event
 announcement without touching its calendar), and a changed one is replaced.
+
+A member's direct messages (`ChannelRef.direct`) go to the bot's DM channel with them, got
+once per process with `Client.create_dm` (Discord returns the same channel every time). A
+member who does not accept DMs (error 50007) is a final failure of that one post.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ log = logging.getLogger(__name__)
 PLATFORM = "discord"
 _BITS = ("\u200b", "\u200c")  # zero-width space / non-joiner: 0 and 1
 _MARK_START = "\u2060"  # word joiner: where a marker begins
+CANNOT_MESSAGE_USER = 50007  # Discord's code for "this member does not accept your DMs"
 MARKER_BITS = 48
 READ_TIMEOUT = 2.0  # for reading back a file that may be unchanged; past it, upload anew
 KNOWN_FILES = 1024  # attachment digests remembered
@@ -65,15 +70,23 @@ class DiscordTransport:
         self.client = client
         self.pace = pace
         self.history_scan = history_scan
+        self._dms: dict[str, int] = {}  # direct ref key -> the DM channel's id
 
-    def _channel(self, channel: ChannelRef) -> discord.PartialMessageable:
+    async def _channel(self, channel: ChannelRef) -> discord.PartialMessageable:
+        """Where to post: the channel, or the DM channel with the member of a direct ref."""
+        if channel.is_direct:
+            dm_id = self._dms.get(channel.key)
+            if dm_id is None:
+                dm = await self.client.create_dm(discord.Object(id=int(channel.direct_user)))
+                dm_id = self._dms[channel.key] = dm.id
+            return self.client.get_partial_messageable(dm_id, type=discord.ChannelType.private)
         guild_id = int(channel.workspace) if channel.workspace.isdigit() else None
         return self.client.get_partial_messageable(int(channel.channel), guild_id=guild_id)
 
     async def send(self, channel: ChannelRef, post: Post, key: str) -> str:
         rendered = render(post, marker=marker(key))
         try:
-            message = await self._channel(channel).send(
+            message = await (await self._channel(channel)).send(
                 nonce=nonce(key), **rendered.message_kwargs()
             )
         except PLATFORM_ERRORS as exc:
@@ -83,8 +96,8 @@ class DiscordTransport:
 
     async def edit(self, channel: ChannelRef, message_id: str, post: Post) -> None:
         rendered = render(post)
-        target = self._channel(channel).get_partial_message(int(message_id))
         try:
+            target = (await self._channel(channel)).get_partial_message(int(message_id))
             files: list[discord.Attachment | discord.File] = []
             if post.attachments:
                 current = await target.fetch()  # which files it has, to keep the unchanged
@@ -105,7 +118,8 @@ class DiscordTransport:
         wanted = marker(key)
         me = self.client.user.id if self.client.user else None
         try:
-            async for message in self._channel(channel).history(limit=self.history_scan):
+            target = await self._channel(channel)
+            async for message in target.history(limit=self.history_scan):
                 if me is not None and message.author.id != me:
                     continue
                 texts = [message.content, *(e.description or "" for e in message.embeds)]
@@ -182,6 +196,8 @@ def delivery_error(exc: BaseException, what: str) -> DeliveryError:
         return DeliveryError(f"{what}: rate limited", transient=True, retry_after=exc.retry_after)
     if isinstance(exc, discord.HTTPException):
         status = exc.status
+        if exc.code == CANNOT_MESSAGE_USER:
+            return DeliveryError(f"{what}: the member does not accept DMs", transient=False)
         retry_after = _retry_after(exc) if status == 429 else None
         transient = status == 429 or status >= 500
         return DeliveryError(

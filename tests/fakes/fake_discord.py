@@ -150,6 +150,8 @@ class FakeDiscord:
         self.resume_payloads: list[dict[str, Any]] = []
         self.roles: dict[int, dict[str, Any]] = {}
         self.channels: dict[int, dict[str, Any]] = {}
+        self.dm_channels: dict[int, dict[str, Any]] = {}  # the bot's DMs, by channel id
+        self.closed_dms: set[int] = set()  # users who do not accept DMs from the bot
 
         self._failures: list[_Failure] = []
         self._interactions: dict[str, _Interaction] = {}  # by token
@@ -698,6 +700,7 @@ class FakeDiscord:
         r = self._route
         r("GET", "/users/@me", self._get_me)
         r("GET", "/users/{uid}", self._get_user)
+        r("POST", "/users/@me/channels", self._open_dm)
         r("GET", "/oauth2/applications/@me", self._get_application)
         r("GET", "/applications/@me", self._get_application)
         r("GET", "/gateway", self._get_gateway)
@@ -893,7 +896,37 @@ class FakeDiscord:
         return _json_response(self.registered_commands.get(scope, []))
 
     def _channel_or_404(self, cid: str) -> dict[str, Any] | None:
-        return self.channels.get(int(cid)) if cid.isdigit() else None
+        if not cid.isdigit():
+            return None
+        return self.channels.get(int(cid)) or self.dm_channels.get(int(cid))
+
+    def dm_channel_of(self, user_id: int) -> dict[str, Any] | None:
+        """The bot's DM channel with `user_id`, once opened."""
+        return next(
+            (c for c in self.dm_channels.values() if int(c["recipients"][0]["id"]) == user_id),
+            None,
+        )
+
+    async def _open_dm(
+        self, request: web.Request, req: Req, p: dict[str, str]
+    ) -> web.StreamResponse:
+        """Create or get the DM channel with a user; like Discord, opening always works and
+        a user who does not accept DMs is refused only when a message is sent."""
+        recipient = str((req.json or {}).get("recipient_id", ""))
+        if not recipient.isdigit():
+            return _error(400, "Invalid Form Body", 50035)
+        channel = self.dm_channel_of(int(recipient))
+        if channel is None:
+            cid = self.snowflake()
+            channel = {
+                "id": str(cid),
+                "type": 1,
+                "last_message_id": None,
+                "flags": 0,
+                "recipients": [self.user(int(recipient))],
+            }
+            self.dm_channels[cid] = channel
+        return _json_response(channel)
 
     async def _get_channel(
         self, request: web.Request, req: Req, p: dict[str, str]
@@ -1026,8 +1059,11 @@ class FakeDiscord:
     async def _create_message(
         self, request: web.Request, req: Req, p: dict[str, str]
     ) -> web.StreamResponse:
-        if self._channel_or_404(p["cid"]) is None:
+        channel = self._channel_or_404(p["cid"])
+        if channel is None:
             return _error(404, "Unknown Channel", 10003)
+        if channel.get("type") == 1 and int(channel["recipients"][0]["id"]) in self.closed_dms:
+            return _error(403, "Cannot send messages to this user", 50007)
         body = req.json or {}
         if not (
             body.get("content")
