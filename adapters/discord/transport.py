@@ -72,21 +72,24 @@ class DiscordTransport:
         self.history_scan = history_scan
         self._dms: dict[str, int] = {}  # direct ref key -> the DM channel's id
 
-    async def _channel(self, channel: ChannelRef) -> discord.PartialMessageable:
-        """Where to post: the channel, or the DM channel with the member of a direct ref."""
-        if channel.is_direct:
-            dm_id = self._dms.get(channel.key)
-            if dm_id is None:
-                dm = await self.client.create_dm(discord.Object(id=int(channel.direct_user)))
-                dm_id = self._dms[channel.key] = dm.id
-            return self.client.get_partial_messageable(dm_id, type=discord.ChannelType.private)
+    def _channel(self, channel: ChannelRef) -> discord.PartialMessageable:
         guild_id = int(channel.workspace) if channel.workspace.isdigit() else None
         return self.client.get_partial_messageable(int(channel.channel), guild_id=guild_id)
+
+    async def _target(self, channel: ChannelRef) -> discord.PartialMessageable:
+        """Where to post: the channel, or the DM channel with the member of a direct ref."""
+        if not channel.is_direct:
+            return self._channel(channel)
+        dm_id = self._dms.get(channel.key)
+        if dm_id is None:
+            dm = await self.client.create_dm(discord.Object(id=int(channel.direct_user)))
+            dm_id = self._dms[channel.key] = dm.id
+        return self.client.get_partial_messageable(dm_id, type=discord.ChannelType.private)
 
     async def send(self, channel: ChannelRef, post: Post, key: str) -> str:
         rendered = render(post, marker=marker(key))
         try:
-            message = await (await self._channel(channel)).send(
+            message = await (await self._target(channel)).send(
                 nonce=nonce(key), **rendered.message_kwargs()
             )
         except PLATFORM_ERRORS as exc:
@@ -97,7 +100,7 @@ class DiscordTransport:
     async def edit(self, channel: ChannelRef, message_id: str, post: Post) -> None:
         rendered = render(post)
         try:
-            target = (await self._channel(channel)).get_partial_message(int(message_id))
+            target = (await self._target(channel)).get_partial_message(int(message_id))
             files: list[discord.Attachment | discord.File] = []
             if post.attachments:
                 current = await target.fetch()  # which files it has, to keep the unchanged
@@ -118,7 +121,7 @@ class DiscordTransport:
         wanted = marker(key)
         me = self.client.user.id if self.client.user else None
         try:
-            target = await self._channel(channel)
+            target = await self._target(channel)
             async for message in target.history(limit=self.history_scan):
                 if me is not None and message.author.id != me:
                     continue
