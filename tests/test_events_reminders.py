@@ -136,17 +136,30 @@ async def test_a_reminder_is_skipped_once_the_event_has_started(make_app, clock,
     assert "event 1 has already started" in caplog.text
 
 
-async def test_the_final_reminder_mentions_those_going_who_asked(make_app, clock):
-    config = {
-        "community": [
-            {
-                "name": "ITSM",
-                "workspaces": ["console:demo", "slack:T1"],
-                "channels": ["console:demo:general", "slack:T1:C1"],
-            }
-        ]
-    }
-    app, console, _ = await boot(make_app, config=config)
+COMMUNITY = {
+    "community": [
+        {
+            "name": "ITSM",
+            "workspaces": ["console:demo", "slack:T1"],
+            "channels": ["console:demo:general", "slack:T1:C1"],
+        }
+    ]
+}
+
+
+def directs(console: Console) -> list[tuple[str, str]]:
+    """(member, title) of each reminder sent as a direct message."""
+    return [
+        (s.audience[1:], s.post.title)
+        for s in console.screen.messages.values()
+        if s.audience.startswith("@") and s.post.title.startswith("⏰")
+    ]
+
+
+async def test_the_final_reminder_goes_privately_to_those_going_who_asked(make_app, clock):
+    # Used to mention them in the channel's final reminder; now each gets a direct message
+    # and the channel reminder pings nobody.
+    app, console, _ = await boot(make_app, config=COMMUNITY)
     await add(console, 'title=Seminar start="2026-12-05 09:00" remind=1d,1h')
     for name, answer in (("ann", "going+notify"), ("bob", "going"), ("cy", "interested")):
         await console.handle(f"@{name} click 2 {answer.replace('+notify', ' + remind me')}")
@@ -154,16 +167,38 @@ async def test_the_final_reminder_mentions_those_going_who_asked(make_app, clock
     slack_channel = ChannelRef("slack", "T1", "C1")
     await app.act(Action("event.rsvp", "1:going+notify", slack_user, slack_channel))
     await tick(app, clock, datetime(2026, 12, 4, 9, 0, tzinfo=UTC))
-    first = reminders(console)[-1]
-    assert first.mentions == [] and "⟦@:" not in first.text
+    assert directs(console) == []  # only the final reminder is sent privately
     await tick(app, clock, datetime(2026, 12, 5, 8, 0, tzinfo=UTC))
-    final = reminders(console)[-1]
-    assert final.mentions == ["ann"]  # bob did not opt in; dee is on Slack
-    assert "⟦@:ann⟧" in final.text
-    slack_final = await app.db.fetchval(
-        "SELECT payload FROM outbox WHERE key LIKE 'event:1:remind:1h@%:slack:T1:C1'"
+    public = [s.post for s in console.screen.messages.values() if s.audience == "public"]
+    final = [p for p in public if p.title.startswith("⏰")][-1]
+    assert final.mentions == [] and "⟦@:" not in final.text
+    assert directs(console) == [("ann", "⏰ In 1 hour: Seminar")]  # bob did not opt in
+    rows = await app.db.fetchall(
+        "SELECT key, channel, payload FROM outbox WHERE key LIKE 'event:1:remind:1h@%'"
     )
-    assert '"mentions": ["U9"]' in slack_final
+    by_channel = {r["channel"]: r for r in rows}
+    assert set(by_channel) == {
+        "console:demo:general", "slack:T1:C1", "console:demo:@ann", "slack:T1:@U9",
+    }  # fmt: skip
+    assert '"mentions": []' in by_channel["slack:T1:C1"]["payload"]
+
+
+async def test_a_direct_reminder_is_sent_once_across_a_restart(make_app, clock):
+    app, console, _ = await boot(make_app, db="dm.db")
+    await add(console, 'title=Seminar start="2026-12-05 09:00" remind=1h')
+    await console.handle("@ann click 2 going + remind me")
+    clock.set(datetime(2026, 12, 5, 8, 0, tzinfo=UTC))
+    await app.scheduler.run_due()
+    # The process died after queueing the reminder but before the job was marked done and
+    # before anything was delivered: the restarted process runs the job again.
+    await app.db.execute("UPDATE jobs SET state = 'running' WHERE key = 'event:1:remind:1h'")
+    again, console2, _ = await boot(make_app, db="dm.db")
+    assert await again.scheduler.state("event:1:remind:1h") == "done"  # it ran again
+    await again.scheduler.run_due()
+    await again.outbox.drain()
+    assert directs(console2) == [("ann", "⏰ In 1 hour: Seminar")]
+    keys = await again.db.fetchall("SELECT key FROM outbox WHERE channel = 'console:demo:@ann'")
+    assert len(keys) == 1
 
 
 async def test_a_moved_start_rearms_a_reminder_that_already_ran(make_app, clock):

@@ -12,7 +12,7 @@ from adapters.slack.render import render_form as slack_form
 from bot.events import render
 from bot.events.commands import add_form
 from bot.events.store import Counts, Event
-from bot.model import ChannelRef, UserRef
+from bot.model import ChannelRef
 
 START = datetime(2031, 11, 5, 9, 0, tzinfo=UTC)
 TS = int(START.timestamp())
@@ -62,12 +62,19 @@ def test_slack_shows_times_per_reader_and_no_forged_ping():
     assert values == ["5:going", "5:going+notify", "5:interested", "5:not_going"]
 
 
-def test_slack_final_reminder_pings_only_the_opted_in():
-    dee = UserRef("slack", "T1", "U9ABC", "dee")
-    post = render.reminder(sample(), timedelta(hours=1), [dee], "UTC")
+def test_slack_reminder_pings_nobody_and_shows_the_start_per_reader():
+    post = render.reminder(sample(), timedelta(hours=1), "UTC")
     blob = json.dumps(slack_render(post)["blocks"], ensure_ascii=False)
-    assert "<@U9ABC>" in blob and "<@U123>" not in blob
+    assert "<@" not in blob and "<!channel>" not in blob and post.mentions == []
     assert f"<!date^{TS}^{{ago}}|" in blob
+
+
+def test_direct_reminder_says_why_and_has_no_buttons():
+    post = render.direct_reminder(sample(), timedelta(hours=1), "UTC")
+    text = console_render(post, 1, "@dee")
+    assert text.startswith("#1 [direct to dee]")
+    assert "asked to be reminded" in text
+    assert post.buttons == [] and post.mentions == []
 
 
 def test_the_add_form_fits_a_slack_modal():
@@ -98,14 +105,13 @@ async def test_discord_shows_times_per_reader_with_buttons_and_the_ics_file():
     assert shown.allowed_mentions.users is False and shown.allowed_mentions.everyone is False
 
 
-async def test_discord_final_reminder_pings_only_the_opted_in():
+async def test_discord_reminder_pings_nobody():
     from adapters.discord.render import render as discord_render
 
-    member = UserRef("discord", "G1", "123456789012345678", "dee")
-    post = render.reminder(sample(), timedelta(hours=1), [member], "UTC")
+    post = render.reminder(sample(), timedelta(hours=1), "UTC")
     shown = discord_render(post)
-    assert "<@123456789012345678>" in shown.content
-    assert [u.id for u in shown.allowed_mentions.users] == [123456789012345678]
+    assert not shown.content
+    assert shown.allowed_mentions.users is False and shown.allowed_mentions.everyone is False
     assert f"<t:{TS}:R>" in shown.embeds[0].description
 
 

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from bot import timeutil
 from bot.events.store import Counts, Event, Rsvp
-from bot.model import Attachment, Button, Field, Post, UserRef, inert, mention_tag, time_tag
+from bot.model import Attachment, Button, Field, Post, inert, time_tag
 
 log = logging.getLogger(__name__)
 
@@ -119,20 +119,33 @@ def announcement(event: Event, counts: Counts, zone: str, ics: bytes | None = No
     )
 
 
-def reminder(event: Event, offset: timedelta, mentions: list[UserRef], zone: str) -> Post:
-    text = f"**{inert(event.title)}** starts {time_tag(event.start, 'R')}."
-    if mentions:
-        text += "\nGoing and asked to be reminded: " + ", ".join(mention_tag(u) for u in mentions)
+def reminder(event: Event, offset: timedelta, zone: str) -> Post:
+    """The reminder in the event's channels; it pings nobody (those who asked to be reminded
+    get `direct_reminder` instead)."""
     return Post(
         title=f"⏰ In {humanise(offset)}: {inert(event.title)}",
         url=event.url,
-        text=text,
+        text=f"**{inert(event.title)}** starts {time_tag(event.start, 'R')}.",
         fields=listing_fields(event)[1:],
         footer=f"Event #{event.id}",
         buttons=rsvp_buttons(event),
         color=REMINDER_COLOR,
         zone=zone,
-        mentions=[u.user for u in mentions],
+    )
+
+
+def direct_reminder(event: Event, offset: timedelta, zone: str) -> Post:
+    """The reminder sent privately to a member going who asked for it. No buttons: an answer
+    is changed on the announcement, where everyone's count is."""
+    return Post(
+        title=f"⏰ In {humanise(offset)}: {inert(event.title)}",
+        url=event.url,
+        text=f"**{inert(event.title)}** starts {time_tag(event.start, 'R')}."
+        "\nYou said you're going and asked to be reminded.",
+        fields=listing_fields(event),
+        footer=f"Event #{event.id} · Plans changed? Change your answer on the announcement.",
+        color=REMINDER_COLOR,
+        zone=zone,
     )
 
 

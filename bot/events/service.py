@@ -246,16 +246,21 @@ class EventService:
             log.warning("reminder %s skipped: event %d has already started", job.key, event.id)
             return
         offset = timedelta(seconds=job.payload["offset"])
-        notify = await self.store.to_notify(event.id) if offset == event.final_offset else []
         zone = await self._zone(event)
         channels = await self.store.posts(event.id) or await self.app.communities.linked(
             event.channel
         )
+        key = f"event:{event.id}:remind:{format_duration(offset)}@{int(job.due_at.timestamp())}"
+        post = render.reminder(event, offset, zone)
         for channel in channels:
-            here = [u for u in notify if (u.platform, u.workspace) == _place(channel)]
-            post = render.reminder(event, offset, here, zone)
-            key = f"event:{event.id}:remind:{format_duration(offset)}@{int(job.due_at.timestamp())}"
             await self.app.outbox.enqueue(channel, post, f"{key}:{channel.key}")
+        if offset == event.final_offset:
+            # Those going who asked to be reminded hear it privately, once each (the key
+            # names the member, so a restart or a second run never sends it twice).
+            private = render.direct_reminder(event, offset, zone)
+            for member in await self.store.to_notify(event.id):
+                direct = ChannelRef.direct(member)
+                await self.app.outbox.enqueue(direct, private, f"{key}:{direct.key}")
 
     async def _announce_job(self, job: Job) -> None:
         event = await self.store.get(int(job.payload["event"]))
@@ -268,10 +273,6 @@ class EventService:
 
     async def _zone(self, event: Event) -> str:
         return (await self.app.communities.get(event.community_id)).timezone
-
-
-def _place(channel: ChannelRef) -> tuple[str, str]:
-    return channel.platform, channel.workspace
 
 
 def _new_uid() -> str:
