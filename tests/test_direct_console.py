@@ -35,3 +35,12 @@ def test_render_keeps_public_and_ephemeral_heads():
     assert render(Post(text="x"), 3, "public").startswith("#3 [public]")
     assert render(Post(text="x"), 3, "bob").startswith("#3 [only bob sees this]")
     assert render(Post(text="x"), 3, "@bob").startswith("#3 [direct to bob]")
+
+
+async def test_an_approved_suggestion_reaches_its_author_as_a_direct_message(console):
+    asked = await console.say('@ana /justdoit suggest "Thank the service desk in person today"')
+    assert "by direct message" in asked
+    review = max(n for n, s in console.console.screen.messages.items() if s.audience == "public")
+    shown = await console.say(f"@mod! click {review} Approve as Inspire")
+    assert "[direct to ana]" in shown and "Thank you! Your prompt suggestion" in shown
+    assert "[public]" not in shown.replace(f"#{review} (edited) [public]", "")

@@ -1,11 +1,12 @@
-"""The member who suggested a prompt hears back: an approval is a public thank-you that
-mentions them in the channel where they suggested it (once, through the outbox); a
-rejection is never announced.
+"""The member who suggested a prompt hears back by direct message, once, through the
+outbox: an approval is a thank-you, a rejection a word that it was not taken, naming no
+moderator. Nothing about either is posted in a channel. (This used to be a public
+thank-you mentioning the member, with rejections never told.)
 """
 
 from __future__ import annotations
 
-from bot.model import Action, ChannelRef, Invocation, UserRef, mention_tag
+from bot.model import Action, ChannelRef, Invocation, UserRef
 from tests.test_prompts_answers import ANA, BEN, member, scheduled_app
 from tests.test_prompts_daily import CHANNEL, MOD, Recorder, text_of
 
@@ -17,23 +18,23 @@ async def review_of(app, recorder: Recorder):
     return next(p for _, p, k in reversed(recorder.sent) if k.startswith("justdoit:suggestion:"))
 
 
-async def test_approval_thanks_the_member_where_they_suggested(make_app, clock) -> None:
+async def test_approval_thanks_the_member_privately_once(make_app, clock) -> None:
     app, recorder = await scheduled_app(make_app, clock)
     text = "Ask one customer what a good day with IT looks like"
     asked = await app.invoke(
         Invocation(("justdoit",), ANA, OTHER, False, text=f'suggest "{text}" competency=inspire')
     )
-    assert "I will thank you here in #brm-practice" in text_of(asked)
+    assert "by direct message" in text_of(asked)
     review = await review_of(app, recorder)
     approve = next(b for b in review.buttons if b.label == "Approve")
     before = len(recorder.sent)
     done = await app.act(Action(approve.action, approve.value, MOD, CHANNEL, "1", True))
-    assert "with a thank-you in #brm-practice" in done[0].post.text
+    assert "the member is thanked privately" in done[0].post.text
     await app.outbox.drain()
     (where, thanks, key) = recorder.sent[before]
     assert len(recorder.sent) == before + 1
-    assert where == OTHER and key.endswith(":thanks")
-    assert mention_tag(ANA) in thanks.text and thanks.mentions == ["ana"]
+    assert where == ChannelRef.direct(ANA) and key == "justdoit:suggestion:1:thanks"
+    assert thanks.mentions == [] and "\u27e6" not in thanks.text
     assert text in thanks.text and "Inspire" in thanks.text
     again = await app.act(Action(approve.action, approve.value, MOD, CHANNEL, "1", True))
     assert "already approved" in text_of(again)
@@ -41,9 +42,7 @@ async def test_approval_thanks_the_member_where_they_suggested(make_app, clock) 
     assert len(recorder.sent) == before + 1  # thanked once
 
 
-async def test_approval_with_the_select_thanks_too_and_rejection_stays_quiet(
-    make_app, clock
-) -> None:
+async def test_rejection_is_told_privately_without_the_moderators_name(make_app, clock) -> None:
     app, recorder = await scheduled_app(make_app, clock)
     await member(app, '/justdoit suggest "Walk over and say thanks to second line"', user=BEN)
     select = (await review_of(app, recorder)).selects[0]
@@ -51,20 +50,26 @@ async def test_approval_with_the_select_thanks_too_and_rejection_stays_quiet(
     reject = (await review_of(app, recorder)).buttons[-1]
     assert reject.label == "Reject"
     before = len(recorder.sent)
-    rejected = await app.act(Action(reject.action, reject.value, MOD, CHANNEL, "1", True))
-    assert "**Rejected** by Mo" in rejected[0].post.text
-    assert "thank-you" not in rejected[0].post.text
+    zed = UserRef("test", "ws", "zed-9", "Zedekiah")
+    rejected = await app.act(Action(reject.action, reject.value, zed, CHANNEL, "1", True))
+    assert "**Rejected** by Zedekiah" in rejected[0].post.text  # the moderators see who
+    assert "told privately, without your name" in rejected[0].post.text
     await app.outbox.drain()
-    assert len(recorder.sent) == before  # nothing public about a rejection
+    (where, declined, key) = recorder.sent[before]
+    assert len(recorder.sent) == before + 1
+    assert where == ChannelRef.direct(ANA) and key.endswith(":declined")
+    assert "did not add this one" in declined.text and "smile" in declined.text
+    assert "Zedekiah" not in declined.text and "zed-9" not in declined.text
     await app.act(
         Action(select.action, select.value, MOD, CHANNEL, "2", True, values=["establish-teams"])
     )
     await app.outbox.drain()
     (where, thanks, _) = recorder.sent[-1]
-    assert where == CHANNEL
-    assert mention_tag(BEN) in thanks.text and thanks.mentions == ["ben"]
+    assert where == ChannelRef.direct(BEN)
     assert "Establish teams and collaboration" in thanks.text
-    assert mention_tag(ANA) not in str([p.text for _, p, _ in recorder.sent])
+    assert all(
+        not w.is_direct for w, _, k in recorder.sent if not k.endswith(("thanks", "declined"))
+    )
 
 
 async def test_a_suggestion_cannot_forge_a_mention_in_the_thank_you(make_app, clock) -> None:
@@ -75,11 +80,11 @@ async def test_a_suggestion_cannot_forge_a_mention_in_the_thank_you(make_app, cl
     await app.act(Action(approve.action, approve.value, MOD, CHANNEL, "1", True))
     await app.outbox.drain()
     thanks = recorder.sent[-1][1]
-    assert thanks.text.count("\u27e6") == 1  # only the deliberate mention of Ana
+    assert "\u27e6" not in thanks.text  # the forged marker stayed inert
     assert "](https" not in thanks.text
 
 
-async def test_discord_pings_only_the_member_thanked(make_app, clock) -> None:
+async def test_discord_thanks_by_direct_message_and_pings_nobody(make_app, clock) -> None:
     from adapters.discord import render as discord_render
 
     channel = ChannelRef("discord", "111", "222")
@@ -102,6 +107,8 @@ async def test_discord_pings_only_the_member_thanked(make_app, clock) -> None:
     mod = UserRef("discord", "111", "900", "mo")
     await app.act(Action(approve.action, approve.value, mod, channel, "5", True))
     await app.outbox.drain()
-    rendered = discord_render.render(recorder.sent[-1][1])
-    assert "<@901>" in str(rendered.embeds[0].to_dict()) + (rendered.content or "")
-    assert [u.id for u in rendered.allowed_mentions.users] == [901]
+    where, thanks, _ = recorder.sent[-1]
+    assert where == ChannelRef("discord", "111", "@901")
+    rendered = discord_render.render(thanks)
+    assert "<@" not in str(rendered.embeds[0].to_dict()) + (rendered.content or "")
+    assert rendered.allowed_mentions.users is False

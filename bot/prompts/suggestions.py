@@ -2,8 +2,10 @@
 buttons (or file it under a competency with the select); approved prompts join the bank
 of their community.
 
-The core has no way to message one member privately, so an approval is a short public
-thank-you in the channel where the prompt was suggested; a rejection is not announced.
+The member hears the outcome by direct message, once (through the outbox, keyed by the
+suggestion): an approval is a thank-you, a rejection a kind word that it was not taken.
+The rejection names no moderator: the review is the moderators' shared call, and a name
+would turn a "no" about a prompt into a "no" from a person.
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ from bot.model import (
     UpdateMessage,
     UserRef,
     inert,
-    mention_tag,
 )
 from bot.prompts.bank import COMPETENCIES, Prompt, competency_name, suggestion_prompt
 
@@ -72,8 +73,8 @@ class Suggestions:
             f"justdoit:suggestion:{suggestion_id}",
         )  # fmt: skip
         return Ephemeral(Post(text=(
-            "Thank you! Moderators will review your prompt suggestion; if they add it to the "
-            f"bank, I will thank you here in #{ctx.channel.channel}."
+            "Thank you! Moderators will review your prompt suggestion; I will let you know "
+            "by direct message whether it joins the bank."
         )))  # fmt: skip
 
     async def approve(self, ctx: Context, action: Action) -> Any:
@@ -102,13 +103,19 @@ class Suggestions:
             raise UserError(f"That suggestion was already {suggestion.state}.")
         log.info("justdoit: suggestion %s %s by %s", suggestion.id, state, ctx.user.key)
         result = f"**{state.capitalize()}** by {inert(ctx.user.name or ctx.user.user)}"
-        if competency is not None:  # an approval: the member hears of it
+        author = ChannelRef.direct(suggestion.member)
+        if competency is not None:
             await self.app.outbox.enqueue(
-                suggestion.channel, thanks_post(suggestion, competency),
+                author, thanks_post(suggestion, competency),
                 f"justdoit:suggestion:{suggestion.id}:thanks",
             )  # fmt: skip
-            result += f" as {competency_name(competency)}, with a thank-you in "
-            result += f"#{suggestion.channel.channel}"
+            result += f" as {competency_name(competency)}; the member is thanked privately"
+        else:
+            await self.app.outbox.enqueue(
+                author, declined_post(suggestion),
+                f"justdoit:suggestion:{suggestion.id}:declined",
+            )  # fmt: skip
+            result += "; the member is told privately, without your name"
         member_name = suggestion.member.name or suggestion.member.user
         filed = competency or suggestion.competency
         return UpdateMessage(
@@ -187,13 +194,22 @@ def review_post(
 
 
 def thanks_post(suggestion: Suggestion, competency: str) -> Post:
-    """The public thank-you for an approved suggestion, mentioning the member who made it."""
+    """The thank-you sent privately to the member whose suggestion was approved."""
     return Post(
-        text=f"Thank you, {mention_tag(suggestion.member)}: your prompt is now in the bank "
+        text="Thank you! Your prompt suggestion is now in the bank "
         f"({competency_name(competency)}) and will come round in the daily rotation.\n"
         f"_{inert(suggestion.text)}_",
         color=SUGGESTION_COLOR,
-        mentions=[suggestion.member.user],
+    )
+
+
+def declined_post(suggestion: Suggestion) -> Post:
+    """The private word that a suggestion was not taken; it names no moderator."""
+    return Post(
+        text="Thank you for your prompt suggestion. The moderators did not add this one to "
+        "the bank this time; other ideas are always welcome with `/justdoit suggest`.\n"
+        f"_{inert(suggestion.text)}_",
+        color=SUGGESTION_COLOR,
     )
 
 
