@@ -29,8 +29,8 @@ async def _app(make_app, fake: FakeSlack, db: str = "bot.db"):
     return app, surface
 
 
-def test_the_manifest_asks_for_im_write() -> None:
-    assert "im:write" in BOT_SCOPES
+def test_the_manifest_asks_to_open_and_read_back_direct_messages() -> None:
+    assert {"im:write", "im:history"} <= set(BOT_SCOPES)
 
 
 async def test_a_dm_opens_the_conversation_once_and_posts_there(

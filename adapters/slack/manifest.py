@@ -28,7 +28,8 @@ BOT_SCOPES = [
     "files:write",  # charts and exports
     "channels:history",  # find a post again after a crash (public channels)
     "groups:history",  # ... and private ones the bot is in
-    "im:write",  # send a member their own files in a direct message
+    "im:write",  # open a member's direct messages (reminders, suggestion outcomes, files)
+    "im:history",  # find a direct message again after a crash
 ]
 COMMAND_LENGTH = 32
 DESCRIPTION_LENGTH = 2000
