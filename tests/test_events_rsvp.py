@@ -33,7 +33,7 @@ async def test_one_answer_per_member_which_a_second_click_changes(make_app, cloc
     assert "Noted: going for Seminar." in out[-1]
     await console.handle("@ann click 2 interested")
     await console.handle("@bob click 2 going + remind me")
-    assert "I'll mention you in the last reminder" in out[-1]
+    assert "I'll send you the last reminder as a direct message" in out[-1]
     assert await rows(app) == [
         ("console:demo:ann", "interested", 0),
         ("console:demo:bob", "going", 1),

@@ -256,7 +256,7 @@ class Handlers:
         if post and await self.service.is_announcement(event.id, ctx.channel, ctx.message_id):
             replies.append(UpdateMessage(post))
         said = render.RSVP_LABELS[answer].lower()
-        extra = " I'll mention you in the last reminder." if notify else ""
+        extra = " I'll send you the last reminder as a direct message." if notify else ""
         replies.append(Ephemeral(Post(text=f"Noted: {said} for **{event.title}**.{extra} "
                                            "Change it any time; /event mine lists yours.")))  # fmt: skip
         return replies
