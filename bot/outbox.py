@@ -170,10 +170,12 @@ class Outbox:
         """
         if not prefix:
             raise ValueError("an empty prefix would withdraw every post")
-        try:
-            upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
-        except ValueError:  # the last character has no successor
-            raise ValueError("the prefix cannot end in the last Unicode character") from None
+        successor = ord(prefix[-1]) + 1
+        if 0xD800 <= successor <= 0xDFFF:  # surrogates cannot be stored: skip past them
+            successor = 0xE000
+        if successor > 0x10FFFF:
+            raise ValueError("the prefix cannot end in the last Unicode character")
+        upper = prefix[:-1] + chr(successor)
         async with self.db.transaction() as tx:
             # A key range, not LIKE: no wildcards to escape, and the key's index is used.
             rows = await tx.fetchall(

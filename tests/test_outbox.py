@@ -336,3 +336,12 @@ async def test_a_post_withdrawn_while_a_delivery_round_holds_it_is_not_sent(make
     await app.outbox.drain()
     assert [p.title for _, p in platform.posted.values()] == ["new"]
     assert platform.keys == {"other": "m1"}
+
+
+async def test_withdraw_takes_any_character_as_the_prefix_end(make_app):
+    app = await start(make_app, Platform())
+    for key in ("café:1", "cafë:2", "k\ud7ffa", "k\ue000b", "z\U0010fffe1", "z\U0010ffff2"):
+        await app.outbox.enqueue(GENERAL, Post(title=key), key)
+    assert await app.outbox.withdraw("café") == ["café:1"]
+    assert await app.outbox.withdraw("k\ud7ff") == ["k\ud7ffa"]  # the next one is a surrogate
+    assert await app.outbox.withdraw("z\U0010fffe") == ["z\U0010fffe1"]
