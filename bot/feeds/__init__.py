@@ -176,7 +176,7 @@ class Feeds(Feature):
                 terms = compile_terms(value)
             except ValueError as exc:
                 raise UsageError(f"`{name}`: {exc}", option=name) from None
-            stalling = await asyncio.to_thread(stalling_pattern, terms)
+            stalling = await asyncio.to_thread(stalling_pattern, terms) if terms else None
             if stalling is not None:
                 raise UsageError(
                     f"`{name}`: the expression `/{inert(stalling)}/` takes too long on some "

@@ -2,8 +2,9 @@
 
 A *source* is one feed URL, fetched once however many channels subscribe; a
 *subscription* ties a source to a channel with its filters. `feed_items` remembers which
-items of a source were already seen, `feed_posts` when each item of a subscription was
-queued, for the per-channel cap (the outbox key is what makes it go out once).
+items of a source were already seen (until the feed has stopped listing one for long),
+`feed_posts` when each item of a subscription was queued, for the per-channel cap (the
+outbox key is what makes it go out once).
 """
 
 from __future__ import annotations
