@@ -5,28 +5,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from adapters.slack import create
 from adapters.slack.manifest import BOT_SCOPES
 from adapters.slack.transport import EVENT_TYPE
-from bot.help import Help
 from bot.model import ChannelRef, Post, UserRef
 from tests.fakes.fake_slack import FakeSlack
 from tests.fakes.fake_slack import fake_slack as fake_slack_fixture  # noqa: F401
+from tests.test_slack_outbox import _app
 
 ANA = ChannelRef.direct(UserRef("slack", "T1", "U1", "ana"))
 BEN = ChannelRef.direct(UserRef("slack", "T1", "U2", "ben"))
-
-
-async def _app(make_app, fake: FakeSlack, db: str = "bot.db"):
-    app = await make_app([Help], config={"slack": {}}, db=db)
-    env = {
-        "SLACK_BOT_TOKEN": "xoxb-test",
-        "SLACK_APP_TOKEN": "xapp-test",
-        "SLACK_API_URL": fake.base_url,
-    }
-    surface = create(app, app.config.section("slack"), env)
-    app.outbox.attach(surface.transport)
-    return app, surface
 
 
 def test_the_manifest_asks_to_open_and_read_back_direct_messages() -> None:
