@@ -227,7 +227,7 @@ async def ours(plan: Plan, base: str, db_path: str, sampler: RssSampler) -> dict
     from bot.feeds import Feeds
     from bot.feeds.settings import FeedSettings
     from bot.model import ChannelRef
-    from bot.outbox import load_post
+    from bot.postcodec import load_post
 
     clock = FakeClock()
     settings = {"allow_private": True, "timeout": TIMEOUT, "per_channel_cap": 10_000}

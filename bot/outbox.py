@@ -11,9 +11,6 @@ bursts (a poll's live tally).
 from __future__ import annotations
 
 import asyncio
-import base64
-import dataclasses
-import json
 import logging
 import random
 from dataclasses import dataclass
@@ -22,7 +19,8 @@ from typing import Any, Protocol
 
 from bot.clock import Clock
 from bot.errors import DeliveryError
-from bot.model import Attachment, Button, ChannelRef, Field, Post, Select, SelectOption
+from bot.model import ChannelRef, Post
+from bot.postcodec import dump_post, load_post
 from bot.store import Database
 
 log = logging.getLogger(__name__)
@@ -390,31 +388,3 @@ def _row(raw: Any) -> Row:
         version=raw["version"],
         attempts=raw["attempts"],
     )
-
-
-# --- Post <-> JSON -------------------------------------------------------------------------
-
-
-def dump_post(post: Post) -> str:
-    data = dataclasses.asdict(post)
-    data["timestamp"] = post.timestamp.isoformat() if post.timestamp else None
-    data["attachments"] = [
-        {**a, "data": base64.b64encode(a["data"]).decode()} for a in data["attachments"]
-    ]
-    return json.dumps(data)
-
-
-def load_post(payload: str) -> Post:
-    data = json.loads(payload)
-    data["timestamp"] = datetime.fromisoformat(data["timestamp"]) if data["timestamp"] else None
-    data["fields"] = [Field(**f) for f in data["fields"]]
-    data["buttons"] = [Button(**b) for b in data["buttons"]]
-    data["selects"] = [_select(s) for s in data["selects"]]
-    data["attachments"] = [
-        Attachment(**{**a, "data": base64.b64decode(a["data"])}) for a in data["attachments"]
-    ]
-    return Post(**data)
-
-
-def _select(data: dict[str, Any]) -> Select:
-    return Select(**{**data, "options": [SelectOption(**o) for o in data["options"]]})

@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 
 from bot.feeds import store as feed_store
+from bot.feeds.schema import MIGRATIONS
 from tests import test_feeds_flow as flow
 from tests.fakes.feed_server import FeedServer, entries, rss
 from tests.test_feeds_flow import tick
@@ -84,13 +85,13 @@ async def test_a_database_from_before_pruning_is_upgraded_and_keeps_its_items(ma
     from bot.store import Database
 
     old = await Database.open(tmp_path / "old.db")
-    await old.migrate("feeds", feed_store.MIGRATIONS[:1])
+    await old.migrate("feeds", MIGRATIONS[:1])
     await old.execute(
         "INSERT INTO feed_sources (url, next_check_at) VALUES ('https://example.org/f', 0)"
     )
     await old.execute("INSERT INTO feed_items (source_id, key, first_seen) VALUES (1, 'k', 0)")
     await old.close()
     app = await make_app(features=[Help, Feeds], db="old.db")
-    assert await app.db.version("feeds") == len(feed_store.MIGRATIONS)
+    assert await app.db.version("feeds") == len(MIGRATIONS)
     row = await app.db.fetchone("SELECT key, gone_since FROM feed_items")
     assert (row["key"], row["gone_since"]) == ("k", None)  # listed until a parse says not

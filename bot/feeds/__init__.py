@@ -22,8 +22,9 @@ from bot.feeds.filters import compile_terms, stalling_pattern
 from bot.feeds.parse import ParsedFeed, looks_like_html
 from bot.feeds.poller import Poller
 from bot.feeds.render import check_template, item_post
+from bot.feeds.schema import MIGRATIONS
 from bot.feeds.settings import FeedSettings
-from bot.feeds.store import MIGRATIONS, FeedStore, Source, Subscription
+from bot.feeds.store import FeedStore, Source, Subscription
 from bot.fetch import FetchResult, check_url
 from bot.model import ChannelRef, Ephemeral, Field, Post, inert, time_tag
 

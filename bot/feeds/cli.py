@@ -10,7 +10,8 @@ from pathlib import Path
 import click
 
 from bot.feeds import opml
-from bot.feeds.store import MIGRATIONS, FeedStore
+from bot.feeds.schema import MIGRATIONS
+from bot.feeds.store import FeedStore
 from bot.model import ChannelRef
 from bot.store import Database
 

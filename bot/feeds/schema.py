@@ -1,0 +1,72 @@
+"""The feeds' tables, as migrations: script N is version N; never edit one that shipped.
+
+A *source* is one feed URL, fetched once however many channels subscribe; a
+*subscription* ties a source to a channel with its filters. `feed_items` remembers which
+items of a source were already seen, `feed_posts` when each item of a subscription was
+queued.
+"""
+
+MIGRATIONS = [
+    """
+    CREATE TABLE feed_sources (
+        id INTEGER PRIMARY KEY,
+        url TEXT NOT NULL UNIQUE,
+        title TEXT NOT NULL DEFAULT '',
+        origin TEXT NOT NULL DEFAULT '',
+        allow_private INTEGER NOT NULL DEFAULT 0,
+        state TEXT NOT NULL DEFAULT 'active' CHECK (state IN ('active', 'disabled')),
+        etag TEXT,
+        last_modified TEXT,
+        content_hash TEXT,
+        failures INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        disabled_reason TEXT,
+        disabled_at REAL,
+        last_fetch_at REAL,
+        last_ok_at REAL,
+        last_new_at REAL,
+        next_check_at REAL NOT NULL
+    );
+    CREATE INDEX feed_sources_due ON feed_sources (state, next_check_at);
+    CREATE TABLE feed_subscriptions (
+        id INTEGER PRIMARY KEY,
+        source_id INTEGER NOT NULL REFERENCES feed_sources (id) ON DELETE CASCADE,
+        channel TEXT NOT NULL,
+        include TEXT NOT NULL DEFAULT '',
+        exclude TEXT NOT NULL DEFAULT '',
+        template TEXT NOT NULL DEFAULT '',
+        backlog INTEGER NOT NULL,
+        paused INTEGER NOT NULL DEFAULT 0,
+        primed INTEGER NOT NULL DEFAULT 0,
+        quiet INTEGER NOT NULL DEFAULT 0,
+        created_by TEXT NOT NULL DEFAULT '',
+        created_at REAL NOT NULL,
+        UNIQUE (source_id, channel)
+    );
+    CREATE TABLE feed_items (
+        source_id INTEGER NOT NULL REFERENCES feed_sources (id) ON DELETE CASCADE,
+        key TEXT NOT NULL,
+        first_seen REAL NOT NULL,
+        PRIMARY KEY (source_id, key)
+    );
+    CREATE TABLE feed_posts (
+        subscription_id INTEGER NOT NULL REFERENCES feed_subscriptions (id) ON DELETE CASCADE,
+        item_key TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        not_before REAL NOT NULL,
+        PRIMARY KEY (subscription_id, item_key)
+    );
+    CREATE INDEX feed_posts_channel ON feed_posts (channel, not_before)
+    """,
+    # When the feed stopped listing an item (NULL while it lists it), for pruning.
+    """
+    ALTER TABLE feed_items ADD COLUMN gone_since REAL;
+    CREATE INDEX feed_items_gone ON feed_items (source_id, gone_since)
+        WHERE gone_since IS NOT NULL
+    """,
+    # The last time a subscription's filter could not decide items (too slow), for health.
+    """
+    ALTER TABLE feed_subscriptions ADD COLUMN filter_trouble TEXT;
+    ALTER TABLE feed_subscriptions ADD COLUMN filter_trouble_at REAL
+    """,
+]
