@@ -124,3 +124,18 @@ async def test_a_survey_on_slack_answered_in_private(slack: Slack) -> None:
     second = await slack.click(yes["action_id"], yes["value"], "U5", ts)
     assert "2/5" in shown(second)
     assert (await slack.app.features["survey"].store.tallies(1))["exists"] == {0: 1}
+
+
+async def test_a_poll_export_reaches_the_member_as_a_file_in_their_direct_messages(
+    slack: Slack,
+) -> None:
+    await slack.command("poll", 'create "Which practice?" Incident Change', user="U1")
+    await slack.app.outbox.drain()
+    answer = await slack.command("poll", "export 1", user="U1")
+    assert "as CSV" in shown(answer)
+    await asyncio.wait_for(slack.surface.settled(), timeout=5)
+    (opened,) = slack.fake.calls_to("conversations.open")
+    assert opened["users"] == "U1"
+    (csv_file,) = [f for f in slack.fake.uploads.values() if f.completed]
+    assert csv_file.filename == "poll-1.csv" and csv_file.channel_id == "DU1"
+    assert csv_file.data is not None and b"Incident" in csv_file.data

@@ -35,7 +35,7 @@ from adapters.slack.transport import (
     upload,
 )
 from bot.app import App
-from bot.errors import ConfigError
+from bot.errors import ConfigError, DeliveryError
 from bot.model import (
     ChannelRef,
     Ephemeral,
@@ -272,6 +272,8 @@ class SlackSurface:
                 log.warning(
                     "slack: could not deliver %s: %s", type(reply).__name__, delivery_error(exc)
                 )
+            except DeliveryError as exc:  # already put in Slack's terms by the transport
+                log.warning("slack: could not deliver %s: %s", type(reply).__name__, exc)
             except ValueError as exc:  # a post Slack cannot show (the renderer says why)
                 log.error("slack: could not render %s: %s", type(reply).__name__, exc)
 
@@ -351,8 +353,8 @@ class SlackSurface:
 
     async def _private_files(self, post: Post, origin: Origin) -> None:
         """Files meant for one member go to a direct message with them."""
-        opened = await self.client.conversations_open(users=origin.user.user)
-        await upload(self.client, str(opened["channel"]["id"]), post.attachments)
+        im = await self.transport.conversation(ChannelRef.direct(origin.user))
+        await upload(self.client, im.channel, post.attachments)
 
 
 def create(core: App, settings: SlackSettings, env: Mapping[str, str]) -> SlackSurface:
