@@ -38,3 +38,9 @@ class DeliveryError(Exception):
 
 class ConfigError(Exception):
     """A configuration file or value is wrong; the message names the key."""
+
+
+class StartupError(Exception):
+    """The bot cannot start as it is set up (a refused token, an unusable database file, a
+    second process on the same database). The message is one line saying what to fix; the
+    command line prints it and exits non-zero."""
