@@ -105,7 +105,7 @@ class App:
         self.registry = cmd.Registry()
         self.communities = Communities(db, config.bot.timezone)
         self.settings = Settings(db)
-        self.outbox = Outbox(db, clock, OutboxSettings(**config.outbox.model_dump()))
+        self.outbox = Outbox(db, clock, outbox_settings(config))
         self.scheduler = Scheduler(db, clock, config.scheduler.grace)
         self._actions: dict[str, tuple[ActionHandler, bool]] = {}
         self._forms: dict[str, FormHandler] = {}
@@ -146,6 +146,7 @@ class App:
         await self.db.migrate("communities", communities.MIGRATIONS)
         await self.db.migrate("outbox", outbox.MIGRATIONS)
         await self.db.migrate("scheduler", scheduler.MIGRATIONS)
+        await self.outbox.recover()
         for name, feature in self.features.items():
             await self.db.migrate(name, feature.migrations)
         await self.communities.declare(
@@ -258,6 +259,12 @@ class App:
                 )
             ]
         return _replies(result)
+
+
+def outbox_settings(config: CoreConfig) -> OutboxSettings:
+    values = config.outbox.model_dump()
+    values["give_up_after"] = config.outbox.give_up_after.total_seconds()
+    return OutboxSettings(**values)
 
 
 def freeze_startup_heap() -> None:

@@ -53,10 +53,12 @@ class BotSection(Section):
 
 
 class OutboxSection(Section):
-    max_attempts: int = Field(default=8, ge=1, le=100)
+    give_up_after: Duration = timedelta(days=3)
     backoff_base: float = Field(default=2.0, gt=0)
     backoff_max: float = Field(default=300.0, gt=0)
     edit_debounce: float = Field(default=1.0, ge=0)
+    call_timeout: float = Field(default=30.0, gt=0)
+    concurrency: int = Field(default=16, ge=1, le=256)
 
 
 class SchedulerSection(Section):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import enum
+
 
 class UserError(Exception):
     """Bad input or a refused request: shown to the member as an ephemeral message."""
@@ -27,12 +29,23 @@ class PermissionDenied(UserError):
     pass
 
 
-class DeliveryError(Exception):
-    """A platform refused a post. Transient ones are retried by the outbox."""
+class Failure(enum.Enum):
+    """What a failed platform call means for the post it carried (one table per adapter
+    maps the platform's answers onto these)."""
 
-    def __init__(self, message: str, *, transient: bool, retry_after: float | None = None) -> None:
+    RATE_LIMITED = "rate limited"  # wait as long as the platform asks; not counted as a try
+    TRANSIENT = "transient"  # not delivered (an outage, a refused connection): back off, retry
+    IN_DOUBT = "in doubt"  # may have been delivered (no answer, a 5xx): look before resending
+    PERMANENT = "permanent"  # this post can never be delivered here: fail it, tell moderators
+    CREDENTIALS = "credentials"  # the platform refuses the bot's token: pause the platform
+
+
+class DeliveryError(Exception):
+    """A platform call for the outbox failed; `failure` says what the outbox does next."""
+
+    def __init__(self, message: str, failure: Failure, *, retry_after: float | None = None) -> None:
         super().__init__(message)
-        self.transient = transient
+        self.failure = failure
         self.retry_after = retry_after
 
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from bot.errors import DeliveryError
+from bot.errors import DeliveryError, Failure
 from bot.help import Help
 from bot.model import ChannelRef, Post, UserRef
 from tests.test_outbox import Crash, Platform
@@ -62,7 +62,7 @@ async def test_direct_post_goes_once_and_is_paced_per_member(make_app, clock):
 async def test_permanent_refusal_fails_that_dm_only(make_app):
     platform = Platform()
     app = await start(make_app, platform)
-    platform.failures.append(DeliveryError("member does not accept DMs", transient=False))
+    platform.failures.append(DeliveryError("member does not accept DMs", Failure.PERMANENT))
     await app.outbox.enqueue(ChannelRef.direct(ANA), Post(title="to ana"), "dm:ana")
     await app.outbox.drain()
     await app.outbox.enqueue(ChannelRef.direct(BEN), Post(title="to ben"), "dm:ben")

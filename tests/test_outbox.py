@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from bot.errors import DeliveryError
+from bot.errors import DeliveryError, Failure
 from bot.help import Help
 from bot.model import ChannelRef, Post
 
@@ -28,6 +28,7 @@ class Platform:
         self.edits: list[tuple[str, str]] = []
         self.failures: list[DeliveryError] = []
         self.crash_after_send = False
+        self.lookups: list[str] = []
 
     async def send(self, channel, post, key):
         if self.failures:
@@ -44,7 +45,8 @@ class Platform:
             raise self.failures.pop(0)
         self.edits.append((message_id, post.title))
 
-    async def find(self, channel, key):
+    async def find(self, channel, key, since):
+        self.lookups.append(key)
         return self.keys.get(key)
 
 
@@ -104,8 +106,8 @@ async def test_passing_failures_are_retried_with_backoff_then_delivered(make_app
     platform = Platform()
     app = await start(make_app, platform)
     platform.failures = [
-        DeliveryError("HTTP 500", transient=True),
-        DeliveryError("rate limited", transient=True, retry_after=30),
+        DeliveryError("HTTP 500", Failure.IN_DOUBT),
+        DeliveryError("rate limited", Failure.RATE_LIMITED, retry_after=30),
     ]
     await app.outbox.enqueue(GENERAL, Post(title="later"), "item-1")
     assert await app.outbox.drain() == 0  # 500: backs off ~2 s
@@ -117,12 +119,16 @@ async def test_passing_failures_are_retried_with_backoff_then_delivered(make_app
     clock.advance(25)
     assert await app.outbox.drain() == 1
     assert len(platform.posted) == 1
+    # The 500 may have posted it: it is looked up before every later try until it is settled.
+    assert platform.lookups == ["item-1", "item-1"]
+    # The rate limit was not counted as a try.
+    assert await app.db.fetchval("SELECT attempts FROM outbox WHERE key = 'item-1'") == 1
 
 
 async def test_a_permanent_failure_stops_without_losing_the_row(make_app):
     platform = Platform()
     app = await start(make_app, platform)
-    platform.failures = [DeliveryError("channel_not_found", transient=False)]
+    platform.failures = [DeliveryError("channel_not_found", Failure.PERMANENT)]
     await app.outbox.enqueue(GENERAL, Post(title="x"), "item-1")
     await app.outbox.drain()
     assert await app.outbox.state("item-1") == "failed"
@@ -130,16 +136,22 @@ async def test_a_permanent_failure_stops_without_losing_the_row(make_app):
     assert row["last_error"] == "channel_not_found" and '"x"' in row["payload"]
 
 
-async def test_gives_up_after_max_attempts(make_app, clock):
+async def test_passing_failures_never_give_up_before_give_up_after(make_app, clock):
     platform = Platform()
-    app = await start(make_app, platform, config={"outbox": {"max_attempts": 3}})
-    platform.failures = [DeliveryError("HTTP 503", transient=True) for _ in range(5)]
+    app = await start(make_app, platform, config={"outbox": {"give_up_after": "2h"}})
+    platform.failures = [DeliveryError("HTTP 503", Failure.TRANSIENT) for _ in range(500)]
     await app.outbox.enqueue(GENERAL, Post(title="x"), "item-1")
-    for _ in range(5):
+    for _ in range(20):  # 100 minutes of outage: the backoff is capped at 5 minutes
         await app.outbox.drain()
-        clock.advance(3600)
+        clock.advance(300)
+        assert await app.outbox.state("item-1") == "pending"
+    tries = 500 - len(platform.failures)
+    assert 15 <= tries <= 21  # about one try per capped backoff, never a flood
+    clock.advance(3600)
+    await app.outbox.drain()
     assert await app.outbox.state("item-1") == "failed"
-    assert len(platform.failures) == 2  # three attempts were made, no more
+    error = await app.db.fetchval("SELECT last_error FROM outbox WHERE key = 'item-1'")
+    assert error.startswith("still failing after") and "HTTP 503" in error
 
 
 async def test_pacing_sends_one_post_per_channel_per_interval(make_app, clock):
@@ -322,17 +334,17 @@ async def test_a_post_withdrawn_while_a_delivery_round_holds_it_is_not_sent(make
     platform = Platform()
     app = await start(make_app, platform)
     await app.outbox.enqueue(GENERAL, Post(title="x"), "feed:1:a")
-    heads = app.outbox._heads
+    heads = app.outbox.lanes._head
 
-    async def heads_then_withdraw(due_by=None):
-        found = await heads(due_by)
+    async def heads_then_withdraw(lane, now):
+        found = await heads(lane, now)
         await app.outbox.withdraw("feed:1:")  # lands between reading the row and claiming it
         await app.outbox.enqueue(GENERAL, Post(title="new"), "other")
         return found
 
-    app.outbox._heads = heads_then_withdraw
+    app.outbox.lanes._head = heads_then_withdraw
     assert await app.outbox.deliver_due() == 0
-    app.outbox._heads = heads
+    app.outbox.lanes._head = heads
     await app.outbox.drain()
     assert [p.title for _, p in platform.posted.values()] == ["new"]
     assert platform.keys == {"other": "m1"}

@@ -16,7 +16,4 @@ class DiscordSettings(Section):
     defer_after: float = Field(
         default=2.0, gt=0, le=2.5
     )  # seconds before a slow answer is deferred
-    history_scan: int = Field(
-        default=50, ge=1, le=100
-    )  # messages searched to find a post by its key
     ready_timeout: float = Field(default=30.0, gt=0)  # how long start-up waits for the gateway

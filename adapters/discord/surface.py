@@ -33,6 +33,7 @@ from adapters.discord.views import (
     modal_values,
 )
 from bot.app import App
+from bot.errors import StartupError
 from bot.model import Action, Ephemeral, Form, Invocation, Post, Reply, Submission
 
 log = logging.getLogger(__name__)
@@ -83,7 +84,7 @@ class DiscordSurface:
             self.tree.add_command(command)
         self.memory = FormMemory()
         self.moderators = Moderators(settings.moderator_role)
-        self.transport = DiscordTransport(self.client, settings.pace, settings.history_scan)
+        self.transport = DiscordTransport(self.client, settings.pace)
         self._saved_endpoints: tuple[str, yarl.URL] | None = None
         self._connection: asyncio.Task[None] | None = None
 
@@ -95,7 +96,10 @@ class DiscordSurface:
         try:
             await self.client.login(self._token)
         except discord.LoginFailure:
-            raise RuntimeError("Discord refused DISCORD_TOKEN; check the bot token") from None
+            raise StartupError(
+                "Discord refused DISCORD_TOKEN (401 Unauthorized): set DISCORD_TOKEN to the "
+                "bot's current token and restart"
+            ) from None
         self.client.add_dynamic_items(CoreComponent, ReopenForm)
         await self.sync()
         self.app.outbox.attach(self.transport)

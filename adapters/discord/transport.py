@@ -4,7 +4,8 @@ Two guards against posting twice. Each post is sent with a nonce derived from it
 `enforce_nonce`, so Discord itself answers a retried request with the message it already
 created (for a few minutes). And because Discord does not return nonces in history, the
 key is also written into the message as an invisible marker (zero-width characters at the
-end of the embed text), which `find` looks for after a crash left a post in doubt. Only a
+end of the embed text), which `find` looks for when a post is in doubt (a lost answer, a
+crash), reading every message since the post's first try. Only a
 marker at the very end counts: one copied into the text itself (a feed item can carry any
 characters) cannot make another post look already sent.
 
@@ -25,12 +26,13 @@ import io
 import logging
 from collections import OrderedDict
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import aiohttp
 import discord
 
 from adapters.discord.render import render
-from bot.errors import DeliveryError
+from bot.errors import DeliveryError, Failure
 from bot.model import Attachment, ChannelRef, Post
 
 log = logging.getLogger(__name__)
@@ -40,6 +42,9 @@ _BITS = ("\u200b", "\u200c")  # zero-width space / non-joiner: 0 and 1
 _MARK_START = "\u2060"  # word joiner: where a marker begins
 CANNOT_MESSAGE_USER = 50007  # Discord's code for "this member does not accept your DMs"
 MARKER_BITS = 48
+DISCORD_EPOCH = 1420070400  # 2015-01-01, where snowflake time starts
+LOOKUP_MARGIN = 60.0  # seconds a lookup reaches back before the first try (clock skew)
+TOKEN_FIX = "set DISCORD_TOKEN to the bot's current token and restart"
 READ_TIMEOUT = 2.0  # for reading back a file that may be unchanged; past it, upload anew
 KNOWN_FILES = 1024  # attachment digests remembered
 # What a platform call can fail with; anything else is a bug and reaches the outbox as is.
@@ -66,10 +71,9 @@ def marker(key: str) -> str:
 class DiscordTransport:
     platform = PLATFORM
 
-    def __init__(self, client: discord.Client, pace: float, history_scan: int = 50) -> None:
+    def __init__(self, client: discord.Client, pace: float) -> None:
         self.client = client
         self.pace = pace
-        self.history_scan = history_scan
         self._dms: dict[str, int] = {}  # direct ref key -> the DM channel's id
 
     def _channel(self, channel: ChannelRef) -> discord.PartialMessageable:
@@ -116,13 +120,16 @@ class DiscordTransport:
             raise delivery_error(exc, f"edit {message_id} in {channel.key}") from exc
         remember_files(edited, post.attachments)
 
-    async def find(self, channel: ChannelRef, key: str) -> str | None:
-        """The id of a recent message of ours carrying `key`'s marker, if there is one."""
+    async def find(self, channel: ChannelRef, key: str, since: float) -> str | None:
+        """The id of a message of ours carrying `key`'s marker, if there is one: every
+        message after just before `since` is read (ids carry their time), so a busy channel
+        cannot push the post out of reach."""
         wanted = marker(key)
         me = self.client.user.id if self.client.user else None
+        after = discord.Object(id=discord.utils.time_snowflake(_moment(since - LOOKUP_MARGIN)))
         try:
             target = await self._target(channel)
-            async for message in target.history(limit=self.history_scan):
+            async for message in target.history(limit=None, after=after, oldest_first=True):
                 if me is not None and message.author.id != me:
                     continue
                 texts = [message.content, *(e.description or "" for e in message.embeds)]
@@ -131,6 +138,10 @@ class DiscordTransport:
         except PLATFORM_ERRORS as exc:
             raise delivery_error(exc, f"search {channel.key} for {key}") from exc
         return None
+
+
+def _moment(seconds: float) -> datetime:
+    return datetime.fromtimestamp(max(seconds, DISCORD_EPOCH), UTC)
 
 
 async def files_for_edit(
@@ -194,21 +205,29 @@ def remember_files(message: discord.Message | None, sent: list[Attachment]) -> N
 
 
 def delivery_error(exc: BaseException, what: str) -> DeliveryError:
-    """Rate limits, server errors and network trouble pass; a refusal does not."""
+    """A discord.py or network failure as the outbox's DeliveryError, by what it means."""
     if isinstance(exc, discord.RateLimited):
-        return DeliveryError(f"{what}: rate limited", transient=True, retry_after=exc.retry_after)
+        return DeliveryError(
+            f"{what}: rate limited", Failure.RATE_LIMITED, retry_after=exc.retry_after
+        )
     if isinstance(exc, discord.HTTPException):
         status = exc.status
+        said = f"{what}: HTTP {status} {exc.text or ''}".strip()
+        if status == 429:
+            return DeliveryError(said, Failure.RATE_LIMITED, retry_after=_retry_after(exc))
+        if status == 401:
+            return DeliveryError(
+                f"Discord refused the bot token (401 Unauthorized): {TOKEN_FIX}",
+                Failure.CREDENTIALS,
+            )
         if exc.code == CANNOT_MESSAGE_USER:
-            return DeliveryError(f"{what}: the member does not accept DMs", transient=False)
-        retry_after = _retry_after(exc) if status == 429 else None
-        transient = status == 429 or status >= 500
-        return DeliveryError(
-            f"{what}: HTTP {status} {exc.text or ''}".strip(),
-            transient=transient,
-            retry_after=retry_after,
-        )
-    return DeliveryError(f"{what}: {exc!r}", transient=True)  # network trouble
+            return DeliveryError(f"{what}: the member does not accept DMs", Failure.PERMANENT)
+        if status >= 500:
+            return DeliveryError(said, Failure.IN_DOUBT)  # the message may exist
+        return DeliveryError(said, Failure.PERMANENT)  # missing access, unknown channel...
+    if isinstance(exc, aiohttp.ClientConnectorError):  # never connected: nothing was sent
+        return DeliveryError(f"{what}: {exc}", Failure.TRANSIENT)
+    return DeliveryError(f"{what}: {exc!r}", Failure.IN_DOUBT)  # the answer was lost
 
 
 def _retry_after(exc: discord.HTTPException) -> float | None:

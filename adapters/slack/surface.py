@@ -35,7 +35,7 @@ from adapters.slack.transport import (
     upload,
 )
 from bot.app import App
-from bot.errors import ConfigError, DeliveryError
+from bot.errors import ConfigError, DeliveryError, Failure, StartupError
 from bot.model import (
     ChannelRef,
     Ephemeral,
@@ -104,7 +104,10 @@ class SlackSurface:
         self.session: aiohttp.ClientSession | None = None  # opened by start()
         self.client = AsyncWebClient(token=tokens.bot, base_url=api_url)
         self.client.retry_handlers.append(ShortRateLimitRetryHandler(settings.rate_limit_wait))
-        self.transport = SlackTransport(self.client, settings.pace)
+        # The outbox's own client retries nothing by itself: a post whose answer was lost
+        # must be looked up before it is sent again, and a 429 holds back only its lane.
+        outbox_client = AsyncWebClient(token=tokens.bot, base_url=api_url, retry_handlers=[])
+        self.transport = SlackTransport(outbox_client, settings.pace)
         self.moderators = Moderators(
             self.client,
             settings.moderator_users,
@@ -132,9 +135,12 @@ class SlackSurface:
 
     async def start(self) -> None:
         # One session for every call while connected, so connections (and TLS) are reused;
-        # bolt hands it on to the clients it makes for each request.
-        self.session = aiohttp.ClientSession()
-        self.client.session = self.session
+        # bolt hands it on to the clients it makes for each request. The SDK applies its
+        # timeout only to sessions it makes itself, so this one carries it.
+        timeout = aiohttp.ClientTimeout(total=self.client.timeout)
+        self.session = aiohttp.ClientSession(timeout=timeout)
+        self.client.session = self.transport.client.session = self.session
+        await self.check_token()
         self.core.outbox.attach(self.transport)
         if self.mode == "socket":
             self._socket = AsyncSocketModeHandler(self.bolt, app_token=self._tokens.app)
@@ -148,6 +154,17 @@ class SlackSurface:
         self.port = self._runner.addresses[0][1]  # the real one when 0 asked for any
         log.info("slack: listening for HTTP requests on port %d%s", self.port, self.settings.path)
 
+    async def check_token(self) -> None:
+        """Ask Slack whether it takes the bot token (auth.test): a refusal stops start-up
+        with the line that says what to fix; an unreachable Slack only delays the posts."""
+        try:
+            await self.client.auth_test()
+        except FAILURES as exc:
+            error = delivery_error(exc)
+            if error.failure is Failure.CREDENTIALS:
+                raise StartupError(str(error)) from None
+            log.warning("slack: could not check the bot token yet: %s", error)
+
     async def stop(self) -> None:
         self.core.outbox.detach(self.transport)
         if self._socket is not None:
@@ -159,7 +176,7 @@ class SlackSurface:
         if self._work:
             await asyncio.gather(*self._work, return_exceptions=True)
         if self.session is not None:
-            self.client.session = None
+            self.client.session = self.transport.client.session = None
             await self.session.close()
             self.session = None
 

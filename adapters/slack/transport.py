@@ -1,9 +1,11 @@
 """The outbox's way onto Slack: post, edit, and find a post again by its idempotency key.
 
-Each post carries its key in message metadata, so after a crash between "sent" and
-"recorded" the outbox can look in the channel's history before posting again. Slack
-errors become `DeliveryError`s the outbox understands: rate limits, server errors and
-network trouble are transient; a missing, archived or forbidden channel is not.
+Each post carries its key in message metadata, so when a post is in doubt (its answer was
+lost, or a crash came between "sent" and "recorded") the outbox can look in the channel's
+history, from the post's first try on, before posting again. Slack's answers become
+`DeliveryError`s by what they mean: a rate limit, a passing failure, a failure after which
+the post may exist (a 5xx, a lost answer), a refused token, or a refusal of this post (a
+missing, archived or forbidden channel).
 
 Files go in the post's thread. A Slack file cannot be edited in place, so when an edit
 changes a file (an event's .ics after its time moved) the new copy is uploaded in the same
@@ -33,23 +35,26 @@ from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.render import render
-from bot.errors import DeliveryError
+from bot.errors import DeliveryError, Failure
 from bot.model import Attachment, ChannelRef, Post
 
 log = logging.getLogger(__name__)
 
 EVENT_TYPE = "itsm_bot_post"
-HISTORY_PAGES = 3  # how far back `find` looks: a crash leaves its post among the newest
+LOOKUP_MARGIN = 60.0  # seconds a lookup reaches back before the first try (clock skew)
 METADATA_REMEMBERED = 1000  # posts whose metadata is kept in memory (saves a history read)
 REPLACED_NOTE = "Updated {name}: the post above changed, and this copy replaces the earlier one."
-TRANSIENT_ERRORS = {
-    "ratelimited",
-    "internal_error",
-    "fatal_error",
-    "service_unavailable",
-    "request_timeout",
-    "team_added_to_org",
+# Slack's answers, by what they mean for the post (anything not listed is a refusal of it).
+CREDENTIALS_ERRORS = {
+    "invalid_auth",
+    "not_authed",
+    "token_revoked",
+    "token_expired",
+    "account_inactive",
 }
+MAYBE_DONE_ERRORS = {"internal_error", "fatal_error", "service_unavailable", "request_timeout"}
+PASSING_ERRORS = {"team_added_to_org"}
+TOKEN_FIX = "set SLACK_BOT_TOKEN to the app's current bot token (xoxb-...) and restart"
 
 
 # What a Web API call can raise: Slack's answer, or the network (timeouts included).
@@ -57,7 +62,8 @@ FAILURES = (SlackApiError, aiohttp.ClientError, OSError)
 
 
 class ShortRateLimitRetryHandler(AsyncRateLimitErrorRetryHandler):
-    """Wait out a short 429 in place; leave long ones to the caller (the outbox reschedules)."""
+    """Wait out a short 429 in place; leave long ones to the caller (replies only: the
+    outbox's own client retries nothing, each lane waits for itself)."""
 
     def __init__(self, max_wait: float, max_retry_count: int = 2) -> None:
         super().__init__(max_retry_count=max_retry_count)
@@ -88,17 +94,27 @@ def _retry_after(headers: Any) -> float:
 
 
 def delivery_error(exc: Exception) -> DeliveryError:
-    """A Slack or network failure as the outbox's DeliveryError (transient or final)."""
+    """A Slack or network failure as the outbox's DeliveryError, by what it means."""
     if isinstance(exc, SlackApiError):
         status = exc.response.status_code
         error = str(exc.response.get("error") or f"HTTP {status}")
-        if status == 429:
+        if status == 429 or error == "ratelimited":
             retry = _retry_after(exc.response.headers)
-            return DeliveryError(f"slack: {error}", transient=True, retry_after=retry)
-        transient = status >= 500 or error in TRANSIENT_ERRORS
-        return DeliveryError(f"slack: {error}", transient=transient)
+            return DeliveryError(f"slack: {error}", Failure.RATE_LIMITED, retry_after=retry)
+        if error in CREDENTIALS_ERRORS:
+            return DeliveryError(
+                f"Slack refused the bot token ({error}): {TOKEN_FIX}", Failure.CREDENTIALS
+            )
+        if status >= 500 or error in MAYBE_DONE_ERRORS:
+            # Slack: "it's possible some aspect of the operation succeeded".
+            return DeliveryError(f"slack: {error}", Failure.IN_DOUBT)
+        if error in PASSING_ERRORS:
+            return DeliveryError(f"slack: {error}", Failure.TRANSIENT)
+        return DeliveryError(f"slack: {error}", Failure.PERMANENT)
+    if isinstance(exc, aiohttp.ClientConnectorError):  # never connected: nothing was sent
+        return DeliveryError(f"network: {exc}", Failure.TRANSIENT)
     if isinstance(exc, aiohttp.ClientError | OSError):  # TimeoutError is an OSError
-        return DeliveryError(f"network: {type(exc).__name__}: {exc}", transient=True)
+        return DeliveryError(f"network: {type(exc).__name__}: {exc}", Failure.IN_DOUBT)
     raise exc
 
 
@@ -126,8 +142,8 @@ class SlackTransport:
         return ChannelRef(channel.platform, channel.workspace, im)
 
     async def send(self, channel: ChannelRef, post: Post, key: str) -> str:
+        message = _rendered(post)
         channel = await self.conversation(channel)
-        message = render(post)
         payload: dict[str, Any] = {"key": key}
         if post.attachments:
             payload["files"] = _digests(post.attachments)
@@ -152,8 +168,8 @@ class SlackTransport:
         return ts
 
     async def edit(self, channel: ChannelRef, message_id: str, post: Post) -> None:
+        message = _rendered(post)
         channel = await self.conversation(channel)
-        message = render(post)
         update: dict[str, Any] = {}
         if post.attachments:
             metadata = await self._follow_files(channel, message_id, post.attachments)
@@ -261,15 +277,18 @@ class SlackTransport:
                 "slack: could not remove old files under %s in %s: %s", ts, channel.key, exc
             )
 
-    async def find(self, channel: ChannelRef, key: str) -> str | None:
-        """The ts of the message posted with this key, if Slack has it."""
+    async def find(self, channel: ChannelRef, key: str, since: float) -> str | None:
+        """The ts of the message posted with this key, if Slack has it: every message from
+        just before `since` on is read, however many there are."""
         channel = await self.conversation(channel)
+        oldest = f"{max(0.0, since - LOOKUP_MARGIN):.6f}"
         cursor = None
         try:
-            for _ in range(HISTORY_PAGES):
+            while True:
                 page = await self.client.conversations_history(
-                    channel=channel.channel, include_all_metadata=True, limit=200, cursor=cursor
-                )
+                    channel=channel.channel, oldest=oldest, inclusive=True, limit=200,
+                    include_all_metadata=True, cursor=cursor,
+                )  # fmt: skip
                 for message in page.get("messages") or []:
                     meta = message.get("metadata") or {}
                     if (
@@ -282,7 +301,13 @@ class SlackTransport:
                     return None
         except FAILURES as exc:
             raise delivery_error(exc) from exc
-        return None
+
+
+def _rendered(post: Post) -> dict[str, Any]:
+    try:
+        return render(post)
+    except ValueError as exc:  # a post Slack cannot show: no retry will change that
+        raise DeliveryError(f"slack: cannot show this post: {exc}", Failure.PERMANENT) from exc
 
 
 async def upload(

@@ -1,0 +1,433 @@
+"""How the outbox delivers: lanes, leases and failure classes.
+
+A lane is one destination's posts, or its edits (a poll's live tally should not wait behind a
+flood of feed items). Inside a lane rows go strictly in the order they were queued, paced by
+the platform's limit; each lane is served on its own, in the background by a task of its
+own, so a lane waiting on a retry, a rate limit or a hung call holds back nothing else, and
+every platform call is cut off at its own deadline.
+
+A row is claimed by writing a lease (`claimed_by`, `claimed_until`) before the platform
+call, and the outcome clears it. What a failure means comes from the transport
+(`bot.errors.Failure`): a rate limit waits as long as asked, a passing failure backs off
+(capped) and tries again until `give_up_after`, a post whose answer may have been lost is
+looked up on the platform (from the time of its first try) before it is sent again, a
+refusal fails that one post, and a refused token pauses the whole platform with every post
+kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import secrets
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, NamedTuple, Protocol, TypeVar
+
+from bot.clock import Clock
+from bot.errors import DeliveryError, Failure
+from bot.model import ChannelRef, Post
+from bot.postcodec import load_post
+from bot.store import Database
+
+log = logging.getLogger("bot.outbox")
+
+T = TypeVar("T")
+OPEN = "state IN ('pending', 'sending')"
+SWEEP_EVERY = 60.0  # seconds between two looks for lanes with work nobody serves
+EDIT_WAIT = 1.0  # seconds an edit waits before looking again whether its post went out
+
+
+class Transport(Protocol):
+    """What an adapter gives the outbox: send, edit, and find a post by its key."""
+
+    platform: str
+    pace: float  # seconds between two posts in one channel
+
+    async def send(self, channel: ChannelRef, post: Post, key: str) -> str: ...
+
+    async def edit(self, channel: ChannelRef, message_id: str, post: Post) -> None: ...
+
+    async def find(self, channel: ChannelRef, key: str, since: float) -> str | None:
+        """The message id of the post sent with `key`, looking at messages from `since`
+        (wall-clock seconds) on; None if the platform does not have it."""
+        ...
+
+
+class Lane(NamedTuple):
+    channel: str  # ChannelRef.key
+    kind: str  # 'post' or 'edit'
+
+    @property
+    def platform(self) -> str:
+        return self.channel.split(":", 1)[0]
+
+
+@dataclass
+class Row:
+    id: int
+    key: str
+    kind: str
+    channel: ChannelRef
+    target: str | None
+    post: Post
+    version: int
+    attempts: int
+    not_before: float
+    in_doubt: bool
+    attempted_at: float | None
+    retry_at: float | None
+    state: str
+    claimed_until: float | None
+
+
+@dataclass
+class Step:
+    """What serving a lane once did, and when it may go on (None: nothing is due)."""
+
+    sent: int = 0
+    progressed: bool = False
+    wait: float | None = None
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+class LaneRunner:
+    def __init__(self, db: Database, clock: Clock, settings: Any) -> None:
+        self.db = db
+        self.clock = clock
+        self.settings = settings
+        self.worker = worker_id()
+        self.transports: dict[str, Transport] = {}
+        self.paused: dict[str, str] = {}  # platform -> why its lanes wait
+        self._last_sent: dict[Lane, float] = {}
+        self._workers: dict[Lane, asyncio.Task[None]] = {}
+        self._touched: set[Lane] = set()
+        self._wake = asyncio.Event()
+        self._sweep_at = 0.0
+        self._slots: dict[str, asyncio.Semaphore] = {}
+        self._warned: set[str] = set()
+
+    # --- Connections ---------------------------------------------------------------------
+
+    def attach(self, transport: Transport) -> None:
+        self.transports[transport.platform] = transport
+        self.paused.pop(transport.platform, None)
+        self._warned.discard(transport.platform)
+        self._sweep_now()
+
+    def detach(self, transport: Transport) -> None:
+        if self.transports.get(transport.platform) is transport:
+            del self.transports[transport.platform]
+
+    def touch(self, lane: Lane) -> None:
+        """New work in `lane`: the background runner looks at it at once."""
+        self._touched.add(lane)
+        self._wake.set()
+
+    def _sweep_now(self) -> None:
+        self._sweep_at = 0.0
+        self._wake.set()
+
+    def _servable(self, platform: str) -> bool:
+        if platform in self.paused:
+            return False
+        if platform not in self.transports:
+            if platform not in self._warned:
+                self._warned.add(platform)
+                log.warning("outbox: no %s connection; its posts wait", platform)
+            return False
+        return True
+
+    # --- Serving ---------------------------------------------------------------------------
+
+    async def recover(self) -> int:
+        recovered = await self.db.execute(
+            "UPDATE outbox SET state = 'pending', claimed_by = NULL, claimed_until = NULL,"
+            " in_doubt = CASE WHEN kind = 'post' THEN 1 ELSE in_doubt END"
+            " WHERE state = 'sending'"
+        )
+        if recovered:
+            log.warning("outbox: %d post(s) were in flight at a crash; looking them up", recovered)
+        return recovered
+
+    async def round(self) -> tuple[int, bool]:
+        """Serve every lane with due work once; return (delivered, whether any moved)."""
+        lanes, _ = await self._due_lanes()
+        steps = await asyncio.gather(*(self._step(lane) for lane in lanes))
+        return sum(s.sent for s in steps), any(s.progressed for s in steps)
+
+    async def run(self) -> None:
+        """Start a task for each lane with work and none serving it, until cancelled."""
+        try:
+            while True:
+                self._wake.clear()
+                try:
+                    wait = await self._dispatch()
+                except Exception:  # keep the runner alive whatever one look did
+                    log.exception("outbox: looking for work failed")
+                    wait = 5.0
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=wait)
+        finally:
+            workers = list(self._workers.values())
+            for task in workers:
+                task.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+
+    async def _dispatch(self) -> float:
+        now = self._now()
+        if now >= self._sweep_at:
+            lanes, upcoming = await self._due_lanes()
+            self._touched.update(lanes)
+            self._sweep_at = min(upcoming or float("inf"), now + SWEEP_EVERY)
+        for lane in list(self._touched):
+            if lane in self._workers:
+                continue  # its task looks again before it ends
+            self._touched.discard(lane)
+            if self._servable(lane.platform):
+                self._workers[lane] = asyncio.create_task(self._serve(lane), name=f"lane {lane}")
+        return max(0.0, self._sweep_at - now)
+
+    async def _serve(self, lane: Lane) -> None:
+        try:
+            while True:
+                self._touched.discard(lane)
+                step = await self._step(lane)
+                if step.wait is None:
+                    if lane in self._touched:
+                        continue
+                    return
+                if step.wait > 0:
+                    await asyncio.sleep(step.wait)
+        except Exception:
+            log.exception("outbox: serving %s failed; looking again soon", lane)
+            self._sweep_at = min(self._sweep_at, self._now() + 5.0)
+        finally:
+            self._workers.pop(lane, None)
+
+    async def _due_lanes(self) -> tuple[list[Lane], float | None]:
+        """Lanes with rows due now on a platform that can take them, and when the next row
+        not yet due becomes due."""
+        now = self._now()
+        rows = await self.db.fetchall(
+            f"SELECT DISTINCT channel, kind FROM outbox WHERE {OPEN} AND not_before <= ?",
+            (now,),
+        )
+        upcoming = await self.db.fetchval(
+            f"SELECT min(not_before) FROM outbox WHERE {OPEN} AND not_before > ?", (now,)
+        )
+        lanes = [Lane(r["channel"], r["kind"]) for r in rows]
+        return [lane for lane in lanes if self._servable(lane.platform)], upcoming
+
+    async def next_due(self) -> float | None:
+        now = self._now()
+        rows = await self.db.fetchall(
+            f"SELECT channel, kind, min(not_before) AS first FROM outbox WHERE {OPEN}"
+            " GROUP BY channel, kind"
+        )
+        times = []
+        for r in rows:
+            lane = Lane(r["channel"], r["kind"])
+            if lane.platform in self.paused or lane.platform not in self.transports:
+                continue
+            head = await self._head(lane, now)
+            times.append(r["first"] if head is None else self._ready_at(lane, head))
+        return max(0.0, min(times) - now) if times else None
+
+    # --- One step of one lane ----------------------------------------------------------------
+
+    async def _step(self, lane: Lane) -> Step:
+        if not self._servable(lane.platform):
+            return Step()
+        transport = self.transports[lane.platform]
+        now = self._now()
+        head = await self._head(lane, now)
+        if head is None:
+            return Step()
+        ready = self._ready_at(lane, head)
+        if head.state == "sending" and (head.claimed_until or 0) >= now:
+            ready = max(ready, head.claimed_until or now)  # someone else's call is under way
+        if ready > now:
+            return Step(wait=ready - now)
+        message_id = ""
+        if lane.kind == "edit":
+            target = await self.db.fetchone(
+                "SELECT state, message_id FROM outbox WHERE key = ?", (head.target or "",)
+            )
+            if target is None or target["state"] == "failed":
+                await self._give_up(head, "the message to edit was never posted")
+                return Step(progressed=True)
+            if not target["message_id"]:
+                return Step(wait=EDIT_WAIT)  # its post is still on its way
+            message_id = target["message_id"]
+        row = await self._claim(head, now)
+        if row is None:
+            return Step(progressed=True)  # changed meanwhile (withdrawn, edited): look again
+        sent = await self._attempt(transport, row, message_id)
+        return Step(sent=sent, progressed=True, wait=0.0)
+
+    def _ready_at(self, lane: Lane, head: Row) -> float:
+        pace = self.transports[lane.platform].pace if lane.platform in self.transports else 0.0
+        paced = self._last_sent.get(lane, float("-inf")) + pace
+        return max(head.retry_at or float("-inf"), paced, head.not_before)
+
+    async def _head(self, lane: Lane, now: float) -> Row | None:
+        raw = await self.db.fetchone(
+            f"SELECT * FROM outbox WHERE channel = ? AND kind = ? AND {OPEN}"
+            " AND not_before <= ? ORDER BY id LIMIT 1",
+            (lane.channel, lane.kind, now),
+        )
+        return None if raw is None else _row(raw)
+
+    async def _claim(self, head: Row, now: float) -> Row | None:
+        lease = now + 3 * self.settings.call_timeout
+        raw = await self.db.fetchone(
+            "UPDATE outbox SET state = 'sending', claimed_by = ?, claimed_until = ?,"
+            " attempted_at = coalesce(attempted_at, ?),"
+            " in_doubt = CASE WHEN state = 'sending' AND kind = 'post' THEN 1 ELSE in_doubt END"
+            " WHERE id = ? AND version = ? AND (state = 'pending' OR claimed_until < ?)"
+            " RETURNING *",
+            (self.worker, lease, time.time(), head.id, head.version, now),
+        )
+        return None if raw is None else _row(raw)
+
+    async def _attempt(self, transport: Transport, row: Row, message_id: str) -> int:
+        """One try of one claimed row; return 1 if it reached the platform."""
+        platform = row.channel.platform
+        lane = Lane(row.channel.key, row.kind)
+        try:
+            if row.kind == "edit":
+                self._last_sent[lane] = self._now()
+                await self._call(platform, transport.edit, row.channel, message_id, row.post)
+            else:
+                found = None
+                if row.in_doubt:
+                    since = row.attempted_at or row.not_before
+                    found = await self._call(platform, transport.find, row.channel, row.key, since)
+                if found:
+                    log.info("outbox: %s was already delivered, as %s", row.key, found)
+                    await self._delivered(row, found)
+                    return 0
+                self._last_sent[lane] = self._now()  # the pace counts requests made
+                message_id = await self._call(
+                    platform, transport.send, row.channel, row.post, row.key
+                )
+        except DeliveryError as exc:
+            await self._failed(row, exc)
+            return 0
+        except Exception as exc:  # a bug, not the platform: retried, and in doubt to be safe
+            log.exception("outbox: unexpected error delivering %s", row.key)
+            await self._failed(row, DeliveryError(repr(exc), Failure.IN_DOUBT))
+            return 0
+        await self._delivered(row, message_id)
+        return 1
+
+    async def _call(self, platform: str, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+        """A platform call under the platform's concurrency cap and its own deadline."""
+        slots = self._slots.setdefault(platform, asyncio.Semaphore(self.settings.concurrency))
+        async with slots:
+            try:
+                return await asyncio.wait_for(fn(*args), self.settings.call_timeout)
+            except TimeoutError:
+                raise DeliveryError(
+                    f"{platform}: no answer within {self.settings.call_timeout:g} s",
+                    Failure.IN_DOUBT,
+                ) from None
+
+    # --- Outcomes ------------------------------------------------------------------------
+
+    async def _delivered(self, row: Row, message_id: str) -> None:
+        # Only if nobody queued newer content meanwhile; otherwise it goes out again.
+        done = await self.db.execute(
+            "UPDATE outbox SET state = 'sent', message_id = ?, sent_at = ?, last_error = NULL,"
+            " in_doubt = 0, retry_at = NULL, claimed_by = NULL, claimed_until = NULL"
+            " WHERE id = ? AND version = ?",
+            (message_id, self._now(), row.id, row.version),
+        )
+        if not done:
+            await self.db.execute(
+                "UPDATE outbox SET state = 'pending', message_id = ?, in_doubt = 0,"
+                " retry_at = NULL, claimed_by = NULL, claimed_until = NULL WHERE id = ?",
+                (message_id, row.id),
+            )
+            self.touch(Lane(row.channel.key, row.kind))
+        if row.kind == "post":
+            self.touch(Lane(row.channel.key, "edit"))  # an edit may be waiting for it
+
+    async def _failed(self, row: Row, exc: DeliveryError) -> None:
+        failure, error = exc.failure, str(exc)[:500]
+        if failure is Failure.CREDENTIALS:
+            self._pause(row.channel.platform, str(exc))
+            await self._release(row, row.attempts, None, error, row.in_doubt)
+            return
+        if failure is Failure.PERMANENT:
+            await self._give_up(row, error)
+            return
+        age = self._now() - row.not_before
+        if age > self.settings.give_up_after:
+            await self._give_up(row, f"still failing after {age / 3600:.0f} h: {error}")
+            return
+        attempts = row.attempts if failure is Failure.RATE_LIMITED else row.attempts + 1
+        delay = self._backoff(max(attempts, 1))
+        if failure is Failure.RATE_LIMITED and exc.retry_after is not None:
+            delay = exc.retry_after
+        in_doubt = row.in_doubt or (failure is Failure.IN_DOUBT and row.kind == "post")
+        log.warning("outbox: %s %s (%s); next try in %.1f s", row.key, failure.value, error, delay)
+        await self._release(row, attempts, self._now() + delay, error, in_doubt)
+
+    async def _release(
+        self, row: Row, attempts: int, retry_at: float | None, error: str, in_doubt: bool
+    ) -> None:
+        """Back in its lane, at its place, waiting until `retry_at`."""
+        await self.db.execute(
+            "UPDATE outbox SET state = 'pending', claimed_by = NULL, claimed_until = NULL,"
+            " attempts = ?, retry_at = ?, last_error = ?, in_doubt = ? WHERE id = ?",
+            (attempts, retry_at, error, int(in_doubt), row.id),
+        )
+
+    async def _give_up(self, row: Row, error: str) -> None:
+        log.error("outbox: could not deliver %s to %s: %s", row.key, row.channel.key, error)
+        await self.db.execute(
+            "UPDATE outbox SET state = 'failed', last_error = ?, claimed_by = NULL,"
+            " claimed_until = NULL WHERE id = ?",
+            (error[:500], row.id),
+        )
+
+    def _pause(self, platform: str, why: str) -> None:
+        if platform not in self.paused:
+            self.paused[platform] = why
+            log.error("outbox: %s posts are paused, all kept: %s", platform, why)
+
+    def _backoff(self, attempts: int) -> float:
+        base = min(self.settings.backoff_base * 2 ** (attempts - 1), self.settings.backoff_max)
+        return base * random.uniform(0.8, 1.2)
+
+    def _now(self) -> float:
+        return self.clock.now().timestamp()
+
+
+def _row(raw: Any) -> Row:
+    return Row(
+        id=raw["id"],
+        key=raw["key"],
+        kind=raw["kind"],
+        channel=ChannelRef.parse(raw["channel"]),
+        target=raw["target"],
+        post=load_post(raw["payload"]),
+        version=raw["version"],
+        attempts=raw["attempts"],
+        not_before=raw["not_before"],
+        in_doubt=bool(raw["in_doubt"]),
+        attempted_at=raw["attempted_at"],
+        retry_at=raw["retry_at"],
+        state=raw["state"],
+        claimed_until=raw["claimed_until"],
+    )
