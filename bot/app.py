@@ -19,11 +19,13 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from bot import commands as cmd
-from bot import communities, outbox, scheduler
+from bot import communities, intake, outbox, scheduler
 from bot.clock import Clock, SystemClock
 from bot.communities import Communities, Community, CommunitySpec, Settings
 from bot.config import CoreConfig, Section
 from bot.errors import PermissionDenied, UserError
+from bot.groupcommit import GroupCommit
+from bot.intake import Intake
 from bot.model import (
     Action,
     ChannelRef,
@@ -105,6 +107,10 @@ class App:
         self.registry = cmd.Registry()
         self.communities = Communities(db, config.bot.timezone)
         self.settings = Settings(db)
+        # Small writes that must be on disk before a platform hears back (votes, journaled
+        # requests) share one batching connection of their own.
+        self.writer = GroupCommit(db.path)
+        self.intake = Intake(db, self.writer, clock)
         self.outbox = Outbox(db, clock, outbox_settings(config))
         self.scheduler = Scheduler(db, clock, config.scheduler.grace)
         self._actions: dict[str, tuple[ActionHandler, bool]] = {}
@@ -146,7 +152,9 @@ class App:
         await self.db.migrate("communities", communities.MIGRATIONS)
         await self.db.migrate("outbox", outbox.MIGRATIONS)
         await self.db.migrate("scheduler", scheduler.MIGRATIONS)
+        await self.db.migrate("intake", intake.MIGRATIONS)
         await self.outbox.recover()
+        await self.intake.prune()
         for name, feature in self.features.items():
             await self.db.migrate(name, feature.migrations)
         await self.communities.declare(
@@ -165,6 +173,7 @@ class App:
         self._tasks.clear()
         for feature in reversed(list(self.features.values())):
             await feature.stop()
+        await self.writer.close()
         self.scheduler.stop()
 
     # --- Declaring -----------------------------------------------------------------------

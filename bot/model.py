@@ -219,6 +219,7 @@ class Action:
     is_moderator: bool = False
     values: list[str] = field(default_factory=list)  # chosen select values
     raw: Any = None
+    request_id: str = ""  # the platform's id for this click: applied once, even if replayed
     moderator_check: Callable[[], Awaitable[bool]] | None = field(default=None, repr=False)
 
 

@@ -4,6 +4,7 @@ like a channel; a member who does not accept DMs (50007) fails that post only, u
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from adapters.discord.transport import marker
@@ -60,8 +61,9 @@ async def test_dm_is_edited_and_found_again_in_its_channel(
         await app.outbox.drain()
         message_id = await app.outbox.message_id("dm:1")
         # A post in doubt after a crash is looked for in the DM, by its marker.
-        assert await surface.transport.find(ana, "dm:1") == message_id
-        assert await surface.transport.find(ana, "dm:other") is None
+        since = time.time() - 60
+        assert await surface.transport.find(ana, "dm:1", since) == message_id
+        assert await surface.transport.find(ana, "dm:other", since) is None
         await app.outbox.edit("dm:1", Post(text="v2"))
         clock.advance(5)
         await app.outbox.drain()

@@ -20,7 +20,7 @@ from adapters.discord import DiscordSurface, create
 from adapters.discord.render import render
 from bot import commands as cmd
 from bot.app import App, Context, Feature
-from bot.errors import UserError
+from bot.errors import StartupError, UserError
 from bot.help import Help
 from bot.model import (
     Action,
@@ -373,7 +373,7 @@ async def test_sync_is_global_without_a_guild_and_bad_token_is_a_clear_error(
 
     fake.fail_next("GET", "/users/@me", status=401)
     surface = create(app, app.config.section("discord"), env_for(fake))
-    with pytest.raises(RuntimeError, match="refused DISCORD_TOKEN") as info:
+    with pytest.raises(StartupError, match="refused DISCORD_TOKEN") as info:
         await surface.login()
     await surface.stop()
     assert "fake-token" not in str(info.value)

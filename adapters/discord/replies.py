@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import discord
@@ -45,18 +45,36 @@ class Answer:
         interaction: discord.Interaction,
         memory: FormMemory,
         form: tuple[Form, dict[str, str]] | None = None,
+        hold: Callable[[], Awaitable[bool]] | None = None,
+        replayed: bool = False,
     ) -> None:
         self.interaction = interaction
         self.memory = memory
         self.form = form  # the form being submitted, for "fix my answers"
         self.thinking = False  # an ephemeral "thinking…" response waits for its content
+        self.hold = hold  # journals the interaction before a deferral acknowledges it
+        self.held = False
+        if replayed:
+            self._deferred_before()
 
     async def run(self, work: Awaitable[list[Reply]], defer_after: float) -> None:
         task = asyncio.ensure_future(work)
         done, _ = await asyncio.wait({task}, timeout=defer_after)
-        if not done:
+        if not done and not self.interaction.response.is_done():
+            if self.hold is not None:
+                self.held = await self.hold()
             await self.defer()
         await self.send(await task)
+
+    def _deferred_before(self) -> None:
+        """An interaction handled again after a crash was deferred before it: its answers
+        can only be follow-ups now (discord.py reads the state from this private field)."""
+        response = self.interaction.response
+        if self.interaction.type is discord.InteractionType.component:
+            response._response_type = discord.InteractionResponseType.deferred_message_update
+        else:
+            response._response_type = discord.InteractionResponseType.deferred_channel_message
+            self.thinking = True
 
     async def defer(self) -> None:
         interaction = self.interaction

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import discord
@@ -20,6 +21,7 @@ from discord import app_commands
 
 from adapters.discord import commands
 from adapters.discord.identity import Moderators, channel_ref, neutral, user_ref, workspace_of
+from adapters.discord.journal import Journal, RememberingState, request_id
 from adapters.discord.replies import Answer
 from adapters.discord.settings import DiscordSettings
 from adapters.discord.transport import DiscordTransport
@@ -47,11 +49,20 @@ def intents() -> discord.Intents:
 
 
 class BotClient(discord.Client):
-    """A discord.Client that hands modal submissions to the surface that owns it."""
+    """A discord.Client that hands modal submissions to the surface that owns it, and keeps
+    the raw payloads of recent interactions (to journal one before deferring it)."""
+
+    _connection: RememberingState
 
     def __init__(self, surface: DiscordSurface, **options: Any) -> None:
         super().__init__(intents=intents(), **options)
         self.surface = surface
+
+    def _get_state(self, **options: Any) -> RememberingState:
+        return RememberingState(
+            dispatch=self.dispatch, handlers=self._handlers, hooks=self._hooks, http=self.http,
+            **options,
+        )  # fmt: skip
 
     async def on_interaction(self, interaction: discord.Interaction) -> None:
         if interaction.type is discord.InteractionType.modal_submit:
@@ -85,6 +96,7 @@ class DiscordSurface:
         self.memory = FormMemory()
         self.moderators = Moderators(settings.moderator_role)
         self.transport = DiscordTransport(self.client, settings.pace)
+        self.journal = Journal(app.intake, self.client._connection)
         self._saved_endpoints: tuple[str, yarl.URL] | None = None
         self._connection: asyncio.Task[None] | None = None
 
@@ -96,6 +108,7 @@ class DiscordSurface:
         try:
             await self.client.login(self._token)
         except discord.LoginFailure:
+            self._restore_endpoints()
             raise StartupError(
                 "Discord refused DISCORD_TOKEN (401 Unauthorized): set DISCORD_TOKEN to the "
                 "bot's current token and restart"
@@ -103,6 +116,7 @@ class DiscordSurface:
         self.client.add_dynamic_items(CoreComponent, ReopenForm)
         await self.sync()
         self.app.outbox.attach(self.transport)
+        await self.journal.replay()
 
     async def sync(self) -> list[app_commands.AppCommand]:
         """Send the command list: to the configured guild (instant) or globally."""
@@ -176,7 +190,7 @@ class DiscordSurface:
             )
             return await self.app.invoke(invocation)
 
-        await Answer(interaction, self.memory).run(work(), self.settings.defer_after)
+        await self._answer(interaction, work())
 
     async def on_component(self, interaction: discord.Interaction, action: str, value: str) -> None:
         data: dict[str, Any] = interaction.data or {}  # type: ignore[assignment]
@@ -192,10 +206,11 @@ class DiscordSurface:
                 raw=interaction,
                 # Asked only for moderator-only buttons: a vote needs no role lookup.
                 moderator_check=lambda: self.moderators.check(interaction),
+                request_id=request_id(interaction.id),
             )
             return await self.app.act(event)
 
-        await Answer(interaction, self.memory).run(work(), self.settings.defer_after)
+        await self._answer(interaction, work())
 
     async def on_modal(self, interaction: discord.Interaction) -> None:
         data: dict[str, Any] = interaction.data or {}  # type: ignore[assignment]
@@ -221,7 +236,26 @@ class DiscordSurface:
             return await self.app.submit(submission)
 
         remembered = (form, values) if form is not None else None
-        await Answer(interaction, self.memory, remembered).run(work(), self.settings.defer_after)
+        await self._answer(interaction, work(), remembered)
+
+    async def _answer(
+        self,
+        interaction: discord.Interaction,
+        work: Awaitable[list[Reply]],
+        form: tuple[Form, dict[str, str]] | None = None,
+    ) -> None:
+        """Answer within Discord's 3 seconds; journal the interaction if it must be deferred,
+        and mark it handled once its answers are out (adapters/discord/journal.py)."""
+        replayed = self.journal.replayed(interaction)
+        answer = Answer(interaction, self.memory, form, self.journal_hold(interaction), replayed)
+        try:
+            await answer.run(work, self.settings.defer_after)
+        finally:
+            if answer.held or replayed:
+                await self.journal.done(interaction)
+
+    def journal_hold(self, interaction: discord.Interaction) -> Callable[[], Awaitable[bool]]:
+        return lambda: self.journal.hold(interaction)
 
     def _form_of(self, custom_id: str) -> tuple[str, str, Form | None] | None:
         """(form id, form value, the Form if still remembered) for one of our modals."""

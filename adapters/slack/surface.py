@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
+import json
 import logging
 import re
 from collections.abc import Mapping
@@ -51,6 +53,7 @@ from bot.model import (
 
 log = logging.getLogger(__name__)
 
+PLATFORM = "slack"
 ACK_BUDGET = 2.5  # seconds a form submission may take before the modal is closed anyway
 # Requests worked on at once after their ack; the rest wait their turn in arrival order.
 # Unbounded, a burst of votes fills the event loop with replies and the acks of later
@@ -146,13 +149,16 @@ class SlackSurface:
             self._socket = AsyncSocketModeHandler(self.bolt, app_token=self._tokens.app)
             await self._socket.connect_async()
             log.info("slack: connected in Socket Mode")
-            return
-        self._runner = web.AppRunner(self.bolt.web_app(path=self.settings.path), access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.settings.host, self.port)
-        await site.start()
-        self.port = self._runner.addresses[0][1]  # the real one when 0 asked for any
-        log.info("slack: listening for HTTP requests on port %d%s", self.port, self.settings.path)
+        else:
+            runner = web.AppRunner(self.bolt.web_app(path=self.settings.path), access_log=None)
+            self._runner = runner
+            await runner.setup()
+            await web.TCPSite(runner, self.settings.host, self.port).start()
+            self.port = runner.addresses[0][1]  # the real one when 0 asked for any
+            log.info(
+                "slack: listening for HTTP requests on port %d%s", self.port, self.settings.path
+            )
+        await self.replay()
 
     async def check_token(self) -> None:
         """Ask Slack whether it takes the bot token (auth.test): a refusal stops start-up
@@ -191,9 +197,21 @@ class SlackSurface:
         url = str(body.get("response_url") or "")
         return Responder(url, self.session) if url else None
 
+    async def _taken(self, body: dict[str, Any]) -> str | None:
+        """Journal a request before it is acknowledged; its id, or None if Slack delivered
+        it before (acknowledge it again and do nothing)."""
+        rid = request_id(body)
+        kept = {k: v for k, v in body.items() if k != "token"}  # the verification token
+        if not await self.core.intake.hold(PLATFORM, rid, kept):
+            log.info("slack: request %s arrived again; answered once", rid)
+            return None
+        return rid
+
     async def _on_command(self, ack: Any, body: dict[str, Any]) -> None:
+        rid = await self._taken(body)
         await ack()
-        self._track(self._command(body, self._responder(body)))
+        if rid is not None:
+            self._track(self._handled(rid, self._command(body, self._responder(body))))
 
     async def _command(self, body: dict[str, Any], respond: Responder | None) -> None:
         moderator = await self.moderators.check(str(body.get("user_id", "")))
@@ -203,14 +221,17 @@ class SlackSurface:
         await self.deliver(replies, origin)
 
     async def _on_action(self, ack: Any, body: dict[str, Any]) -> None:
+        rid = await self._taken(body)
         await ack()
-        self._track(self._action(body, self._responder(body)))
+        if rid is not None:
+            self._track(self._handled(rid, self._action(body, self._responder(body), rid)))
 
-    async def _action(self, body: dict[str, Any], respond: Responder | None) -> None:
+    async def _action(self, body: dict[str, Any], respond: Responder | None, rid: str) -> None:
         user_id = str((body.get("user") or {}).get("id", ""))
         action = translate.action(body)
         if action is None:
             return  # a link button, or a control outside a message
+        action.request_id = rid
         action.moderator_check = functools.partial(self.moderators.check, user_id)
         replies = await self.core.act(action)
         container = body.get("container") or {}
@@ -224,9 +245,44 @@ class SlackSurface:
         )
         await self.deliver(replies, origin)
 
+    async def _handled(self, rid: str, work: Any) -> None:
+        """Run a journaled request's work; once it is done, it is not run again at start."""
+        await work
+        await self.core.intake.done(rid)
+
+    async def replay(self) -> int:
+        """Handle again what was acknowledged but not handled when the bot last stopped
+        (a crash right after the ack). Answers go where they can still reach: a
+        response_url lives for half an hour, after that only the effect remains."""
+        held = await self.core.intake.held(PLATFORM)
+        for rid, body in held:
+            self._track(self._handled(rid, self._again(rid, body)))
+        if held:
+            log.warning("slack: handling %d request(s) again that a stop interrupted", len(held))
+        return len(held)
+
+    async def _again(self, rid: str, body: dict[str, Any]) -> None:
+        kind = body.get("type")
+        if kind == "block_actions":
+            await self._action(body, self._responder(body), rid)
+        elif kind == "view_submission":
+            sub = translate.submission(body)
+            meta = translate.read_form_metadata(
+                (body.get("view") or {}).get("private_metadata", "")
+            )
+            origin = Origin(sub.channel, sub.user, message_ts=meta.get("m", ""))
+            replies = [r for r in await self._submit(sub) if not isinstance(r, OpenForm)]
+            await self.deliver(replies, origin)
+        elif body.get("command"):
+            await self._command(body, self._responder(body))
+
     async def _on_view(self, ack: Any, body: dict[str, Any]) -> None:
         """A modal submitted: errors and a follow-up form must travel in the ack itself, so
         the whole answer, the moderator check included, gets ACK_BUDGET and no more."""
+        rid = await self._taken(body)
+        if rid is None:
+            await ack()
+            return
         view = body.get("view") or {}
         sub = translate.submission(body)
         meta = translate.read_form_metadata(view.get("private_metadata", ""))
@@ -235,8 +291,9 @@ class SlackSurface:
         done, _ = await asyncio.wait({work}, timeout=ACK_BUDGET)
         if not done:
             await ack()
-            self._track(self._late(work, origin))
+            self._track(self._handled(rid, self._late(work, origin)))
             return
+        await self.core.intake.done(rid)
         replies = work.result()
         errors: dict[str, str] = {}
         for reply in replies:
@@ -372,6 +429,16 @@ class SlackSurface:
         """Files meant for one member go to a direct message with them."""
         im = await self.transport.conversation(ChannelRef.direct(origin.user))
         await upload(self.client, im.channel, post.attachments)
+
+
+def request_id(body: dict[str, Any]) -> str:
+    """Slack's id for one command, click or submission: its trigger_id, the same in every
+    delivery of it; the digest of the body where there is none."""
+    trigger = str(body.get("trigger_id") or "")
+    if trigger:
+        return f"slack:{trigger}"
+    digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+    return f"slack:sha256:{digest}"
 
 
 def create(core: App, settings: SlackSettings, env: Mapping[str, str]) -> SlackSurface:

@@ -37,7 +37,7 @@ class Polls(RunFeature):
     def __init__(self, app) -> None:
         super().__init__(app)
         self.store = VoteStore(app.db)
-        self.ballots = BallotBox(app.db.path)
+        self.ballots = BallotBox(app.writer)
         self.refresher = Refresher(self.redraw, every=app.outbox.settings.edit_debounce)
         self._questions: dict[int, Question] = {}  # questions never change once created
         self._runs: dict[int, Run] = {}  # what a vote needs; open/closed is read in its transaction
@@ -108,7 +108,6 @@ class Polls(RunFeature):
 
     async def stop(self) -> None:
         await self.refresher.flush()
-        await self.ballots.close()
 
     # --- Commands ------------------------------------------------------------------------
 
@@ -200,15 +199,21 @@ class Polls(RunFeature):
                 chosen = "; ".join(f"**{inert(question.options[i])}**" for i in sorted(indexes))
                 text = f"Your choices: {chosen}."
             else:
-                text = await self._press(run, question, ctx, indexes[0])
+                text = await self._press(run, question, ctx, indexes[0], action.request_id)
         except Closed:
             raise UserError(f"Poll #{run_id} is closed: votes are no longer taken.") from None
         self.refresher.touch(run_id)
         return Ephemeral(Post(text=text))
 
-    async def _press(self, run: Run, question: Question, ctx: Context, index: int) -> str:
-        outcome, before = await self.ballots.press(run, question, ctx.user, index, ctx.now)
+    async def _press(
+        self, run: Run, question: Question, ctx: Context, index: int, request_id: str
+    ) -> str:
+        outcome, before = await self.ballots.press(
+            run, question, ctx.user, index, ctx.now, request_id
+        )
         label = f"**{inert(question.options[index])}**"
+        if outcome == "counted":
+            return f"Your press of {label} is counted."
         if outcome == "removed":
             return f"Your vote for {label} is removed."
         if outcome == "changed" and before is not None:

@@ -136,7 +136,8 @@ class TooMany(UserError):
     """A multiple-choice answer would exceed the question's maximum."""
 
 
-Outcome = Literal["added", "removed", "changed"]  # what a button press did (see ballots.py)
+# What a button press did (see ballots.py); "counted": the same press was applied before.
+Outcome = Literal["added", "removed", "changed", "counted"]
 
 
 class VoteStore:
