@@ -11,6 +11,7 @@ import asyncio
 import datetime as dt
 import io
 import json
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -540,3 +541,363 @@ async def test_pointed_at_restores_process_wide_settings_even_on_error(
         raise RuntimeError("boom")
     assert discord.http.Route.BASE == ORIGINAL_BASE
     assert discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY == ORIGINAL_GATEWAY
+
+
+# ---------------------------------------------------------------------- faults on demand
+
+
+class _RecoverWhileSleeping(_FastAsyncio):
+    """Records discord.py's back-off sleeps and ends the fake's outage during the first one."""
+
+    def __init__(self, fake: FakeDiscord) -> None:
+        super().__init__()
+        self.fake = fake
+
+    async def sleep(self, delay: float, result: Any = None) -> Any:
+        if delay:
+            self.fake.recover()
+        return await super().sleep(delay, result)
+
+
+async def test_latency_delays_the_answer_not_the_effect(discord_endpoints: FakeDiscord) -> None:
+    fake = discord_endpoints
+    client, _tree = make_client()
+    async with logged_in(client):
+        fake.latency = 0.3
+        started = time.monotonic()
+        sent = await client.get_partial_messageable(fake.channel_id).send("slow")
+        answered = time.monotonic()
+
+    (req,) = fake.requests_to("POST", "/channels/*/messages")
+    assert started <= req.at <= answered
+    assert answered - req.at >= 0.3, "the answer came before the latency was over"
+    assert req.status == 200 and sent.id in fake.messages
+
+
+async def test_a_repeated_nonce_returns_the_message_already_created(
+    discord_endpoints: FakeDiscord,
+) -> None:
+    fake = discord_endpoints
+    client, _tree = make_client()
+    async with logged_in(client):
+        channel = client.get_partial_messageable(fake.channel_id)
+        first = await channel.send("announcement", nonce="key-1")
+        again = await channel.send("announcement", nonce="key-1")
+        other = await channel.send("announcement", nonce="key-2")
+        dm = await client.create_dm(discord.Object(id=4242))
+        in_dm = await dm.send("announcement", nonce="key-1")  # nonces are per channel
+
+        fake.nonce_window = 0.0  # every earlier create is now outside the window
+        later = await channel.send("announcement", nonce="key-1")
+        fetched = await channel.fetch_message(first.id)
+
+    posts = fake.requests_to("POST", f"/channels/{fake.channel_id}/messages")
+    assert posts[0].json["enforce_nonce"] is True, "discord.py asks for enforcement itself"
+    assert [r.status for r in posts] == [200, 200, 200, 200]
+    assert again.id == first.id and first.nonce == again.nonce == "key-1"
+    assert len({first.id, other.id, in_dm.id, later.id}) == 4
+    assert [m["nonce"] for m in fake.posts(fake.channel_id)] == ["key-1", "key-2", "key-1"]
+    assert fake.posts(dm.id)[0]["nonce"] == "key-1"
+    assert fetched.nonce is None, "Discord only echoes the nonce when the message is created"
+
+
+async def test_a_nonce_without_enforce_nonce_creates_a_duplicate(fake_discord: FakeDiscord) -> None:
+    fake = fake_discord
+    url = f"{fake.api_base}/channels/{fake.channel_id}/messages"
+    async with aiohttp.ClientSession(headers={"Authorization": "Bot x"}) as session:
+        for _ in range(2):
+            async with session.post(url, json={"content": "x", "nonce": "n"}) as resp:
+                assert resp.status == 200 and (await resp.json())["nonce"] == "n"
+        async with session.post(
+            url, json={"content": "x", "nonce": "n", "enforce_nonce": True}
+        ) as resp:
+            enforced = await resp.json()
+    posts = fake.posts(fake.channel_id)
+    assert len(posts) == 2 and enforced["id"] == posts[-1]["id"]
+
+
+async def test_history_pages_through_a_busy_channel_like_discord(
+    discord_endpoints: FakeDiscord,
+) -> None:
+    fake = discord_endpoints
+    client, _tree = make_client()
+    async with logged_in(client):
+        channel = await client.fetch_channel(fake.channel_id)
+        assert isinstance(channel, discord.TextChannel)
+        earlier = fake.add_messages(fake.channel_id, 3, content="old")
+        ours = [await channel.send("ours #0")]
+        fake.add_messages(fake.channel_id, 120)
+        ours.append(await channel.send("ours #1"))
+        fake.add_messages(fake.channel_id, 90, author_id=777)
+        ours.append(await channel.send("ours #2"))
+        expected = sorted(int(m["id"]) for m in fake.messages.values())[3:]
+
+        oldest_first = [
+            m.id
+            async for m in channel.history(
+                after=discord.Object(id=int(earlier[-1]["id"])), limit=None, oldest_first=True
+            )
+        ]
+        newest_first = [m.id async for m in channel.history(limit=None)]
+        before_ours = [m.id async for m in channel.history(before=ours[1], limit=150)]
+        around = [m.id async for m in channel.history(around=ours[1], limit=6)]
+
+    assert len(expected) == 213
+    assert oldest_first == expected
+    history_reqs = fake.requests_to("GET", f"/channels/{fake.channel_id}/messages")
+    after_pages = [r.query for r in history_reqs if "after" in r.query]
+    assert [q["limit"] for q in after_pages] == ["100", "100", "100"]
+    assert after_pages[0]["after"] == earlier[-1]["id"]
+
+    everything = sorted((int(i) for i in fake.messages), reverse=True)
+    assert newest_first == everything
+    below = [i for i in everything if i < ours[1].id]
+    assert before_ours == below[:150]
+    at = everything.index(ours[1].id)
+    assert around == everything[at - 2 : at + 4], "3 from the message on, 3 older"
+    assert [m.content for m in (ours[0], ours[1], ours[2])] == ["ours #0", "ours #1", "ours #2"]
+    assert fake.messages[ours[1].id]["author"]["id"] == str(fake.bot_user_id)
+    assert fake.messages[int(earlier[0]["id"])]["author"]["id"] == "1001"
+
+
+async def test_history_answers_like_discord_at_the_edges(fake_discord: FakeDiscord) -> None:
+    fake = fake_discord
+    ids = [int(m["id"]) for m in fake.add_messages(fake.channel_id, 10)]
+    url = f"{fake.api_base}/channels/{fake.channel_id}/messages"
+
+    async def get(**params: Any) -> tuple[int, Any]:
+        query = {k: str(v) for k, v in params.items()}
+        async with aiohttp.ClientSession() as session, session.get(url, params=query) as resp:
+            return resp.status, await resp.json()
+
+    def listed(body: list[dict[str, Any]]) -> list[int]:
+        return [int(m["id"]) for m in body]
+
+    status, body = await get()
+    assert status == 200 and listed(body) == ids[::-1], "default limit 50, newest first"
+    assert listed((await get(after=ids[2], limit=3))[1]) == [ids[5], ids[4], ids[3]]
+    assert listed((await get(before=ids[2], limit=5))[1]) == [ids[1], ids[0]]
+    assert listed((await get(around=ids[5], limit=1))[1]) == [ids[5]]
+    assert listed((await get(around=ids[5], limit=4))[1]) == [ids[6], ids[5], ids[4], ids[3]]
+    assert listed((await get(around=ids[0], limit=4))[1]) == [ids[1], ids[0]]
+    # Given several anchors (Discord says: pass one), ``around`` wins, then ``after``.
+    assert listed((await get(around=ids[5], after=ids[8], limit=1))[1]) == [ids[5]]
+    assert listed((await get(after=ids[7], before=ids[2]))[1]) == [ids[9], ids[8]]
+    for bad in ({"limit": 0}, {"limit": 101}, {"limit": "many"}, {"before": "soon"}):
+        status, body = await get(**bad)
+        assert status == 400 and body["code"] == 50035, bad
+        assert set(body["errors"]) == set(bad)
+
+
+async def test_snowflakes_carry_real_time(fake_discord: FakeDiscord) -> None:
+    fake = fake_discord
+    moment = dt.datetime(2026, 11, 23, 9, 0, 0, 123000, tzinfo=dt.UTC)
+    assert discord.utils.snowflake_time(fake.snowflake_at(moment.timestamp())) == moment
+    assert fake.snowflake_at(moment.timestamp()) == discord.utils.time_snowflake(moment)
+
+    before = time.time()
+    ids = [fake.snowflake() for _ in range(1000)]
+    after = time.time()
+    assert ids == sorted(set(ids)), "ids must be unique and increasing"
+    assert fake.snowflake_at(before) <= ids[0] and ids[-1] < fake.snowflake_at(after + 1)
+
+
+async def test_outage_fails_every_request_until_recovered(
+    discord_endpoints: FakeDiscord, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = discord_endpoints
+    monkeypatch.setattr(discord.http, "asyncio", _FastAsyncio())
+    client, _tree = make_client()
+    async with logged_in(client):
+        channel = client.get_partial_messageable(fake.channel_id)
+        fake.outage(status=503)
+        with pytest.raises(discord.DiscordServerError) as raised:
+            await channel.send("lost in the outage")
+        assert raised.value.status == 503
+        with pytest.raises(discord.DiscordServerError):
+            await client.fetch_channel(fake.channel_id)
+
+        fake.outage(status=500, path_glob="/channels/*/messages", method="POST")
+        assert (await client.fetch_channel(fake.channel_id)).id == fake.channel_id
+        with pytest.raises(discord.DiscordServerError):
+            await channel.send("still down")
+        assert fake.messages == {}
+
+        fake.recover()
+        sent = await channel.send("back")
+    statuses = [r.status for r in fake.requests_to("POST", "/channels/*/messages")]
+    assert statuses == [503] + [500] * 5 + [200]  # discord.py retries a 500, not a 503
+    assert [m["content"] for m in fake.posts(fake.channel_id)] == ["back"]
+    assert sent.id in fake.messages
+
+
+async def test_a_429_outage_is_waited_out_as_retry_after_says(
+    discord_endpoints: FakeDiscord, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = discord_endpoints
+    fast = _RecoverWhileSleeping(fake)
+    monkeypatch.setattr(discord.http, "asyncio", fast)
+    client, _tree = make_client()
+    async with logged_in(client):
+        fake.outage(status=429, retry_after=2.5)
+        sent = await client.get_partial_messageable(fake.channel_id).send("patient")
+
+    (limited, created) = fake.requests_to("POST", "/channels/*/messages")
+    assert (limited.status, created.status) == (429, 200)
+    assert fast.sleeps == [2.5], "discord.py must wait what the JSON retry_after says"
+    assert [m["id"] for m in fake.posts(fake.channel_id)] == [str(sent.id)]
+
+
+async def test_a_429_outage_answers_what_discord_py_needs(fake_discord: FakeDiscord) -> None:
+    fake = fake_discord
+    fake.outage(status=429, path_glob="/channels/*", retry_after=1.0)
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"{fake.api_base}/channels/{fake.channel_id}") as resp:
+            assert resp.status == 429
+            assert resp.headers["Via"] and resp.headers["Retry-After"] == "1"
+            assert resp.headers["Content-Type"] == "application/json"
+            assert (await resp.json())["retry_after"] == 1.0
+        async with session.get(
+            f"{fake.api_base}/users/@me", headers={"Authorization": "Bot x"}
+        ) as resp:
+            assert resp.status == 200, "only the outage's paths fail"
+
+
+async def test_a_lost_answer_raises_but_the_message_exists_and_the_nonce_dedupes(
+    discord_endpoints: FakeDiscord,
+) -> None:
+    fake = discord_endpoints
+    client, _tree = make_client()
+    async with logged_in(client):
+        channel = client.get_partial_messageable(fake.channel_id)
+        fake.lose_answer("POST", "/channels/*/messages")
+        with pytest.raises(aiohttp.ServerDisconnectedError):
+            await channel.send("in doubt", nonce="key-1")
+        (stored,) = fake.posts(fake.channel_id)
+        assert stored["content"] == "in doubt" and stored["nonce"] == "key-1"
+
+        retried = await channel.send("in doubt", nonce="key-1")
+
+    assert [(r.status, r.lost) for r in fake.requests_to("POST", "/channels/*/messages")] == [
+        (200, True),
+        (200, False),
+    ]
+    assert retried.id == int(stored["id"])
+    assert len(fake.posts(fake.channel_id)) == 1
+
+
+async def test_a_hung_request_is_not_processed_until_released(
+    discord_endpoints: FakeDiscord,
+) -> None:
+    fake = discord_endpoints
+    client, _tree = make_client()
+    async with logged_in(client):
+        channel = client.get_partial_messageable(fake.channel_id)
+        fake.hang("POST", "/channels/*/messages", times=2)
+        held = asyncio.create_task(channel.send("held"))
+        try:
+            await fake.wait_hung(1)
+            (req,) = fake.requests_to("POST", "/channels/*/messages")
+            assert req.status == 0 and fake.messages == {}
+            assert (await client.fetch_channel(fake.channel_id)).id == fake.channel_id
+            assert not held.done()
+
+            fake.release_hangs()
+            sent = await asyncio.wait_for(held, WAIT)
+        finally:
+            held.cancel()
+        after = await channel.send("not held: releasing disarmed the rule")
+
+    assert fake.hung == 0
+    assert [m["id"] for m in fake.posts(fake.channel_id)] == [str(sent.id), str(after.id)]
+
+
+async def test_closing_the_fake_drops_hung_requests_without_processing_them() -> None:
+    fake = await FakeDiscord().start()
+    client, _tree = make_client()
+    try:
+        with pointed_at(fake):
+            await client.login("fake-token")
+            fake.hang("POST", "/channels/*/messages")
+            held = asyncio.create_task(client.get_partial_messageable(fake.channel_id).send("x"))
+            try:
+                await fake.wait_hung(1)
+                await asyncio.wait_for(fake.close(), 30)
+                with pytest.raises(aiohttp.ClientError):
+                    await asyncio.wait_for(held, 30)
+            finally:
+                held.cancel()
+    finally:
+        await client.close()
+        await fake.close()
+    assert fake.messages == {} and fake.hung == 0
+    assert [r.status for r in fake.requests_to("POST", "/channels/*/messages")] == [0]
+
+
+async def test_a_revoked_token_fails_rest_login_and_identify(
+    discord_endpoints: FakeDiscord,
+) -> None:
+    fake = discord_endpoints
+    client, _tree = make_client()
+    async with logged_in(client):
+        fake.revoke()
+        with pytest.raises(discord.HTTPException) as raised:
+            await client.get_partial_messageable(fake.channel_id).send("x")
+        assert (raised.value.status, raised.value.code) == (401, 0)
+        assert raised.value.text == "401: Unauthorized"
+        with pytest.raises(discord.ConnectionClosed) as closed:
+            await asyncio.wait_for(client.connect(reconnect=True), WAIT)
+        assert closed.value.code == 4004
+        assert len(fake.identify_payloads) == 1 and not fake._ready
+
+    again, _tree = make_client()
+    with pytest.raises(discord.LoginFailure):
+        await again.login("fake-token")
+    await again.close()
+    assert fake.messages == {}
+
+    fake.unrevoke()
+    restored, _tree = make_client()
+    async with logged_in(restored):
+        await restored.get_partial_messageable(fake.channel_id).send("welcome back")
+    assert len(fake.posts(fake.channel_id)) == 1
+
+
+async def test_a_revoked_token_cannot_resume_either(discord_endpoints: FakeDiscord) -> None:
+    fake = discord_endpoints
+    client, _tree = make_client()
+    task = asyncio.create_task(client.start("fake-token"))
+    try:
+        await fake.wait_ready(WAIT)
+        fake.revoke()
+        await fake.restart_gateway(wait=False)
+        with pytest.raises(discord.ConnectionClosed) as closed:
+            await asyncio.wait_for(task, WAIT)
+    finally:
+        await client.close()
+        task.cancel()
+    assert closed.value.code == 4004
+    assert len(fake.resume_payloads) == 1 and len(fake.identify_payloads) == 1
+
+
+async def test_posts_lists_the_bots_messages_in_order_with_their_nonces(
+    discord_endpoints: FakeDiscord,
+) -> None:
+    fake = discord_endpoints
+    client, _tree = make_client()
+    async with logged_in(client):
+        channel = client.get_partial_messageable(fake.channel_id)
+        await channel.send("one", nonce="n1")
+        fake.add_messages(fake.channel_id, 2)
+        await channel.send("two")
+        await channel.send("three", nonce="n3")
+        payload = fake.slash_payload("secret")
+        interaction = discord.Interaction(data=payload, state=client._connection)
+        await interaction.response.send_message("only you", ephemeral=True)
+
+    posts = fake.posts(fake.channel_id)
+    assert [m["content"] for m in posts] == ["one", "two", "three"]
+    nonces = [m["nonce"] for m in posts]
+    assert nonces[0] == "n1" and nonces[2] == "n3"
+    assert nonces[1] not in ("", "n1", "n3"), "discord.py sends a random nonce when given none"
+    assert fake.posts(4242) == []

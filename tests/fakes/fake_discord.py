@@ -4,6 +4,13 @@ The real discord.py client talks to it over real sockets on 127.0.0.1, so tests 
 library's own request, rate-limit, websocket and interaction code instead of mocks. Every REST
 request and gateway frame is recorded so tests can assert on exactly what the bot sent.
 
+It can misbehave on demand the way Discord does, for testing a delivery engine: answer late
+(``latency``), fail for a while (``outage``/``recover``), create a message and lose the answer
+(``lose_answer``), hold requests unanswered (``hang``/``release_hangs``), refuse a revoked token
+(``revoke``/``unrevoke``); it enforces nonces as Discord does (``nonce_window``), fills a busy
+channel (``add_messages``), and ``posts`` lists what the bot really created, each message with
+the ``nonce`` it came with, so tests can count lost, doubled and out-of-order posts.
+
 Usage in a test module::
 
     from tests.fakes.fake_discord import fake_discord, discord_endpoints  # noqa: F401
@@ -78,7 +85,13 @@ class FakeFile:
 
 @dataclass
 class Req:
-    """One REST request as the fake received it (path is relative to the API base)."""
+    """One REST request as the fake received it (path is relative to the API base).
+
+    Recorded when it arrives: ``status`` is 0 until it is processed or refused, and stays 0
+    for a request held by ``hang`` and dropped when the fake closed. ``lost`` is True when
+    it was processed but its answer withheld (``lose_answer``); ``status`` is then the
+    answer the client would have got.
+    """
 
     method: str
     path: str
@@ -87,6 +100,8 @@ class Req:
     query: dict[str, str] = field(default_factory=dict)
     files: list[FakeFile] = field(default_factory=list)
     status: int = 0
+    at: float = 0.0  # time.monotonic() when the request arrived
+    lost: bool = False
 
 
 @dataclass
@@ -96,6 +111,36 @@ class _Failure:
     status: int
     times: int
     retry_after: float
+
+
+@dataclass
+class _Rule:
+    """Which requests a ``hang`` or ``lose_answer`` applies to, and how many more times."""
+
+    method: str
+    path_glob: str
+    times: int
+
+    def take(self, req: Req) -> bool:
+        if (
+            self.times > 0
+            and self.method == req.method
+            and fnmatch.fnmatchcase(req.path, self.path_glob)
+        ):
+            self.times -= 1
+            return True
+        return False
+
+
+@dataclass
+class _Outage:
+    status: int
+    path_glob: str
+    method: str | None  # None: every method
+    retry_after: float
+
+    def covers(self, req: Req) -> bool:
+        return self.method in (None, req.method) and fnmatch.fnmatchcase(req.path, self.path_glob)
 
 
 @dataclass
@@ -123,8 +168,54 @@ def _error(status: int, message: str, code: int = 0) -> web.Response:
     return _json_response({"message": message, "code": code}, status=status)
 
 
+def _field_error(code: str, message: str) -> dict[str, Any]:
+    return {"_errors": [{"code": code, "message": message}]}
+
+
+def _invalid_form(errors: dict[str, Any]) -> web.Response:
+    return _json_response(
+        {"message": "Invalid Form Body", "code": 50035, "errors": errors}, status=400
+    )
+
+
+def _rate_limited(retry_after: float, bucket: str) -> web.Response:
+    """A 429 as Discord sends it: without ``Via`` discord.py takes it for a Cloudflare ban."""
+    headers = {
+        "Via": "1.1 google",
+        "Retry-After": str(max(0, int(retry_after + 0.999))),
+        "X-RateLimit-Limit": "5",
+        "X-RateLimit-Remaining": "0",
+        "X-RateLimit-Reset": f"{time.time() + retry_after:.3f}",
+        "X-RateLimit-Reset-After": f"{retry_after:.3f}",
+        "X-RateLimit-Bucket": "fake-bucket-" + re.sub(r"\W", "", bucket),
+        "X-RateLimit-Scope": "user",
+    }
+    body = {"message": "You are being rate limited.", "retry_after": retry_after, "global": False}
+    return _json_response(body, status=429, headers=headers)
+
+
+def _drop_connection(request: web.Request) -> web.Response:
+    """Close the connection without answering: the client sees the server disconnect.
+
+    The returned response is never written (aiohttp drops it on a closed transport)."""
+    if request.transport is not None:
+        request.transport.close()
+    return web.Response(status=500)
+
+
+def _public(message: dict[str, Any]) -> dict[str, Any]:
+    """A stored message as Discord shows it later: the nonce only comes back on create."""
+    return {k: v for k, v in message.items() if k != "nonce"}
+
+
 class FakeDiscord:
-    """One guild with one text channel, one bot user, and an aiohttp server pretending to be Discord."""
+    """One guild with one text channel, one bot user, and an aiohttp server pretending to be Discord.
+
+    ``latency`` (seconds, default 0) delays every REST answer; the request is recorded and
+    takes effect on arrival, only the answer is late. ``nonce_window`` (seconds, default 300)
+    is how long a nonce sent with ``enforce_nonce`` makes Discord return the message it
+    already created instead of a new one.
+    """
 
     def __init__(self) -> None:
         self.application_id = 1_150_000_000_000_000_001
@@ -153,7 +244,18 @@ class FakeDiscord:
         self.dm_channels: dict[int, dict[str, Any]] = {}  # the bot's DMs, by channel id
         self.closed_dms: set[int] = set()  # users who do not accept DMs from the bot
 
+        self.latency: float = 0.0
+        self.nonce_window: float = 300.0
+
         self._failures: list[_Failure] = []
+        self._outage: _Outage | None = None
+        self._hangs: list[_Rule] = []
+        self._lost_answers: list[_Rule] = []
+        self._holds: list[asyncio.Future[bool]] = []  # one per request held now
+        self._revoked = False
+        self._closing = False
+        # (channel id, nonce) -> (message id, time.monotonic() it was created)
+        self._nonces: dict[tuple[str, str], tuple[int, float]] = {}
         self._interactions: dict[str, _Interaction] = {}  # by token
         self._responses_by_interaction: dict[str, dict[str, Any]] = {}
         self._command_ids: dict[tuple[Any, str], int] = {}
@@ -192,7 +294,10 @@ class FakeDiscord:
         app.router.add_route("*", "/api/v10/{tail:.*}", self._rest)
         app.router.add_get("/attachments/{aid}/{filename}", self._attachment)
         app.router.add_route("*", "/{tail:.*}", self._rest)
-        self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
+        # A short shutdown timeout: close() must not wait on requests slept in by ``latency``.
+        self._runner = web.AppRunner(
+            app, handle_signals=False, access_log=None, shutdown_timeout=1.0
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
@@ -203,7 +308,13 @@ class FakeDiscord:
         return self
 
     async def close(self) -> None:
-        """Drop every websocket and stop the server."""
+        """Drop every websocket and stop the server.
+
+        Requests held by ``hang`` are not processed: their connections are dropped, so
+        closing never waits on them. A request still sleeping out ``latency`` gets at most a
+        second before it is cancelled."""
+        self._closing = True
+        self._end_holds(released=False)
         for ws in list(self._all_ws):
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(ws.close(code=1001), 1.0)
@@ -242,11 +353,12 @@ class FakeDiscord:
     async def wait_for_request(
         self, method: str, path_glob: str, count: int = 1, timeout: float = 5.0
     ) -> list[Req]:
-        """Wait until at least ``count`` matching requests have been answered."""
+        """Wait until at least ``count`` matching requests have been answered (or processed
+        with their answer lost); returns every matching request, pending ones included."""
 
         def enough() -> list[Req] | None:
             found = self.requests_to(method, path_glob)
-            return found if len(found) >= count else None
+            return found if len([r for r in found if r.status]) >= count else None
 
         return await self._wait(enough, timeout, f"{count} x {method} {path_glob}")
 
@@ -276,6 +388,96 @@ class FakeDiscord:
         """Answer the next ``times`` matching requests with an error instead of handling them."""
         self._failures.append(_Failure(method.upper(), path_glob, status, times, retry_after))
 
+    def outage(
+        self,
+        status: int = 500,
+        path_glob: str = "*",
+        method: str | None = None,
+        retry_after: float = 1.0,
+    ) -> None:
+        """Fail every matching REST request until ``recover()``; nothing is processed meanwhile.
+
+        ``method=None`` matches every method. A 429 is answered as ``fail_next`` answers one
+        (``Via`` header, JSON ``retry_after``, bucket headers)."""
+        self._outage = _Outage(status, path_glob, method.upper() if method else None, retry_after)
+
+    def recover(self) -> None:
+        """End the outage started by ``outage()``."""
+        self._outage = None
+
+    def lose_answer(self, method: str, path_glob: str, times: int = 1) -> None:
+        """Process the next ``times`` matching requests (the message is created and stored),
+        then drop the connection instead of answering: the client sees the server disconnect.
+        Requests refused before processing (outage, ``fail_next``, revoked token) do not use
+        one up."""
+        self._lost_answers.append(_Rule(method.upper(), path_glob, times))
+
+    def hang(self, method: str, path_glob: str, times: int = 1) -> None:
+        """Hold the next ``times`` matching requests unanswered and unprocessed until
+        ``release_hangs()``; ``close()`` drops them."""
+        self._hangs.append(_Rule(method.upper(), path_glob, times))
+
+    def release_hangs(self) -> None:
+        """Let every held request go on (processed and answered now, even if its client has
+        given up) and disarm the ``hang`` rules not used yet."""
+        self._hangs.clear()
+        self._end_holds(released=True)
+
+    @property
+    def hung(self) -> int:
+        """How many requests are held by ``hang`` right now."""
+        return len(self._holds)
+
+    async def wait_hung(self, count: int = 1, timeout: float = 5.0) -> None:
+        """Wait until ``count`` requests are held by ``hang`` at once."""
+        await self._wait(lambda: self.hung >= count, timeout, f"{count} held request(s)")
+
+    def revoke(self) -> None:
+        """Revoke the bot token: every REST request answers 401 and a gateway IDENTIFY (or
+        RESUME) is closed with 4004 "Authentication failed", until ``unrevoke()``."""
+        self._revoked = True
+
+    def unrevoke(self) -> None:
+        """Accept the bot token again."""
+        self._revoked = False
+
+    async def wait_until(
+        self, predicate: Callable[[], Any], timeout: float = 5.0, what: str = "a condition"
+    ) -> Any:
+        """Wait until ``predicate()`` is truthy (checked on every state change); return it."""
+        return await self._wait(predicate, timeout, what)
+
+    def posts(self, channel_id: int) -> list[dict[str, Any]]:
+        """The bot's messages in ``channel_id`` as stored, oldest first (ephemeral ones left
+        out); each carries the ``nonce`` it was created with, if any."""
+        bot = str(self.bot_user_id)
+        return sorted(
+            (
+                m
+                for m in self.messages.values()
+                if m["channel_id"] == str(channel_id)
+                and m["author"]["id"] == bot
+                and not (m.get("flags") or 0) & 64
+            ),
+            key=lambda m: int(m["id"]),
+        )
+
+    def add_messages(
+        self, channel_id: int, n: int, author_id: int | None = None, content: str = "chatter"
+    ) -> list[dict[str, Any]]:
+        """Store ``n`` messages from a member (user 1001 unless ``author_id``), as if people
+        were talking in the channel; ids come from ``snowflake()``, so they are newer than
+        everything before. Returns them oldest first."""
+        uid = 1001 if author_id is None else author_id
+        author = self.bot_user() if uid == self.bot_user_id else self.user(uid)
+        added = []
+        for _ in range(n):
+            message = self._message(channel_id, {"content": content})
+            message["author"] = author
+            self.messages[int(message["id"])] = message
+            added.append(message)
+        return added
+
     @property
     def intents(self) -> int | None:
         """Intents of the latest IDENTIFY."""
@@ -285,9 +487,12 @@ class FakeDiscord:
 
     def snowflake(self) -> int:
         """A fresh, increasing id with a realistic timestamp part."""
-        candidate = (int(time.time() * 1000) - DISCORD_EPOCH_MS) << 22
-        self._snowflake_last = max(candidate, self._snowflake_last + 1)
+        self._snowflake_last = max(self.snowflake_at(time.time()), self._snowflake_last + 1)
         return self._snowflake_last
+
+    def snowflake_at(self, unix_seconds: float) -> int:
+        """The lowest id Discord could give at ``unix_seconds``, e.g. for ``after=`` bounds."""
+        return (int(unix_seconds * 1000) - DISCORD_EPOCH_MS) << 22
 
     def _role(self, role_id: int, name: str, permissions: str, position: int) -> dict[str, Any]:
         return {
@@ -629,8 +834,16 @@ class FakeDiscord:
         if op == 1:
             await self._send_frame(ws, {"op": 11, "d": None, "s": None, "t": None})
         elif op == 2:
+            if self._revoked:
+                self.identify_payloads.append(data)
+                await ws.close(code=4004, message=b"Authentication failed.")
+                return
             await self._identify(ws, data)
         elif op == 6:
+            if self._revoked:
+                self.resume_payloads.append(data)
+                await ws.close(code=4004, message=b"Authentication failed.")
+                return
             await self._resume(ws, data)
         elif op == 8:
             await self._send_member_chunk(ws, data)
@@ -752,22 +965,69 @@ class FakeDiscord:
         except ValueError:
             return raw_text, []
 
+    async def _hold(self) -> bool:
+        """Wait until ``release_hangs()`` (True) or ``close()`` (False)."""
+        if self._closing:
+            return False
+        held: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._holds.append(held)
+        await self._notify()
+        try:
+            return await held
+        finally:
+            if held in self._holds:
+                self._holds.remove(held)
+
+    def _end_holds(self, released: bool) -> None:
+        holds, self._holds = self._holds, []
+        for held in holds:
+            if not held.done():
+                held.set_result(released)
+
     async def _rest(self, request: web.Request) -> web.StreamResponse:
+        arrived = time.monotonic()
         path = request.path
         if path.startswith("/api/v10"):
             path = path[len("/api/v10") :] or "/"
         body, files = await self._read_body(request)
-        req = Req(request.method, path, body, dict(request.headers), dict(request.query), files)
+        req = Req(
+            request.method,
+            path,
+            body,
+            dict(request.headers),
+            dict(request.query),
+            files,
+            at=arrived,
+        )
+        self.requests.append(req)
+        if any(rule.take(req) for rule in self._hangs) and not await self._hold():
+            await self._notify()
+            return _drop_connection(request)  # the fake is closing; never processed
+        processed = False
         try:
-            response = self._injected_failure(req)
+            response = self._refusal(req)
             if response is None:
+                processed = True
                 response = await self._handle(request, req)
         except Exception as exc:  # a bug in the fake must surface as a readable 500, not a hang
             response = _error(500, f"fake_discord error: {exc!r}")
         req.status = response.status
-        self.requests.append(req)
+        req.lost = processed and any(rule.take(req) for rule in self._lost_answers)
         await self._notify()
+        if self.latency > 0:
+            await asyncio.sleep(self.latency)
+        if req.lost:
+            return _drop_connection(request)
         return response
+
+    def _refusal(self, req: Req) -> web.Response | None:
+        """The answer for a request refused before it is processed: outage, revoked token,
+        ``fail_next`` (checked in that order); None lets it through."""
+        if self._outage is not None and self._outage.covers(req):
+            return self._failure_response(self._outage.status, self._outage.retry_after, "outage")
+        if self._revoked:
+            return _error(401, "401: Unauthorized")
+        return self._injected_failure(req)
 
     def _injected_failure(self, req: Req) -> web.Response | None:
         for failure in self._failures:
@@ -777,31 +1037,17 @@ class FakeDiscord:
                 and fnmatch.fnmatchcase(req.path, failure.path_glob)
             ):
                 failure.times -= 1
-                if failure.status == 429:
-                    headers = {
-                        "Via": "1.1 google",
-                        "Retry-After": str(max(0, int(failure.retry_after + 0.999))),
-                        "X-RateLimit-Limit": "5",
-                        "X-RateLimit-Remaining": "0",
-                        "X-RateLimit-Reset": f"{time.time() + failure.retry_after:.3f}",
-                        "X-RateLimit-Reset-After": f"{failure.retry_after:.3f}",
-                        "X-RateLimit-Bucket": "fake-bucket-" + re.sub(r"\W", "", failure.path_glob),
-                        "X-RateLimit-Scope": "user",
-                    }
-                    body = {
-                        "message": "You are being rate limited.",
-                        "retry_after": failure.retry_after,
-                        "global": False,
-                    }
-                    return _json_response(body, status=429, headers=headers)
-                if failure.status >= 500:
-                    return _error(failure.status, f"{failure.status}: Server Error")
-                return _error(
-                    failure.status,
-                    f"{failure.status}: injected failure",
-                    code=50001 if failure.status == 403 else 0,
+                return self._failure_response(
+                    failure.status, failure.retry_after, failure.path_glob
                 )
         return None
+
+    def _failure_response(self, status: int, retry_after: float, bucket: str) -> web.Response:
+        if status == 429:
+            return _rate_limited(retry_after, bucket)
+        if status >= 500:
+            return _error(status, f"{status}: Server Error")
+        return _error(status, f"{status}: injected failure", code=50001 if status == 403 else 0)
 
     async def _handle(self, request: web.Request, req: Req) -> web.StreamResponse:
         for method, regex, handler in self._routes:
@@ -939,25 +1185,58 @@ class FakeDiscord:
     async def _history(
         self, request: web.Request, req: Req, p: dict[str, str]
     ) -> web.StreamResponse:
+        """GET /channels/{cid}/messages: at most ``limit`` (1-100, default 50), newest first.
+
+        ``before``: the newest messages older than that id. ``after``: the ``limit`` messages
+        right after that id (still newest first). ``around``: ``limit // 2`` older messages and
+        the rest from that id on (the message itself included), which is how Spacebar, a
+        Discord re-implementation, reads Discord's undocumented split. Discord documents the
+        three as mutually exclusive; given several, ``around`` wins, then ``after``.
+        Ephemeral messages are never in history, and nonces are not shown."""
         if self._channel_or_404(p["cid"]) is None:
             return _error(404, "Unknown Channel", 10003)
-        cid = int(p["cid"])
-        limit = max(1, min(100, int(req.query.get("limit", "50"))))
-        before = int(req.query["before"]) if "before" in req.query else None
-        after = int(req.query["after"]) if "after" in req.query else None
-        found = [
-            m
-            for mid, m in self.messages.items()
-            if int(m["channel_id"]) == cid
-            and not (m.get("flags", 0) & 64)
-            and (before is None or mid < before)
-            and (after is None or mid > after)
-        ]
-        found.sort(key=lambda m: int(m["id"]), reverse=True)
-        if after is not None and before is None:
-            # Discord returns the messages right after ``after``, still newest first.
-            found = found[-limit:]
-        return _json_response(found[:limit])
+        errors: dict[str, Any] = {}
+        anchors: dict[str, int] = {}
+        for name in ("around", "after", "before"):
+            if name in req.query:
+                if req.query[name].isdigit():
+                    anchors[name] = int(req.query[name])
+                else:
+                    errors[name] = _field_error("NUMBER_TYPE_COERCE", "Value is not snowflake.")
+        raw_limit = req.query.get("limit", "50")
+        limit = int(raw_limit) if raw_limit.lstrip("-").isdigit() else None
+        if limit is None:
+            errors["limit"] = _field_error("NUMBER_TYPE_COERCE", "Value is not int.")
+        elif limit < 1:
+            errors["limit"] = _field_error(
+                "NUMBER_TYPE_MIN", "int value should be greater than or equal to 1."
+            )
+        elif limit > 100:
+            errors["limit"] = _field_error(
+                "NUMBER_TYPE_MAX", "int value should be less than or equal to 100."
+            )
+        if errors or limit is None:
+            return _invalid_form(errors)
+        newest_first = sorted(
+            (
+                m
+                for m in self.messages.values()
+                if m["channel_id"] == p["cid"] and not (m.get("flags") or 0) & 64
+            ),
+            key=lambda m: int(m["id"]),
+            reverse=True,
+        )
+        if "around" in anchors:
+            older = [m for m in newest_first if int(m["id"]) < anchors["around"]]
+            rest = [m for m in newest_first if int(m["id"]) >= anchors["around"]]
+            page = rest[-(limit - limit // 2) :] + older[: limit // 2]
+        elif "after" in anchors:
+            page = [m for m in newest_first if int(m["id"]) > anchors["after"]][-limit:]
+        elif "before" in anchors:
+            page = [m for m in newest_first if int(m["id"]) < anchors["before"]][:limit]
+        else:
+            page = newest_first[:limit]
+        return _json_response([_public(m) for m in page])
 
     def _message(
         self,
@@ -1074,8 +1353,24 @@ class FakeDiscord:
             or body.get("sticker_ids")
         ):
             return _error(400, "Cannot send an empty message", 50006)
+        nonce = body.get("nonce")
+        key = (p["cid"], str(nonce)) if nonce is not None else None
+        if key is not None and body.get("enforce_nonce") is True:
+            # Discord: the same nonce from the same author within a few minutes gets the
+            # message already created back, not a second one.
+            seen = self._nonces.get(key)
+            if (
+                seen is not None
+                and time.monotonic() - seen[1] < self.nonce_window
+                and seen[0] in self.messages
+            ):
+                return _json_response(self.messages[seen[0]])
         message = self._message(int(p["cid"]), body, req.files)
+        if nonce is not None:
+            message["nonce"] = nonce  # echoed on create, as Discord does
         self.messages[int(message["id"])] = message
+        if key is not None:
+            self._nonces[key] = (int(message["id"]), time.monotonic())
         return _json_response(message)
 
     def _message_in(self, cid: str, mid: str) -> dict[str, Any] | None:
@@ -1088,7 +1383,9 @@ class FakeDiscord:
         self, request: web.Request, req: Req, p: dict[str, str]
     ) -> web.StreamResponse:
         message = self._message_in(p["cid"], p["mid"])
-        return _json_response(message) if message else _error(404, "Unknown Message", 10008)
+        return (
+            _json_response(_public(message)) if message else _error(404, "Unknown Message", 10008)
+        )
 
     async def _edit_message(
         self, request: web.Request, req: Req, p: dict[str, str]
@@ -1098,7 +1395,7 @@ class FakeDiscord:
             return _error(404, "Unknown Message", 10008)
         self._apply_edit(message, req.json or {}, req.files)
         message["edited_timestamp"] = _now_iso()
-        return _json_response(message)
+        return _json_response(_public(message))
 
     async def _delete_message(
         self, request: web.Request, req: Req, p: dict[str, str]

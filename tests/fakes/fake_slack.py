@@ -8,18 +8,28 @@ by an ``asyncio.Condition`` so tests never sleep for a fixed time.
 Where real Slack is strict in ways that bite in production (an app-level token on a bot
 method, a message with neither text nor blocks, metadata only returned on request), the fake
 is strict too, so a test that passes here does not hide the bug.
+
+It can also misbehave on demand, the way Slack does in production, so a delivery engine can
+be tested against it: answer late (``latency``), limit ``chat.postMessage`` per channel
+(``rate_limit``), fail every call for a while (``outage``/``recover``), post a message and
+lose the answer (``lose_answer``), hold calls unanswered (``hang``/``release_hangs``) and
+refuse a revoked or unknown token (``revoke``, ``valid_tokens``). ``posts`` and
+``post_keys`` count what was really delivered: lost, doubled and out-of-order posts.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import itertools
 import json
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
@@ -43,13 +53,21 @@ JsonDict = dict[str, Any]
 
 @dataclass
 class Call:
-    """One Web API request as the fake received it, and what it answered."""
+    """One Web API request as the fake received it, and what it answered.
+
+    A call is recorded when it arrives. ``status`` is 0 while it has no answer yet (held by
+    ``hang``) and stays 0 if it never gets one (the fake closed while holding it). ``lost``
+    is True when the call was processed but its answer withheld (``lose_answer``): the
+    status and response are what the client would have got.
+    """
 
     method: str
     args: JsonDict
     headers: dict[str, str]
     status: int = 200
     response: JsonDict = field(default_factory=dict)
+    at: float = 0.0  # time.monotonic() when the call arrived
+    lost: bool = False
 
     @property
     def token(self) -> str | None:
@@ -81,6 +99,32 @@ class _Failure:
     remaining: int
 
 
+@dataclass
+class _Outage:
+    status: int
+    methods: frozenset[str] | None  # None: every method but apps.connections.open
+    error: str
+    retry_after: int
+
+    def covers(self, method: str) -> bool:
+        if self.methods is None:
+            return method != "apps.connections.open"
+        return method in self.methods
+
+
+@dataclass
+class _Hang:
+    method: str
+    channel: str | None
+    remaining: int
+
+
+@dataclass
+class _Bucket:
+    tokens: float
+    refilled_at: float  # time.monotonic()
+
+
 def _truthy(value: Any) -> bool:
     """Slack reads booleans from form bodies as "1"/"true"; JSON bodies send real booleans."""
     if isinstance(value, str):
@@ -94,6 +138,52 @@ def _token_of(headers: dict[str, str], args: JsonDict) -> str | None:
             return value.removeprefix("Bearer ").strip() or None
     token = args.get("token")
     return str(token) if token else None
+
+
+def _ts_micros(ts: Any) -> int:
+    """A Slack timestamp ("1700000000.000100", or whole seconds) as integer microseconds.
+
+    Compared as integers, two timestamps never suffer float rounding."""
+    return int(Decimal(str(ts)) * 1_000_000)
+
+
+def _ts_text(micros: int) -> str:
+    return f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
+
+
+def _history_cursor(micros: int) -> str:
+    """Slack's cursors are opaque base64; for history they read "next_ts:<microseconds>"."""
+    return base64.b64encode(f"next_ts:{micros}".encode()).decode()
+
+
+def _cursor_micros(cursor: str) -> int:
+    """The timestamp a history cursor points at; ValueError if it is not one of ours."""
+    try:
+        text = base64.b64decode(cursor.encode(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError) as exc:
+        raise ValueError(cursor) from exc
+    prefix, _, micros = text.partition(":")
+    if prefix != "next_ts" or not micros.isdigit():
+        raise ValueError(cursor)
+    return int(micros)
+
+
+def _error_answer(
+    status: int, error: str, retry_after: int
+) -> tuple[int, JsonDict, dict[str, str]]:
+    """A failed call as Slack answers it: a 429 carries Retry-After in whole seconds."""
+    if status == 429:
+        return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(retry_after)}
+    return status, {"ok": False, "error": error}, {}
+
+
+def _drop_connection(request: web.Request) -> web.Response:
+    """Close the connection without answering: the client sees the server disconnect.
+
+    The returned response is never written (aiohttp drops it on a closed transport)."""
+    if request.transport is not None:
+        request.transport.close()
+    return web.Response(status=500)
 
 
 def _decode_json_args(args: JsonDict) -> JsonDict:
@@ -124,10 +214,20 @@ async def _read_args(request: web.Request) -> JsonDict:
 
 
 class FakeSlack:
-    """Web API, Socket Mode and response_url endpoints of Slack, recorded for assertions."""
+    """Web API, Socket Mode and response_url endpoints of Slack, recorded for assertions.
+
+    ``latency`` (seconds, default 0) delays the answer of every Web API call; the call is
+    recorded and takes effect when it arrives, only its answer is late. ``valid_tokens``
+    (default None: any xoxb- token works) is the set of bot tokens Slack knows; any other
+    xoxb- token gets ``invalid_auth``. ``rate_limited`` lists (time.monotonic(), channel)
+    for every 429 the ``rate_limit`` limiter gave.
+    """
 
     def __init__(self) -> None:
         self.calls: list[Call] = []
+        self.latency: float = 0.0
+        self.valid_tokens: set[str] | None = None
+        self.rate_limited: list[tuple[float, str]] = []
         self.users: dict[str, JsonDict] = {}
         self.channels: dict[str, JsonDict] = {}
         self.messages: dict[str, list[JsonDict]] = {}
@@ -143,10 +243,21 @@ class FakeSlack:
         self.base_url = ""
         self.root_url = ""
         self._failures: dict[str, list[_Failure]] = {}
+        self._outage: _Outage | None = None
+        self._lost_answers: dict[str, int] = {}  # method -> answers still to lose
+        self._hangs: list[_Hang] = []
+        self._holds: list[asyncio.Future[bool]] = []  # one per call held now
+        self._revoked: dict[str, str] = {}  # token -> error it now gets
+        self._rate: float | None = None  # chat.postMessage tokens per second per channel
+        self._burst = 0
+        self._rate_retry_after = 1
+        self._buckets: dict[str, _Bucket] = {}
+        self._closing = False
         self._sockets: list[web.WebSocketResponse] = []
         self._changed = asyncio.Condition()
         self._counter = itertools.count(1)
         self._ts_seconds = int(time.time())
+        self._last_ts_micros = 0
         self._runner: web.AppRunner | None = None
         self._handlers: dict[str, Callable[[JsonDict], JsonDict]] = {
             "auth.test": self._auth_test,
@@ -188,7 +299,13 @@ class FakeSlack:
         return self
 
     async def close(self) -> None:
-        """Close open websockets first: a live one would hold the server's shutdown."""
+        """Close open websockets first: a live one would hold the server's shutdown.
+
+        Calls held by ``hang`` are not processed: their connections are dropped, so closing
+        never waits on them. A call still sleeping out ``latency`` gets at most a second
+        before it is cancelled."""
+        self._closing = True
+        self._end_holds(released=False)
         for ws in self._sockets:
             if not ws.closed:
                 await ws.close()
@@ -223,6 +340,103 @@ class FakeSlack:
         if status == 200 and not error:
             raise ValueError("a 200 failure needs an error code, e.g. error='channel_not_found'")
         self._failures.setdefault(method, []).append(_Failure(status, retry_after, error, times))
+
+    def rate_limit(
+        self, per_second: float | None = 1.0, burst: int = 2, retry_after: int = 1
+    ) -> None:
+        """Limit chat.postMessage per channel, as Slack does (about one message a second).
+
+        A token bucket per channel: ``burst`` posts at once, then ``per_second``. A post over
+        the limit is answered 429 ``ratelimited`` with ``Retry-After: retry_after`` (whole
+        seconds, as Slack) and is not posted; it is listed in ``rate_limited``. Calling it
+        again starts every bucket full; ``rate_limit(None)`` turns the limit off (the
+        default)."""
+        if per_second is not None and (per_second <= 0 or burst < 1):
+            raise ValueError("per_second must be positive and burst at least 1")
+        self._rate, self._burst, self._rate_retry_after = per_second, burst, retry_after
+        self._buckets.clear()
+
+    def outage(
+        self,
+        status: int = 500,
+        methods: Iterable[str] | None = None,
+        error: str = "internal_error",
+        retry_after: int = 1,
+    ) -> None:
+        """Fail every call to ``methods`` until ``recover()``; nothing is processed meanwhile.
+
+        ``methods=None`` means every method but ``apps.connections.open``. A 429 is answered
+        like the rate limiter (``ratelimited``, ``Retry-After: retry_after``); other statuses
+        with ``{"ok": false, "error": error}``. The calls are recorded with their status."""
+        chosen = (
+            None
+            if methods is None
+            else frozenset([methods] if isinstance(methods, str) else methods)
+        )
+        self._outage = _Outage(status, chosen, error, retry_after)
+
+    def recover(self) -> None:
+        """End the outage started by ``outage()``."""
+        self._outage = None
+
+    def lose_answer(self, method: str, times: int = 1) -> None:
+        """Process the next ``times`` calls to ``method`` fully, then drop the connection
+        instead of answering: the message is posted but the client sees the server
+        disconnect (aiohttp's ServerDisconnectedError). Calls refused before processing
+        (outage, rate limit, bad token) do not use one up."""
+        self._lost_answers[method] = self._lost_answers.get(method, 0) + times
+
+    def hang(self, method: str, times: int = 1, channel: str | None = None) -> None:
+        """Hold the next ``times`` calls to ``method`` (only those for ``channel``, if given)
+        unanswered and unprocessed until ``release_hangs()``; ``close()`` drops them."""
+        self._hangs.append(_Hang(method, channel, times))
+
+    def release_hangs(self) -> None:
+        """Let every held call go on (processed and answered now, even if its client has
+        given up) and disarm the ``hang`` rules not used yet."""
+        self._hangs.clear()
+        self._end_holds(released=True)
+
+    @property
+    def hung(self) -> int:
+        """How many calls are held by ``hang`` right now."""
+        return len(self._holds)
+
+    async def wait_hung(self, count: int = 1, timeout: float = 5.0) -> None:
+        """Wait until ``count`` calls are held by ``hang`` at once."""
+        await self._wait_until(lambda: self.hung >= count, timeout, f"{count} held call(s)")
+
+    def revoke(self, token: str, error: str = "token_revoked") -> None:
+        """From now on every call made with ``token`` (auth.test too) answers HTTP 200
+        ``{"ok": false, "error": error}``, as Slack does for an uninstalled app."""
+        self._revoked[token] = error
+
+    def posts(self, channel: str) -> list[JsonDict]:
+        """The bot's top-level messages in ``channel``, in posting order (thread replies and
+        other users' messages left out)."""
+        return [
+            m
+            for m in self.messages.get(channel, [])
+            if m.get("bot_id") == BOT_ID and m.get("thread_ts") in (None, m["ts"])
+        ]
+
+    def post_keys(self, channel: str) -> list[str]:
+        """``metadata.event_payload.key`` of every bot message in ``channel`` that has one,
+        in posting order: each key should appear once, in the order the posts were queued."""
+        keys: list[str] = []
+        for message in self.messages.get(channel, []):
+            if message.get("bot_id") != BOT_ID:
+                continue
+            payload = (message.get("metadata") or {}).get("event_payload") or {}
+            if "key" in payload:
+                keys.append(str(payload["key"]))
+        return keys
+
+    async def wait_until(
+        self, predicate: Callable[[], bool], timeout: float = 5.0, what: str = "a condition"
+    ) -> None:
+        """Wait until ``predicate()`` holds; it is checked whenever the fake's state changes."""
+        await self._wait_until(predicate, timeout, what)
 
     def response_url(self) -> str:
         """A fresh response_url pointing at the fake, for slash command and action payloads."""
@@ -301,8 +515,11 @@ class FakeSlack:
         raise RuntimeError("no Socket Mode client is connected to the fake")
 
     def _next_ts(self) -> str:
-        # Same seconds, growing fraction: unique, and increasing both as text and as a number.
-        return f"{self._ts_seconds}.{next(self._counter):06d}"
+        """Real epoch time with microseconds, strictly increasing, as Slack stamps messages;
+        so ``oldest``/``latest`` filters work against wall-clock bounds."""
+        micros = max(self._last_ts_micros + 1, time.time_ns() // 1000)
+        self._last_ts_micros = micros
+        return _ts_text(micros)
 
     def _take_failure(self, method: str) -> _Failure | None:
         queue = self._failures.get(method)
@@ -314,43 +531,123 @@ class FakeSlack:
             queue.pop(0)
         return failure
 
+    def _take_hang(self, method: str, args: JsonDict) -> bool:
+        for rule in self._hangs:
+            if rule.method == method and rule.channel in (None, args.get("channel")):
+                rule.remaining -= 1
+                if rule.remaining <= 0:
+                    self._hangs.remove(rule)
+                return True
+        return False
+
+    def _take_lost_answer(self, method: str) -> bool:
+        if self._lost_answers.get(method, 0) <= 0:
+            return False
+        self._lost_answers[method] -= 1
+        return True
+
+    async def _hold(self) -> bool:
+        """Wait until ``release_hangs()`` (True) or ``close()`` (False)."""
+        if self._closing:
+            return False
+        held: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._holds.append(held)
+        await self._notify()
+        try:
+            return await held
+        finally:
+            if held in self._holds:
+                self._holds.remove(held)
+
+    def _end_holds(self, released: bool) -> None:
+        holds, self._holds = self._holds, []
+        for held in holds:
+            if not held.done():
+                held.set_result(released)
+
     # ------------------------------------------------------------------ HTTP endpoints
 
     async def _api(self, request: web.Request) -> web.Response:
+        arrived = time.monotonic()
         method = request.match_info["method"]
         args = await _read_args(request)
         headers = dict(request.headers)
-        status, body, extra_headers = self._answer(method, args, headers)
-        self.calls.append(Call(method, args, headers, status, body))
+        call = Call(method, args, headers, status=0, at=arrived)
+        self.calls.append(call)
+        if self._take_hang(method, args) and not await self._hold():
+            await self._notify()
+            return _drop_connection(request)  # the fake is closing; never processed
+        status, body, extra_headers, processed = self._answer(method, args, headers)
+        call.status, call.response = status, body
+        call.lost = processed and self._take_lost_answer(method)
         await self._notify()
+        if self.latency > 0:
+            await asyncio.sleep(self.latency)
+        if call.lost:
+            return _drop_connection(request)
         return web.json_response(body, status=status, headers=extra_headers)
 
     def _answer(
         self, method: str, args: JsonDict, headers: dict[str, str]
-    ) -> tuple[int, JsonDict, dict[str, str]]:
+    ) -> tuple[int, JsonDict, dict[str, str], bool]:
+        """Status, body and headers of the answer, and whether the method really ran.
+
+        Checked in this order: outage, ``fail_next``, token, rate limit, then the method."""
         token = _token_of(headers, args)
         if method == "apps.connections.open":
             self.app_token_seen.append(token or "")
+        if self._outage is not None and self._outage.covers(method):
+            outage = self._outage
+            return (*_error_answer(outage.status, outage.error, outage.retry_after), False)
         failure = self._take_failure(method)
         if failure is not None:
-            if failure.status == 429:
-                return (
-                    429,
-                    {"ok": False, "error": "ratelimited"},
-                    {"Retry-After": str(failure.retry_after)},
-                )
-            return failure.status, {"ok": False, "error": failure.error or "internal_error"}, {}
-        if method == "apps.connections.open":
-            if not (token or "").startswith("xapp-"):
-                return 200, {"ok": False, "error": "invalid_auth"}, {}
-        elif not token:
-            return 200, {"ok": False, "error": "not_authed"}, {}
-        elif token.startswith("xapp-"):
-            return 200, {"ok": False, "error": "not_allowed_token_type"}, {}
+            error = failure.error or "internal_error"
+            return (*_error_answer(failure.status, error, failure.retry_after), False)
+        refused = self._token_error(method, token)
+        if refused is not None:
+            return 200, {"ok": False, "error": refused}, {}, False
+        if method == "chat.postMessage" and not self._take_post_token(args):
+            retry_after = self._rate_retry_after
+            return (*_error_answer(429, "ratelimited", retry_after), False)
         handler = self._handlers.get(method)
         if handler is None:
-            return 200, {"ok": False, "error": "unknown_method"}, {}
-        return 200, handler(args), {}
+            return 200, {"ok": False, "error": "unknown_method"}, {}, False
+        return 200, handler(args), {}, True
+
+    def _token_error(self, method: str, token: str | None) -> str | None:
+        """The error Slack gives for this token on this method, or None if it is accepted."""
+        if token is not None and token in self._revoked:
+            return self._revoked[token]
+        if method == "apps.connections.open":
+            return None if (token or "").startswith("xapp-") else "invalid_auth"
+        if not token:
+            return "not_authed"
+        if token.startswith("xapp-"):
+            return "not_allowed_token_type"
+        if (
+            self.valid_tokens is not None
+            and token.startswith("xoxb-")
+            and token not in self.valid_tokens
+        ):
+            return "invalid_auth"
+        return None
+
+    def _take_post_token(self, args: JsonDict) -> bool:
+        """Take one token from the channel's bucket; False (and recorded) when it is empty."""
+        if self._rate is None:
+            return True
+        channel = str(args.get("channel") or "")
+        now = time.monotonic()
+        bucket = self._buckets.setdefault(channel, _Bucket(float(self._burst), now))
+        bucket.tokens = min(
+            float(self._burst), bucket.tokens + (now - bucket.refilled_at) * self._rate
+        )
+        bucket.refilled_at = now
+        if bucket.tokens >= 1:
+            bucket.tokens -= 1
+            return True
+        self.rate_limited.append((now, channel))
+        return False
 
     async def _upload(self, request: web.Request) -> web.Response:
         upload = self.uploads.get(request.match_info["file_id"])
@@ -588,35 +885,65 @@ class FakeSlack:
         return response
 
     def _conversations_history(self, args: JsonDict) -> JsonDict:
+        """Top-level messages newest first, between ``oldest`` and ``latest`` (both excluded
+        unless ``inclusive``), ``limit`` a page (default 100, at most 999), as Slack does.
+
+        When more match, ``has_more`` is true and ``response_metadata.next_cursor`` gives
+        the next (older) page; the caller passes it back as ``cursor`` with the same
+        arguments."""
         channel = args.get("channel")
         if not channel:
             return {"ok": False, "error": "channel_not_found"}
         inclusive = _truthy(args.get("inclusive", False))
-        oldest = float(args.get("oldest") or 0)
-        latest = float(args["latest"]) if args.get("latest") else None
-        limit = int(args.get("limit") or 100)
-        with_metadata = _truthy(args.get("include_all_metadata", False))
-        found: list[JsonDict] = []
-        for message in reversed(self.messages.get(str(channel), [])):
-            # Thread replies live in conversations.replies, not in the channel history.
-            if message.get("thread_ts") not in (None, message["ts"]):
-                continue
-            ts = float(message["ts"])
+        try:
+            oldest = _ts_micros(args.get("oldest") or 0)
+        except (ArithmeticError, ValueError):
+            return {"ok": False, "error": "invalid_ts_oldest"}
+        try:
+            latest = _ts_micros(args["latest"]) if args.get("latest") else None
+        except (ArithmeticError, ValueError):
+            return {"ok": False, "error": "invalid_ts_latest"}
+        try:
+            limit = min(int(args.get("limit") or 100), 999)
+        except ValueError:
+            return {"ok": False, "error": "invalid_limit"}
+        if limit < 1:
+            limit = 100
+        try:
+            upto = _cursor_micros(str(args["cursor"])) if args.get("cursor") else None
+        except ValueError:
+            return {"ok": False, "error": "invalid_cursor"}
+
+        def wanted(ts: int) -> bool:
             if ts < oldest or (ts == oldest and not inclusive and oldest):
-                continue
+                return False
             if latest is not None and (ts > latest or (ts == latest and not inclusive)):
-                continue
-            shown = dict(message)
-            if not with_metadata:
-                # Slack only returns message metadata when asked with include_all_metadata.
+                return False
+            return upto is None or ts <= upto  # the cursor's own message starts the page
+
+        found = sorted(
+            (
+                m
+                for m in self.messages.get(str(channel), [])
+                # Thread replies live in conversations.replies, not in the channel history.
+                if m.get("thread_ts") in (None, m["ts"]) and wanted(_ts_micros(m["ts"]))
+            ),
+            key=lambda m: _ts_micros(m["ts"]),
+            reverse=True,
+        )
+        page = [dict(m) for m in found[:limit]]
+        if not _truthy(args.get("include_all_metadata", False)):
+            # Slack only returns message metadata when asked with include_all_metadata.
+            for shown in page:
                 shown.pop("metadata", None)
-            found.append(shown)
+        has_more = len(found) > limit
+        next_cursor = _history_cursor(_ts_micros(found[limit]["ts"])) if has_more else ""
         return {
             "ok": True,
-            "messages": found[:limit],
-            "has_more": len(found) > limit,
+            "messages": page,
+            "has_more": has_more,
             "pin_count": 0,
-            "response_metadata": {"next_cursor": ""},
+            "response_metadata": {"next_cursor": next_cursor},
         }
 
     def _files_get_upload_url(self, args: JsonDict) -> JsonDict:
