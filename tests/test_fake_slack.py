@@ -338,10 +338,17 @@ async def test_badly_signed_requests_are_refused(
 
 
 def test_slash_command_body_is_the_urlencoded_payload() -> None:
-    body = slash_command_body("/itsm", "a b&c", user_id="U7", response_url="http://x/respond/1")
+    body = slash_command_body(
+        "/itsm", "a b&c", user_id="U7", response_url="http://x/respond/1", trigger_id="9.9"
+    )
     fields = dict(parse_qsl(body))
     assert fields == slash_command_payload(
-        "/itsm", "a b&c", user_id="U7", response_url="http://x/respond/1"
+        "/itsm", "a b&c", user_id="U7", response_url="http://x/respond/1", trigger_id="9.9"
+    )
+    # Without one given, every payload gets a trigger_id of its own, as from Slack.
+    assert (
+        slash_command_payload("/itsm", "")["trigger_id"]
+        != slash_command_payload("/itsm", "")["trigger_id"]
     )
     assert fields["text"] == "a b&c"
 

@@ -1039,6 +1039,15 @@ class FakeSlack:
 # ---------------------------------------------------------------------- request builders
 
 
+_triggers = itertools.count(1)
+
+
+def new_trigger_id() -> str:
+    """Slack gives every command, click and submission a trigger_id of its own (the bot's
+    journal keys on it, so two payloads with one id are one request delivered twice)."""
+    return f"{next(_triggers)}.{uuid.uuid4().int % 10**12}"
+
+
 def signed_headers(secret: str, body: str, timestamp: int | None = None) -> dict[str, str]:
     """Headers Slack would send with ``body``, signed with ``secret`` (v0 HMAC-SHA256)."""
     ts = str(int(time.time()) if timestamp is None else timestamp)
@@ -1060,7 +1069,7 @@ def slash_command_payload(
     user_name: str = "member1",
     channel_id: str = "C1",
     team_id: str = TEAM_ID,
-    trigger_id: str = "111.222",
+    trigger_id: str = "",
     response_url: str = "",
 ) -> dict[str, str]:
     """The fields of a slash command; Socket Mode delivers them as this dict."""
@@ -1077,7 +1086,7 @@ def slash_command_payload(
         "api_app_id": APP_ID,
         "is_enterprise_install": "false",
         "response_url": response_url,
-        "trigger_id": trigger_id,
+        "trigger_id": trigger_id or new_trigger_id(),
     }
 
 
@@ -1088,7 +1097,7 @@ def slash_command_body(
     user_name: str = "member1",
     channel_id: str = "C1",
     team_id: str = TEAM_ID,
-    trigger_id: str = "111.222",
+    trigger_id: str = "",
     response_url: str = "",
 ) -> str:
     """A slash command as Slack POSTs it over HTTP: a urlencoded form."""
@@ -1111,7 +1120,7 @@ def block_actions_payload(
     channel_id: str = "C1",
     message_ts: str = "1700000000.000100",
     team_id: str = TEAM_ID,
-    trigger_id: str = "111.222",
+    trigger_id: str = "",
     response_url: str = "",
 ) -> JsonDict:
     """A button click on a bot message, shaped like Slack's block_actions payload."""
@@ -1126,7 +1135,7 @@ def block_actions_payload(
             "channel_id": channel_id,
             "is_ephemeral": False,
         },
-        "trigger_id": trigger_id,
+        "trigger_id": trigger_id or new_trigger_id(),
         "team": {"id": team_id, "domain": TEAM_DOMAIN},
         "enterprise": None,
         "is_enterprise_install": False,
@@ -1182,7 +1191,7 @@ def view_submission_payload(
         "user": _user(user_id, team_id),
         "api_app_id": APP_ID,
         "token": "verification-token",
-        "trigger_id": "111.333",
+        "trigger_id": new_trigger_id(),
         "view": {
             "id": "V00000001",
             "team_id": team_id,
