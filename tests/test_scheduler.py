@@ -1,4 +1,5 @@
-"""The scheduler: the database decides; restarts rebuild timers and catch up within grace."""
+"""The scheduler: the database decides; one timer for the earliest job; restarts catch up
+within grace."""
 
 from __future__ import annotations
 
@@ -29,16 +30,16 @@ async def start(make_app):
 async def test_jobs_fire_when_due_and_not_before(make_app, clock):
     app = await start(make_app)
     await app.scheduler.schedule("a", "tick", clock.now() + timedelta(minutes=10))
-    assert app.scheduler.armed()["a"] == clock.now() + timedelta(minutes=10)
+    assert app.scheduler.armed() == clock.now() + timedelta(minutes=10)
     clock.advance(timedelta(minutes=9))
     assert await app.scheduler.run_due() == []
     clock.advance(timedelta(minutes=1))
     assert await app.scheduler.run_due() == [("a", "done")]
     assert await app.scheduler.run_due() == []  # once
-    assert Ticks.fired == ["a"] and "a" not in app.scheduler.armed()
+    assert Ticks.fired == ["a"] and app.scheduler.armed() is None
 
 
-async def test_restart_rebuilds_timers_and_catches_up_within_grace(make_app, clock):
+async def test_restart_re_arms_the_timer_and_catches_up_within_grace(make_app, clock):
     app = await start(make_app)
     now = clock.now()
     await app.scheduler.schedule("soon", "tick", now + timedelta(minutes=5))
@@ -52,7 +53,8 @@ async def test_restart_rebuilds_timers_and_catches_up_within_grace(make_app, clo
     assert Ticks.fired == []
     assert await restarted.scheduler.state("long-missed") == "skipped"
     assert await restarted.scheduler.state("soon") == "skipped"
-    assert list(restarted.scheduler.armed()) == ["future"]
+    assert [j.key for j in await restarted.scheduler.pending()] == ["future"]
+    assert restarted.scheduler.armed() == now + timedelta(days=2)
 
 
 async def test_a_job_within_grace_runs_on_restart(make_app, clock, caplog):
@@ -89,6 +91,7 @@ async def test_a_failing_job_is_recorded_and_others_still_run(make_app, clock):
     await app.scheduler.schedule("x", "broken", clock.now())
     await app.scheduler.schedule("y", "tick", clock.now())
     assert await app.scheduler.run_due() == [("x", "failed"), ("y", "done")]
+    assert await app.scheduler.state("x") == "failed" and Ticks.fired == ["y"]
 
 
 async def test_a_cancelled_job_scheduled_again_at_the_same_time_runs(make_app, clock):
@@ -122,6 +125,25 @@ async def test_a_skipped_job_lets_its_kind_re_arm_the_next_one(make_app, clock):
     assert await app.scheduler.run_due() == [("day-1", "skipped"), ("close-poll", "done")]
     assert skipped == ["day-1"] and RAN == ["close-poll"]
     assert [j.key for j in await app.scheduler.pending()] == ["day-2"]
+
+
+async def test_a_job_that_re_schedules_its_own_key_keeps_its_next_run(make_app, clock):
+    app = await start(make_app)
+    RAN.clear()
+
+    async def daily(job):
+        RAN.append(job.key)
+        await app.scheduler.schedule(job.key, "again", job.due_at + timedelta(days=1))
+
+    app.scheduler.handle("again", daily)
+    first = clock.now()
+    await app.scheduler.schedule("daily", "again", first)
+    assert await app.scheduler.run_due() == [("daily", "done")]
+    assert await app.scheduler.state("daily") == "pending"  # the finish left it alone
+    assert app.scheduler.armed() == first + timedelta(days=1)
+    clock.advance(timedelta(days=1))
+    assert await app.scheduler.run_due() == [("daily", "done")]
+    assert RAN == ["daily", "daily"]
 
 
 RAN: list[str] = []
