@@ -21,7 +21,7 @@ import click
 
 from bot import config as configuration
 from bot.app import App, freeze_startup_heap
-from bot.errors import ConfigError
+from bot.errors import ConfigError, StartupError
 from bot.features import all_features
 
 log = logging.getLogger("bot")
@@ -73,7 +73,20 @@ def setup_logging(level: str) -> None:
     logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class Main(click.Group):
+    """`itsm-bot`: any subcommand, a feature's own included, that meets a set-up problem while
+    starting (a bad configuration value, an unusable or busy database, a refused token)
+    prints one line saying what to fix and exits 1, instead of a traceback. By then every
+    `asyncio.run` has returned, with the database closed, so the process really ends."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (StartupError, ConfigError) as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@click.group(cls=Main, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--log-level",
     envvar="ITSM_BOT_LOG_LEVEL",
@@ -153,7 +166,8 @@ async def _run(
 @click.option(
     "--db",
     "db_path",
-    type=click.Path(dir_okay=False),
+    # No checks here: opening the database says in one line what is wrong with the file.
+    type=click.Path(readable=False),
     default=None,
     help="SQLite file to keep state between runs (default: a fresh temporary one).",
 )

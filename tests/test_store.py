@@ -1,10 +1,18 @@
-"""Migrations from empty and re-run; the connection's settings."""
+"""Migrations from empty and re-run; the connection's settings; opening only a usable file,
+and only in one process at a time."""
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
+import threading
 
-from bot.store import Database
+import pytest
+
+from bot import communities, outbox, scheduler
+from bot.errors import StartupError
+from bot.store import Database, lock_path
 
 SCRIPTS = [
     "CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT NOT NULL)",
@@ -51,7 +59,95 @@ async def test_wal_and_foreign_keys_are_on(tmp_path):
 
 async def test_every_core_schema_migrates_from_empty(make_app):
     app = await make_app()
-    for feature in ("communities", "outbox", "scheduler", *app.features):
-        assert await app.db.version(feature) == (
-            len(app.features[feature].migrations) if feature in app.features else 1
-        )
+    core = {"communities": communities, "outbox": outbox, "scheduler": scheduler}
+    for name, module in core.items():
+        assert await app.db.version(name) == len(module.MIGRATIONS)
+    for name, feature in app.features.items():
+        assert await app.db.version(name) == len(feature.migrations)
+
+
+# --- Opening: a usable file, one process ---------------------------------------------------
+
+
+def _workers() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if "_connection_worker_thread" in t.name}
+
+
+async def test_a_file_that_is_not_a_database_is_one_line_and_leaves_no_thread(tmp_path):
+    path = tmp_path / "notes.db"
+    path.write_text("meeting notes\n")
+    before = _workers()
+    with pytest.raises(StartupError) as refused:
+        await Database.open(path)
+    assert str(refused.value) == f"cannot use the database {path}: file is not a database"
+    for worker in _workers() - before:  # a worker left running would keep the process up
+        worker.join(timeout=30)
+        assert not worker.is_alive()
+    assert path.read_text() == "meeting notes\n"
+
+
+async def test_a_directory_in_place_of_the_file_is_named_as_such(tmp_path):
+    (tmp_path / "db").mkdir()
+    with pytest.raises(StartupError, match="it is a directory, not a database file"):
+        await Database.open(tmp_path / "db")
+
+
+async def test_the_write_probe_changes_nothing(tmp_path):
+    path = tmp_path / "m.db"
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA user_version = 7")
+    conn.close()
+    db = await Database.open(path)
+    assert await db.fetchval("PRAGMA user_version") == 7
+    assert await db.fetchval("SELECT count(*) FROM sqlite_master") == 0
+    await db.close()
+
+
+def _taken_elsewhere(db_path) -> bool:
+    """Whether another process could lock the file now (a fresh descriptor stands for one:
+    flock locks belong to the open file, not the process)."""
+    fd = os.open(lock_path(str(db_path)), os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+async def test_the_lock_is_held_while_open_shared_in_process_and_gone_on_close(tmp_path):
+    path = tmp_path / "m.db"
+    first = await Database.open(path)
+    assert _taken_elsewhere(path)
+    second = await Database.open(path)  # a restart in the same process, the first still open
+    await first.close()
+    assert _taken_elsewhere(path)  # the second still holds it
+    await second.close()
+    await second.close()  # closing twice is harmless
+    assert not _taken_elsewhere(path)
+
+
+async def test_a_database_another_process_holds_is_refused_naming_its_pid(tmp_path):
+    path = tmp_path / "m.db"
+    fd = os.open(lock_path(str(path)), os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.write(fd, b"4242\n")
+        with pytest.raises(StartupError) as refused:
+            await Database.open(path)
+        message = str(refused.value)
+        assert str(path) in message and "pid 4242" in message and "\n" not in message
+        db = await Database.open(path, lock=False)  # a look alongside the holder is allowed
+        await db.close()
+    finally:
+        os.close(fd)
+    db = await Database.open(path)  # and once it has let go, the file is ours
+    await db.close()
+
+
+async def test_memory_needs_no_lock(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    db = await Database.open(":memory:")
+    await db.close()
+    assert not os.path.exists(lock_path(":memory:"))
