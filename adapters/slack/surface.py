@@ -8,6 +8,7 @@ aiohttp app, which checks every request's signature and age before any listener 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import hashlib
 import json
@@ -21,6 +22,7 @@ import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.app.async_app import AsyncApp
+from slack_bolt.authorization import AuthorizeResult
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
@@ -59,6 +61,9 @@ ACK_BUDGET = 2.5  # seconds a form submission may take before the modal is close
 # Unbounded, a burst of votes fills the event loop with replies and the acks of later
 # clicks queue behind them (p50 20-60 ms at 1,200 clicks/s, against 3-6 ms bounded).
 WORK_SLOTS = 32
+# Work after the ack waits while requests are still arriving (at most this long), so that in
+# a burst every click is journaled and acknowledged first and the votes are counted after.
+ARRIVALS_FIRST = 0.25
 _ANY = re.compile(r".*")
 _NOT_POSTABLE = {"not_in_channel", "channel_not_found"}
 
@@ -117,8 +122,15 @@ class SlackSurface:
             settings.moderator_group,
             settings.moderator_cache,
         )
+        self._identity: AuthorizeResult | None = None  # the bot's, from auth.test
+        self._identity_lock = asyncio.Lock()
         self.bolt = AsyncApp(
-            client=self.client,
+            # No token of bolt's own: every request is authorized by `_authorize`, from the
+            # one auth.test made at start. Bolt's own single-workspace authorization calls
+            # auth.test for every request that arrives before its first answer came back: a
+            # burst of clicks after a restart made a thousand of them.
+            client=AsyncWebClient(base_url=api_url),
+            authorize=lambda **_: self._authorize(),  # bolt passes arguments by name
             signing_secret=tokens.signing_secret or None,
             request_verification_enabled=mode == "http",
             # Answer as soon as a listener returns: every listener acks and hands its work
@@ -133,6 +145,9 @@ class SlackSurface:
         self._runner: web.AppRunner | None = None
         self._work: set[asyncio.Task[Any]] = set()
         self._slots = asyncio.Semaphore(WORK_SLOTS)
+        self._arriving = 0
+        self._quiet = asyncio.Event()
+        self._quiet.set()
 
     # --- Life cycle ----------------------------------------------------------------------
 
@@ -142,7 +157,9 @@ class SlackSurface:
         # timeout only to sessions it makes itself, so this one carries it.
         timeout = aiohttp.ClientTimeout(total=self.client.timeout)
         self.session = aiohttp.ClientSession(timeout=timeout)
-        self.client.session = self.transport.client.session = self.session
+        self.client.session = self.transport.client.session = self.bolt.client.session = (
+            self.session
+        )
         await self.check_token()
         self.core.outbox.attach(self.transport)
         if self.mode == "socket":
@@ -164,12 +181,23 @@ class SlackSurface:
         """Ask Slack whether it takes the bot token (auth.test): a refusal stops start-up
         with the line that says what to fix; an unreachable Slack only delays the posts."""
         try:
-            await self.client.auth_test()
+            await self._authorize()
         except FAILURES as exc:
             error = delivery_error(exc)
             if error.failure is Failure.CREDENTIALS:
                 raise StartupError(str(error)) from None
             log.warning("slack: could not check the bot token yet: %s", error)
+
+    async def _authorize(self) -> AuthorizeResult:
+        """Who the bot is in its workspace, asked of Slack once (and again only if start-up
+        could not reach it)."""
+        async with self._identity_lock:
+            if self._identity is None:
+                response = await self.client.auth_test()
+                self._identity = AuthorizeResult.from_auth_test_response(
+                    auth_test_response=response, bot_token=self._tokens.bot
+                )
+        return self._identity
 
     async def stop(self) -> None:
         self.core.outbox.detach(self.transport)
@@ -182,7 +210,7 @@ class SlackSurface:
         if self._work:
             await asyncio.gather(*self._work, return_exceptions=True)
         if self.session is not None:
-            self.client.session = self.transport.client.session = None
+            self.client.session = self.transport.client.session = self.bolt.client.session = None
             await self.session.close()
             self.session = None
 
@@ -202,7 +230,15 @@ class SlackSurface:
         it before (acknowledge it again and do nothing)."""
         rid = request_id(body)
         kept = {k: v for k, v in body.items() if k != "token"}  # the verification token
-        if not await self.core.intake.hold(PLATFORM, rid, kept):
+        self._arriving += 1
+        self._quiet.clear()
+        try:
+            held = await self.core.intake.hold(PLATFORM, rid, kept)
+        finally:
+            self._arriving -= 1
+            if not self._arriving:
+                self._quiet.set()
+        if not held:
             log.info("slack: request %s arrived again; answered once", rid)
             return None
         return rid
@@ -330,6 +366,8 @@ class SlackSurface:
 
     async def _guarded(self, coro: Any) -> None:
         try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._quiet.wait(), ARRIVALS_FIRST)
             async with self._slots:
                 await coro
         except Exception:

@@ -14,6 +14,7 @@ from datetime import datetime
 from bot import commands as cmd
 from bot.app import Context
 from bot.errors import ConfigError, UsageError, UserError
+from bot.memo import Memo
 from bot.model import Action, Attachment, Ephemeral, Post, inert
 from bot.polls import chart, render, results
 from bot.polls.ballots import BallotBox
@@ -39,8 +40,10 @@ class Polls(RunFeature):
         self.store = VoteStore(app.db)
         self.ballots = BallotBox(app.writer)
         self.refresher = Refresher(self.redraw, every=app.outbox.settings.edit_debounce)
-        self._questions: dict[int, Question] = {}  # questions never change once created
-        self._runs: dict[int, Run] = {}  # what a vote needs; open/closed is read in its transaction
+        # Questions never change once created; a run is what a vote needs (whether it is
+        # open is read in the vote's own transaction).
+        self._questions: Memo[int, Question] = Memo(self._first_question)
+        self._runs: Memo[int, Run | None] = Memo(self.store.get)
 
     def register(self) -> None:
         poll_id = cmd.Option(
@@ -186,10 +189,9 @@ class Polls(RunFeature):
             run_id, indexes = int(head), [int(v) for v in picked]
         except ValueError:
             raise UserError("That button is no longer in use.") from None
-        run = self._runs.get(run_id) or await self.store.get(run_id)
+        run = await self._runs.get(run_id)
         if run is None or run.kind != "poll":
             raise UserError("That poll no longer exists.")
-        self._runs[run_id] = run
         question = await self._question(run_id)
         if not indexes or any(not 0 <= i < len(question.options) for i in indexes):
             raise UserError("That choice is not part of this poll.")
@@ -236,7 +238,7 @@ class Polls(RunFeature):
 
         Safe to run twice: the edit is idempotent and the results post has its own key.
         """
-        self._runs.pop(run_id, None)
+        self._runs.forget(run_id)
         await self.cancel_deadline(run_id)
         await self.refresher.flush()
         await self.redraw(run_id)
@@ -259,9 +261,10 @@ class Polls(RunFeature):
         return run
 
     async def _question(self, run_id: int) -> Question:
-        if run_id not in self._questions:
-            self._questions[run_id] = (await self.store.questions(run_id))[0]
-        return self._questions[run_id]
+        return await self._questions.get(run_id)
+
+    async def _first_question(self, run_id: int) -> Question:
+        return (await self.store.questions(run_id))[0]
 
 
 def check_poll(

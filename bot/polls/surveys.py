@@ -18,6 +18,7 @@ from bot import commands as cmd
 from bot.app import Context
 from bot.config import Section
 from bot.errors import UsageError, UserError
+from bot.memo import Memo
 from bot.model import (
     Action,
     Attachment,
@@ -53,7 +54,7 @@ class Surveys(RunFeature):
     def __init__(self, app) -> None:
         super().__init__(app)
         self.store = VoteStore(app.db)
-        self._questions: dict[int, list[Question]] = {}
+        self._questions: Memo[int, list[Question]] = Memo(self.store.questions)
         directory = self.settings.directory if self.settings else ""
         self.specs = definitions.load(Path(directory) if directory else definitions.BUNDLED)
 
@@ -316,9 +317,7 @@ class Surveys(RunFeature):
         return run
 
     async def _questions_of(self, run_id: int) -> list[Question]:
-        if run_id not in self._questions:
-            self._questions[run_id] = await self.store.questions(run_id)
-        return self._questions[run_id]
+        return await self._questions.get(run_id)
 
     async def _question(self, run: Run, qid: str) -> Question:
         found = next((q for q in await self._questions_of(run.id) if q.qid == qid), None)

@@ -238,6 +238,10 @@ class FakeSlack:
         self.connections = 0
         self.frames: list[JsonDict] = []
         self.acks: dict[str, JsonDict] = {}
+        # perf_counter() when each envelope left and when its ack was read: ack latency as
+        # Slack would see it, whatever the test's own tasks waited for.
+        self.sent_at: dict[str, float] = {}
+        self.acked_at: dict[str, float] = {}
         self._ack_waiters: dict[str, asyncio.Future[JsonDict]] = {}
         self.responses: list[tuple[str, JsonDict]] = []
         self.base_url = ""
@@ -459,17 +463,30 @@ class FakeSlack:
         self, type: str, payload: JsonDict, accepts_response_payload: bool = True
     ) -> str:
         """Send an envelope to the connected client as Slack would; return its envelope_id."""
-        envelope_id = str(uuid.uuid4())
-        envelope: JsonDict = {
-            "envelope_id": envelope_id,
-            "type": type,
-            "payload": payload,
-            "accepts_response_payload": accepts_response_payload,
-        }
-        if type == "events_api":
-            envelope.update(retry_attempt=0, retry_reason="")
-        await self._current_socket().send_json(envelope)
+        (envelope_id,) = await self.push_many(type, [payload], accepts_response_payload)
         return envelope_id
+
+    async def push_many(
+        self, type: str, payloads: list[JsonDict], accepts_response_payload: bool = True
+    ) -> list[str]:
+        """Send one envelope per payload, all written back to back (each serialised first),
+        as Slack sends a burst; return their envelope_ids in order."""
+        frames = []
+        for payload in payloads:
+            envelope: JsonDict = {
+                "envelope_id": str(uuid.uuid4()),
+                "type": type,
+                "payload": payload,
+                "accepts_response_payload": accepts_response_payload,
+            }
+            if type == "events_api":
+                envelope.update(retry_attempt=0, retry_reason="")
+            frames.append((envelope["envelope_id"], json.dumps(envelope)))
+        ws = self._current_socket()
+        for envelope_id, text in frames:
+            await ws.send_str(text)
+            self.sent_at[envelope_id] = time.perf_counter()
+        return [envelope_id for envelope_id, _ in frames]
 
     async def wait_ack(self, envelope_id: str, timeout: float = 5.0) -> JsonDict:
         """The client's acknowledgement frame for one envelope.
@@ -697,6 +714,7 @@ class FakeSlack:
             frame = json.loads(message.data)
             self.frames.append(frame)
             if isinstance(frame, dict) and "envelope_id" in frame:
+                self.acked_at.setdefault(frame["envelope_id"], time.perf_counter())
                 self.acks[frame["envelope_id"]] = frame
                 waiter = self._ack_waiters.pop(frame["envelope_id"], None)
                 if waiter is not None and not waiter.done():
