@@ -18,7 +18,7 @@ async def test_direct_post_is_printed_for_that_member(console):
     await app.outbox.drain()
     assert console.out[-1] == "#1 [direct to ana]\n  Just for you."
     assert await app.outbox.message_id("dm:1") == "1"
-    assert await console.console.transport.find(ChannelRef.direct(ana()), "dm:1") == "1"
+    assert await console.console.transport.find(ChannelRef.direct(ana()), "dm:1", 0.0) == "1"
 
 
 async def test_edited_direct_post_stays_direct(console, clock):

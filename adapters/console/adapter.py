@@ -94,7 +94,7 @@ class ConsoleTransport:
     async def edit(self, channel: ChannelRef, message_id: str, post: Post) -> None:
         self.screen.replace(int(message_id), post)
 
-    async def find(self, channel: ChannelRef, key: str) -> str | None:
+    async def find(self, channel: ChannelRef, key: str, since: float) -> str | None:
         number = self.screen.by_key.get(key)
         return str(number) if number else None
 

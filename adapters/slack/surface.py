@@ -21,9 +21,12 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.adapter.socket_mode.async_internals import run_async_bolt_app
 from slack_bolt.app.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
 from slack_sdk.errors import SlackApiError
+from slack_sdk.socket_mode.request import SocketModeRequest
+from slack_sdk.socket_mode.response import SocketModeResponse
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
@@ -61,9 +64,11 @@ ACK_BUDGET = 2.5  # seconds a form submission may take before the modal is close
 # Unbounded, a burst of votes fills the event loop with replies and the acks of later
 # clicks queue behind them (p50 20-60 ms at 1,200 clicks/s, against 3-6 ms bounded).
 WORK_SLOTS = 32
-# Work after the ack waits while requests are still arriving (at most this long), so that in
-# a burst every click is journaled and acknowledged first and the votes are counted after.
+# Work after the ack waits while requests are still arriving (until none came for QUIET
+# seconds, at most ARRIVALS_FIRST), so that in a burst every click is journaled and
+# acknowledged first and the votes are counted after.
 ARRIVALS_FIRST = 0.25
+QUIET = 0.01
 _ANY = re.compile(r".*")
 _NOT_POSTABLE = {"not_in_channel", "channel_not_found"}
 
@@ -145,9 +150,11 @@ class SlackSurface:
         self._runner: web.AppRunner | None = None
         self._work: set[asyncio.Task[Any]] = set()
         self._slots = asyncio.Semaphore(WORK_SLOTS)
-        self._arriving = 0
+        self._last_arrival = 0.0
         self._quiet = asyncio.Event()
         self._quiet.set()
+        self._watch: asyncio.Task[None] | None = None
+        self._journaled: set[str] = set()  # taken at the socket, before bolt saw them
 
     # --- Life cycle ----------------------------------------------------------------------
 
@@ -163,7 +170,7 @@ class SlackSurface:
         await self.check_token()
         self.core.outbox.attach(self.transport)
         if self.mode == "socket":
-            self._socket = AsyncSocketModeHandler(self.bolt, app_token=self._tokens.app)
+            self._socket = JournalFirstHandler(self, self.bolt, app_token=self._tokens.app)
             await self._socket.connect_async()
             log.info("slack: connected in Socket Mode")
         else:
@@ -229,19 +236,36 @@ class SlackSurface:
         """Journal a request before it is acknowledged; its id, or None if Slack delivered
         it before (acknowledge it again and do nothing)."""
         rid = request_id(body)
+        if rid in self._journaled:
+            self._journaled.discard(rid)
+            return rid
         kept = {k: v for k, v in body.items() if k != "token"}  # the verification token
-        self._arriving += 1
-        self._quiet.clear()
-        try:
-            held = await self.core.intake.hold(PLATFORM, rid, kept)
-        finally:
-            self._arriving -= 1
-            if not self._arriving:
-                self._quiet.set()
+        self._arrived()
+        held = await self.core.intake.hold(PLATFORM, rid, kept)
         if not held:
             log.info("slack: request %s arrived again; answered once", rid)
             return None
         return rid
+
+    async def take_first(self, body: dict[str, Any]) -> bool:
+        """Journal a Socket Mode request before bolt sees it; False if it came before."""
+        rid = await self._taken(body)
+        if rid is None:
+            return False
+        self._journaled.add(rid)
+        return True
+
+    def _arrived(self) -> None:
+        self._last_arrival = asyncio.get_running_loop().time()
+        if self._quiet.is_set():
+            self._quiet.clear()
+            self._watch = asyncio.create_task(self._until_quiet())
+
+    async def _until_quiet(self) -> None:
+        loop = asyncio.get_running_loop()
+        while (idle := loop.time() - self._last_arrival) < QUIET:
+            await asyncio.sleep(QUIET - idle)
+        self._quiet.set()
 
     async def _on_command(self, ack: Any, body: dict[str, Any]) -> None:
         rid = await self._taken(body)
@@ -359,6 +383,10 @@ class SlackSurface:
     async def _on_error(self, error: Exception, body: dict[str, Any]) -> None:
         log.error("slack: a request of type %s failed: %r", body.get("type", "?"), error)
 
+    def track(self, coro: Any) -> None:
+        """Run `coro` after the acks of what is arriving (see `_guarded`)."""
+        self._track(coro)
+
     def _track(self, coro: Any) -> None:
         task = asyncio.create_task(self._guarded(coro))
         self._work.add(task)
@@ -467,6 +495,30 @@ class SlackSurface:
         """Files meant for one member go to a direct message with them."""
         im = await self.transport.conversation(ChannelRef.direct(origin.user))
         await upload(self.client, im.channel, post.attachments)
+
+
+class JournalFirstHandler(AsyncSocketModeHandler):
+    """Socket Mode in which a command or a click is journaled and acknowledged before bolt
+    runs: bolt's dispatch costs more than the journal, and in a burst every click's ack
+    would wait for the dispatch of all the clicks ahead of it. Bolt then routes it to its
+    listener as usual (its own ack goes nowhere). Other envelopes, a form submission above
+    all, whose ack carries the answer, go through bolt first."""
+
+    def __init__(self, surface: SlackSurface, app: AsyncApp, app_token: str) -> None:
+        super().__init__(app, app_token=app_token)
+        self.surface = surface
+
+    async def handle(self, client: Any, req: SocketModeRequest) -> None:
+        first = req.type == "slash_commands" or (
+            req.type == "interactive" and req.payload.get("type") == "block_actions"
+        )
+        if not first:
+            await super().handle(client, req)
+            return
+        taken = await self.surface.take_first(req.payload)
+        await client.send_socket_mode_response(SocketModeResponse(envelope_id=req.envelope_id))
+        if taken:  # in a task of its own, so the acks of a whole batch go out first
+            self.surface.track(run_async_bolt_app(self.app, req))
 
 
 def request_id(body: dict[str, Any]) -> str:
