@@ -5,7 +5,8 @@ from __future__ import annotations
 from bot import commands as cmd
 from bot.app import Context, Feature
 from bot.errors import UsageError
-from bot.model import Ephemeral, Field, Post
+from bot.model import Ephemeral, Field, Post, inert
+from bot.outbox import Health
 
 # The bot's jobs, listed even before a feature is installed, so help shows what is coming.
 JOBS = {
@@ -41,7 +42,10 @@ class Help(Feature):
     async def help(self, ctx: Context, topic: list[str] | None = None) -> Ephemeral:
         words = [w.lower().lstrip("/") for w in topic or []]
         if not words:
-            return Ephemeral(overview(self.app.registry, ctx.is_moderator))
+            post = overview(self.app.registry, ctx.is_moderator)
+            if ctx.is_moderator:
+                post.fields.append(delivery_field(await self.app.outbox.health()))
+            return Ephemeral(post)
         return Ephemeral(detail(self.app.registry, words, ctx.is_moderator))
 
 
@@ -62,6 +66,34 @@ def overview(registry: cmd.Registry, is_moderator: bool) -> Post:
         if is_moderator
         else "Some commands are for moderators.",
     )
+
+
+def delivery_field(health: Health) -> Field:
+    """How the bot's own posts are doing, for moderators: what waits, what could not be
+    delivered this week and why, and a platform paused because it refused the token."""
+    lines = []
+    for platform, why in sorted(health.paused.items()):
+        lines.append(f"⚠️ **{platform.title()} is paused**: {inert(why)}")
+    waiting = f"{health.waiting} post(s) waiting"
+    if health.waiting and health.oldest_wait and health.oldest_wait >= 60:
+        waiting += f", the oldest for {_duration(health.oldest_wait)}"
+    lines.append(waiting + ".")
+    if health.failed:
+        lines.append(
+            f"{health.failed} post(s) could not be delivered this week; the last because: "
+            f"`{inert(health.last_failure or 'unknown')}`"
+        )
+    else:
+        lines.append("Nothing failed this week.")
+    return Field("Delivery", "\n".join(lines), inline=False)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 86400:
+        return f"{seconds / 3600:.0f} h"
+    return f"{seconds / 86400:.0f} days"
 
 
 def detail(registry: cmd.Registry, words: list[str], is_moderator: bool) -> Post:

@@ -357,3 +357,29 @@ async def test_withdraw_takes_any_character_as_the_prefix_end(make_app):
     assert await app.outbox.withdraw("café") == ["café:1"]
     assert await app.outbox.withdraw("k\ud7ff") == ["k\ud7ffa"]  # the next one is a surrogate
     assert await app.outbox.withdraw("z\U0010fffe") == ["z\U0010fffe1"]
+
+
+async def test_moderators_see_in_help_what_could_not_be_delivered_and_why(make_app):
+    from bot.model import Invocation, UserRef
+
+    platform = Platform()
+    app = await start(make_app, platform)
+    platform.failures = [DeliveryError("channel_not_found", Failure.PERMANENT)]
+    await app.outbox.enqueue(GENERAL, Post(title="x"), "item-1")
+    await app.outbox.enqueue(NEWS, Post(title="y"), "item-2")
+    await app.outbox.drain()
+    platform.failures = [DeliveryError("token_revoked: set TEST_TOKEN", Failure.CREDENTIALS)]
+    await app.outbox.enqueue(GENERAL, Post(title="z"), "item-3")
+    await app.outbox.drain()
+    assert await app.outbox.state("item-3") == "pending"  # kept while the platform is paused
+    mod, member = UserRef("test", "w1", "mod"), UserRef("test", "w1", "ann")
+
+    async def delivery(user, is_moderator):
+        [reply] = await app.invoke(Invocation(("help",), user, GENERAL, is_moderator, text=""))
+        return next((f.value for f in reply.post.fields if f.name == "Delivery"), None)
+
+    shown = await delivery(mod, True)
+    assert "Test is paused" in shown and "TEST_TOKEN" in shown
+    assert "1 post(s) waiting" in shown
+    assert "1 post(s) could not be delivered" in shown and "channel_not_found" in shown
+    assert await delivery(member, False) is None
