@@ -681,3 +681,33 @@ async def test_moderators_by_manage_server_or_configured_role(
     text = refused_or_done["data"]["embeds"][0]["description"]
     assert ("purged" in text) == (expected == "moderator")
     assert ("for moderators only" in text) == (expected == "member")
+
+
+async def test_a_deferred_interaction_is_journaled_and_answered_after_a_crash(
+    fake_discord: FakeDiscord, make_app: Any
+) -> None:
+    """A deferral acknowledges the interaction: from then on a crash must not lose it."""
+    fake = fake_discord
+    first_release = Desk.release = asyncio.Event()  # the first process never finishes
+    app = await desk_app(make_app, fake, db="journal.db", defer_after=0.05)
+    payload = desk(fake, "slow")
+    async with logged_in(app, fake) as surface:
+        assert await answer(fake, surface, payload) == {"type": 5, "data": {"flags": 64}}
+        held = await app.intake.held("discord")
+        assert [body["id"] for _, body in held] == [payload["id"]]  # on disk before the defer
+    # The process died with the work unfinished. The restart handles it again and answers
+    # by editing the deferred response; Discord hears no second first response.
+    Desk.release = asyncio.Event()
+    Desk.release.set()
+    again = await desk_app(make_app, fake, db="journal.db", defer_after=0.05)
+    async with logged_in(again, fake):
+        (edit,) = await fake.wait_for_request("PATCH", "/webhooks/*/messages/@original")
+        assert edit.json["embeds"][0]["description"] == "finally done"
+        await asyncio.wait_for(_handled(again), timeout=10)  # marked done once answered
+    assert len(fake.requests_to("POST", f"/interactions/{payload['id']}/*/callback")) == 1
+    first_release.set()  # let the abandoned first attempt end
+
+
+async def _handled(app: App) -> None:
+    while await app.intake.held("discord"):
+        await asyncio.sleep(0.01)

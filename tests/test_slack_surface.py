@@ -545,3 +545,35 @@ async def test_no_token_or_secret_reaches_the_log_even_at_debug(http: Http, capl
     assert "chat.postMessage" in logged or "chat_postMessage" in logged  # the SDK did log
     for secret in (BOT_TOKEN, SECRET):
         assert secret not in logged
+
+
+# --------------------------------------------------------------------------- durable intake
+
+
+async def test_a_click_delivered_twice_is_acknowledged_twice_and_handled_once(http: Http) -> None:
+    payload = block_actions_payload("toy.pick#0", "a", response_url=http.fake.response_url())
+    body = interaction_body(payload)
+    first, _, _ = await http.post(body)
+    again, _, _ = await http.post(body)  # Slack retrying, or the same request replayed
+    await http.settle()
+    assert (first, again) == (200, 200)
+    assert [p[1] for p in http.toy.picks] == ["a"]
+
+
+async def test_a_request_acknowledged_before_a_crash_is_handled_at_the_next_start(
+    http: Http,
+) -> None:
+    """What the journal holds at start was acknowledged and never handled: it runs now,
+    answering through its response_url, and only once."""
+    from adapters.slack.surface import request_id
+
+    url = http.fake.response_url()
+    payload = block_actions_payload("toy.pick#0", "b", user_id="U7", response_url=url)
+    assert await http.app.intake.hold("slack", request_id(payload), payload)
+    assert await http.surface.replay() == 1
+    await http.settle()
+    assert [(p[0], p[1]) for p in http.toy.picks] == [("U7", "b")]
+    assert await http.app.intake.held("slack") == []
+    assert await http.surface.replay() == 0  # handled: not again
+    answers = [body for path, body in http.fake.responses if path.endswith(url.rsplit("/", 1)[1])]
+    assert any("You picked b" in str(a) for a in answers)
