@@ -239,9 +239,8 @@ class SlackSurface:
         if rid in self._journaled:
             self._journaled.discard(rid)
             return rid
-        kept = {k: v for k, v in body.items() if k != "token"}  # the verification token
         self._arrived()
-        held = await self.core.intake.hold(PLATFORM, rid, kept)
+        held = await self.core.intake.hold(PLATFORM, rid, journaled(body))
         if not held:
             log.info("slack: request %s arrived again; answered once", rid)
             return None
@@ -519,6 +518,16 @@ class JournalFirstHandler(AsyncSocketModeHandler):
         await client.send_socket_mode_response(SocketModeResponse(envelope_id=req.envelope_id))
         if taken:  # in a task of its own, so the acks of a whole batch go out first
             self.surface.track(run_async_bolt_app(self.app, req))
+
+
+def journaled(body: dict[str, Any]) -> dict[str, Any]:
+    """What the journal keeps of a request: all that handling it again needs, without the
+    verification token, and of the clicked message only its ts (its blocks are most of a
+    click's bytes, and every byte is written before the ack)."""
+    kept = {k: v for k, v in body.items() if k not in ("token", "state")}
+    if isinstance(kept.get("message"), dict):
+        kept["message"] = {"ts": kept["message"].get("ts")}
+    return kept
 
 
 def request_id(body: dict[str, Any]) -> str:
