@@ -24,7 +24,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.slack import SlackSurface, create
 from adapters.slack import surface as surface_module
 from adapters.slack.moderators import Moderators
-from adapters.slack.surface import Origin
+from adapters.slack.replies import Origin
 from bot import commands as cmd
 from bot.app import App, Context, Feature
 from bot.errors import ConfigError
@@ -565,7 +565,7 @@ async def test_a_request_acknowledged_before_a_crash_is_handled_at_the_next_star
 ) -> None:
     """What the journal holds at start was acknowledged and never handled: it runs now,
     answering through its response_url, and only once."""
-    from adapters.slack.surface import request_id
+    from adapters.slack.intake import request_id
 
     url = http.fake.response_url()
     payload = block_actions_payload("toy.pick#0", "b", user_id="U7", response_url=url)

@@ -8,10 +8,7 @@ aiohttp app, which checks every request's signature and age before any listener 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
-import hashlib
-import json
 import logging
 import re
 from collections.abc import Mapping
@@ -21,39 +18,29 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
-from slack_bolt.adapter.socket_mode.async_internals import run_async_bolt_app
 from slack_bolt.app.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
-from slack_sdk.errors import SlackApiError
-from slack_sdk.socket_mode.request import SocketModeRequest
-from slack_sdk.socket_mode.response import SocketModeResponse
 from slack_sdk.web.async_client import AsyncWebClient
-from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from adapters.slack import render as slack_render
 from adapters.slack import translate
+from adapters.slack.intake import Arrivals, JournalFirstHandler, journaled, request_id
 from adapters.slack.moderators import Moderators
+from adapters.slack.replies import Origin, Replies, Responder, form_context
 from adapters.slack.settings import SlackSettings
 from adapters.slack.transport import (
     FAILURES,
     ShortRateLimitRetryHandler,
     SlackTransport,
     delivery_error,
-    upload,
 )
 from bot.app import App
-from bot.errors import ConfigError, DeliveryError, Failure, StartupError
+from bot.errors import ConfigError, Failure, StartupError
 from bot.model import (
-    ChannelRef,
-    Ephemeral,
     FormErrors,
     OpenForm,
-    Post,
-    Public,
     Reply,
     Submission,
-    UpdateMessage,
-    UserRef,
 )
 
 log = logging.getLogger(__name__)
@@ -64,38 +51,7 @@ ACK_BUDGET = 2.5  # seconds a form submission may take before the modal is close
 # Unbounded, a burst of votes fills the event loop with replies and the acks of later
 # clicks queue behind them (p50 20-60 ms at 1,200 clicks/s, against 3-6 ms bounded).
 WORK_SLOTS = 32
-# Work after the ack waits while requests are still arriving (until none came for QUIET
-# seconds, at most ARRIVALS_FIRST), so that in a burst every click is journaled and
-# acknowledged first and the votes are counted after.
-ARRIVALS_FIRST = 0.25
-QUIET = 0.01
 _ANY = re.compile(r".*")
-_NOT_POSTABLE = {"not_in_channel", "channel_not_found"}
-
-
-@dataclass
-class Origin:
-    """Where a request came from, so every reply goes back to the right place."""
-
-    channel: ChannelRef
-    user: UserRef
-    respond: Responder | None = None
-    trigger_id: str = ""
-    message_ts: str = ""
-    message_is_ephemeral: bool = False
-
-
-class Responder:
-    """Answers through a response_url on the surface's shared HTTP session: bolt's own
-    `respond` opens a new connection for every answer, which a burst of votes cannot afford."""
-
-    def __init__(self, url: str, session: aiohttp.ClientSession | None) -> None:
-        self._webhook = AsyncWebhookClient(url, session=session)
-
-    async def __call__(self, **message: Any) -> None:
-        response = await self._webhook.send(**message)
-        if response.status_code != 200:
-            log.warning("slack: response_url answered %s: %s", response.status_code, response.body)
 
 
 @dataclass(frozen=True)
@@ -150,10 +106,9 @@ class SlackSurface:
         self._runner: web.AppRunner | None = None
         self._work: set[asyncio.Task[Any]] = set()
         self._slots = asyncio.Semaphore(WORK_SLOTS)
-        self._last_arrival = 0.0
-        self._quiet = asyncio.Event()
-        self._quiet.set()
-        self._watch: asyncio.Task[None] | None = None
+        self.arrivals = Arrivals()
+        self.replies = Replies(self.client, self.transport)
+        self.deliver = self.replies.deliver
         self._journaled: set[str] = set()  # taken at the socket, before bolt saw them
 
     # --- Life cycle ----------------------------------------------------------------------
@@ -239,7 +194,7 @@ class SlackSurface:
         if rid in self._journaled:
             self._journaled.discard(rid)
             return rid
-        self._arrived()
+        self.arrivals.arrived()
         held = await self.core.intake.hold(PLATFORM, rid, journaled(body))
         if not held:
             log.info("slack: request %s arrived again; answered once", rid)
@@ -253,18 +208,6 @@ class SlackSurface:
             return False
         self._journaled.add(rid)
         return True
-
-    def _arrived(self) -> None:
-        self._last_arrival = asyncio.get_running_loop().time()
-        if self._quiet.is_set():
-            self._quiet.clear()
-            self._watch = asyncio.create_task(self._until_quiet())
-
-    async def _until_quiet(self) -> None:
-        loop = asyncio.get_running_loop()
-        while (idle := loop.time() - self._last_arrival) < QUIET:
-            await asyncio.sleep(QUIET - idle)
-        self._quiet.set()
 
     async def _on_command(self, ack: Any, body: dict[str, Any]) -> None:
         rid = await self._taken(body)
@@ -364,7 +307,7 @@ class SlackSurface:
             replies = [r for r in replies if not isinstance(r, FormErrors)]
         elif replies and isinstance(replies[0], OpenForm):
             form = replies[0].form
-            following = slack_render.render_form(form, self._form_context(replies[0], origin))
+            following = slack_render.render_form(form, form_context(replies[0], origin))
             await ack(response_action="update", view=following)
             replies = replies[1:]
         else:
@@ -393,151 +336,13 @@ class SlackSurface:
 
     async def _guarded(self, coro: Any) -> None:
         try:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._quiet.wait(), ARRIVALS_FIRST)
+            await self.arrivals.settled()
             async with self._slots:
                 await coro
         except Exception:
             log.exception("slack: work after the ack failed")
 
     # --- Replies -------------------------------------------------------------------------
-
-    async def deliver(self, replies: list[Reply], origin: Origin) -> None:
-        """Send each reply its own way; one failing reply does not stop the others."""
-        for reply in replies:
-            try:
-                await self._deliver_one(reply, origin)
-            except FAILURES as exc:
-                log.warning(
-                    "slack: could not deliver %s: %s", type(reply).__name__, delivery_error(exc)
-                )
-            except DeliveryError as exc:  # already put in Slack's terms by the transport
-                log.warning("slack: could not deliver %s: %s", type(reply).__name__, exc)
-            except ValueError as exc:  # a post Slack cannot show (the renderer says why)
-                log.error("slack: could not render %s: %s", type(reply).__name__, exc)
-
-    async def _deliver_one(self, reply: Reply, origin: Origin) -> None:
-        if isinstance(reply, Ephemeral):
-            await self._ephemeral(reply.post, origin)
-        elif isinstance(reply, Public):
-            await self._public(reply.post, origin)
-        elif isinstance(reply, OpenForm):
-            if not origin.trigger_id:
-                log.warning("slack: cannot open form %s without a trigger_id", reply.form.id)
-                return
-            view = slack_render.render_form(reply.form, self._form_context(reply, origin))
-            await self.client.views_open(trigger_id=origin.trigger_id, view=view)
-        elif isinstance(reply, UpdateMessage):
-            await self._update(reply.post, origin)
-        elif isinstance(reply, FormErrors):
-            await self._ephemeral(reply.post(), origin)
-
-    def _form_context(self, reply: OpenForm, origin: Origin) -> str:
-        return translate.form_metadata(reply.form.value, origin.channel, origin.message_ts)
-
-    async def _ephemeral(self, post: Post, origin: Origin) -> None:
-        message = slack_render.render(post)
-        if origin.respond is not None:
-            await origin.respond(
-                text=message["text"],
-                blocks=message["blocks"],
-                response_type="ephemeral",
-                replace_original=False,
-            )
-        else:
-            await self.client.chat_postEphemeral(
-                channel=origin.channel.channel,
-                user=origin.user.user,
-                text=message["text"],
-                blocks=message["blocks"],
-            )
-        if post.attachments:
-            await self._private_files(post, origin)
-
-    async def _public(self, post: Post, origin: Origin) -> None:
-        message = slack_render.render(post)
-        try:
-            response = await self.client.chat_postMessage(
-                channel=origin.channel.channel,
-                text=message["text"],
-                blocks=message["blocks"],
-                unfurl_links=False,
-                unfurl_media=False,
-            )
-        except SlackApiError as exc:
-            if exc.response.get("error") not in _NOT_POSTABLE or origin.respond is None:
-                raise
-            # A private channel the bot was not invited to: answer through the command.
-            await origin.respond(
-                text=message["text"], blocks=message["blocks"], response_type="in_channel"
-            )
-            return
-        await upload(self.client, origin.channel.channel, post.attachments, str(response["ts"]))
-
-    async def _update(self, post: Post, origin: Origin) -> None:
-        message = slack_render.render(post)
-        if origin.message_ts and not origin.message_is_ephemeral:
-            await self.client.chat_update(
-                channel=origin.channel.channel,
-                ts=origin.message_ts,
-                text=message["text"],
-                blocks=message["blocks"],
-            )
-        elif origin.respond is not None:
-            await origin.respond(
-                text=message["text"], blocks=message["blocks"], replace_original=True
-            )
-        else:
-            log.warning("slack: nothing to update for %s", origin.user.key)
-
-    async def _private_files(self, post: Post, origin: Origin) -> None:
-        """Files meant for one member go to a direct message with them."""
-        im = await self.transport.conversation(ChannelRef.direct(origin.user))
-        await upload(self.client, im.channel, post.attachments)
-
-
-class JournalFirstHandler(AsyncSocketModeHandler):
-    """Socket Mode in which a command or a click is journaled and acknowledged before bolt
-    runs: bolt's dispatch costs more than the journal, and in a burst every click's ack
-    would wait for the dispatch of all the clicks ahead of it. Bolt then routes it to its
-    listener as usual (its own ack goes nowhere). Other envelopes, a form submission above
-    all, whose ack carries the answer, go through bolt first."""
-
-    def __init__(self, surface: SlackSurface, app: AsyncApp, app_token: str) -> None:
-        super().__init__(app, app_token=app_token)
-        self.surface = surface
-
-    async def handle(self, client: Any, req: SocketModeRequest) -> None:
-        first = req.type == "slash_commands" or (
-            req.type == "interactive" and req.payload.get("type") == "block_actions"
-        )
-        if not first:
-            await super().handle(client, req)
-            return
-        taken = await self.surface.take_first(req.payload)
-        await client.send_socket_mode_response(SocketModeResponse(envelope_id=req.envelope_id))
-        if taken:  # in a task of its own, so the acks of a whole batch go out first
-            self.surface.track(run_async_bolt_app(self.app, req))
-
-
-def journaled(body: dict[str, Any]) -> dict[str, Any]:
-    """What the journal keeps of a request: all that handling it again needs, without the
-    verification token, and of the clicked message only its ts (its blocks are most of a
-    click's bytes, and every byte is written before the ack)."""
-    kept = {k: v for k, v in body.items() if k not in ("token", "state")}
-    if isinstance(kept.get("message"), dict):
-        kept["message"] = {"ts": kept["message"].get("ts")}
-    return kept
-
-
-def request_id(body: dict[str, Any]) -> str:
-    """Slack's id for one command, click or submission: its trigger_id, the same in every
-    delivery of it; the digest of the body where there is none."""
-    trigger = str(body.get("trigger_id") or "")
-    if trigger:
-        return f"slack:{trigger}"
-    digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
-    return f"slack:sha256:{digest}"
 
 
 def create(core: App, settings: SlackSettings, env: Mapping[str, str]) -> SlackSurface:
