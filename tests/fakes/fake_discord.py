@@ -41,6 +41,8 @@ import pytest_asyncio
 import yarl
 from aiohttp import WSMsgType, web
 
+from tests.fakes.holds import Holds
+
 DISCORD_EPOCH_MS = 1420070400000
 ATTACHMENT_SIZE_LIMIT = 25 * 1024 * 1024
 HEARTBEAT_INTERVAL_MS = 41250
@@ -251,9 +253,8 @@ class FakeDiscord:
         self._outage: _Outage | None = None
         self._hangs: list[_Rule] = []
         self._lost_answers: list[_Rule] = []
-        self._holds: list[asyncio.Future[bool]] = []  # one per request held now
+        self._holds = Holds()  # calls held unanswered now
         self._revoked = False
-        self._closing = False
         # (channel id, nonce) -> (message id, time.monotonic() it was created)
         self._nonces: dict[tuple[str, str], tuple[int, float]] = {}
         self._interactions: dict[str, _Interaction] = {}  # by token
@@ -313,8 +314,7 @@ class FakeDiscord:
         Requests held by ``hang`` are not processed: their connections are dropped, so
         closing never waits on them. A request still sleeping out ``latency`` gets at most a
         second before it is cancelled."""
-        self._closing = True
-        self._end_holds(released=False)
+        self._holds.close()
         for ws in list(self._all_ws):
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(ws.close(code=1001), 1.0)
@@ -421,7 +421,7 @@ class FakeDiscord:
         """Let every held request go on (processed and answered now, even if its client has
         given up) and disarm the ``hang`` rules not used yet."""
         self._hangs.clear()
-        self._end_holds(released=True)
+        self._holds.end(released=True)
 
     @property
     def hung(self) -> int:
@@ -965,25 +965,6 @@ class FakeDiscord:
         except ValueError:
             return raw_text, []
 
-    async def _hold(self) -> bool:
-        """Wait until ``release_hangs()`` (True) or ``close()`` (False)."""
-        if self._closing:
-            return False
-        held: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._holds.append(held)
-        await self._notify()
-        try:
-            return await held
-        finally:
-            if held in self._holds:
-                self._holds.remove(held)
-
-    def _end_holds(self, released: bool) -> None:
-        holds, self._holds = self._holds, []
-        for held in holds:
-            if not held.done():
-                held.set_result(released)
-
     async def _rest(self, request: web.Request) -> web.StreamResponse:
         arrived = time.monotonic()
         path = request.path
@@ -1000,7 +981,7 @@ class FakeDiscord:
             at=arrived,
         )
         self.requests.append(req)
-        if any(rule.take(req) for rule in self._hangs) and not await self._hold():
+        if any(rule.take(req) for rule in self._hangs) and not await self._holds.hold(self._notify):
             await self._notify()
             return _drop_connection(request)  # the fake is closing; never processed
         processed = False

@@ -37,6 +37,8 @@ import pytest_asyncio
 from aiohttp import BodyPartReader, WSMsgType, web
 from slack_sdk.signature import SignatureVerifier
 
+from tests.fakes.holds import Holds
+
 TEAM_ID = "T1"
 TEAM_DOMAIN = "fake-workspace"
 BOT_USER_ID = "UBOT"
@@ -250,13 +252,12 @@ class FakeSlack:
         self._outage: _Outage | None = None
         self._lost_answers: dict[str, int] = {}  # method -> answers still to lose
         self._hangs: list[_Hang] = []
-        self._holds: list[asyncio.Future[bool]] = []  # one per call held now
+        self._holds = Holds()  # calls held unanswered now
         self._revoked: dict[str, str] = {}  # token -> error it now gets
         self._rate: float | None = None  # chat.postMessage tokens per second per channel
         self._burst = 0
         self._rate_retry_after = 1
         self._buckets: dict[str, _Bucket] = {}
-        self._closing = False
         self._sockets: list[web.WebSocketResponse] = []
         self._changed = asyncio.Condition()
         self._counter = itertools.count(1)
@@ -308,8 +309,7 @@ class FakeSlack:
         Calls held by ``hang`` are not processed: their connections are dropped, so closing
         never waits on them. A call still sleeping out ``latency`` gets at most a second
         before it is cancelled."""
-        self._closing = True
-        self._end_holds(released=False)
+        self._holds.close()
         for ws in self._sockets:
             if not ws.closed:
                 await ws.close()
@@ -399,7 +399,7 @@ class FakeSlack:
         """Let every held call go on (processed and answered now, even if its client has
         given up) and disarm the ``hang`` rules not used yet."""
         self._hangs.clear()
-        self._end_holds(released=True)
+        self._holds.end(released=True)
 
     @property
     def hung(self) -> int:
@@ -563,25 +563,6 @@ class FakeSlack:
         self._lost_answers[method] -= 1
         return True
 
-    async def _hold(self) -> bool:
-        """Wait until ``release_hangs()`` (True) or ``close()`` (False)."""
-        if self._closing:
-            return False
-        held: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._holds.append(held)
-        await self._notify()
-        try:
-            return await held
-        finally:
-            if held in self._holds:
-                self._holds.remove(held)
-
-    def _end_holds(self, released: bool) -> None:
-        holds, self._holds = self._holds, []
-        for held in holds:
-            if not held.done():
-                held.set_result(released)
-
     # ------------------------------------------------------------------ HTTP endpoints
 
     async def _api(self, request: web.Request) -> web.Response:
@@ -591,7 +572,7 @@ class FakeSlack:
         headers = dict(request.headers)
         call = Call(method, args, headers, status=0, at=arrived)
         self.calls.append(call)
-        if self._take_hang(method, args) and not await self._hold():
+        if self._take_hang(method, args) and not await self._holds.hold(self._notify):
             await self._notify()
             return _drop_connection(request)  # the fake is closing; never processed
         status, body, extra_headers, processed = self._answer(method, args, headers)
