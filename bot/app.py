@@ -163,6 +163,10 @@ class App:
         for feature in self.features.values():
             await feature.start()
         await self.scheduler.start(paused=not background)
+        # Handled requests are remembered a day (to refuse one delivered again), then go.
+        self.scheduler.timers.add_job(
+            self.intake.prune, "interval", hours=1, id="intake-prune", replace_existing=True
+        )
         if background:
             self._tasks.append(asyncio.create_task(self.outbox.run(), name="outbox"))
 

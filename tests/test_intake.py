@@ -59,6 +59,9 @@ async def test_a_held_request_is_given_back_until_it_is_done(make_app, clock):
     assert await app.intake.prune() == 2
     assert await app.intake.held("discord") != []
     assert await app.intake.hold("slack", "slack:1", {"n": 1}) is True
+    # A bot that runs for months forgets them too: the prune runs every hour.
+    prune = app.scheduler.timers.get_job("intake-prune")
+    assert prune is not None and prune.trigger.interval.total_seconds() == 3600
 
 
 async def test_a_vote_handled_again_after_a_crash_is_not_undone(make_app):
