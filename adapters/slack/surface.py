@@ -129,7 +129,10 @@ class SlackSurface:
             await self._socket.connect_async()
             log.info("slack: connected in Socket Mode")
         else:
-            runner = web.AppRunner(self.bolt.web_app(path=self.settings.path), access_log=None)
+            from adapters.slack.http import Door  # replays and malformed requests stop here
+
+            door = Door(self.bolt, self._tokens.signing_secret)
+            runner = web.AppRunner(door.web_app(self.settings.path), access_log=None)
             self._runner = runner
             await runner.setup()
             await web.TCPSite(runner, self.settings.host, self.port).start()
