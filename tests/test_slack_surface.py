@@ -554,7 +554,7 @@ async def test_a_click_delivered_twice_is_acknowledged_twice_and_handled_once(ht
     payload = block_actions_payload("toy.pick#0", "a", response_url=http.fake.response_url())
     body = interaction_body(payload)
     first, _, _ = await http.post(body)
-    again, _, _ = await http.post(body)  # Slack retrying, or the same request replayed
+    again, _, _ = await http.post(body, age=1)  # Slack sending it again, signed anew
     await http.settle()
     assert (first, again) == (200, 200)
     assert [p[1] for p in http.toy.picks] == ["a"]
