@@ -24,6 +24,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import render as slack_render
 from adapters.slack import translate
+from adapters.slack.http import Door
 from adapters.slack.intake import Arrivals, JournalFirstHandler, journaled, request_id
 from adapters.slack.moderators import Moderators
 from adapters.slack.replies import Origin, Replies, Responder, form_context
@@ -129,9 +130,7 @@ class SlackSurface:
             await self._socket.connect_async()
             log.info("slack: connected in Socket Mode")
         else:
-            from adapters.slack.http import Door  # replays and malformed requests stop here
-
-            door = Door(self.bolt, self._tokens.signing_secret)
+            door = Door(self.bolt, self._tokens.signing_secret)  # replays, malformed: 4xx
             runner = web.AppRunner(door.web_app(self.settings.path), access_log=None)
             self._runner = runner
             await runner.setup()
