@@ -112,7 +112,15 @@ config_option = click.option(
 
 @main.command()
 @config_option
-def run(config_path: str | None) -> None:
+@click.option(
+    "--db",
+    "db_path",
+    # No checks here: opening the database says in one line what is wrong with the file.
+    type=click.Path(readable=False),
+    default=None,
+    help="SQLite file to keep state in (default: [bot] database of the configuration).",
+)
+def run(config_path: str | None, db_path: str | None) -> None:
     """Run the bot on Discord and/or Slack, from the tokens in the environment."""
     platforms = [p for p in ("discord", "slack") if _has_tokens(p, os.environ)]
     if not platforms:
@@ -122,7 +130,7 @@ def run(config_path: str | None) -> None:
             "To try the bot without any, run: itsm-bot demo"
         )
     config = load_config(config_path)
-    asyncio.run(_run(config, platforms, os.environ))
+    asyncio.run(_run(config, platforms, os.environ, db_path=db_path))
 
 
 def _has_tokens(platform: str, env: Mapping[str, str]) -> bool:
@@ -138,14 +146,16 @@ async def _run(
     platforms: list[str],
     env: Mapping[str, str],
     stop: asyncio.Event | None = None,
+    db_path: str | None = None,
 ) -> None:
-    """Run until SIGINT/SIGTERM (or `stop`), connected to every platform named."""
+    """Run until SIGINT/SIGTERM (or `stop`), connected to every platform named; `db_path`
+    (from --db) wins over the configuration's [bot] database."""
     if stop is None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-    async with App.running(config, all_features()) as app:
+    async with App.running(config, all_features(), db_path=db_path) as app:
         surfaces = []
         try:
             for platform in platforms:

@@ -227,6 +227,11 @@ def _split_many(value: Any) -> list[Any]:
     return [p.strip() for p in parts if p.strip()]
 
 
+# The largest whole number an option may take unless it declares a bound of its own: the
+# largest integer a JSON number (Discord, JavaScript) holds exactly, well inside SQLite's
+# 64-bit INTEGER, so an id typed as 99999999999999999999 is a usage error, not a crash.
+INT_MAX = 2**53 - 1
+_WHOLE = re.compile(r"^[+-]?[0-9]+$")
 _TRUE = {"true", "yes", "on", "1", "y"}
 _FALSE = {"false", "no", "off", "0", "n"}
 _CHANNEL = re.compile(r"^<?#([A-Za-z0-9_-]+)(?:\|[^>]*)?>?$")
@@ -263,15 +268,24 @@ def _one(option: Option, value: Any, tz: str, place: Place) -> Any:
 
 
 def _int(option: Option, value: Any) -> int:
-    try:
-        number = int(str(value).strip())
-    except ValueError:
-        raise ValueError(f"`{value}` is not a whole number") from None
-    if option.min_value is not None and number < option.min_value:
-        raise ValueError(f"must be at least {option.min_value}")
-    if option.max_value is not None and number > option.max_value:
-        raise ValueError(f"must be at most {option.max_value}")
+    """A whole number within the option's bounds; an option that declares none still gets
+    +/- INT_MAX, so no number reaches the database (or a platform) that it cannot hold."""
+    low = -INT_MAX if option.min_value is None else option.min_value
+    high = INT_MAX if option.max_value is None else option.max_value
+    text = str(value).strip()
+    if isinstance(value, bool) or not _WHOLE.match(text):
+        raise ValueError(f"`{value}` is not a whole number")
+    digits = text.lstrip("+-").lstrip("0")
+    if len(digits) > len(str(INT_MAX)):  # too long to be in range: never convert it
+        raise ValueError(_out_of_range(text.startswith("-"), low, high))
+    number = int(text)
+    if number < low or number > high:
+        raise ValueError(_out_of_range(number < low, low, high))
     return number
+
+
+def _out_of_range(below: bool, low: int, high: int) -> str:
+    return f"must be at least {low}" if below else f"must be at most {high}"
 
 
 def _bool(value: Any) -> bool:

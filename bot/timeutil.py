@@ -1,7 +1,9 @@
 """Reading times and durations the way members type them.
 
 Everything is stored in UTC; a zone is only used to read what a member typed and to show
-a time back. Natural phrases ("tomorrow 14:00", "next tuesday 9am") go to dateparser.
+a time back. Natural phrases ("tomorrow 14:00", "next tuesday 9am") go to dateparser, but
+what it only guesses at (a bare number such as "-1", a lone word, a month with no day) is
+refused with the guess named, rather than taken as a date nobody meant.
 """
 
 from __future__ import annotations
@@ -72,12 +74,59 @@ def parse_when(text: str, tz: str, now: datetime) -> datetime:
     return moment.astimezone(UTC)
 
 
+_MONTHS = (
+    "january february march april may june july august september october november december "
+    "jan feb mar apr jun jul aug sep sept oct nov dec"
+)
+_WEEKDAYS = (
+    "monday tuesday wednesday thursday friday saturday sunday "
+    "mon tue tues wed thu thur thurs fri sat sun"
+)
+_DAY_WORDS = "today tomorrow yesterday tonight now noon midnight"
+_UNITS = (
+    "second seconds sec secs minute minutes min mins hour hours hr hrs day days "
+    "week weeks wk wks fortnight fortnights month months year years yr yrs"
+)
+_VOCABULARY = frozenset(f"{_MONTHS} {_WEEKDAYS} {_DAY_WORDS} {_UNITS}".split())
+_RELATIVE = re.compile(r"\b(?:next|last|this|in|ago|from|after|before)\b")
+_WORD = re.compile(r"[a-z]+")
+_ANCHORS = (
+    re.compile(r"\b\d{1,2}:\d{2}\b"),  # a clock time: 9:00, 17:30
+    re.compile(r"\b\d{1,2}\s*(?:am|pm|a\.m\.|p\.m\.)"),  # 9am, 3 pm
+    re.compile(r"\b\d{1,4}[/.-]\d{1,2}[/.-]\d{1,4}\b"),  # 12/05/2026, 05.12.2026
+    re.compile(r"\b\d{1,2}/\d{1,2}\b"),  # 12/05
+)
+_SHORT_UNIT = re.compile(r"\d\s*(?:h|d|w|m)\b")  # 3h, 2d: only with in / ago
+_NUMBERS_ONLY = re.compile(  # "-1", "1.5", "7 8", "1700000000"
+    r"^[\s+\-.,0-9]*[0-9][\s+\-.,0-9]*$"
+)
+_TRY = "write it like 2026-12-05 09:00, next tuesday 9am, tomorrow 14:00 or 2d"
+
+
+def _unrecognised(text: str) -> str | None:
+    """Why `text` names no date or time a person would mean, or None if it does.
+
+    dateparser reads almost anything as some date ("-1" is 23 January, "a" is January,
+    "friday 99" is 2099): only text with something date-like in it goes to it at all, a
+    month name, a weekday, a day word (today, noon...), a unit after next / in / ago, a
+    clock time or a numeric date."""
+    lower = text.lower()
+    if any(a.search(lower) for a in _ANCHORS):
+        return None
+    if _NUMBERS_ONLY.match(lower):
+        return "a bare number is not enough"
+    if set(_WORD.findall(lower)) & _VOCABULARY:
+        return None
+    if _RELATIVE.search(lower) and _SHORT_UNIT.search(lower):
+        return None
+    return "it names no day, month, weekday, time or relative phrase I know"
+
+
 def _natural(text: str, tz: str, now: datetime) -> datetime:
-    import dateparser  # imported late: it is slow to import and only needed here
+    from dateparser.date import DateDataParser  # imported late: slow, and only needed here
 
     base = now.astimezone(ZoneInfo(tz)).replace(tzinfo=None)
-    found = dateparser.parse(
-        text,
+    parser = DateDataParser(
         languages=["en"],
         settings={
             "RELATIVE_BASE": base,
@@ -85,9 +134,17 @@ def _natural(text: str, tz: str, now: datetime) -> datetime:
             "RETURN_AS_TIMEZONE_AWARE": False,
         },
     )
+    data = parser.get_date_data(text)
+    found = data.date_obj
     if found is None:
+        raise ValueError(f"I can't read `{text}` as a date; {_TRY}")
+    why = _unrecognised(text)
+    if why is None and data.period in ("month", "year") and not _RELATIVE.search(text.lower()):
+        why = "it gives a month or a year but no day"  # "March 2027": the day was today's
+    if why is not None:
+        guess = found.strftime("%a %d %b %Y %H:%M")
         raise ValueError(
-            f"I can't read `{text}` as a date; try 2026-12-05 09:00, tomorrow 14:00 or 2d"
+            f"`{text}` is not a date: {why} (the date reader would guess {guess} from it); {_TRY}"
         )
     return found
 

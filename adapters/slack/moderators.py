@@ -16,6 +16,12 @@ log = logging.getLogger(__name__)
 
 
 class Moderators:
+    """A lookup Slack cannot answer (an error, a timeout, a body that is not JSON) counts as
+    "not a moderator" for that one check, with a warning in the log, and is not cached: the
+    member is still answered (member commands run, moderator ones are refused as for any
+    member), and the next check asks again. Failing closed keeps a broken lookup from
+    granting moderator rights."""
+
     def __init__(
         self,
         client: AsyncWebClient,
@@ -50,9 +56,12 @@ class Moderators:
         if cached and cached[0] > now:
             return cached[1]
         try:
-            user = (await self.client.users_info(user=user_id))["user"]
-        except FAILURES as exc:
-            log.warning("users.info for %s failed: %s", user_id, delivery_error(exc))
+            user = (await self.client.users_info(user=user_id)).get("user")
+        except Exception as exc:  # whatever Slack (or what stands in front of it) answered
+            log.warning("users.info for %s failed: %s; not a moderator for now", user_id, _why(exc))
+            return False
+        if not isinstance(user, dict):
+            log.warning("users.info for %s gave no user; not a moderator for now", user_id)
             return False
         admin = bool(user.get("is_admin") or user.get("is_owner") or user.get("is_primary_owner"))
         self._admins[user_id] = (now + self.ttl, admin)
@@ -64,9 +73,20 @@ class Moderators:
             return self._group[1]
         try:
             response = await self.client.usergroups_users_list(usergroup=self.group)
-        except FAILURES as exc:
-            log.warning("members of user group %s unavailable: %s", self.group, delivery_error(exc))
+            members = {str(u) for u in response.get("users") or []}
+        except Exception as exc:  # as above: a failed lookup never leaves a member unanswered
+            log.warning("members of user group %s unavailable: %s", self.group, _why(exc))
             return self._group[1] if self._group else set()
-        members = set(response.get("users") or [])
         self._group = (now + self.ttl, members)
         return members
+
+
+def _why(exc: Exception) -> str:
+    """A failed lookup in one line. A body that is not JSON comes as a SlackApiError whose
+    response is aiohttp's own (no status_code), and text as a str body: say what it was."""
+    if isinstance(exc, FAILURES):
+        try:
+            return str(delivery_error(exc))
+        except Exception:  # an answer delivery_error cannot classify
+            pass
+    return f"{type(exc).__name__}: {exc}"

@@ -6,6 +6,7 @@ import asyncio
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -16,12 +17,14 @@ from bot.model import ChannelRef
 from bot.store import Database
 
 
-def _db_path(config_path: str | None, db_path: str | None) -> str:
-    if db_path:
-        return db_path
+def _config(config_path: str | None) -> Any:
     from bot.cli import load_config  # the composition root; imported late to avoid a cycle
 
-    return load_config(config_path).bot.database
+    return load_config(config_path)
+
+
+def _db_path(config_path: str | None, db_path: str | None) -> str:
+    return db_path or _config(config_path).bot.database
 
 
 async def _store(path: str) -> FeedStore:
@@ -44,9 +47,19 @@ def feeds_cli() -> None:
 def import_opml(
     file: str, channel: str | None, backlog: int, db_path: str | None, config_path: str | None
 ) -> None:
-    """Add every feed of an OPML FILE (and subscribe --channel to each)."""
+    """Add every feed of an OPML FILE (and subscribe --channel to each).
+
+    The addresses /feed add refuses are refused here too (private and loopback ones unless
+    [feeds] allow_private), at most [feeds] import_max feeds are taken from one file, and
+    every entry left out is listed with its reason before the summary."""
+    config = _config(config_path)
+    settings = config.section("feeds")
     try:
-        outlines = opml.read(Path(file).read_bytes())
+        reading = opml.parse(
+            Path(file).read_bytes(),
+            allow_private=settings.allow_private,
+            limit=settings.import_max,
+        )
     except ValueError as exc:
         raise click.ClickException(f"{file}: {exc}") from None
     target = None
@@ -55,9 +68,39 @@ def import_opml(
             target = ChannelRef.parse(channel)
         except ValueError:
             raise click.BadParameter("write it as platform:workspace:channel", param_hint="--channel") from None  # fmt: skip
-    added = asyncio.run(_import(_db_path(config_path, db_path), outlines, target, backlog))
+    outlines = reading.outlines
+    added = asyncio.run(_import(db_path or config.bot.database, outlines, target, backlog))
+    for line in skipped_lines(reading.skipped):
+        click.echo(line)
     where = f" for {target.key}" if target else " (no channel: subscribe one with /feed add)"
-    click.echo(f"{len(outlines)} feed(s) read, {added} new subscription(s){where}.")
+    summary = f"{len(outlines)} feed(s) read, {added} new subscription(s){where}"
+    if reading.skipped:
+        count = len(reading.skipped)
+        summary += f"; {count} {'entry' if count == 1 else 'entries'} skipped (see above)"
+    click.echo(summary + ".")
+
+
+SKIPPED_SHOWN = 20  # lines; the rest are counted
+SHOWN_CHARS = 200  # of an address or title in a line
+
+
+def skipped_lines(skipped: list[opml.Skipped]) -> list[str]:
+    """One line per skipped entry, at most SKIPPED_SHOWN of them, then a count of the rest."""
+    lines = []
+    for entry in skipped[:SKIPPED_SHOWN]:
+        url = _shown(entry.url) if entry.url else "(no address)"
+        title = f' "{_shown(entry.title)}"' if entry.title and entry.title != entry.url else ""
+        lines.append(f"skipped {url}{title}: {entry.reason}")
+    rest = len(skipped) - SKIPPED_SHOWN
+    if rest > 0:
+        lines.append(f"…and {rest} more skipped entries, not listed")
+    return lines
+
+
+def _shown(text: str) -> str:
+    """What the file says, safe on a terminal: control characters escaped, long text cut."""
+    safe = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return safe if len(safe) <= SHOWN_CHARS else safe[: SHOWN_CHARS - 1] + "…"
 
 
 async def _import(

@@ -26,3 +26,4 @@ class FeedSettings(Section):
     summary_chars: int = Field(default=300, ge=50, le=2000)
     allow_private: bool = False  # allow private/loopback/link-local addresses (tests, demo)
     user_agent: str = "itsm-community-bot/0.1 (feed reader)"
+    import_max: int = Field(default=500, ge=1, le=100_000)  # feeds one `feeds import` file adds
