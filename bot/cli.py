@@ -187,19 +187,29 @@ async def _run(
     default=None,
     help="Read console lines from this file instead of the terminal.",
 )
-def demo(config_path: str | None, db_path: str | None, script: Any) -> None:
+@click.option(
+    "--files",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Folder to save the files the bot sends (default: a new temporary one, printed).",
+)
+def demo(config_path: str | None, db_path: str | None, script: Any, files: str | None) -> None:
     """Try the bot offline in this terminal, with bundled content and no tokens."""
     config = load_config(config_path)
-    asyncio.run(_demo(config, db_path, script))
+    folder = Path(files) if files else Path(tempfile.mkdtemp(prefix="itsm-bot-files-"))
+    click.echo(f"Files the bot sends (charts, exports, calendars) are saved in {folder}", err=True)
+    asyncio.run(_demo(config, db_path, script, folder))
 
 
-async def _demo(config: configuration.CoreConfig, db_path: str | None, script: Any) -> None:
+async def _demo(
+    config: configuration.CoreConfig, db_path: str | None, script: Any, files: Path
+) -> None:
     from adapters.console import Console
 
     with tempfile.TemporaryDirectory(prefix="itsm-bot-") as tmp:
         path = db_path or str(Path(tmp) / "demo.db")
         async with App.running(config, all_features(), db_path=path) as app:
-            console = Console(app)
+            console = Console(app, files=files)
             stream = script or sys.stdin
             interactive = script is None and sys.stdin.isatty()
             if interactive:

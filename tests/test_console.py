@@ -134,3 +134,22 @@ def test_untrusted_text_cannot_form_a_link_on_any_surface():
     assert "](https://evil" not in discord and "[ours](https://example.org/ok)" in discord
     console = render(post, 1, "public")
     assert "the report (https://evil" not in console and "ours (https://example.org/ok)" in console
+
+
+def test_demo_saves_the_files_the_bot_sends_where_it_says(tmp_path):
+    """A newcomer can open the charts, exports and calendars the demo makes."""
+    from click.testing import CliRunner
+
+    from bot.cli import main
+
+    folder = tmp_path / "files"
+    script = '@mod! /poll create "Q?" "A" "B"\n@mod! /poll export 1\n'
+    result = CliRunner().invoke(main, ["demo", "--files", str(folder)], input=script)
+    assert result.exit_code == 0, result.output
+    assert f"saved in {folder}" in result.output
+    saved = sorted(p.name for p in folder.iterdir())
+    assert any(name.endswith("-poll-1.csv") for name in saved), saved
+    csv = next(p for p in folder.iterdir() if p.name.endswith("-poll-1.csv"))
+    assert f"saved: {csv}" in result.output
+    header = csv.read_text(encoding="utf-8-sig").splitlines()[0]
+    assert "," in header  # the export itself, as a member would download it

@@ -20,6 +20,7 @@ import re
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 from adapters.console.render import render
 from bot import textargs
@@ -53,12 +54,25 @@ class Shown:
 
 
 class Screen:
-    """Every message the bot has shown, by number, written out as it appears."""
+    """Every message the bot has shown, by number, written out as it appears. Given a
+    `files` folder, the files a message carries (charts, CSV exports, .ics) are saved there
+    as "N-NAME", so that they can be opened."""
 
-    def __init__(self, write: Callable[[str], None]) -> None:
+    def __init__(self, write: Callable[[str], None], files: Path | None = None) -> None:
         self.write = write
+        self.files = files
         self.messages: dict[int, Shown] = {}
         self.by_key: dict[str, int] = {}
+
+    def _save(self, number: int, post: Post) -> None:
+        if self.files is None:
+            return
+        for attachment in post.attachments:
+            self.files.mkdir(parents=True, exist_ok=True)
+            # Only the last part of a name the core was given: no path escapes the folder.
+            target = self.files / f"{number}-{Path(attachment.filename).name or 'file'}"
+            target.write_bytes(attachment.data)
+            self.write(f"  saved: {target}")
 
     def show(self, post: Post, audience: str, channel: str = CHANNEL, key: str = "") -> int:
         number = len(self.messages) + 1
@@ -69,12 +83,14 @@ class Screen:
         if channel != CHANNEL:
             text = text.replace(" [public]", f" [public in #{channel}]", 1)
         self.write(text)
+        self._save(number, post)
         return number
 
     def replace(self, number: int, post: Post) -> None:
         shown = self.messages[number]
         shown.post = post
         self.write(render(post, number, shown.audience, edited=True))
+        self._save(number, post)
 
 
 class ConsoleTransport:
@@ -101,10 +117,14 @@ class ConsoleTransport:
 
 class Console:
     def __init__(
-        self, app: App, write: Callable[[str], None] = print, default_member: str = "member"
+        self,
+        app: App,
+        write: Callable[[str], None] = print,
+        default_member: str = "member",
+        files: Path | None = None,
     ) -> None:
         self.app = app
-        self.screen = Screen(write)
+        self.screen = Screen(write, files)
         self.transport = ConsoleTransport(self.screen)
         self.default_member = default_member
         self.forms: dict[str, Form] = {}
