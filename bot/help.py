@@ -106,7 +106,7 @@ def detail(registry: cmd.Registry, words: list[str], is_moderator: bool) -> Post
             fields=[Field(c.usage(), c.description, inline=False) for c in commands],
         )
     if found is None:
-        raise UsageError(f"There is no command `/{' '.join(words)}`.", hint="Type /help.")
+        raise UsageError(f"There is no command `/{inert(' '.join(words))}`.", hint="Type /help.")
     fields = [
         Field(
             o.placeholder(),

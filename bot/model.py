@@ -70,8 +70,24 @@ class UserRef:
 # Post.text uses a small markdown subset (**bold**, _italic_, `code`, [label](https://url),
 # "- " bullets). Two things cannot be written in markdown because each platform shows them
 # differently: a moment in time (shown in each reader's own zone) and a mention. The core
-# writes them as markers; every renderer replaces them. Content from outside is passed
-# through `inert()` first, so it can never forge either marker.
+# writes them as markers; every renderer replaces them.
+#
+# Trusted and untrusted text. Every string in a Post, Form or reply is the core's markup,
+# and the core's markup is trusted as far as the core wrote it, no further:
+#   * Platform syntax is never trusted, wherever it comes from. The core never writes a
+#     Slack `<…>` tag, a Discord `<@…>`/`<t:…>`, `@everyone` or platform-only markdown; every
+#     renderer neutralises all of them in every text it is given (posts, replies, labels,
+#     footers, errors). Nothing here has to think about it.
+#   * The markup's own live parts (markers, links) are trusted only as the core built them:
+#     `time_tag`, `mention_tag`, `link`. Any text the core did not write itself (what a
+#     member typed, a moderator's template, a display name, a feed, a calendar, an error
+#     that quotes input, and stored copies of all of these) goes through `inert()` where it
+#     is put into a markup string, in replies exactly as in posts. `inert()` leaves the
+#     text readable and changes nothing else.
+#   * What renderers refuse even from the core: a mention marker pings only the members in
+#     `Post.mentions`; a link (a markup link or a title linked to `Post.url`) whose label
+#     names another address shows its real address; a `code` span shows its content as
+#     typed, so input quoted in backticks cannot turn into a time, a mention or a link.
 
 MARK_OPEN, MARK_CLOSE = "\u27e6", "\u27e7"  # ⟦ ⟧
 TimeStyle = Literal["f", "F", "d", "D", "t", "R"]
@@ -83,15 +99,38 @@ def time_tag(moment: datetime, style: TimeStyle = "f") -> str:
 
 
 def mention_tag(user: UserRef) -> str:
-    """A marker for a deliberate mention of one member (the only kind the bot ever makes)."""
+    """A marker for a deliberate mention of one member (the only kind the bot ever makes);
+    it pings only if the post also lists the member in `Post.mentions`."""
     return f"{MARK_OPEN}@:{user.user}{MARK_CLOSE}"
 
 
 def inert(text: str) -> str:
     """Make untrusted text unable to fake a time, a mention or a link: marker brackets become
     plain ones, and a zero-width space parts `](` so `[label](url)` stays text everywhere
-    (our renderers and Discord's own markdown alike)."""
+    (our renderers and Discord's own markdown alike). Use it wherever text the core did not
+    write goes into a Post, a reply or an error message."""
     return text.replace(MARK_OPEN, "[").replace(MARK_CLOSE, "]").replace("](", "]\u200b(")
+
+
+# Characters that would end a link's address early, split it, or start markup inside it.
+_URL_UNSAFE = {ch: f"%{ord(ch):02X}" for ch in " \t\n\r()[]<>|`\\\"'"}
+_URL_UNSAFE.update({MARK_OPEN: "%E2%9F%A6", MARK_CLOSE: "%E2%9F%A7"})
+
+
+def safe_url(url: str) -> str:
+    """An address as it may go inside link syntax: characters that could end the link or
+    start other markup are percent-encoded, so the link opens what the address says."""
+    return "".join(_URL_UNSAFE.get(ch, ch) for ch in url.strip())
+
+
+def link(label: str, url: str) -> str:
+    """A markup link the core means to make, to an address it may not have written.
+
+    The label is made inert (and keeps no brackets that would end it); the address is made
+    safe with `safe_url`. A renderer still shows the real address if the label names another.
+    """
+    shown = inert(label).replace("[", "(").replace("]", ")")
+    return f"[{shown}]({safe_url(url)})"
 
 
 # --- Outgoing ----------------------------------------------------------------------------

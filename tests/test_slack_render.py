@@ -81,7 +81,8 @@ def test_only_the_cores_own_links_mentions_and_times_become_tags() -> None:
         f"**New** [the article](https://example.org/a?x=1&y=2) by {mention_tag(UserRef('slack', 'T1', 'U42'))} "
         f"at {time_tag(MOMENT)} {inert(chr(0x27E6) + '@:U999' + chr(0x27E7))}"
     )
-    section = r.render(Post(text=text, zone="Europe/London"))["blocks"][0]["text"]["text"]
+    post = Post(text=text, zone="Europe/London", mentions=["U42"])
+    section = r.render(post)["blocks"][0]["text"]["text"]
 
     assert _tags(section) == [
         "<https://example.org/a?x=1&amp;y=2|the article>",
@@ -90,6 +91,9 @@ def test_only_the_cores_own_links_mentions_and_times_become_tags() -> None:
     ]
     assert section.startswith("*New*")
     assert "[@:U999]" in section  # a forged marker stays text
+    # A mention marker of a member the post does not list is a name, as on Discord.
+    unlisted = r.render(Post(text=text))["blocks"][0]["text"]["text"]
+    assert "<@U42>" not in unlisted and "@U42" in unlisted
 
 
 @pytest.mark.parametrize(
@@ -151,8 +155,14 @@ def test_a_linked_title_holds_no_other_tag_and_fits_its_section() -> None:
     title = f"[x](https://evil.example) | {mention_tag(UserRef('slack', 'T1', 'U42'))} {time_tag(MOMENT)}"
     block = r.render(Post(title=title, url="https://example.org/a"))["blocks"][0]
 
+    # The title names another address than the one it links to: it is not a link, and
+    # the real address is shown beside it.
+    assert _tags(block["text"]["text"]) == ["<https://example.org/a>"]
+    assert block["text"]["text"].startswith("*x (https://evil.example) ¦ @U42 Sat 05 Dec")
+    honest = f"x | {mention_tag(UserRef('slack', 'T1', 'U42'))} {time_tag(MOMENT)}"
+    block = r.render(Post(title=honest, url="https://example.org/a"))["blocks"][0]
     assert _tags(block["text"]["text"]) == [
-        "<https://example.org/a|x (https://evil.example) ¦ @U42 Sat 05 Dec 2026 09:30 UTC>"
+        "<https://example.org/a|x ¦ @U42 Sat 05 Dec 2026 09:30 UTC>"
     ]
 
     long_url = "https://example.org/" + "&" * 1000

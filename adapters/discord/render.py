@@ -4,6 +4,10 @@ Pure: no network. Every Discord limit is respected with a visible "…", times b
 `<t:UNIX:STYLE>` so each reader sees their own zone, and nothing from content can ping:
 only the ids in `post.mentions` are allowed to, everything else is neutralised twice
 (AllowedMentions and a zero-width space inside `@everyone`, `<@…>`, `<@&…>`, `<#…>`).
+Platform syntax typed by anyone is shown as text in every field: a raw `<t:0:F>` shows no
+date, `</cmd:1>` no command. A link whose label names another address (a markup link, or
+the title linked to `post.url`) shows its real address (see "Trusted and untrusted text"
+in bot/model.py).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import discord
 
 from adapters.discord.views import CoreComponent, custom_id_for
 from bot import markup
-from bot.model import Button, Post, Select
+from bot.model import Button, Post, Select, safe_url
 from bot.timeutil import format_local
 
 log = logging.getLogger(__name__)
@@ -107,16 +111,19 @@ def render(post: Post, marker: str = "") -> Rendered:
 # --- Text ----------------------------------------------------------------------------------
 
 _EVERYONE = re.compile(r"@(everyone|here)", re.IGNORECASE)
-_ANGLE_MENTION = re.compile(r"<(@[!&]?|#)(?=\d)")
-_CODE_SPAN = re.compile(r"(`+)(.+?)\1", re.DOTALL)
+# Discord's own `<…>` syntax: user/role/channel mentions, timestamps, slash-command
+# mentions and guild navigation. A zero-width space after `<` leaves each one text.
+_ANGLE_TAG = re.compile(r"<(?=@[!&]?\d|#\d|t:-?\d|/[\w-]|id:)")
+_CODE_SPAN = markup.CODE_SPAN
 _LINE_START = re.compile(r"^(\s*)(#{1,3} |-# |>>> |> )", re.MULTILINE)
 _LONE_STAR = re.compile(r"(?<!\*)\*(?!\*)")
 
 
 def neutralise(text: str) -> str:
-    """Make @everyone, @here and raw user/role/channel mentions inert, whatever the client."""
+    """Make @everyone, @here, raw user/role/channel mentions and raw timestamps inert,
+    whatever the client."""
     text = _EVERYONE.sub(lambda m: f"@{ZWSP}{m.group(1)}", text)
-    return _ANGLE_MENTION.sub(lambda m: f"<{ZWSP}{m.group(1)}", text)
+    return _ANGLE_TAG.sub(f"<{ZWSP}", text)
 
 
 def escape_discord_only(text: str) -> str:
@@ -144,6 +151,7 @@ def _escape_prose(text: str) -> str:
 def rich(text: str, mentions: set[str]) -> str:
     """Text for places Discord renders markdown, timestamps and mentions (description, values)."""
     text = escape_discord_only(neutralise(text))
+    text = markup.links(text, lambda label, url: f"[{label}]({url})")
     return markup.substitute(
         text,
         time=lambda moment, style: f"<t:{int(moment.timestamp())}:{style}>",
@@ -169,8 +177,14 @@ def _embed(
 ) -> discord.Embed | None:
     """One embed, or None when the post has nothing an embed shows; `reserve` keeps room
     for a marker at the end of the description, `note` says what did not fit."""
-    title = markup.truncate(escape_discord_only(flat(post.title, post.zone)), TITLE_MAX)
+    shown_title = flat(post.title, post.zone)
+    title = markup.truncate(escape_discord_only(shown_title), TITLE_MAX)
+    url = post.url if title and post.url.startswith(("https://", "http://")) else ""
     text = rich(post.text, mentions)
+    if url and markup.disguises(shown_title, url):
+        # The title names another address: it is not linked, and the real one is shown.
+        text = f"<{safe_url(url)}>" + (f"\n{text}" if text else "")
+        url = ""
     description = markup.truncate(text, DESCRIPTION_MAX - reserve - len(note)) + note
     footer = markup.truncate(flat(post.footer, post.zone), FOOTER_MAX)
     fields = _fields(post, mentions)
@@ -181,7 +195,7 @@ def _embed(
     embed = discord.Embed(
         title=title or None,
         description=description or None,
-        url=post.url if title and post.url.startswith(("https://", "http://")) else None,
+        url=safe_url(url) if url else None,
         color=post.color,
         timestamp=post.timestamp,
     )

@@ -1,9 +1,12 @@
 """The core's neutral Post and Form -> Slack Block Kit, as pure functions.
 
 Every piece of content is escaped (`&`, `<`, `>`) before any Slack syntax is added, so
-nothing a member or a feed wrote can ping (`<!channel>`, `<@U…>`, `<!subteam^…>`) or
-become a link; the only `<…>` sequences in the output are the ones made here: links from
-the markup's `[label](https://…)`, the core's deliberate mentions and localised times.
+nothing a member or a feed wrote can ping (`<!channel>`, `<@U…>`, `<!subteam^…>`), fake a
+date (`<!date^…>`) or become a link; the only `<…>` sequences in the output are the ones
+made here: links from the markup's `[label](https://…)`, mentions of the members the post
+lists in `Post.mentions`, and localised times (see "Trusted and untrusted text" in
+bot/model.py). A link whose label names another address, the post's linked title included,
+shows its real address instead of hiding it.
 `plain_text` objects (header, labels) are escaped too: Slack decodes the three entities
 there as well, and nothing in the output then looks like a live tag.
 Every Slack limit is respected; whatever is cut ends with a visible "…".
@@ -18,7 +21,7 @@ from typing import Any
 from adapters.slack import translate
 from bot import markup
 from bot.markup import ELLIPSIS
-from bot.model import Button, Field, Form, FormField, Post, Select
+from bot.model import Button, Field, Form, FormField, Post, Select, safe_url
 from bot.timeutil import format_local
 
 # Slack's published limits.
@@ -75,14 +78,16 @@ def escape(text: str) -> str:
     return _BROADCAST.sub("@\u200b", text)
 
 
-def mrkdwn(text: str, zone: str = "UTC") -> str:
-    """The core's markdown subset and markers -> escaped Slack mrkdwn."""
-    text = escape(text)
+def mrkdwn(text: str, zone: str = "UTC", mentions: tuple[str, ...] | list[str] = ()) -> str:
+    """The core's markdown subset and markers -> escaped Slack mrkdwn. Only the members in
+    `mentions` (the post's own list) are mentioned; any other mention marker is text."""
+    text = _BULLET.sub("• ", escape(text))
     text = markup.links(text, _link)
-    text = _BOLD.sub(r"*\1*", text)
-    text = _BULLET.sub("• ", text)
+    text = _BOLD.sub(r"*\1*", text)  # bold may span code: an error quoting input
     return markup.substitute(
-        text, time=lambda moment, style: _date(moment, style, zone), mention=_mention
+        text,
+        time=lambda moment, style: _date(moment, style, zone),
+        mention=lambda user: _mention(user, mentions),
     )
 
 
@@ -114,8 +119,10 @@ def _link(label: str, url: str) -> str:
     return f"<{url.replace('|', '%7C')}|{label.replace('|', '¦')}>"
 
 
-def _mention(user: str) -> str:
-    return f"<@{user}>" if _SLACK_USER.match(user) else escape(f"@{user}")
+def _mention(user: str, allowed: tuple[str, ...] | list[str] = ()) -> str:
+    if user in allowed and _SLACK_USER.match(user):
+        return f"<@{user}>"
+    return _BROADCAST.sub("@\u200b", f"@{user}")  # already escaped: it came from the text
 
 
 def _date(moment: datetime, style: str, zone: str) -> str:
@@ -146,7 +153,7 @@ def fallback(post: Post) -> str:
     source = post.title or post.text or post.footer
     if not source and post.fields:
         source = post.fields[0].name
-    return cut(mrkdwn(source or "Message", post.zone), FALLBACK_TEXT)
+    return cut(mrkdwn(source or "Message", post.zone, post.mentions), FALLBACK_TEXT)
 
 
 def _title(post: Post) -> list[Block]:
@@ -154,8 +161,14 @@ def _title(post: Post) -> list[Block]:
         return []
     if _is_web_url(post.url):
         # A link's label cannot hold another tag (link, mention, time): plain text only.
-        label = cut(escape(plain(post.title, post.zone)), HEADER_TEXT).replace("|", "¦")
-        text = f"*<{escape(post.url).replace('|', '%7C')}|{label}>*"
+        shown = plain(post.title, post.zone)
+        label = cut(escape(shown), HEADER_TEXT).replace("|", "¦")
+        url = escape(safe_url(post.url))
+        if markup.disguises(shown, post.url):
+            # The title names another address: show it, and the real one, unlinked.
+            text = f"*{label}*\n<{url}>"
+        else:
+            text = f"*<{url}|{label}>*"
         if len(text) <= SECTION_TEXT:
             return [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
     return [{"type": "header", "text": plain_text(post.title, HEADER_TEXT, post.zone)}]
@@ -164,11 +177,13 @@ def _title(post: Post) -> list[Block]:
 def _text(post: Post) -> list[Block]:
     if not post.text.strip():
         return []
-    return [{"type": "section", "text": _mrkdwn_block(mrkdwn(post.text, post.zone), SECTION_TEXT)}]
+    text = mrkdwn(post.text, post.zone, post.mentions)
+    return [{"type": "section", "text": _mrkdwn_block(text, SECTION_TEXT)}]
 
 
-def _field_text(field: Field, zone: str) -> str:
-    name, value = mrkdwn(field.name, zone), mrkdwn(field.value, zone)
+def _field_text(field: Field, post: Post) -> str:
+    name = mrkdwn(field.name, post.zone, post.mentions)
+    value = mrkdwn(field.value, post.zone, post.mentions)
     return f"*{name}*\n{value}" if name else value
 
 
@@ -182,7 +197,7 @@ def _fields(post: Post) -> list[Block]:
             row.clear()
 
     for field in post.fields:
-        text = _field_text(field, post.zone)
+        text = _field_text(field, post)
         if not text.strip():
             continue
         if field.inline:
@@ -266,7 +281,7 @@ def _actions(post: Post) -> list[Block]:
 
 
 def _context(post: Post) -> list[Block]:
-    parts = [mrkdwn(post.footer, post.zone)] if post.footer.strip() else []
+    parts = [mrkdwn(post.footer, post.zone, post.mentions)] if post.footer.strip() else []
     if post.timestamp:
         parts.append(_date(post.timestamp, "f", post.zone))
     if not parts:

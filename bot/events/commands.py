@@ -34,6 +34,7 @@ from bot.model import (
     OpenForm,
     Post,
     UpdateMessage,
+    inert,
 )
 
 if TYPE_CHECKING:
@@ -205,7 +206,7 @@ class Handlers:
         event = await self._event(ctx, id)
         if not await self.service.cancel(event):
             raise UsageError(f"Event #{id} is already cancelled.", "id")
-        return Ephemeral(Post(text=f"Event #{id} **{event.title}** is cancelled; "
+        return Ephemeral(Post(text=f"Event #{id} **{inert(event.title)}** is cancelled; "
                                    "its announcement says so and its reminders are off."))  # fmt: skip
 
     async def rsvps(self, ctx: Context, id: int) -> Ephemeral:
@@ -247,9 +248,9 @@ class Handlers:
         if event is None:
             raise UserError("That event no longer exists.")
         if event.cancelled:
-            raise UserError(f"**{event.title}** has been cancelled.")
+            raise UserError(f"**{inert(event.title)}** has been cancelled.")
         if ctx.now >= event.start:
-            raise UserError(f"**{event.title}** has already started.")
+            raise UserError(f"**{inert(event.title)}** has already started.")
         status, _, notify = answer.partition("+")
         post = await self.service.rsvp(event, ctx.user, status, bool(notify))
         replies: list[Any] = []
@@ -257,7 +258,7 @@ class Handlers:
             replies.append(UpdateMessage(post))
         said = render.RSVP_LABELS[answer].lower()
         extra = " I'll send you the last reminder as a direct message." if notify else ""
-        replies.append(Ephemeral(Post(text=f"Noted: {said} for **{event.title}**.{extra} "
+        replies.append(Ephemeral(Post(text=f"Noted: {said} for **{inert(event.title)}**.{extra} "
                                            "Change it any time; /event mine lists yours.")))  # fmt: skip
         return replies
 
@@ -272,13 +273,13 @@ class Handlers:
         try:
             timeutil.zone(tz)
         except UsageError as exc:
-            errors["tz"] = exc.message
+            errors["tz"] = inert(exc.message)  # it quotes what was typed
             tz = ctx.tz
         start = None
         try:
             start = parse_moment(values.get("start", ""), tz, ctx.now, "start")
         except UsageError as exc:
-            errors["start"] = exc.message
+            errors["start"] = inert(exc.message)
         if not values.get("title"):
             errors["title"] = "An event needs a title."
         if errors:
@@ -292,7 +293,7 @@ class Handlers:
         try:
             draft = check(draft, ctx.now, self.max_remind)
         except UsageError as exc:
-            return FormErrors({exc.option or "title": exc.message})
+            return FormErrors({exc.option or "title": inert(exc.message)})
         outcome = await self.service.create(ctx.community.id, ctx.channel, draft, ctx.user.key)
         assert outcome is not None
         return Ephemeral(confirmation("created", outcome, ctx.channel))
@@ -318,7 +319,7 @@ def confirmation(verb: str, outcome: Outcome, channel: ChannelRef) -> Post:
     event = outcome.event
     reminders = ", ".join(timeutil.format_duration(o) for o in event.remind) or "none"
     lines = [
-        f"Event #{event.id} **{event.title}** {verb}: starts "
+        f"Event #{event.id} **{inert(event.title)}** {verb}: starts "
         f"{render.own_time(event.start, event.tz)}.",
         f"Announced in #{channel.channel}; reminders before the start: {reminders}.",
         *(f"- {note}" for note in outcome.notes),

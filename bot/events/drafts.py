@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 from bot import timeutil
 from bot.errors import UsageError
+from bot.model import inert
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +72,9 @@ def check(draft: Draft, now: datetime, max_remind: timedelta, allow_past: bool =
 def check_url(url: str, option: str = "url") -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise UsageError(f"`{url}` is not a web address.", option=option, hint="Use https://…")
+        raise UsageError(
+            f"`{inert(url)}` is not a web address.", option=option, hint="Use https://…"
+        )
     return url
 
 
@@ -86,7 +89,7 @@ def parse_offsets(text: str) -> list[timedelta]:
             out.append(timeutil.parse_duration(part))
         except ValueError:
             raise UsageError(
-                f"`{part}` is not a reminder offset.",
+                f"`{inert(part)}` is not a reminder offset.",
                 option="remind",
                 hint="Write offsets like remind=7d,1d,1h (w, d, h, m).",
             ) from None
@@ -103,4 +106,4 @@ def parse_moment(text: str, tz: str, now: datetime, option: str) -> datetime:
     try:
         return timeutil.parse_when(text, tz, now)
     except ValueError as exc:
-        raise UsageError(f"`{option}`: {exc}", option=option) from None
+        raise UsageError(f"`{option}`: {inert(str(exc))}", option=option) from None

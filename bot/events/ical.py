@@ -22,6 +22,7 @@ from bot.errors import UserError
 from bot.events.drafts import Draft
 from bot.events.store import Event
 from bot.fetch import Fetcher
+from bot.model import inert
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +104,8 @@ def parse(
     try:
         cal = icalendar.Calendar.from_ical(data)
     except ValueError as exc:
-        raise UserError("That is not an iCalendar file I can read.", hint=str(exc)[:200]) from None
+        hint = inert(str(exc)[:200])  # the parser quotes the calendar
+        raise UserError("That is not an iCalendar file I can read.", hint=hint) from None
     series = {
         _raw_uid(vevent): vevent
         for vevent in cal.walk("VEVENT")
@@ -260,5 +262,5 @@ async def fetch(url: str, max_bytes: int, timeout: float, allow_private: bool = 
     finally:
         await fetcher.close()
     if not result.ok:
-        raise UserError(f"I could not fetch that calendar: {result.error}.")
+        raise UserError(f"I could not fetch that calendar: {inert(result.error)}.")
     return result.body

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from bot import timeutil
 from bot.events.store import Counts, Event, Rsvp
-from bot.model import Attachment, Button, Field, Post, inert, time_tag
+from bot.model import Attachment, Button, Field, Post, inert, link, time_tag
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ def listing_fields(event: Event) -> list[Field]:
     if event.organiser:
         fields.append(Field("WHO", inert(event.organiser), inline=False))
     if event.url:
-        fields.append(Field("BOOKING", f"[Booking & further details]({event.url})", inline=False))
+        fields.append(Field("BOOKING", link("Booking & further details", event.url), inline=False))
     return fields
 
 

@@ -17,7 +17,7 @@ from bot.errors import UserError
 from bot.events import ical, render
 from bot.events.drafts import Draft, check
 from bot.events.store import Event, EventStore
-from bot.model import ChannelRef, Post, UserRef
+from bot.model import ChannelRef, Post, UserRef, inert
 from bot.scheduler import ANY_LATENESS, Job
 from bot.timeutil import format_duration
 
@@ -288,12 +288,13 @@ class ImportReport:
     left_out: list[str] = field(default_factory=list)  # "title: N" more occurrences
 
     def summary(self) -> str:
+        """The report as markup: every title and problem came from the calendar, so inert."""
         lines = [f"Added {len(self.added)} event(s)."]
-        lines += [f"- #{e.id} {e.title}" for e in self.added]
+        lines += [f"- #{e.id} {inert(e.title)}" for e in self.added]
         if self.known:
             lines.append(f"{self.known} already known (same UID), left as they are.")
         if self.past:
             lines.append(f"{self.past} already started or over, skipped.")
-        lines += [f"Skipped: {problem}" for problem in self.invalid]
-        lines += [f"Repeats; later occurrences left out: {cut}" for cut in self.left_out]
+        lines += [f"Skipped: {inert(problem)}" for problem in self.invalid]
+        lines += [f"Repeats; later occurrences left out: {inert(cut)}" for cut in self.left_out]
         return "\n".join(lines)

@@ -140,22 +140,22 @@ class Feeds(Feature):
         try:
             check_url(url)
         except ValueError as exc:
-            raise UsageError(f"`{url}`: {exc}.", option="url") from None
+            raise UsageError(f"`{inert(url)}`: {inert(str(exc))}.", option="url") from None
         result = await self.poller.fetcher.fetch(url)
         if result.ok and looks_like_html(result.body, result.content_type):
             found = await self.poller.discover(result)
             if not found:
                 raise UserError(
-                    f"{url} is a web page that announces no feed.",
+                    f"{inert(url)} is a web page that announces no feed.",
                     hint="Give the feed's own address (it often ends in /feed, .rss or .xml).",
                 )
             url = found[0]
             result = await self.poller.fetcher.fetch(url)
         if not result.ok:
-            raise UserError(f"I could not fetch {url}: {result.error}.")
+            raise UserError(f"I could not fetch {inert(url)}: {inert(result.error)}.")
         parsed = await self.poller.parse(result)
         if parsed.error:
-            raise UserError(f"{url} is not a feed I can read: {parsed.error}.")
+            raise UserError(f"{inert(url)} is not a feed I can read: {inert(parsed.error)}.")
         return result.moved_to or url, result, parsed
 
     # --- Commands --------------------------------------------------------------------------
@@ -176,7 +176,7 @@ class Feeds(Feature):
             try:
                 terms = compile_terms(value)
             except ValueError as exc:
-                raise UsageError(f"`{name}`: {exc}", option=name) from None
+                raise UsageError(f"`{name}`: {inert(str(exc))}", option=name) from None
             stalling = await asyncio.to_thread(stalling_pattern, terms) if terms else None
             if stalling is not None:
                 raise UsageError(
@@ -188,7 +188,7 @@ class Feeds(Feature):
         try:
             check_template(template)
         except ValueError as exc:
-            raise UsageError(f"`template`: {exc}", option="template") from None
+            raise UsageError(f"`template`: {inert(str(exc))}", option="template") from None
         feed_url, result, parsed = await self.resolve(url)
         source, sub = await self.subscribe(
             feed_url, target, include=include, exclude=exclude, template=template,
@@ -288,7 +288,7 @@ class Feeds(Feature):
         feed_url, _, parsed = await self.resolve(url)
         items = parsed.chronological()
         if not items:
-            raise UserError(f"{feed_url} is a feed, but it has no items yet.")
+            raise UserError(f"{inert(feed_url)} is a feed, but it has no items yet.")
         name = parsed.title or feed_url
         note = Post(text=f"Preview of the latest item of **{inert(name)}**, as it would be posted (nothing is subscribed).")  # fmt: skip
         return [Ephemeral(note), Ephemeral(item_post(items[-1], name, zone=ctx.tz))]

@@ -39,7 +39,8 @@ def item_post(item: Item, source: str, template: str = "", zone: str = "UTC") ->
         "date": time_tag(when, "f") if when else "",
     }
     if template:
-        text = _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), template)
+        # A moderator's text, so inert like the feed's own values: its markdown still shows.
+        text = _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), inert(template))
         return Post(text=text.strip(), image=item.image, zone=zone)
     byline = " · ".join(v for v in (values["source"], _by(values["author"]), values["date"]) if v)
     text = "\n".join(part for part in (values["summary"], f"_{byline}_" if byline else "") if part)

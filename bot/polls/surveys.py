@@ -193,7 +193,7 @@ class Surveys(RunFeature):
         if segment is None or segment.kind != "single":
             names = ", ".join(q.qid for q in questions if q.segment) or "none"
             raise UsageError(
-                f"`{by}` is not a question to compare by.", option="by",
+                f"`{inert(by)}` is not a question to compare by.", option="by",
                 hint=f"Segment questions of `{name}`: {names}.",
             )  # fmt: skip
         table = await self.store.crosstab(run.id, segment.qid)

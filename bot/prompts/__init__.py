@@ -16,7 +16,7 @@ from bot import commands as cmd
 from bot.app import Context, Feature
 from bot.config import Duration, Section
 from bot.errors import UsageError
-from bot.model import ChannelRef, Ephemeral, Post, time_tag
+from bot.model import ChannelRef, Ephemeral, Post, inert, time_tag
 from bot.prompts import cli as prompts_cli
 from bot.prompts.bank import COMPETENCIES, Prompt, load_bank
 from bot.prompts.daily import DAILY, DIGEST, Daily, describe, digest_prefix
@@ -282,7 +282,7 @@ class JustDoIt(Feature):
             return Ephemeral(Post(text=f"Posted today's prompt in #{target.channel}."))
         return Ephemeral(Post(
             text=f"Today's prompt is already posted in #{target.channel} "
-            f"(it posts once a day):\n_{prompt_day.prompt.text}_"
+            f"(it posts once a day):\n_{inert(prompt_day.prompt.text)}_"
         ))  # fmt: skip
 
     async def channel_settings(

@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.errors import UsageError
+from bot.model import inert
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _NAMED_SETS = {
@@ -38,7 +39,9 @@ def parse_time(text: str) -> time:
         if match and hour < 24 and minute < 60:
             return time(hour, minute)
     raise UsageError(
-        f"`{text}` is not a time of day.", option="time", hint="Write it like 08:30, 8am or 17:15."
+        f"`{inert(text)}` is not a time of day.",
+        option="time",
+        hint="Write it like 08:30, 8am or 17:15.",
     )
 
 
@@ -47,7 +50,7 @@ def _weekday(word: str) -> int:
     if key in WEEKDAYS and word.strip().lower() in _day_spellings(key):
         return WEEKDAYS.index(key)
     raise UsageError(
-        f"`{word}` is not a day of the week.",
+        f"`{inert(word)}` is not a day of the week.",
         option="days",
         hint="Write days like mon-fri, mon,wed,fri, daily, weekdays or weekends.",
     )
@@ -112,7 +115,7 @@ def parse_date(text: str) -> date:
         return date.fromisoformat(text.strip())
     except ValueError:
         raise UsageError(
-            f"`{text}` is not a date.", option="dates", hint="Write dates like 2026-12-25."
+            f"`{inert(text)}` is not a date.", option="dates", hint="Write dates like 2026-12-25."
         ) from None
 
 
