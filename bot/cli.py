@@ -196,19 +196,19 @@ async def _run(
 def demo(config_path: str | None, db_path: str | None, script: Any, files: str | None) -> None:
     """Try the bot offline in this terminal, with bundled content and no tokens."""
     config = load_config(config_path)
-    folder = Path(files) if files else Path(tempfile.mkdtemp(prefix="itsm-bot-files-"))
-    click.echo(f"Files the bot sends (charts, exports, calendars) are saved in {folder}", err=True)
-    asyncio.run(_demo(config, db_path, script, folder))
+    asyncio.run(_demo(config, db_path, script, Path(files) if files else None))
 
 
 async def _demo(
-    config: configuration.CoreConfig, db_path: str | None, script: Any, files: Path
+    config: configuration.CoreConfig, db_path: str | None, script: Any, files: Path | None
 ) -> None:
     from adapters.console import Console
 
     with tempfile.TemporaryDirectory(prefix="itsm-bot-") as tmp:
         path = db_path or str(Path(tmp) / "demo.db")
         async with App.running(config, all_features(), db_path=path) as app:
+            files = files or Path(tempfile.mkdtemp(prefix="itsm-bot-files-"))
+            click.echo(f"Files the bot sends (charts, exports, calendars) go to {files}", err=True)
             console = Console(app, files=files)
             stream = script or sys.stdin
             interactive = script is None and sys.stdin.isatty()

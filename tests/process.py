@@ -131,11 +131,14 @@ async def subscribe_feed(
         '<?xml version="1.0"?><opml version="2.0"><head><title>t</title></head><body>'
         f'<outline type="rss" text="{name or channel}" xmlUrl="{url}"/></body></opml>'
     )
+    # The feeds are served on 127.0.0.1, which only `[feeds] allow_private` lets in.
+    config = directory / "import.toml"
+    config.write_text("[feeds]\nallow_private = true\n")
     status, out = await run_cli(
         "feeds", "import", str(opml), "--channel", channel_ref(channel),
-        "--backlog", str(backlog), "--db", str(db),
+        "--backlog", str(backlog), "--db", str(db), "--config", str(config),
     )  # fmt: skip
-    if status != 0:
+    if status != 0 or "1 new subscription" not in out:
         raise RuntimeError(f"feeds import failed ({status}): {out}")
 
 

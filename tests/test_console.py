@@ -146,7 +146,7 @@ def test_demo_saves_the_files_the_bot_sends_where_it_says(tmp_path):
     script = '@mod! /poll create "Q?" "A" "B"\n@mod! /poll export 1\n'
     result = CliRunner().invoke(main, ["demo", "--files", str(folder)], input=script)
     assert result.exit_code == 0, result.output
-    assert f"saved in {folder}" in result.output
+    assert f"go to {folder}" in result.output
     saved = sorted(p.name for p in folder.iterdir())
     assert any(name.endswith("-poll-1.csv") for name in saved), saved
     csv = next(p for p in folder.iterdir() if p.name.endswith("-poll-1.csv"))

@@ -65,7 +65,9 @@ async def test_one_timer_for_the_earliest_job_whatever_their_number(make_app, cl
     now = clock.now()
     for i in range(1_000):
         await app.scheduler.schedule(f"job:{i}", "load", now + timedelta(hours=1, seconds=i))
-    assert [j.id for j in app.scheduler.timers.get_jobs()] == [WAKE]
+    # The app's own housekeeping (the journal's hourly prune) is a timer of its own.
+    timers = [j.id for j in app.scheduler.timers.get_jobs() if j.id != "intake-prune"]
+    assert timers == [WAKE]
     assert app.scheduler.armed() == now + timedelta(hours=1)
     await app.scheduler.schedule("later", "load", now + timedelta(days=1))
     assert app.scheduler.armed() == now + timedelta(hours=1)  # a later job moves nothing
