@@ -35,6 +35,7 @@ from bot.model import (
     Reply,
     Submission,
     UserRef,
+    inert,
 )
 from bot.outbox import Outbox, OutboxSettings
 from bot.scheduler import Scheduler
@@ -289,9 +290,11 @@ def freeze_startup_heap() -> None:
 
 
 def error_post(exc: UserError) -> Post:
-    text = f"**{exc.message}**"
+    """An error for the member. Errors often quote what was typed, and the core never means
+    an error to carry a time or a mention, so the whole message is made inert here, once."""
+    text = f"**{inert(exc.message)}**"
     if exc.hint:
-        text += f"\n{exc.hint}"
+        text += f"\n{inert(exc.hint)}"
     return Post(text=text, color=ERROR_COLOR)
 
 

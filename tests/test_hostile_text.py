@@ -602,11 +602,7 @@ def _cases() -> list[Any]:
         if "url" in name or "link" in name:
             strings.update(HOSTILE_URLS)
         for key, text in strings.items():
-            marks = []
-            if key in BREAKOUT and name == "usage errors (command parser)":
-                reason = "bot/commands.py and bot/timeutil.py quote input without inert()"
-                marks.append(pytest.mark.xfail(reason=reason, strict=False))
-            cases.append(pytest.param(name, text, id=f"{name}-{key}", marks=marks))
+            cases.append(pytest.param(name, text, id=f"{name}-{key}"))
     return cases
 
 
