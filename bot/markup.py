@@ -1,4 +1,4 @@
-"""Helpers every renderer shares: replacing time/mention markers, links, truncating honestly.
+"""Helpers every renderer shares: replacing time/mention/channel markers, links, honest cuts.
 
 The renderers' half of the trust model described in `bot.model` ("Trusted and untrusted
 text"): these functions read the core's markup subset and decide what becomes live.
@@ -24,7 +24,7 @@ _MARKER = re.compile(
     re.escape(MARK_OPEN)
     + r"(?:t:(-?\d+):([fFdDtR])|@:([^"
     + re.escape(MARK_CLOSE)
-    + r"]+))"
+    + r"]+)|#:([\w.-]+))"
     + re.escape(MARK_CLOSE)
 )
 CODE_SPAN = re.compile(r"(`+)(.+?)\1", re.DOTALL)
@@ -49,12 +49,16 @@ def substitute(
     text: str,
     time: Callable[[datetime, str], str],
     mention: Callable[[str], str],
+    channel: Callable[[str], str] = lambda channel: f"#{channel}",
 ) -> str:
-    """Replace every time and mention marker (outside code) with what the platform shows."""
+    """Replace every time, mention and channel marker (outside code) with what the
+    platform shows."""
 
     def one(match: re.Match[str]) -> str:
         if match.group(3) is not None:
             return mention(match.group(3))
+        if match.group(4) is not None:
+            return channel(match.group(4))
         return time(datetime.fromtimestamp(int(match.group(1)), UTC), match.group(2))
 
     def markers(part: str) -> str:

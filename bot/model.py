@@ -79,7 +79,7 @@ class UserRef:
 #     renderer neutralises all of them in every text it is given (posts, replies, labels,
 #     footers, errors). Nothing here has to think about it.
 #   * The markup's own live parts (markers, links) are trusted only as the core built them:
-#     `time_tag`, `mention_tag`, `link`. Any text the core did not write itself (what a
+#     `time_tag`, `mention_tag`, `channel_tag`, `link`. Any text the core did not write itself (what a
 #     member typed, a moderator's template, a display name, a feed, a calendar, an error
 #     that quotes input, and stored copies of all of these) goes through `inert()` where it
 #     is put into a markup string, in replies exactly as in posts. `inert()` leaves the
@@ -102,6 +102,12 @@ def mention_tag(user: UserRef) -> str:
     """A marker for a deliberate mention of one member (the only kind the bot ever makes);
     it pings only if the post also lists the member in `Post.mentions`."""
     return f"{MARK_OPEN}@:{user.user}{MARK_CLOSE}"
+
+
+def channel_tag(channel: ChannelRef) -> str:
+    """A marker for a channel, shown the way its platform names one (a clickable channel on
+    Slack and Discord, "#name" on the console). It never pings anyone."""
+    return f"{MARK_OPEN}#:{channel.channel}{MARK_CLOSE}"
 
 
 def inert(text: str) -> str:

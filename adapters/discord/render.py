@@ -156,6 +156,7 @@ def rich(text: str, mentions: set[str]) -> str:
         text,
         time=lambda moment, style: f"<t:{int(moment.timestamp())}:{style}>",
         mention=lambda user: f"<@{user}>" if user in mentions else f"@{user}",
+        channel=lambda channel: f"<#{channel}>" if channel.isdigit() else f"#{channel}",
     )
 
 

@@ -78,6 +78,9 @@ def escape(text: str) -> str:
     return _BROADCAST.sub("@\u200b", text)
 
 
+_SLACK_CHANNEL = re.compile(r"[CGD][A-Z0-9]{2,}")
+
+
 def mrkdwn(text: str, zone: str = "UTC", mentions: tuple[str, ...] | list[str] = ()) -> str:
     """The core's markdown subset and markers -> escaped Slack mrkdwn. Only the members in
     `mentions` (the post's own list) are mentioned; any other mention marker is text."""
@@ -88,7 +91,12 @@ def mrkdwn(text: str, zone: str = "UTC", mentions: tuple[str, ...] | list[str] =
         text,
         time=lambda moment, style: _date(moment, style, zone),
         mention=lambda user: _mention(user, mentions),
+        channel=_channel,
     )
+
+
+def _channel(channel: str) -> str:
+    return f"<#{channel}>" if _SLACK_CHANNEL.fullmatch(channel) else f"#{channel}"
 
 
 def plain(text: str, zone: str = "UTC") -> str:
