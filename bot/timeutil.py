@@ -41,6 +41,25 @@ def format_duration(delta: timedelta) -> str:
     return "".join(parts) or "0s"
 
 
+_WORD_UNITS = ((604800, "week", "weeks"), (86400, "day", "days"), (3600, "h", "h"), (60, "min", "min"), (1, "s", "s"))  # fmt: skip
+
+
+def duration_words(delta: timedelta) -> str:
+    """A duration as a person reads it: '10 s', '30 min', '2 h', '1 day', '1 h 30 min'.
+
+    At most the two largest units are shown (a duration shown to a member is a rough one);
+    under a second reads as 'under 1 s'. `format_duration` is the typed, exact form."""
+    seconds = round(delta.total_seconds())
+    if seconds <= 0:
+        return "under 1 s" if delta.total_seconds() > 0 else "0 s"
+    parts = []
+    for size, one, many in _WORD_UNITS:
+        n, seconds = divmod(seconds, size)
+        if n:
+            parts.append(f"{n} {one if n == 1 else many}")
+    return " ".join(parts[:2])
+
+
 def zone(name: str) -> ZoneInfo:
     """An IANA zone, or a UsageError naming it."""
     try:

@@ -53,7 +53,7 @@ async def test_add_posts_backlog_newest_items_oldest_first(start, feed_server: F
     url = feed_server.set("f.xml", body=rss(entries(10)))
     out = await run.say(f"@mod! /feed add {url}")
     assert "now follows Test feed (subscription #1)" in out
-    assert "latest 3 item(s)" in out
+    assert "latest 3 items now" in out
     posted = [line for line in run.out if "** item" in line]
     assert [p.split("**")[1].strip() for p in posted] == ["item 8", "item 9", "item 10"]
 

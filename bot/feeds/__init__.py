@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime
+import re
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, ClassVar
 
 from bot import commands as cmd
-from bot.app import Context, Feature
+from bot.app import ERROR_COLOR, Context, Feature
 from bot.errors import UsageError, UserError
 from bot.feeds.cli import feeds_cli
 from bot.feeds.demo import DemoFeedServer, demo_feeds
@@ -26,7 +27,8 @@ from bot.feeds.schema import MIGRATIONS
 from bot.feeds.settings import FeedSettings
 from bot.feeds.store import FeedStore, Source, Subscription
 from bot.fetch import FetchResult, check_url
-from bot.model import ChannelRef, Ephemeral, Field, Post, inert, time_tag
+from bot.model import ChannelRef, Ephemeral, Field, Post, channel_tag, inert, time_tag
+from bot.timeutil import duration_words
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -35,6 +37,23 @@ log = logging.getLogger(__name__)
 
 DEMO_BACKLOG = 1
 POLL_JOB = "feeds.poll_due"
+PRIVATE_HINT = (
+    "Feeds on private or loopback addresses are refused unless the configuration sets"
+    " `[feeds] allow_private = true`: that is for tests and demos, never in production."
+)
+_BLOCKED = re.compile(r"^refused: .*(?:is an? [\w-]+ address|is not a public address)")
+
+
+class AlreadySubscribed(UserError):
+    """The channel already follows this feed (`existing` is its subscription)."""
+
+    def __init__(self, channel: ChannelRef, existing: Subscription) -> None:
+        super().__init__(
+            f"That channel already follows this feed (subscription #{existing.id}).",
+            hint=f"Use /feed resume {existing.id} if it is paused.",
+        )
+        self.channel = channel
+        self.existing = existing
 
 
 class Feeds(Feature):
@@ -124,10 +143,7 @@ class Feeds(Feature):
         if sub_id is None:
             existing = await self.store.subscription_at(source.id, channel)
             assert existing is not None
-            raise UserError(
-                f"#{channel.channel} already follows this feed (subscription #{existing.id}).",
-                hint=f"Use /feed resume {existing.id} if it is paused.",
-            )
+            raise AlreadySubscribed(channel, existing)
         if source.state == "disabled":
             await self.store.enable(source.id, now)
         await self.store.check_soon(source.id, now)
@@ -152,7 +168,8 @@ class Feeds(Feature):
             url = found[0]
             result = await self.poller.fetcher.fetch(url)
         if not result.ok:
-            raise UserError(f"I could not fetch {inert(url)}: {inert(result.error)}.")
+            hint = PRIVATE_HINT if _BLOCKED.match(result.error) else ""
+            raise UserError(f"I could not fetch {inert(url)}: {inert(result.error)}.", hint)
         parsed = await self.poller.parse(result)
         if parsed.error:
             raise UserError(f"{inert(url)} is not a feed I can read: {inert(parsed.error)}.")
@@ -190,21 +207,51 @@ class Feeds(Feature):
         except ValueError as exc:
             raise UsageError(f"`template`: {inert(str(exc))}", option="template") from None
         feed_url, result, parsed = await self.resolve(url)
-        source, sub = await self.subscribe(
-            feed_url, target, include=include, exclude=exclude, template=template,
-            backlog=backlog, created_by=ctx.user.key, title=parsed.title,
-        )  # fmt: skip
+        try:
+            source, sub = await self.subscribe(
+                feed_url, target, include=include, exclude=exclude, template=template,
+                backlog=backlog, created_by=ctx.user.key, title=parsed.title,
+            )  # fmt: skip
+        except AlreadySubscribed as exc:  # said here, where the channel can be named as one
+            text = f"**{channel_tag(target)} already follows this feed (subscription #{exc.existing.id}).**"  # fmt: skip
+            return Ephemeral(Post(text=f"{text}\n{exc.hint}", color=ERROR_COLOR))
         await self.poller.apply(source, result, parsed, force=True)
-        shown = min(sub.backlog, len(parsed.keys))
-        every = _every(self.settings.interval.total_seconds())
+        checked = f"checked about every {self._every()}"
         return Ephemeral(
             Post(
-                text=f"#{target.channel} now follows **{inert(parsed.title or feed_url)}** "
-                f"(subscription #{sub.id}). Posting the latest {shown} item(s) now; "
-                f"new ones appear as they are published (checked about every {every}).",
+                text=f"{channel_tag(target)} now follows **{inert(parsed.title or feed_url)}** "
+                f"(subscription #{sub.id}). {await self._backlog_words(sub, checked)}",
                 footer=f"/feed pause {sub.id} · /feed remove {sub.id}",
             )
         )
+
+    def _every(self) -> str:
+        return duration_words(self.settings.interval)
+
+    async def _backlog_words(self, sub: Subscription, checked: str) -> str:
+        """What a new subscription posts now, and when: the channel's cap may hold it back."""
+        if sub.backlog == 0:
+            return f"Only new items are posted, as they are published ({checked})."
+        times = await self.store.post_times(sub.id)
+        if not times:
+            why = "none of its items passes the filters" if sub.include or sub.exclude else "it has no items yet"  # fmt: skip
+            return f"Nothing to post now: {why}. New items are posted as they are published ({checked})."  # fmt: skip
+        now = self.app.clock.now().timestamp()
+        latest = f"the latest {_items(len(times))}"
+        later = [t for t in times if t > now + 1]
+        if not later:
+            return f"Posting {latest} now; new ones appear as they are published ({checked})."
+        cap = self.settings.per_channel_cap
+        window = duration_words(self.settings.per_channel_window)
+        capped = f"as this channel's cap allows (at most {_items(cap, 'feed post')} every {window})"
+        last = _at(later[-1])
+        if len(later) < len(times):
+            when = f"Posting {latest}: {len(times) - len(later)} now and the rest by {last}, {capped}"  # fmt: skip
+        elif int(later[0]) == int(later[-1]):
+            when = f"Posting {latest} at {last}, {capped}"
+        else:
+            when = f"Posting {latest} from {_at(later[0])}, the last by {last}, {capped}"
+        return f"{when}; new ones appear as they are published ({checked})."
 
     async def list_feeds(self, ctx: Context) -> Ephemeral:
         subs = await self.store.subscriptions_in(ctx.channel.platform, ctx.channel.workspace)
@@ -227,11 +274,17 @@ class Feeds(Feature):
             state = f"⚠️ failing ({source.failures} in a row): {inert(source.last_error or '')}"
         else:
             state = "✅ running"
+        if source.state == "disabled" or sub.paused:
+            upcoming = "—"
+        elif source.failures and source.last_fetch_at:
+            wait = timedelta(seconds=source.next_check_at - source.last_fetch_at)
+            upcoming = f"{_when(source.next_check_at)} (backing off: {duration_words(wait)} after the last failure)"  # fmt: skip
+        else:
+            upcoming = f"{_when(source.next_check_at)} (checked about every {self._every()})"
         lines = [
-            f"in #{sub.channel.channel} · {state}",
+            f"in {channel_tag(sub.channel)} · {state}",
             f"last fetch: {_when(source.last_fetch_at)} · last new item: {_when(source.last_new_at)}",
-            f"failures: {source.failures} · next check: "
-            + ("—" if source.state == "disabled" or sub.paused else _when(source.next_check_at)),
+            f"failures: {source.failures} · next check: {upcoming}",
         ]
         extras = [f"{k}: `{inert(v)}`" for k, v in (("include", sub.include), ("exclude", sub.exclude)) if v]  # fmt: skip
         if sub.template:
@@ -255,10 +308,15 @@ class Feeds(Feature):
         sub = await self._mine(ctx, id)
         source = await self.store.source(sub.source_id)
         async with self.poller.posting:
+            told = await self.store.notice_groups_of(sub.id)
             await self.store.unsubscribe(sub.id)
-            withdrawn = await self.poller.withdraw(sub.id, notices=True)
+            withdrawn = await self.poller.withdraw(sub.id)
+            withdrawn += await self.poller.withdraw_notices(told)
+            withdrawn += len(
+                await self.app.outbox.withdraw(f"feed-notice:{sub.id}:")
+            )  # queued by an earlier version
         name = inert(source.title or source.url) if source else f"#{id}"
-        return Ephemeral(Post(text=f"#{sub.channel.channel} no longer follows **{name}**.{_withdrawn(withdrawn)}"))  # fmt: skip
+        return Ephemeral(Post(text=f"{channel_tag(sub.channel)} no longer follows **{name}**.{_withdrawn(withdrawn)}"))  # fmt: skip
 
     async def pause(self, ctx: Context, id: int) -> Ephemeral:
         """Pausing stops the posting now: what waits in the queue is withdrawn too (a
@@ -325,7 +383,9 @@ def _withdrawn(count: int) -> str:
     return f" Withdrew {count} queued post(s) that had not gone out yet." if count else ""
 
 
-def _every(seconds: float) -> str:
-    if seconds >= 3600:
-        return f"{seconds / 3600:g} h"
-    return f"{seconds / 60:g} min"
+def _at(ts: float) -> str:
+    return time_tag(datetime.fromtimestamp(ts, UTC), "R")
+
+
+def _items(count: int, noun: str = "item") -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")

@@ -5,6 +5,11 @@ parsed; parsing runs in a process pool. New items go to every running subscripti
 first, through the outbox with a key per (subscription, item), paced by a per-channel cap.
 Failures back off exponentially; after `max_failures` in a row (or a 410 at once) the
 feed is disabled and each subscribed channel is told once why and how to resume it.
+
+Those notices are gathered, per channel, into one post: at the end of each poll round, and
+then at most one post per `NOTICE_GATHER` for the notices that came meanwhile. A notice post
+takes its place under the channel's cap like an item; its outbox key is its group's id, so a
+restart never posts a group twice (see `flush_notices`).
 """
 
 from __future__ import annotations
@@ -24,9 +29,9 @@ from urllib.parse import urlsplit
 
 from bot.feeds.filters import Selection, make_filter
 from bot.feeds.parse import Item, ParsedFeed, Want, discover, parse_feed
-from bot.feeds.render import item_post, notice_post
+from bot.feeds.render import item_post, notices_post
 from bot.feeds.settings import FeedSettings
-from bot.feeds.store import FeedStore, Source, Subscription
+from bot.feeds.store import FeedStore, NoticeGroup, Source, Subscription
 from bot.fetch import Fetcher, FetchResult
 
 if TYPE_CHECKING:
@@ -38,6 +43,7 @@ ACCEPT = (
     "application/xml;q=0.8, text/xml;q=0.8, text/html;q=0.5, */*;q=0.1"
 )
 T = TypeVar("T")
+NOTICE_GATHER = 10 * 60.0  # seconds: one channel gets at most one notice post this often
 
 
 def post_prefix(sub_id: int) -> str:
@@ -49,8 +55,18 @@ def post_key(sub_id: int, item_key_hash: str) -> str:
     return post_prefix(sub_id) + item_key_hash
 
 
-def notice_prefix(sub_id: int) -> str:
-    return f"feed-notice:{sub_id}:"
+def notice_key(group_id: int) -> str:
+    """The outbox key of one notice group's post (the colon: #1 never matches #12)."""
+    return f"feed-notices:{group_id}:"
+
+
+def slot(times: list[float], now: float, cap: int, window: float) -> float:
+    """When the next feed post of a channel may go out, given when its recent and queued
+    ones go (`times`, in order): after the last of them, and at most `cap` per `window`."""
+    at = max([now, *times[-1:]])
+    if len(times) >= cap:
+        at = max(at, times[-cap] + window)
+    return at
 
 
 class Poller:
@@ -72,6 +88,7 @@ class Poller:
         self.posting = asyncio.Lock()
         self._pool_lock = asyncio.Lock()
         self._in_flight: set[int] = set()
+        self._rounds = 0  # poll rounds running: notices wait for the round's end
 
     def now(self) -> float:
         return self.app.clock.now().timestamp()
@@ -143,11 +160,17 @@ class Poller:
 
         # A fixed set of workers, started one loop turn apart: hundreds of due feeds never
         # become hundreds of tasks stepping through the loop in the same turn.
-        workers = []
-        for _ in range(min(self.settings.concurrency, len(due))):
-            workers.append(asyncio.create_task(worker()))
-            await asyncio.sleep(0)
-        await asyncio.gather(*workers)
+        self._rounds += 1
+        try:
+            workers = []
+            for _ in range(min(self.settings.concurrency, len(due))):
+                workers.append(asyncio.create_task(worker()))
+                await asyncio.sleep(0)
+            await asyncio.gather(*workers)
+        finally:
+            self._rounds -= 1
+        if not self._rounds:
+            await self.flush_notices()  # what this round switched off, told per channel
         return outcomes
 
     async def refresh(self, source: Source, prime: bool = False) -> str:
@@ -178,7 +201,9 @@ class Poller:
                 log.info("feeds: %s moved permanently to %s", source.url, result.moved_to)
                 source.url = result.moved_to
         if result.status == 410:
-            await self.disable(source, "the site says the feed is gone for good (HTTP 410)")
+            await self.disable(
+                source, "the site says the feed is gone for good (HTTP 410)", kind="gone"
+            )
             return "gone"
         if result.not_modified:
             await self.store.fetched_ok(
@@ -237,20 +262,68 @@ class Poller:
         count = await self.store.fetch_failed(source.id, now, error, now + self._jitter(delay))
         log.warning("feeds: %s failed (%d in a row): %s", source.url, count, error)
         if count >= self.settings.max_failures:
-            await self.disable(source, f"it failed {count} times in a row (last: {error})")
+            times = "once" if count == 1 else f"{count} times in a row"
+            await self.disable(source, f"it failed {times} (last: {error})")
             return "disabled"
         return "failed"
 
-    async def disable(self, source: Source, reason: str) -> None:
-        """Switch a feed off and tell each subscribed channel once."""
+    async def disable(self, source: Source, reason: str, kind: str = "failing") -> None:
+        """Switch a feed off and tell each subscribed channel once (see `flush_notices`)."""
         now = self.now()
-        if not await self.store.disable(source.id, now, reason):
+        if not await self.store.disable(source.id, now, reason, kind):
             return
         log.warning("feeds: disabled %s: %s", source.url, reason)
-        title = source.title or source.url
-        for sub in await self.store.subscriptions_of(source.id):
-            notice = notice_post(title, source.url, reason, sub.id)
-            await self.app.outbox.enqueue(sub.channel, notice, f"{notice_prefix(sub.id)}{now:.0f}")
+        if not self._rounds:  # outside a poll round (a resume, say): tell it now
+            await self.flush_notices()
+
+    # --- Notices ---------------------------------------------------------------------------
+
+    async def flush_notices(self) -> int:
+        """Gather each channel's waiting notices into one post and queue it; return how many
+        posts were queued.
+
+        A channel's notices are gathered at once the first time, then at most once every
+        `NOTICE_GATHER` after the previous post's turn: notices that come meanwhile wait
+        and go out together. The post takes the channel's next place under its cap. A
+        group is recorded before its post is queued, and queued under its own key, so a
+        crash between the two queues it on the next call, and never twice."""
+        now = self.now()
+        cap = self.settings.per_channel_cap
+        window = self.settings.per_channel_window.total_seconds()
+        queued = 0
+        async with self.posting:
+            for channel in await self.store.waiting_notice_channels():
+                last = await self.store.last_notice_group(channel)
+                if last and now < max(last.created_at, last.not_before) + NOTICE_GATHER:
+                    continue
+                times = await self.store.recent_post_times(channel, now - window)
+                await self.store.gather_notices(channel, now, slot(times, now, cap, window))
+            for group in await self.store.unqueued_notice_groups():
+                notices = await self.store.notices_in(group.id)
+                if notices:
+                    when = datetime.fromtimestamp(group.not_before, UTC)
+                    post = notices_post(notices)
+                    key = notice_key(group.id)
+                    queued += await self.app.outbox.enqueue(group.channel, post, key, not_before=when)  # fmt: skip
+                await self.store.mark_notice_group(group.id, queued=bool(notices), withdrawn=not notices)  # fmt: skip
+        return queued
+
+    async def withdraw_notices(self, groups: list[NoticeGroup]) -> int:
+        """After a subscription is removed, take back the notice posts (`groups`, found
+        before removing it) that told only of it and are still waiting; one that also tells
+        of others is shown without it, if it is still waiting. Return how many were taken
+        back. Call it holding `posting`."""
+        withdrawn = 0
+        for group in groups:
+            key = notice_key(group.id)
+            notices = await self.store.notices_in(group.id)
+            if not notices:
+                if await self.app.outbox.withdraw(key):
+                    await self.store.mark_notice_group(group.id, withdrawn=True)
+                    withdrawn += 1
+            elif await self.app.outbox.state(key) == "pending":
+                await self.app.outbox.edit(key, notices_post(notices))
+        return withdrawn
 
     # --- New items -------------------------------------------------------------------------
 
@@ -330,9 +403,7 @@ class Poller:
             times = await self.store.recent_post_times(sub.channel, now - window)
             queued = []
             for item in items:
-                at = max([now, *times[-1:]])
-                if len(times) >= cap:
-                    at = max(at, times[-cap] + window)
+                at = slot(times, now, cap, window)
                 post = item_post(item, source, sub.template, zone)
                 key = post_key(sub.id, item.key_hash)
                 when = datetime.fromtimestamp(at, UTC)
@@ -342,15 +413,13 @@ class Poller:
             await self.store.record_posts(sub.id, sub.channel, queued)
         return len(queued)
 
-    async def withdraw(self, sub_id: int, notices: bool = False) -> int:
-        """Take back a subscription's queued items (and its notices, if asked); return how
-        many. Call it holding `posting`, after pausing or removing the subscription."""
+    async def withdraw(self, sub_id: int) -> int:
+        """Take back a subscription's queued items; return how many. Call it holding
+        `posting`, after pausing or removing the subscription."""
         prefix = post_prefix(sub_id)
         keys = await self.app.outbox.withdraw(prefix)
         # Withdrawn items no longer count against the channel's cap.
         await self.store.forget_posts(sub_id, [k.removeprefix(prefix) for k in keys])
-        if notices:
-            keys += await self.app.outbox.withdraw(notice_prefix(sub_id))
         return len(keys)
 
 

@@ -3,7 +3,7 @@
 A *source* is one feed URL, fetched once however many channels subscribe; a
 *subscription* ties a source to a channel with its filters. `feed_items` remembers which
 items of a source were already seen, `feed_posts` when each item of a subscription was
-queued.
+queued, `feed_notices` and `feed_notice_groups` what the channels are told and when.
 """
 
 MIGRATIONS = [
@@ -68,5 +68,34 @@ MIGRATIONS = [
     """
     ALTER TABLE feed_subscriptions ADD COLUMN filter_trouble TEXT;
     ALTER TABLE feed_subscriptions ADD COLUMN filter_trouble_at REAL
+    """,
+    # Notices (a feed switched off) wait in `feed_notices` until they are gathered, per
+    # channel, into one post (a `feed_notice_groups` row, whose id keys the post in the
+    # outbox): a notice is written with the switch-off itself, and belongs to one group.
+    """
+    CREATE TABLE feed_notice_groups (
+        id INTEGER PRIMARY KEY,  -- never deleted: an id, and so an outbox key, is used once
+        channel TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        not_before REAL NOT NULL,
+        queued INTEGER NOT NULL DEFAULT 0,
+        withdrawn INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX feed_notice_groups_channel ON feed_notice_groups (channel, not_before);
+    CREATE TABLE feed_notices (
+        id INTEGER PRIMARY KEY,
+        channel TEXT NOT NULL,
+        subscription_id INTEGER NOT NULL
+            REFERENCES feed_subscriptions (id) ON DELETE CASCADE,
+        source_id INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        title TEXT NOT NULL,
+        url TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        group_id INTEGER REFERENCES feed_notice_groups (id)
+    );
+    CREATE INDEX feed_notices_waiting ON feed_notices (channel, id) WHERE group_id IS NULL;
+    CREATE INDEX feed_notices_group ON feed_notices (group_id)
     """,
 ]

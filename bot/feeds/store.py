@@ -4,7 +4,9 @@ A *source* is one feed URL, fetched once however many channels subscribe; a
 *subscription* ties a source to a channel with its filters. `feed_items` remembers which
 items of a source were already seen (until the feed has stopped listing one for long),
 `feed_posts` when each item of a subscription was queued, for the per-channel cap (the
-outbox key is what makes it go out once).
+outbox key is what makes it go out once). `feed_notices` are what channels are told when a
+feed is switched off, gathered per channel into `feed_notice_groups`, one post each, which
+count against the same cap.
 """
 
 from __future__ import annotations
@@ -48,6 +50,48 @@ class Source:
     def of(cls, row: Any) -> Source:
         data = dict(row)
         data["allow_private"] = bool(data["allow_private"])
+        return cls(**data)
+
+
+@dataclass
+class Notice:
+    """What one channel is to be told of one subscription (its feed was switched off)."""
+
+    id: int
+    channel: ChannelRef
+    subscription_id: int
+    source_id: int
+    kind: str  # "failing" (repeated failures) or "gone" (the site says so), or another
+    title: str
+    url: str
+    reason: str
+    created_at: float
+    group_id: int | None
+
+    @classmethod
+    def of(cls, row: Any) -> Notice:
+        data = dict(row)
+        data["channel"] = ChannelRef.parse(data["channel"])
+        return cls(**data)
+
+
+@dataclass
+class NoticeGroup:
+    """Notices told in one post; its id keys the post in the outbox."""
+
+    id: int
+    channel: ChannelRef
+    created_at: float
+    not_before: float
+    queued: bool
+    withdrawn: bool
+
+    @classmethod
+    def of(cls, row: Any) -> NoticeGroup:
+        data = dict(row)
+        data["channel"] = ChannelRef.parse(data["channel"])
+        data["queued"] = bool(data["queued"])
+        data["withdrawn"] = bool(data["withdrawn"])
         return cls(**data)
 
 
@@ -180,15 +224,25 @@ class FeedStore:
             )
             return await tx.fetchval("SELECT failures FROM feed_sources WHERE id = ?", (source_id,))
 
-    async def disable(self, source_id: int, now: float, reason: str) -> bool:
-        """Disable an active source; False if it was already disabled (no second notice)."""
-        return bool(
-            await self.db.execute(
+    async def disable(self, source_id: int, now: float, reason: str, kind: str = "failing") -> bool:
+        """Disable an active source and, in the same transaction, note a notice for each of
+        its subscriptions; False if it was already disabled (no second notice)."""
+        async with self.db.transaction() as tx:
+            cursor = await tx.execute(
                 "UPDATE feed_sources SET state = 'disabled', disabled_reason = ?,"
                 " disabled_at = ?, last_error = ? WHERE id = ? AND state = 'active'",
                 (reason[:300], now, reason[:300], source_id),
             )
-        )
+            if not cursor.rowcount:
+                return False
+            await tx.execute(
+                "INSERT INTO feed_notices (channel, subscription_id, source_id, kind, title,"
+                " url, reason, created_at) SELECT sub.channel, sub.id, s.id, ?, s.title, s.url,"
+                " ?, ? FROM feed_subscriptions sub JOIN feed_sources s ON s.id = sub.source_id"
+                " WHERE s.id = ? ORDER BY sub.id",
+                (kind, reason[:300], now, source_id),
+            )
+            return True
 
     async def enable(self, source_id: int, now: float) -> bool:
         return bool(
@@ -356,9 +410,88 @@ class FeedStore:
             )
 
     async def recent_post_times(self, channel: ChannelRef, since: float) -> list[float]:
+        """When each feed post of a channel (items and notices) goes out, after `since`."""
         rows = await self.db.fetchall(
             "SELECT not_before FROM feed_posts WHERE channel = ? AND not_before > ?"
-            " ORDER BY not_before",
-            (channel.key, since),
+            " UNION ALL SELECT not_before FROM feed_notice_groups WHERE channel = ?"
+            " AND not_before > ? AND withdrawn = 0 ORDER BY not_before",
+            (channel.key, since, channel.key, since),
         )
         return [r[0] for r in rows]
+
+    async def post_times(self, sub_id: int) -> list[float]:
+        """When each item queued for one subscription may go out, earliest first."""
+        rows = await self.db.fetchall(
+            "SELECT not_before FROM feed_posts WHERE subscription_id = ? ORDER BY not_before",
+            (sub_id,),
+        )
+        return [r[0] for r in rows]
+
+    # --- Notices -------------------------------------------------------------------------
+
+    async def waiting_notice_channels(self) -> list[ChannelRef]:
+        """Channels with notices in no group yet."""
+        rows = await self.db.fetchall(
+            "SELECT DISTINCT channel FROM feed_notices WHERE group_id IS NULL ORDER BY channel"
+        )
+        return [ChannelRef.parse(r[0]) for r in rows]
+
+    async def last_notice_group(self, channel: ChannelRef) -> NoticeGroup | None:
+        row = await self.db.fetchone(
+            "SELECT * FROM feed_notice_groups WHERE channel = ? AND withdrawn = 0"
+            " ORDER BY id DESC LIMIT 1",
+            (channel.key,),
+        )
+        return NoticeGroup.of(row) if row else None
+
+    async def gather_notices(
+        self, channel: ChannelRef, now: float, not_before: float
+    ) -> int | None:
+        """Put every notice of `channel` in no group yet into a new group; its id, or None
+        if there was none."""
+        async with self.db.transaction() as tx:
+            waiting = await tx.fetchval(
+                "SELECT count(*) FROM feed_notices WHERE channel = ? AND group_id IS NULL",
+                (channel.key,),
+            )
+            if not waiting:
+                return None
+            cursor = await tx.execute(
+                "INSERT INTO feed_notice_groups (channel, created_at, not_before) VALUES (?, ?, ?)",
+                (channel.key, now, not_before),
+            )
+            group_id = cursor.lastrowid
+            await tx.execute(
+                "UPDATE feed_notices SET group_id = ? WHERE channel = ? AND group_id IS NULL",
+                (group_id, channel.key),
+            )
+            return group_id
+
+    async def unqueued_notice_groups(self) -> list[NoticeGroup]:
+        rows = await self.db.fetchall(
+            "SELECT * FROM feed_notice_groups WHERE queued = 0 AND withdrawn = 0 ORDER BY id"
+        )
+        return [NoticeGroup.of(r) for r in rows]
+
+    async def notices_in(self, group_id: int) -> list[Notice]:
+        rows = await self.db.fetchall(
+            "SELECT * FROM feed_notices WHERE group_id = ? ORDER BY id", (group_id,)
+        )
+        return [Notice.of(r) for r in rows]
+
+    async def notice_groups_of(self, sub_id: int) -> list[NoticeGroup]:
+        """The groups, queued and not withdrawn, that tell of one subscription."""
+        rows = await self.db.fetchall(
+            "SELECT g.* FROM feed_notice_groups g WHERE g.queued = 1 AND g.withdrawn = 0"
+            " AND g.id IN (SELECT group_id FROM feed_notices WHERE subscription_id = ?)"
+            " ORDER BY g.id",
+            (sub_id,),
+        )
+        return [NoticeGroup.of(r) for r in rows]
+
+    async def mark_notice_group(self, group_id: int, *, queued: bool = False, withdrawn: bool = False) -> None:  # fmt: skip
+        await self.db.execute(
+            "UPDATE feed_notice_groups SET queued = max(queued, ?), withdrawn = max(withdrawn, ?)"
+            " WHERE id = ?",
+            (int(queued), int(withdrawn), group_id),
+        )
