@@ -46,6 +46,19 @@ log = logging.getLogger(__name__)
 ERROR_COLOR = 0xCC3333
 
 
+@dataclass(frozen=True)
+class SurfaceNames:
+    """How one surface names what the core's texts mention: its help command (Slack has
+    no /help: its help is /itsm) and what a workspace is called there. Each adapter says
+    it once (`App.name_surface`); the core itself knows no platform's names."""
+
+    help: str = "/help"
+    workspace: str = ""  # e.g. "Slack workspace"; empty: "<platform> workspace"
+
+    def workspace_words(self, platform: str) -> str:
+        return self.workspace or f"{platform.title()} workspace"
+
+
 @dataclass
 class Context:
     """Who asked, where, and when; handed to every handler."""
@@ -61,6 +74,15 @@ class Context:
     @property
     def tz(self) -> str:
         return self.community.timezone
+
+    @property
+    def names(self) -> SurfaceNames:
+        return self.app.names(self.channel.platform)
+
+    @property
+    def help(self) -> str:
+        """The help command of the surface the request came from (`/help`, Slack `/itsm`)."""
+        return self.names.help
 
 
 ActionHandler = Callable[[Context, Action], Awaitable[Any]]
@@ -116,6 +138,7 @@ class App:
         self.scheduler = Scheduler(db, clock, config.scheduler.grace)
         self._actions: dict[str, tuple[ActionHandler, bool]] = {}
         self._forms: dict[str, FormHandler] = {}
+        self._names: dict[str, SurfaceNames] = {}
         self._tasks: list[asyncio.Task[Any]] = []
         self.features: dict[str, Feature] = {}
         for cls in features:
@@ -194,6 +217,13 @@ class App:
     def on_form(self, form: str, handler: FormHandler) -> None:
         self._forms[form] = handler
 
+    def name_surface(self, platform: str, help: str = "/help", workspace: str = "") -> None:
+        """An adapter says how its platform names help and a workspace, once, at start."""
+        self._names[platform] = SurfaceNames(help, workspace)
+
+    def names(self, platform: str) -> SurfaceNames:
+        return self._names.get(platform) or SurfaceNames()
+
     # --- Answering -----------------------------------------------------------------------
 
     async def context(
@@ -206,21 +236,22 @@ class App:
         """Run a command: resolve, check permission, bind and check options, call."""
 
         async def run() -> Any:
+            help = self.names(inv.channel.platform).help
             if inv.text is not None:
-                command, rest = self.registry.resolve(inv.path[0], inv.text)
-                values = cmd.bind_text(command, rest)
+                command, rest = self.registry.resolve(inv.path[0], inv.text, help)
+                values = cmd.bind_text(command, rest, help)
             else:
                 command = self.registry.commands.get(tuple(inv.path))
                 if command is None:
-                    command, _ = self.registry.resolve(inv.path[0], " ".join(inv.path[1:]))
+                    command, _ = self.registry.resolve(inv.path[0], " ".join(inv.path[1:]), help)
                 values = dict(inv.options)
             if command.moderator and not inv.is_moderator:
                 raise PermissionDenied(
                     f"`/{command.name}` is for moderators only.",
-                    hint="Ask a moderator, or type /help to see what you can use.",
+                    hint=f"Ask a moderator, or type {help} to see what you can use.",
                 )
             ctx = await self.context(inv.user, inv.channel, inv.is_moderator)
-            place = cmd.Place(inv.channel, ctx.tz, ctx.now)
+            place = cmd.Place(inv.channel, ctx.tz, ctx.now, help)
             options = cmd.coerce(command, values, place)
             return await command.handler(ctx, **options)
 

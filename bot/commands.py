@@ -18,6 +18,11 @@ from bot import textargs, timeutil
 from bot.errors import UsageError
 from bot.model import ChannelRef, UserRef
 
+HELP = ("help",)  # the core's help command; each surface names it its own way (Slack: /itsm)
+
+# What an option takes, said in a line by `/help COMMAND`, for forms a kind cannot say.
+WORDS_OR_REGEX = 'words, commas between them meaning "or" (itil, cobit), or one /regex/'
+
 
 class Kind(StrEnum):
     STR = "str"
@@ -43,6 +48,7 @@ class Option:
     min_value: int | None = None
     max_value: int | None = None
     max_length: int = 2000
+    form: str = ""  # what it takes, in words, where the kind alone cannot say (see `takes`)
 
     def placeholder(self) -> str:
         label = self.name.upper() if self.kind is not Kind.BOOL else self.name
@@ -75,8 +81,56 @@ class Command:
     def option(self, name: str) -> Option | None:
         return next((o for o in self.options if o.name == name), None)
 
-    def usage(self) -> str:
-        return " ".join([f"/{self.name}", *(o.placeholder() for o in self.options)])
+    def slash(self, help: str = "/help") -> str:
+        """The command as typed on a surface whose help command is `help`."""
+        return help if self.path == HELP else f"/{self.name}"
+
+    def usage(self, help: str = "/help") -> str:
+        return " ".join([self.slash(help), *(o.placeholder() for o in self.options)])
+
+
+def takes(option: Option) -> str:
+    """What an option takes, in words: its kind and form (for `/help COMMAND`)."""
+    if option.form:
+        return option.form
+    kind = option.kind
+    if kind is Kind.INT:
+        low, high = option.min_value, option.max_value
+        if low is not None and high is not None:
+            said = f"a whole number from {low} to {high}"
+        elif low is not None:
+            said = f"a whole number, {low} or more"
+        elif high is not None:
+            said = f"a whole number, at most {high}"
+        else:
+            said = "a whole number"
+    elif kind is Kind.BOOL:
+        return (
+            f"a yes/no switch: write `{option.name}` to turn it on "
+            f"(or {option.name}=yes / {option.name}=no)"
+        )
+    elif kind is Kind.CHOICE:
+        said = f"one of: {', '.join(option.choices)}"
+    elif kind is Kind.DATETIME:
+        said = (
+            'a date and time (2026-12-05 09:00), a phrase like "next tuesday 9am", '
+            "or a time from now like 2d or 1h30m"
+        )
+    elif kind is Kind.DURATION:
+        said = "a duration like 15m, 1h30m, 2d or 1w"
+    elif kind is Kind.CHANNEL:
+        said = "a channel, like #general"
+    elif kind is Kind.USER:
+        said = "a member, like @name"
+    elif option.name == "tz":  # read as a zone by `coerce`
+        said = "a time zone name, like Europe/London or UTC"
+    elif option.many:
+        said = f"a word or a phrase of up to {option.max_length} characters"
+    else:
+        said = f"text, up to {option.max_length} characters"
+    if option.many:
+        return f'several, each {said}: each in quotes ("a" "b c"), or separated by | or commas'
+    return said
 
 
 @dataclass
@@ -105,11 +159,12 @@ class Registry:
     def in_group(self, name: str) -> list[Command]:
         return [c for p, c in self.commands.items() if p[0] == name]
 
-    def resolve(self, top: str, text: str) -> tuple[Command, str]:
-        """The command meant by `/top text`, and the text left for its options."""
+    def resolve(self, top: str, text: str, help: str = "/help") -> tuple[Command, str]:
+        """The command meant by `/top text`, and the text left for its options. `help` is
+        the help command of the surface it was typed on, for the hints."""
         top = top.lower().lstrip("/")
         if top not in self.groups:
-            raise UsageError(f"There is no command `/{top}`.", hint="Type /help to see them all.")
+            raise UsageError(f"There is no command `/{top}`.", hint=f"Type {help} to see them all.")
         head, _, rest = (text or "").strip().partition(" ")
         sub = self.commands.get((top, head.lower()))
         if sub:
@@ -121,21 +176,27 @@ class Registry:
         said = f"`{head}` is not a" if head else "Missing the"
         raise UsageError(
             f"{said} subcommand of /{top}.",
-            hint=f"Try one of: {subs}. Type /help {top} for more." if subs else "",
+            hint=f"Try one of: {subs}. Type {help} {top} for more." if subs else "",
         )
 
 
 # --- Binding -----------------------------------------------------------------------------
 
 
-def bind_text(command: Command, text: str) -> dict[str, Any]:
+def usage_hint(command: Command, help: str = "/help") -> str:
+    """The hint of a usage error: how the command is typed, and where to read more."""
+    more = f"Type {help} {command.name} to see what each option takes."
+    return f"Usage: {command.usage(help)}" + ("" if command.path == HELP else f"\n{more}")
+
+
+def bind_text(command: Command, text: str, help: str = "/help") -> dict[str, Any]:
     """Raw text -> option values (still strings), by the command's declaration."""
     args = textargs.parse(text)
     values: dict[str, Any] = {}
     for name, value in args.named.items():
-        values[_known(command, name).name] = value
+        values[_known(command, name, help).name] = value
     for name in args.flags:
-        option = _known(command, name)
+        option = _known(command, name, help)
         if option.kind is not Kind.BOOL:
             raise UsageError(f"`--{name}` needs a value: write {name}=...", option=name)
         values[option.name] = True
@@ -148,7 +209,7 @@ def bind_text(command: Command, text: str) -> dict[str, Any]:
         if not slots:
             raise UsageError(
                 f"I don't know what to do with `{word.text}`.",
-                hint=f"Usage: {command.usage()}",
+                hint=usage_hint(command, help),
             )
         slot = slots[0]
         if slot.many:
@@ -159,14 +220,14 @@ def bind_text(command: Command, text: str) -> dict[str, Any]:
     return values
 
 
-def _known(command: Command, name: str) -> Option:
+def _known(command: Command, name: str, help: str = "/help") -> Option:
     option = command.option(name)
     if option is None:
         names = ", ".join(o.name for o in command.options) or "none"
         raise UsageError(
-            f"`{name}` is not an option of /{command.name}.",
+            f"`{name}` is not an option of {command.slash(help)}.",
             option=name,
-            hint=f"Its options: {names}. Usage: {command.usage()}",
+            hint=f"Its options: {names}. {usage_hint(command, help)}",
         )
     return option
 
@@ -178,12 +239,13 @@ class Place:
     channel: ChannelRef
     tz: str
     now: datetime
+    help: str = "/help"  # the surface's help command, named in usage hints
 
 
 def coerce(command: Command, values: dict[str, Any], place: Place) -> dict[str, Any]:
     """Check and convert every value; fill defaults; raise UsageError naming the option."""
     for name in values:
-        _known(command, name)
+        _known(command, name, place.help)
     tz = str(values.get("tz") or place.tz)
     if "tz" in values and values["tz"]:
         timeutil.zone(tz)
@@ -195,7 +257,7 @@ def coerce(command: Command, values: dict[str, Any], place: Place) -> dict[str, 
                 raise UsageError(
                     f"Missing `{option.name}`: {option.description}",
                     option=option.name,
-                    hint=f"Usage: {command.usage()}",
+                    hint=usage_hint(command, place.help),
                 )
             out[option.name] = option.default
             continue
@@ -207,7 +269,7 @@ def coerce(command: Command, values: dict[str, Any], place: Place) -> dict[str, 
                 out[option.name] = _one(option, value, tz, place)
         except ValueError as exc:
             raise UsageError(
-                f"`{option.name}`: {exc}", option=option.name, hint=f"Usage: {command.usage()}"
+                f"`{option.name}`: {exc}", option=option.name, hint=usage_hint(command, place.help)
             ) from exc
     return out
 

@@ -1,4 +1,8 @@
-"""`/help` and `/help COMMAND`, generated from the declarations."""
+"""`/help` and `/help COMMAND`, generated from the declarations.
+
+Every text here names the help command of the surface it is shown on (`ctx.help`: `/help`
+on Discord and the console, `/itsm` on Slack), never a fixed `/help`.
+"""
 
 from __future__ import annotations
 
@@ -33,6 +37,7 @@ class Help(Feature):
                         description="a command, like `poll` or `poll create`",
                         positional=True,
                         many=True,
+                        form="a command's name, with or without its subcommand",
                     )
                 ],
                 examples=["/help", "/help poll", "/help poll create"],
@@ -41,15 +46,17 @@ class Help(Feature):
 
     async def help(self, ctx: Context, topic: list[str] | None = None) -> Ephemeral:
         words = [w.lower().lstrip("/") for w in topic or []]
+        if words and "/" + words[0] == ctx.help:  # "/itsm itsm poll": the help command itself
+            words = ["help", *words[1:]]
         if not words:
-            post = overview(self.app.registry, ctx.is_moderator)
+            post = overview(self.app.registry, ctx.is_moderator, ctx.help)
             if ctx.is_moderator:
                 post.fields.append(delivery_field(await self.app.outbox.health()))
             return Ephemeral(post)
-        return Ephemeral(detail(self.app.registry, words, ctx.is_moderator))
+        return Ephemeral(detail(self.app.registry, words, ctx.is_moderator, ctx.help))
 
 
-def overview(registry: cmd.Registry, is_moderator: bool) -> Post:
+def overview(registry: cmd.Registry, is_moderator: bool, help: str = "/help") -> Post:
     fields = []
     for name, blurb in JOBS.items():
         found = registry.in_group(name)
@@ -60,11 +67,9 @@ def overview(registry: cmd.Registry, is_moderator: bool) -> Post:
         fields.append(Field(f"/{name}", blurb + "\n" + "\n".join(lines), inline=False))
     return Post(
         title="What I can do",
-        text="Type `/help COMMAND` for the options of one command, e.g. `/help poll create`.",
+        text=f"Type `{help} COMMAND` for the options of one command, e.g. `{help} poll create`.",
         fields=fields,
-        footer="🔒 marks moderator commands"
-        if is_moderator
-        else "Some commands are for moderators.",
+        footer=LOCK_FOOTER if is_moderator else "Some commands are for moderators.",
     )
 
 
@@ -96,31 +101,53 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 86400:.0f} days"
 
 
-def detail(registry: cmd.Registry, words: list[str], is_moderator: bool) -> Post:
+def detail(
+    registry: cmd.Registry, words: list[str], is_moderator: bool, help: str = "/help"
+) -> Post:
     found = registry.commands.get(tuple(words))
     if found is None and len(words) == 1 and words[0] in registry.groups:
         commands = registry.in_group(words[0])
         return Post(
             title=f"/{words[0]}",
-            text=JOBS.get(words[0], registry.groups[words[0]].description),
-            fields=[Field(c.usage(), c.description, inline=False) for c in commands],
+            text=JOBS.get(words[0], registry.groups[words[0]].description)
+            + f"\nType `{help} {words[0]} COMMAND` for the options of one, "
+            f"e.g. `{help} {commands[0].name}`.",
+            fields=[Field(c.usage(help) + _lock(c), c.description, inline=False) for c in commands],
+            footer=LOCK_FOOTER if any(c.moderator for c in commands) else "",
         )
     if found is None:
-        raise UsageError(f"There is no command `/{inert(' '.join(words))}`.", hint="Type /help.")
-    fields = [
-        Field(
-            o.placeholder(),
-            o.description + (f" (one of: {', '.join(o.choices)})" if o.choices else ""),
-            inline=False,
-        )
-        for o in found.options
-    ]
+        raise UsageError(f"There is no command `/{inert(' '.join(words))}`.", hint=f"Type {help}.")
+    fields = [Field(o.placeholder(), _option_line(o), inline=False) for o in found.options]
     if found.examples:
-        fields.append(Field("Examples", "\n".join(f"`{e}`" for e in found.examples), inline=False))
+        examples = "\n".join(f"`{_as_typed(e, help)}`" for e in found.examples)
+        fields.append(Field("Examples", examples, inline=False))
     who = "Moderators only." if found.moderator else "For everyone."
-    return Post(title=found.usage(), text=f"{found.description}. {who}", fields=fields)
+    return Post(
+        title=found.usage(help) + _lock(found),
+        text=f"{found.description}. {who}",
+        fields=fields,
+        footer=LOCK_FOOTER if found.moderator else "",
+    )
+
+
+LOCK_FOOTER = "🔒 marks moderator commands"
+
+
+def _lock(command: cmd.Command) -> str:
+    return " 🔒" if command.moderator else ""
+
+
+def _option_line(option: cmd.Option) -> str:
+    """What the option is for, then in a line what it takes (its kind and form)."""
+    takes = f"Takes {cmd.takes(option)}."
+    return f"{option.description}\n{takes}" if option.description else takes
+
+
+def _as_typed(example: str, help: str) -> str:
+    """An example of the help command itself, written with this surface's help command."""
+    head, space, rest = example.partition(" ")
+    return help + space + rest if head == "/" + cmd.HELP[0] else example
 
 
 def _line(command: cmd.Command, is_moderator: bool) -> str:
-    lock = " 🔒" if command.moderator else ""
-    return f"`/{command.name}` {command.description}{lock}"
+    return f"`/{command.name}` {command.description}{_lock(command)}"

@@ -147,7 +147,7 @@ async def test_help_lists_declared_commands_and_details_one(make_app):
     feed = next(f for f in overview.post.fields if f.name == "/feed")
     assert "`/feed add` Subscribe 🔒" in feed.value
     [detail] = await app.invoke(Invocation(("help",), MEMBER, HERE, False, text="feed add"))
-    assert detail.post.title == "/feed add" and "Moderators only" in detail.post.text
+    assert detail.post.title == "/feed add 🔒" and "Moderators only" in detail.post.text
 
 
 async def test_a_crashing_handler_gives_a_reference_not_a_traceback(make_app, caplog):

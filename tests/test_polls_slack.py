@@ -51,11 +51,14 @@ class Slack:
         assert await self.post(slash_command_body(f"/{top}", text, user, response_url=url)) == 200
         return (await self.fake.wait_for_response(before + 1))[-1]
 
-    async def click(self, action_id: str, value: str, user: str, ts: str) -> dict:
+    async def click(
+        self, action_id: str, value: str, user: str, ts: str, ephemeral: bool = False
+    ) -> dict:
         before = len(self.fake.responses)
         payload = block_actions_payload(
             action_id, value, user_id=user, message_ts=ts, response_url=self.fake.response_url()
         )
+        payload["container"]["is_ephemeral"] = ephemeral  # a click on a member's own card
         assert await self.post(interaction_body(payload)) == 200
         return (await self.fake.wait_for_response(before + 1))[-1]
 
@@ -121,8 +124,9 @@ async def test_a_survey_on_slack_answered_in_private(slack: Slack) -> None:
     first = await slack.click(take["action_id"], take["value"], "U5", ts)
     assert first["response_type"] == "ephemeral" and "1/5" in shown(first)
     yes = next(e for e in controls(first) if e.get("value") == "1:exists:0")
-    second = await slack.click(yes["action_id"], yes["value"], "U5", ts)
-    assert "2/5" in shown(second)
+    card_ts = "1700000001.000100"  # the member's ephemeral card
+    second = await slack.click(yes["action_id"], yes["value"], "U5", card_ts, ephemeral=True)
+    assert second["replace_original"] is True and "2/5" in shown(second)
     assert (await slack.app.features["survey"].store.tallies(1))["exists"] == {0: 1}
 
 

@@ -79,6 +79,8 @@ def text_of(replies: list[Reply]) -> str:
     return "\n".join(parts)
 
 
-def only_post(replies: list[Reply]) -> Post:
-    assert len(replies) == 1 and isinstance(replies[0], Ephemeral), replies
+def only_post(replies: list[Reply], kind: type = Ephemeral) -> Post:
+    """The post of the one reply, which is of `kind` (an `UpdateMessage` for a survey card
+    answered in place)."""
+    assert len(replies) == 1 and isinstance(replies[0], kind), replies
     return replies[0].post

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-from bot.model import Action, Ephemeral, OpenForm, Public, Submission, time_tag
+from bot.model import Action, Ephemeral, OpenForm, Public, Submission, channel_tag, time_tag
 from tests.test_prompts_answers import ANA, member, scheduled_app
 from tests.test_prompts_daily import CHANNEL, fire_next, say, text_of
 
@@ -29,7 +29,7 @@ async def test_answer_after_a_paused_week_does_not_land_on_last_weeks_prompt(
     replies = await member(app, '/justdoit answer "Called a customer back"')
     assert [type(r) for r in replies] == [Ephemeral]
     said = text_of(replies)
-    assert "no prompt today in #general" in said
+    assert f"no prompt today in {channel_tag(CHANNEL)}" in said
     assert "paused" in said
     assert "Called a customer back" in said  # handed back, not lost
     assert await answered_days(app) == []

@@ -11,7 +11,7 @@ from datetime import timedelta
 import pytest
 
 from bot.errors import ConfigError
-from bot.model import Ephemeral, FormErrors, OpenForm, Submission
+from bot.model import Ephemeral, FormErrors, OpenForm, Submission, UpdateMessage
 from bot.polls import Polls, Surveys, definitions
 from tests.test_polls_support import (
     COMMUNITY,
@@ -76,12 +76,12 @@ async def test_answer_in_order_resume_and_change_without_double_counting(surveys
     alice = member("alice")
     first = only_post(await click(app, alice, "survey.take", "1"))
     assert first.title.endswith("1/5") and "Do you think there is such a thing" in first.text
-    second = only_post(await press(app, alice, first, "Yes"))
+    second = only_post(await press(app, alice, first, "Yes"), UpdateMessage)  # the same card
     assert second.title.endswith("2/5") and second.text.startswith("_Saved._")
     # Alice leaves; pressing "Take the survey" again resumes at the next unanswered question.
     resumed = only_post(await click(app, alice, "survey.take", "1"))
     assert resumed.title.endswith("2/5")
-    back = only_post(await press(app, alice, resumed, "Back"))
+    back = only_post(await press(app, alice, resumed, "Back"), UpdateMessage)
     assert back.title.endswith("1/5") and "Your answer: Yes" in back.text
     await press(app, alice, back, "No")  # change the answer
     await press(app, alice, back, "No")  # the same answer twice counts once
@@ -94,7 +94,7 @@ async def test_multi_question_select_skip_and_done(surveys):
     app, _, _ = await surveys()
     await say(app, MOD, "/survey start community", mod=True)
     bob = member("bob")
-    post = only_post(await click(app, bob, "survey.go", "1:give-get"))
+    post = only_post(await click(app, bob, "survey.go", "1:give-get"), UpdateMessage)
     select = post.selects[0]
     assert select.action == "survey.answer" and select.max_values == 5
     await click(app, bob, "survey.answer", select.value, values=["0", "4", "8"])
@@ -102,8 +102,8 @@ async def test_multi_question_select_skip_and_done(surveys):
     assert "at most 5" in too_many
     store = app.features["survey"].store
     assert (await store.tallies(1))["give-get"] == {0: 1, 4: 1, 8: 1}
-    last = only_post(await click(app, bob, "survey.go", "1:channels"))
-    done = only_post(await press(app, bob, last, "Skip"))
+    last = only_post(await click(app, bob, "survey.go", "1:channels"), UpdateMessage)
+    done = only_post(await press(app, bob, last, "Skip"), UpdateMessage)
     assert "You answered 1 of 5 questions" in done.text
 
 
@@ -111,7 +111,7 @@ async def test_written_answers_open_a_form(surveys):
     app, _, _ = await surveys()
     await say(app, MOD, "/survey start itsm-focus", mod=True)
     carol = member("carol")
-    post = only_post(await click(app, carol, "survey.go", "1:next-step"))
+    post = only_post(await click(app, carol, "survey.go", "1:next-step"), UpdateMessage)
     replies = await press(app, carol, post, "Write answer")
     assert isinstance(replies[0], OpenForm)
     form = replies[0].form

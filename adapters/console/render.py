@@ -1,10 +1,22 @@
-"""A Post as terminal text: numbered, with its buttons shown as [LABEL]."""
+"""A Post as terminal text: numbered, with its buttons shown as [LABEL].
+
+Times are shown once, in the post's zone (the community's): the terminal has one reader,
+in that zone, and no clock to say "in 3 days" by, so a relative time written beside the
+same moment ("⟦F⟧ (⟦R⟧)", which chat platforms show as "Monday 15:00 (in 3 days)") is
+left out rather than printed as the same time again.
+"""
 
 from __future__ import annotations
 
+import re
+
 from bot import markup
-from bot.model import Post
+from bot.model import MARK_CLOSE, MARK_OPEN, Post
 from bot.timeutil import format_local, local
+
+_OPEN, _CLOSE = re.escape(MARK_OPEN), re.escape(MARK_CLOSE)
+# A time marker followed by "(relative time)" of the same moment.
+_TIME_THEN_RELATIVE = re.compile(rf"({_OPEN}t:(-?\d+):[fFdDt]{_CLOSE})\s*\({_OPEN}t:\2:R{_CLOSE}\)")
 
 
 def render(post: Post, number: int, audience: str, edited: bool = False) -> str:
@@ -44,6 +56,7 @@ def render(post: Post, number: int, audience: str, edited: bool = False) -> str:
 
 
 def _text(text: str, post: Post) -> str:
+    text = markup.outside_code(text, lambda part: _TIME_THEN_RELATIVE.sub(r"\1", part))
     text = markup.substitute(
         text,
         time=lambda moment, style: format_local(moment, post.zone, style),

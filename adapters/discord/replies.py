@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 import discord
@@ -113,7 +114,7 @@ class Answer:
     # --- One reply each ----------------------------------------------------------------
 
     async def ephemeral(self, post: Post, extra: discord.ui.Item[Any] | None = None) -> None:
-        rendered = render(post)
+        rendered = render(_say_attached(post))
         if extra is not None:
             rendered.view = rendered.view or discord.ui.View(timeout=None)
             rendered.view.add_item(extra)
@@ -183,6 +184,16 @@ class Answer:
             return
         form, values = self.form
         await self.ephemeral(post, ReopenForm(self.memory.new(form, values)))
+
+
+def _say_attached(post: Post) -> Post:
+    """An answer only its member sees carries its files itself (an export): it says so."""
+    if not post.attachments:
+        return post
+    names = ", ".join(f"`{a.filename}`" for a in post.attachments)
+    verb = "is" if len(post.attachments) == 1 else "are"
+    note = f"📎 {names} {verb} attached to this message."
+    return replace(post, text=f"{post.text}\n{note}" if post.text else note)
 
 
 def _edit_kwargs(rendered: Rendered) -> dict[str, Any]:

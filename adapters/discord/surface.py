@@ -84,6 +84,7 @@ class DiscordSurface:
         guild_ready_timeout: float = 2.0,
     ) -> None:
         self.app = app
+        app.name_surface(self.platform, "/help", "Discord server")
         self.settings = settings
         self._token = token
         self.api_url = api_url.rstrip("/")

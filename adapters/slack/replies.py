@@ -2,14 +2,15 @@
 
 An ephemeral answer goes through the request's response_url (or chat.postEphemeral), a public
 one into the channel (or through the response_url where the bot may not post), a form as a
-modal, an update in place of the clicked message; files meant for one member go to their
-direct messages.
+modal, an update in place of the clicked message (an ephemeral one through the response_url,
+which alone can replace it); files meant for one member go to their direct messages, and
+the answer says so.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import aiohttp
@@ -103,6 +104,8 @@ class Replies:
             await self._ephemeral(reply.post(), origin)
 
     async def _ephemeral(self, post: Post, origin: Origin) -> None:
+        if post.attachments:  # an ephemeral message carries no file: they go to the DM
+            post = await self._private_files(post, origin)
         message = slack_render.render(post)
         if origin.respond is not None:
             await origin.respond(
@@ -118,8 +121,6 @@ class Replies:
                 text=message["text"],
                 blocks=message["blocks"],
             )
-        if post.attachments:
-            await self._private_files(post, origin)
 
     async def _public(self, post: Post, origin: Origin) -> None:
         message = slack_render.render(post)
@@ -157,7 +158,31 @@ class Replies:
         else:
             log.warning("slack: nothing to update for %s", origin.user.key)
 
-    async def _private_files(self, post: Post, origin: Origin) -> None:
-        """Files meant for one member go to a direct message with them."""
-        im = await self.transport.conversation(ChannelRef.direct(origin.user))
-        await upload(self.client, im.channel, post.attachments)
+    async def _private_files(self, post: Post, origin: Origin) -> Post:
+        """Files meant for one member go to a direct message with them; the answer, which
+        follows, says where they went (or that they could not be sent), and carries none."""
+        sent: list[str] = []
+        try:
+            im = await self.transport.conversation(ChannelRef.direct(origin.user))
+            sent = [a.filename for a, _ in await upload(self.client, im.channel, post.attachments)]
+        except DeliveryError as exc:
+            log.warning("slack: could not open a direct message with %s: %s", origin.user.key, exc)
+        lost = [a.filename for a in post.attachments if a.filename not in sent]
+        notes = []
+        if sent:
+            notes.append(f"📎 {_names(sent)} {_is(sent)} sent to you in a direct message.")
+        if lost:
+            notes.append(
+                f"📎 {_names(lost)} could not be sent to you in a direct message; "
+                "please try again in a moment."
+            )
+        text = "\n".join([post.text, *notes]) if post.text else "\n".join(notes)
+        return replace(post, text=text, attachments=[])
+
+
+def _names(filenames: list[str]) -> str:
+    return ", ".join(f"`{name}`" for name in filenames)
+
+
+def _is(filenames: list[str]) -> str:
+    return "is" if len(filenames) == 1 else "are"

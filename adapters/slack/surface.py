@@ -67,6 +67,8 @@ class SlackSurface:
         self, core: App, settings: SlackSettings, tokens: Tokens, api_url: str, mode: str, port: int
     ) -> None:
         self.core = core
+        # Slack has no /help: the core's texts name /itsm, Slack's own help command.
+        core.name_surface(PLATFORM, translate.help_command(), translate.WORKSPACE_WORDS)
         self.settings = settings
         self.mode = mode
         self.port = port

@@ -19,6 +19,7 @@ PLATFORM = "slack"
 # Slash commands whose name differs from the core command they run.
 SLASH_ALIASES = {"itsm": "help"}
 LINK_ACTION = "link"  # url buttons still report a click; nothing handles it
+WORKSPACE_WORDS = "Slack workspace"
 
 _SUFFIX = re.compile(r"#s?\d+$")
 _URL = re.compile(r"<((?:https?|mailto):[^|>]+)(?:\|[^>]*)?>")
@@ -33,6 +34,11 @@ def slash_name(top: str) -> str:
         if core == top:
             return slash
     return top
+
+
+def help_command() -> str:
+    """Slack's help command, as the core's texts should name it: `/itsm`."""
+    return "/" + slash_name("help")
 
 
 def action_id(action: str, index: int, select: bool = False) -> str:

@@ -34,6 +34,7 @@ from bot.model import (
     OpenForm,
     Post,
     UpdateMessage,
+    channel_tag,
     inert,
 )
 
@@ -53,7 +54,13 @@ DETAILS = [
     cmd.Option("organiser", description="who runs it", max_length=200),
     cmd.Option("description", description="what it is about", max_length=1500),
 ]
-REMIND = cmd.Option("remind", description="offsets before the start, like 7d,1d,1h, or none")
+REMIND = cmd.Option(
+    "remind",
+    description="offsets before the start, like 7d,1d,1h, or none",
+    form="durations before the start, separated by commas (7d,1d,1h), or none",
+)
+_IN_EVENT_ZONE = ('a date and time (2026-12-06 10:00) or a phrase like "next tuesday 9am", '
+                  "read in the event's zone")  # fmt: skip
 FORM_ID = "event.add"
 
 
@@ -85,8 +92,10 @@ def declare(feature: Events) -> None:
         options=[
             ID,
             cmd.Option("title", description="new title", max_length=200),
-            cmd.Option("start", description="new start, read in the event's zone"),
-            cmd.Option("end", description="new end, or - to remove it"),
+            cmd.Option("start", description="new start, read in the event's zone",
+                       form=_IN_EVENT_ZONE),
+            cmd.Option("end", description="new end, or - to remove it",
+                       form=_IN_EVENT_ZONE + "; or - to remove the end"),
             cmd.Option("tz", description="new zone (keeps the local clock time)"),
             *DETAILS,
             REMIND,
@@ -168,7 +177,7 @@ class Handlers:
             ctx.community.id, where, draft, ctx.user.key, announce_at=announce
         )
         assert outcome is not None  # a fresh uid never collides
-        return Ephemeral(confirmation("created", outcome, where))
+        return Ephemeral(confirmation("created", outcome, where, ctx.channel))
 
     async def edit(self, ctx: Context, id: int, **changes: Any) -> Ephemeral:
         event = await self._event(ctx, id)
@@ -200,7 +209,7 @@ class Handlers:
         for name, value in vars(draft).items():
             setattr(event, name, value)
         outcome = await self.service.update(event)
-        return Ephemeral(confirmation("updated", outcome, event.channel))
+        return Ephemeral(confirmation("updated", outcome, event.channel, ctx.channel))
 
     async def cancel(self, ctx: Context, id: int) -> Ephemeral:
         event = await self._event(ctx, id)
@@ -296,7 +305,7 @@ class Handlers:
             return FormErrors({exc.option or "title": inert(exc.message)})
         outcome = await self.service.create(ctx.community.id, ctx.channel, draft, ctx.user.key)
         assert outcome is not None
-        return Ephemeral(confirmation("created", outcome, ctx.channel))
+        return Ephemeral(confirmation("created", outcome, ctx.channel, ctx.channel))
 
 
 def add_form(default_tz: str) -> Form:
@@ -315,13 +324,22 @@ def add_form(default_tz: str) -> Form:
     )
 
 
-def confirmation(verb: str, outcome: Outcome, channel: ChannelRef) -> Post:
+def confirmation(verb: str, outcome: Outcome, channel: ChannelRef, here: ChannelRef) -> Post:
+    """What a moderator is told of an event added or changed from `here`."""
     event = outcome.event
     reminders = ", ".join(timeutil.format_duration(o) for o in event.remind) or "none"
     lines = [
         f"Event #{event.id} **{inert(event.title)}** {verb}: starts "
         f"{render.own_time(event.start, event.tz)}.",
-        f"Announced in #{channel.channel}; reminders before the start: {reminders}.",
+        f"Announced in {channel_words(channel, here)}; reminders before the start: {reminders}.",
         *(f"- {note}" for note in outcome.notes),
     ]
     return Post(text="\n".join(lines))
+
+
+def channel_words(channel: ChannelRef, here: ChannelRef) -> str:
+    """A channel as a reply read `here` can name it: the platform's own mention where both
+    are in one workspace; a channel elsewhere has no mention here, so it is said in words."""
+    if (channel.platform, channel.workspace) == (here.platform, here.workspace):
+        return channel_tag(channel)
+    return f"a channel on {channel.platform.title()}"

@@ -1,10 +1,12 @@
 """Surveys from `config/surveys/`: started by a moderator, answered in private.
 
 `/survey start NAME` posts "Take the survey" in the channel and the community's linked
-channels. A member pressing it gets one question at a time as ephemeral messages (a form
-for written answers), can go back, skip, come back later to the next unanswered question,
-and change answers until the survey closes. Answers are recorded under a keyed hash of the
-member (see `Run.voter`), so results and exports never carry identities.
+channels. A member pressing it gets one private card (an ephemeral message) that shows one
+question at a time: answering, Back and Skip replace the card in place rather than adding
+one per question (a written answer, sent through a form, comes back as a new card). They
+can come back later to the next unanswered question, and change answers until the survey
+closes. Answers are recorded under a keyed hash of the member (see `Run.voter`), so results
+and exports never carry identities.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from bot.model import (
     OpenForm,
     Post,
     Submission,
+    UpdateMessage,
     inert,
 )
 from bot.polls import chart, definitions, render, results
@@ -64,7 +67,11 @@ class Surveys(RunFeature):
             choices=tuple(self.specs),
         )  # fmt: skip
         closes = cmd.Option("closes", cmd.Kind.DATETIME, "close automatically (2w, a date)")
-        by = cmd.Option("by", description="compare by the answers to this segment question")
+        by = cmd.Option(
+            "by",
+            description="compare by the answers to this segment question",
+            form="the id of a segment question, like org-size",
+        )
         add = self.app.command
         add(cmd.Command(("survey", "list"), "The surveys and where each stands", self.list_command))
         add(
@@ -215,15 +222,17 @@ class Surveys(RunFeature):
     # --- Answering -----------------------------------------------------------------------
 
     async def take(self, ctx: Context, action: Action) -> Ephemeral:
+        """Pressed on the public invitation: the member's own card, new."""
         run = await self._open_run(action.value, ctx)
-        return await self._show(ctx, run, None)
+        return Ephemeral(await self._show(ctx, run, None))
 
-    async def go(self, ctx: Context, action: Action) -> Ephemeral:
+    async def go(self, ctx: Context, action: Action) -> UpdateMessage:
+        """Back, Skip, Review: pressed on the member's card, which shows the question asked."""
         run_part, _, target = action.value.partition(":")
         run = await self._open_run(run_part, ctx)
-        return await self._show(ctx, run, target)
+        return UpdateMessage(await self._show(ctx, run, target))
 
-    async def answer(self, ctx: Context, action: Action) -> Ephemeral:
+    async def answer(self, ctx: Context, action: Action) -> UpdateMessage:
         parts = action.value.split(":")
         run = await self._open_run(parts[0], ctx)
         question = await self._question(run, parts[1] if len(parts) > 1 else "")
@@ -235,7 +244,7 @@ class Surveys(RunFeature):
         if not indexes or any(not 0 <= i < len(question.options) for i in indexes):
             raise UserError("That answer is not part of this question.")
         await self._saving(self.store.choose(run, question, ctx.user, indexes, ctx.now), run)
-        return await self._show(ctx, run, question.qid, after=True)
+        return UpdateMessage(await self._show(ctx, run, question.qid, after=True))
 
     async def write(self, ctx: Context, action: Action) -> OpenForm:
         run_part, _, qid = action.value.partition(":")
@@ -259,11 +268,10 @@ class Surveys(RunFeature):
         if len(text) > TEXT_LIMIT:
             return FormErrors({"answer": f"At most {TEXT_LIMIT} characters, please."})
         await self._saving(self.store.write(run, question, ctx.user, text, ctx.now), run)
-        return await self._show(ctx, run, qid, after=True)
+        # A form's answer has no card to replace on every surface: the next card is new.
+        return Ephemeral(await self._show(ctx, run, qid, after=True))
 
-    async def _show(
-        self, ctx: Context, run: Run, target: str | None, after: bool = False
-    ) -> Ephemeral:
+    async def _show(self, ctx: Context, run: Run, target: str | None, after: bool = False) -> Post:
         """The question `target` (or the one after it), else the next unanswered one."""
         questions = await self._questions_of(run.id)
         mine = await self.store.answers_of(run, ctx.user)
@@ -280,11 +288,11 @@ class Surveys(RunFeature):
         else:
             index = next((i for i, q in enumerate(ids) if q not in mine), None)
         if index is None:
-            return Ephemeral(render.survey_done_post(run, len(mine), len(questions)))
+            return render.survey_done_post(run, len(mine), len(questions))
         post = render.survey_question_post(run, questions, index, mine.get(ids[index], []))
         if after:
             post.text = "_Saved._\n" + post.text
-        return Ephemeral(post)
+        return post
 
     async def _saving(self, write, run: Run) -> None:
         try:

@@ -16,7 +16,7 @@ from bot import commands as cmd
 from bot.app import Context, Feature
 from bot.config import Duration, Section
 from bot.errors import UsageError
-from bot.model import ChannelRef, Ephemeral, Post, inert, time_tag
+from bot.model import ChannelRef, Ephemeral, Post, channel_tag, inert, time_tag
 from bot.prompts import cli as prompts_cli
 from bot.prompts.bank import COMPETENCIES, Prompt, load_bank
 from bot.prompts.daily import DAILY, DIGEST, Daily, describe, digest_prefix
@@ -68,9 +68,12 @@ class JustDoIt(Feature):
             ("justdoit", "schedule"), "Set when the daily prompt is posted in a channel",
             self.schedule, moderator=mod,
             options=[
-                cmd.Option("time", description="local time of day, like 08:30", positional=True),
+                cmd.Option("time", description="local time of day, like 08:30", positional=True,
+                           form="a time of day: 08:30, 8am or 17:15"),
                 cmd.Option("tz", description="time zone, like Europe/London"),
-                cmd.Option("days", description="mon-fri, mon,wed,fri, daily or weekends"),
+                cmd.Option("days", description="mon-fri, mon,wed,fri, daily or weekends",
+                           form="days of the week: a range (mon-fri), a list (mon,wed,fri), "
+                                "daily or weekends"),
                 _channel_option(),
             ],
             examples=["/justdoit schedule time=08:30 tz=Europe/London days=mon-fri"],
@@ -80,7 +83,8 @@ class JustDoIt(Feature):
             self.skip, moderator=mod,
             options=[
                 cmd.Option("dates", description="dates like 2026-12-25", required=True,
-                           positional=True, many=True),
+                           positional=True, many=True,
+                           form="one or more dates written 2026-12-25, separated by spaces"),
                 cmd.Option("undo", cmd.Kind.BOOL, "post on these dates again", default=False),
                 _channel_option(),
             ],
@@ -182,7 +186,7 @@ class JustDoIt(Feature):
         schedule = await self.store.schedule(target)
         if schedule is None:
             raise UsageError(
-                f"#{target.channel} has no daily prompt schedule.",
+                f"{_which(ctx, target)} has no daily prompt schedule.",
                 hint="Set one first: /justdoit schedule time=08:30",
             )
         return schedule
@@ -211,10 +215,10 @@ class JustDoIt(Feature):
         if time is None and tz is None and days is None:
             if current is None:
                 raise UsageError(
-                    f"#{target.channel} has no daily prompt schedule yet.",
+                    f"{_which(ctx, target)} has no daily prompt schedule yet.",
                     hint="Set one: /justdoit schedule time=08:30 days=mon-fri",
                 )
-            return await self._status(current, f"The daily prompt in #{target.channel}.")
+            return await self._status(current, f"The daily prompt in {channel_tag(target)}.")
         at = parse_time(time) if time else (current.rule.at if current else None)
         if at is None:
             raise UsageError("Give the time of day: time=08:30.", option="time")
@@ -227,7 +231,9 @@ class JustDoIt(Feature):
         community = await self.app.communities.of(target)
         await self.store.save_schedule(target, community.id, f"{at:%H:%M}", zone, weekdays, ctx.now)
         schedule = await self._rearm(target)
-        return await self._status(schedule, f"The daily prompt in #{target.channel} is scheduled.")
+        return await self._status(
+            schedule, f"The daily prompt in {channel_tag(target)} is scheduled."
+        )
 
     async def skip(
         self, ctx: Context, dates: list[str], undo: bool = False, channel: ChannelRef | None = None
@@ -265,7 +271,7 @@ class JustDoIt(Feature):
         schedule = await self._rearm(schedule.channel)
         done = "Paused" if paused else "Resumed"
         return await self._status(
-            schedule, f"{done} the daily prompt in #{schedule.channel.channel}."
+            schedule, f"{done} the daily prompt in {channel_tag(schedule.channel)}."
         )
 
     async def today(self, ctx: Context, channel: ChannelRef | None = None) -> Ephemeral:
@@ -279,9 +285,9 @@ class JustDoIt(Feature):
             target, day, community.id, await self.bank_for(community.id), scheduled, zone, ctx.now
         )
         if queued:
-            return Ephemeral(Post(text=f"Posted today's prompt in #{target.channel}."))
+            return Ephemeral(Post(text=f"Posted today's prompt in {channel_tag(target)}."))
         return Ephemeral(Post(
-            text=f"Today's prompt is already posted in #{target.channel} "
+            text=f"Today's prompt is already posted in {channel_tag(target)} "
             f"(it posts once a day):\n_{inert(prompt_day.prompt.text)}_"
         ))  # fmt: skip
 
@@ -298,7 +304,7 @@ class JustDoIt(Feature):
         shown = await self.app.settings.get(scope, "answers", "public")
         weekly = await self.app.settings.get(scope, "digest", True)
         return Ephemeral(Post(text=(
-            f"Answers in #{target.channel} are **{shown}**"
+            f"Answers in {channel_tag(target)} are **{shown}**"
             + (" (only the member sees them)." if shown == "private" else " (posted in the channel).")
             + f"\nWeekly digest: **{'on' if weekly else 'off'}**."
         )))  # fmt: skip
@@ -362,3 +368,8 @@ class JustDoIt(Feature):
             if post is not None:
                 await self.app.outbox.enqueue(channel, post, f"{digest_prefix(channel)}{day}")
         await self.daily.arm_digest(schedule, max(now, job.due_at))
+
+
+def _which(ctx: Context, channel: ChannelRef) -> str:
+    """A channel named in an error: errors are made inert, so no channel marker fits."""
+    return "This channel" if channel == ctx.channel else "That channel"

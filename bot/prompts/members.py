@@ -26,6 +26,7 @@ from bot.model import (
     Public,
     SelectOption,
     Submission,
+    channel_tag,
     inert,
     time_tag,
 )
@@ -120,7 +121,7 @@ class Members:
     ) -> Ephemeral:
         """Why no answer can be taken now, where the next one can go, and the member's
         text back so nothing typed is lost."""
-        where = f"#{ctx.channel.channel}"
+        where = channel_tag(ctx.channel)
         if asked is not None:
             lines = [f"**The prompt of {asked.day:%a %d %b} is closed**: answers go to the "
                      "prompt of the day you give them."]  # fmt: skip
@@ -192,6 +193,15 @@ class Members:
         data = answers_csv(rows).encode("utf-8")
         name = f"justdoit-answers-{ctx.now:%Y%m%d}.csv"
         return Ephemeral(Post(
-            text=f"{len(rows)} answer{'s' if len(rows) != 1 else ''} from {ctx.community.name}.",
+            text=f"{len(rows)} answer{'s' if len(rows) != 1 else ''} from {community_words(ctx)}.",
             attachments=[Attachment(name, data, "text/csv")],
         ))  # fmt: skip
+
+
+def community_words(ctx: Context) -> str:
+    """The community in words: its configured name, or "this Slack workspace" for one the
+    bot made itself on first sight of a workspace (named by its internal key)."""
+    community, channel = ctx.community, ctx.channel
+    if community.name == f"{channel.platform}:{channel.workspace}":
+        return "this " + ctx.names.workspace_words(channel.platform)
+    return inert(community.name)
