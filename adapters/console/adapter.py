@@ -129,6 +129,7 @@ class Console:
         self.default_member = default_member
         self.forms: dict[str, Form] = {}
         app.outbox.attach(self.transport)
+        app.name_surface(PLATFORM, "/help", "console demo")
 
     @property
     def channel(self) -> ChannelRef:

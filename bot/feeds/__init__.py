@@ -79,8 +79,8 @@ class Feeds(Feature):
             options=[
                 url,
                 cmd.Option("channel", cmd.Kind.CHANNEL, "where to post (default: here)", positional=True),
-                cmd.Option("include", description="only items with these words (a, b) or a /regex/", max_length=200),
-                cmd.Option("exclude", description="skip items with these words (a, b) or a /regex/", max_length=200),
+                cmd.Option("include", description="only items with these words (a, b) or a /regex/", max_length=200, form=cmd.WORDS_OR_REGEX),
+                cmd.Option("exclude", description="skip items with these words (a, b) or a /regex/", max_length=200, form=cmd.WORDS_OR_REGEX),
                 cmd.Option("backlog", cmd.Kind.INT, "how many of the latest items to post now", min_value=0, max_value=50),
                 cmd.Option("template", description="custom text: {title} {link} {summary} {author} {source} {date}", max_length=1000),
             ],
