@@ -24,6 +24,7 @@ from bot.clock import Clock, SystemClock
 from bot.communities import Communities, Community, CommunitySpec, Settings
 from bot.config import CoreConfig, Section
 from bot.errors import PermissionDenied, UserError
+from bot.failure_notices import FailureNotices
 from bot.groupcommit import GroupCommit
 from bot.intake import Intake
 from bot.model import (
@@ -135,6 +136,7 @@ class App:
         self.writer = GroupCommit(db.path)
         self.intake = Intake(db, self.writer, clock)
         self.outbox = Outbox(db, clock, outbox_settings(config))
+        self.outbox.lanes.on_give_up = FailureNotices(self).given_up
         self.scheduler = Scheduler(db, clock, config.scheduler.grace)
         self._actions: dict[str, tuple[ActionHandler, bool]] = {}
         self._forms: dict[str, FormHandler] = {}

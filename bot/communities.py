@@ -3,7 +3,10 @@
 Rows are keyed by platform + workspace, so one process can serve several communities. A
 workspace that no configuration names gets a community of its own on first sight.
 Configured communities also list their `channels`: the places community-wide posts (an
-event, a poll run everywhere, the daily prompt) go to on every platform together.
+event, a poll run everywhere, the daily prompt) go to on every platform together, and may
+name one `moderators` channel, where the moderators' business goes instead of the members'
+channels: prompt suggestions to review and the bot's notices (a feed it paused). See
+`Communities.for_moderators` for where that goes when a community names none.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.model import ChannelRef
+from bot.model import DIRECT_PREFIX, ChannelRef, UserRef
 from bot.store import Database
 
 log = logging.getLogger(__name__)
@@ -42,7 +45,11 @@ MIGRATIONS = [
         value TEXT NOT NULL,
         PRIMARY KEY (scope, key)
     )
+    """,
+    # The community's moderators' channel ("platform:workspace:channel"); NULL: none.
     """
+    ALTER TABLE communities ADD COLUMN moderators TEXT
+    """,
 ]
 
 
@@ -52,6 +59,7 @@ class Community:
     name: str
     timezone: str
     channels: list[ChannelRef] = field(default_factory=list)
+    moderators: ChannelRef | None = None  # the moderators' channel, if configured
 
 
 @dataclass
@@ -62,6 +70,7 @@ class CommunitySpec:
     timezone: str
     workspaces: list[str]  # "platform:workspace"
     channels: list[str]  # "platform:workspace:channel"
+    moderators: str | None = None  # "platform:workspace:channel"
 
 
 class Communities:
@@ -77,9 +86,10 @@ class Communities:
         for spec in specs:
             async with self.db.transaction() as tx:
                 await tx.execute(
-                    "INSERT INTO communities (name, timezone) VALUES (?, ?) "
-                    "ON CONFLICT(name) DO UPDATE SET timezone = excluded.timezone",
-                    (spec.name, spec.timezone),
+                    "INSERT INTO communities (name, timezone, moderators) VALUES (?, ?, ?) "
+                    "ON CONFLICT(name) DO UPDATE SET timezone = excluded.timezone,"
+                    " moderators = excluded.moderators",
+                    (spec.name, spec.timezone, spec.moderators),
                 )
                 cid = await tx.fetchval("SELECT id FROM communities WHERE name = ?", (spec.name,))
                 for ws in spec.workspaces:
@@ -133,14 +143,43 @@ class Communities:
             "SELECT channel FROM community_channels WHERE community_id = ? ORDER BY channel",
             (community_id,),
         )
+        moderators = row["moderators"]
         return Community(
-            row["id"], row["name"], row["timezone"], [ChannelRef.parse(c[0]) for c in channels]
-        )
+            row["id"], row["name"], row["timezone"], [ChannelRef.parse(c[0]) for c in channels],
+            ChannelRef.parse(moderators) if moderators else None,
+        )  # fmt: skip
 
     async def linked(self, channel: ChannelRef) -> list[ChannelRef]:
         """The channel itself, then the community's other channels on any platform."""
         community = await self.of(channel)
         return [channel, *(c for c in community.channels if c != channel)]
+
+    async def for_moderators(
+        self, channel: ChannelRef, configured_by: str | None = None
+    ) -> ChannelRef:
+        """Where the moderators are told of `channel`'s business (a card to review, a notice).
+
+        1. The moderators' channel of `channel`'s community, when the configuration names one
+           (on whichever platform it is: the outbox posts across platforms).
+        2. Else the direct messages of the moderator who set the job up: `configured_by` is
+           their member key ("platform:workspace:user", as `UserRef.key`); anything else
+           (empty, or "opml" for an imported feed) names nobody.
+        3. Else, with neither known, `channel` itself: what the bot did before moderators'
+           channels existed, so nothing meant for moderators is ever dropped.
+        """
+        community = await self.of(channel)
+        if community.moderators is not None:
+            return community.moderators
+        member = member_of(configured_by)
+        return ChannelRef.direct(member) if member is not None else channel
+
+
+def member_of(key: str | None) -> UserRef | None:
+    """The member a stored member key names ("platform:workspace:user"), or None."""
+    parts = (key or "").split(":", 2)
+    if len(parts) != 3 or not all(parts) or parts[2].startswith(DIRECT_PREFIX):
+        return None
+    return UserRef(*parts)
 
 
 class Settings:

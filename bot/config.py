@@ -12,7 +12,16 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    create_model,
+    field_validator,
+)
 
 from bot import timeutil
 from bot.errors import ConfigError, UsageError
@@ -65,11 +74,35 @@ class SchedulerSection(Section):
     grace: Duration = timedelta(hours=6)
 
 
+WORKSPACE_KEY = r"^[a-z]+:[^:]+$"  # "platform:workspace"
+CHANNEL_KEY = r"^[a-z]+:[^:]+:[^:]+$"  # "platform:workspace:channel"
+
+
 class CommunitySection(Section):
     name: str
     timezone: Zone = "UTC"
-    workspaces: list[Annotated[str, Field(pattern=r"^[a-z]+:[^:]+$")]] = []
-    channels: list[Annotated[str, Field(pattern=r"^[a-z]+:[^:]+:[^:]+$")]] = []
+    workspaces: list[Annotated[str, Field(pattern=WORKSPACE_KEY)]] = []
+    channels: list[Annotated[str, Field(pattern=CHANNEL_KEY)]] = []
+    # Where prompt suggestions are reviewed and the bot's notices for moderators go.
+    moderators: Annotated[str, Field(pattern=CHANNEL_KEY)] | None = None
+
+    @field_validator("moderators")
+    @classmethod
+    def _moderators_in_community(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """A channel of one of the community's own workspaces (a click there must find this
+        community), and a channel, not a member's direct messages."""
+        if value is None:
+            return None
+        platform, workspace, channel = value.split(":", 2)
+        if channel.startswith("@"):
+            raise ValueError("a channel, not a member's direct messages")
+        workspaces = info.data.get("workspaces")
+        if workspaces is not None and f"{platform}:{workspace}" not in workspaces:
+            raise ValueError(
+                f"the workspace {platform}:{workspace} is not one of this community's"
+                " workspaces (add it to `workspaces`)"
+            )
+        return value
 
 
 class CoreConfig(Section):

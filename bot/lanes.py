@@ -114,6 +114,8 @@ class LaneRunner:
         self._sweep_at = 0.0
         self._slots: dict[str, asyncio.Semaphore] = {}
         self._warned: set[str] = set()
+        # Told of each post given up on: (channel, key, why); see bot/failure_notices.py.
+        self.on_give_up: Callable[[ChannelRef, str, str], Awaitable[None]] | None = None
 
     # --- Connections ---------------------------------------------------------------------
 
@@ -400,6 +402,11 @@ class LaneRunner:
             " claimed_until = NULL WHERE id = ?",
             (error[:500], row.id),
         )
+        if self.on_give_up is not None:
+            try:
+                await self.on_give_up(row.channel, row.key, error)
+            except Exception:  # the notice is a courtesy: the lane goes on regardless
+                log.exception("outbox: telling of %s's failure failed", row.key)
 
     def _pause(self, platform: str, why: str) -> None:
         if platform not in self.paused:

@@ -27,7 +27,7 @@ LATER = timedelta(hours=1)  # past any interval + jitter
 @pytest.fixture
 def start(make_app):
     async def start(config: dict | None = None, db: str = "bot.db") -> ConsoleRun:
-        merged = {"feeds": {**CONFIG["feeds"], **((config or {}).get("feeds", {}))}}
+        merged = {**(config or {}), "feeds": {**CONFIG["feeds"], **(config or {}).get("feeds", {})}}
         app = await make_app(features=[Help, Feeds], config=merged, db=db)
         out: list[str] = []
         return ConsoleRun(Console(app, write=out.append), out)
@@ -246,13 +246,14 @@ async def test_backoff_then_disable_with_exactly_one_notice_then_resume(
         waits.append(after.next_check_at - clock.now().timestamp())
     assert waits[1] > waits[0] * 1.5  # exponential backoff (with jitter)
     assert after.state == "disabled" and after.failures == 3
-    notices = [line for line in run.out if "Feed paused" in line]
-    assert len(notices) == 2  # one per subscribed channel
-    assert "/feed resume 1" in run.text and "/feed resume 2" in run.text
-    assert "failed 3 times in a row (last: HTTP 500" in run.text
+    notices = [block for block in run.out if "eeds paused" in block]
+    assert len(notices) == 1  # one post to the moderator who subscribed both channels
+    assert "[direct to mod]" in notices[0]
+    assert "(#1 in #general)" in notices[0] and "(#2 in #ops)" in notices[0]
+    assert "2 feeds paused after repeated failures" in notices[0]
     assert await tick(run, clock, timedelta(days=3)) == ""  # disabled: not fetched, no notice
     listing = await run.say("/feed list")
-    assert "⛔ disabled" in listing
+    assert "⛔ disabled" in listing and "failed 3 times in a row (last: HTTP 500" in listing
     feed_server.set("f.xml", body=rss(entries(2)))
     assert "switched the feed back on" in await run.say("@mod! /feed resume 1")
     assert run.text.count("** item 2 **") == 2  # checked at once, in both channels

@@ -1,5 +1,8 @@
 """Notices (a feed switched off) never flood a channel (issue 15): they are gathered into one
-post per channel, paced by the channel's cap like feed items, and posted once across restarts."""
+post per destination, paced by its cap like feed items, and posted once across restarts.
+
+Here the community's moderators' channel is the members' channel itself, so that notices and
+feed items share one cap."""
 
 from __future__ import annotations
 
@@ -18,7 +21,13 @@ from tests.test_feeds_flow import feeds
 start, feed_server = flow.start, flow.feed_server  # the fixtures
 
 GENERAL = ChannelRef("console", "demo", "general")
-DYING = {"feeds": {"max_failures": 2, "jitter": 0, "interval": "30m", "per_channel_cap": 5}}
+SHARED = {
+    "community": [{"name": "Demo", "workspaces": ["console:demo"], "moderators": GENERAL.key}]
+}
+DYING = {
+    "feeds": {"max_failures": 2, "jitter": 0, "interval": "30m", "per_channel_cap": 5},
+    **SHARED,
+}
 
 
 def notices(*runs: ConsoleRun) -> list[str]:
@@ -97,7 +106,7 @@ async def test_a_crash_before_a_group_is_marked_queued_does_not_post_it_twice(
 
 
 async def test_notices_wait_for_room_under_the_channel_cap(start, feed_server: FeedServer, clock):
-    run = await start({"feeds": {"per_channel_cap": 2, "per_channel_window": "10m"}})
+    run = await start({"feeds": {"per_channel_cap": 2, "per_channel_window": "10m"}, **SHARED})
     busy = feed_server.set("busy.xml", body=rss(entries(2)))
     dying = feed_server.set("dying.xml", body=rss(entries(1, prefix="d"), title="Dead 1"))
     await run.say(f"@mod! /feed add {dying} backlog=0", f"@mod! /feed add {busy} backlog=0")
@@ -111,7 +120,7 @@ async def test_notices_wait_for_room_under_the_channel_cap(start, feed_server: F
 
 
 async def test_notices_of_a_round_are_one_post(start, feed_server: FeedServer, clock):
-    run = await start()
+    run = await start(SHARED)
     for i in range(4):
         url = feed_server.set(f"d{i}.xml", body=rss(entries(1), title=f"Dead {i}"))
         await run.say(f"@mod! /feed add {url} backlog=0")
@@ -125,7 +134,7 @@ async def test_notices_of_a_round_are_one_post(start, feed_server: FeedServer, c
 async def test_notices_that_come_soon_after_one_wait_and_go_together(
     start, feed_server: FeedServer, clock
 ):
-    run = await start()
+    run = await start(SHARED)
     for i in range(3):
         url = feed_server.set(f"d{i}.xml", body=rss(entries(1), title=f"Dead {i}"))
         await run.say(f"@mod! /feed add {url} backlog=0")
@@ -145,7 +154,7 @@ async def test_notices_that_come_soon_after_one_wait_and_go_together(
 async def test_removing_one_feed_of_a_waiting_notice_leaves_the_others(
     start, feed_server: FeedServer, clock
 ):
-    run = await start({"feeds": {"per_channel_cap": 1, "per_channel_window": "10m"}})
+    run = await start({"feeds": {"per_channel_cap": 1, "per_channel_window": "10m"}, **SHARED})
     busy = feed_server.set("busy.xml", body=rss(entries(1)))
     await run.say(f"@mod! /feed add {busy} backlog=0")
     for i in range(2):

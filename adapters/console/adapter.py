@@ -79,18 +79,20 @@ class Screen:
         self.messages[number] = Shown(post, audience, channel)
         if key:
             self.by_key[key] = number
-        text = render(post, number, audience)
-        if channel != CHANNEL:
-            text = text.replace(" [public]", f" [public in #{channel}]", 1)
-        self.write(text)
-        self._save(number, post)
+        self._write(number, edited=False)
         return number
 
     def replace(self, number: int, post: Post) -> None:
+        self.messages[number].post = post
+        self._write(number, edited=True)
+
+    def _write(self, number: int, edited: bool) -> None:
         shown = self.messages[number]
-        shown.post = post
-        self.write(render(post, number, shown.audience, edited=True))
-        self._save(number, post)
+        text = render(shown.post, number, shown.audience, edited=edited)
+        if shown.channel != CHANNEL:
+            text = text.replace(" [public]", f" [public in #{shown.channel}]", 1)
+        self.write(text)
+        self._save(number, shown.post)
 
 
 class ConsoleTransport:
@@ -128,6 +130,7 @@ class Console:
         self.transport = ConsoleTransport(self.screen)
         self.default_member = default_member
         self.forms: dict[str, Form] = {}
+        self.form_cards: dict[str, int] = {}  # member -> the message their form came from
         app.outbox.attach(self.transport)
         app.name_surface(PLATFORM, "/help", "console demo")
 
@@ -169,7 +172,7 @@ class Console:
         if verb == "click":
             return await self._click(user, is_mod, args)
         if verb == "form":
-            return await self._form(user, is_mod, args), 0
+            return await self._form(user, is_mod, args), self.form_cards.get(user.user, 0)
         raise UsageError(
             f"I can't read `{rest}`.",
             hint="Lines look like: /help | @name /cmd args | @name! /cmd args | "
@@ -221,8 +224,11 @@ class Console:
                 self.screen.show(reply.post, "public")
             elif isinstance(reply, UpdateMessage) and message:
                 self.screen.replace(message, reply.post)
+            elif isinstance(reply, UpdateMessage):  # nothing to update: shown as new
+                self.screen.show(reply.post, name)
             elif isinstance(reply, OpenForm):
                 self.forms[name] = reply.form
+                self.form_cards[name] = message
                 self.screen.show(_form_post(reply.form, name), name)
             elif isinstance(reply, FormErrors):
                 self.screen.show(reply.post(), name)

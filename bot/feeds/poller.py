@@ -4,12 +4,16 @@ One fetch per source however many channels subscribe. A 304 or an unchanged body
 parsed; parsing runs in a process pool. New items go to every running subscription oldest
 first, through the outbox with a key per (subscription, item), paced by a per-channel cap.
 Failures back off exponentially; after `max_failures` in a row (or a 410 at once) the
-feed is disabled and each subscribed channel is told once why and how to resume it.
+feed is disabled and the moderators are told once, per subscription, why and how to resume it.
 
-Those notices are gathered, per channel, into one post: at the end of each poll round, and
-then at most one post per `NOTICE_GATHER` for the notices that came meanwhile. A notice post
-takes its place under the channel's cap like an item; its outbox key is its group's id, so a
-restart never posts a group twice (see `flush_notices`).
+Notices are for moderators, not members: each goes to the community's moderators' channel,
+else by direct message to the moderator who subscribed the channel (`created_by`), else
+(neither known: an imported or demo feed in a community without one) to the subscribed
+channel itself (`Communities.for_moderators`). They are gathered, per destination, into one
+post: at the end of each poll round, and then at most one post per `NOTICE_GATHER` for the
+notices that came meanwhile. A notice post takes its place under its destination's cap like
+an item; its outbox key is its group's id, so a restart never posts a group twice (see
+`flush_notices`).
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from bot.feeds.render import item_post, notices_post
 from bot.feeds.settings import FeedSettings
 from bot.feeds.store import FeedStore, NoticeGroup, Source, Subscription
 from bot.fetch import Fetcher, FetchResult
+from bot.model import ChannelRef
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -268,7 +273,8 @@ class Poller:
         return "failed"
 
     async def disable(self, source: Source, reason: str, kind: str = "failing") -> None:
-        """Switch a feed off and tell each subscribed channel once (see `flush_notices`)."""
+        """Switch a feed off and tell the moderators of each subscription once (see
+        `flush_notices`)."""
         now = self.now()
         if not await self.store.disable(source.id, now, reason, kind):
             return
@@ -279,34 +285,44 @@ class Poller:
     # --- Notices ---------------------------------------------------------------------------
 
     async def flush_notices(self) -> int:
-        """Gather each channel's waiting notices into one post and queue it; return how many
-        posts were queued.
+        """Gather the waiting notices of each destination into one post and queue it; return
+        how many posts were queued.
 
-        A channel's notices are gathered at once the first time, then at most once every
-        `NOTICE_GATHER` after the previous post's turn: notices that come meanwhile wait
-        and go out together. The post takes the channel's next place under its cap. A
-        group is recorded before its post is queued, and queued under its own key, so a
-        crash between the two queues it on the next call, and never twice."""
+        Each notice is routed when it is gathered (`route_notices`). A destination's notices
+        are gathered at once the first time, then at most once every `NOTICE_GATHER` after
+        the previous post's turn: notices that come meanwhile wait and go out together. The
+        post takes the destination's next place under its cap. A group is recorded before
+        its post is queued, and queued under its own key, so a crash between the two queues
+        it on the next call, and never twice."""
         now = self.now()
         cap = self.settings.per_channel_cap
         window = self.settings.per_channel_window.total_seconds()
         queued = 0
         async with self.posting:
-            for channel in await self.store.waiting_notice_channels():
-                last = await self.store.last_notice_group(channel)
+            for told, notice_ids in (await self.route_notices()).items():
+                last = await self.store.last_notice_group(told)
                 if last and now < max(last.created_at, last.not_before) + NOTICE_GATHER:
                     continue
-                times = await self.store.recent_post_times(channel, now - window)
-                await self.store.gather_notices(channel, now, slot(times, now, cap, window))
+                times = await self.store.recent_post_times(told, now - window)
+                at = slot(times, now, cap, window)
+                await self.store.gather_notices(told, notice_ids, now, at)
             for group in await self.store.unqueued_notice_groups():
                 notices = await self.store.notices_in(group.id)
                 if notices:
                     when = datetime.fromtimestamp(group.not_before, UTC)
-                    post = notices_post(notices)
+                    post = notices_post(notices, group.channel)
                     key = notice_key(group.id)
                     queued += await self.app.outbox.enqueue(group.channel, post, key, not_before=when)  # fmt: skip
                 await self.store.mark_notice_group(group.id, queued=bool(notices), withdrawn=not notices)  # fmt: skip
         return queued
+
+    async def route_notices(self) -> dict[ChannelRef, list[int]]:
+        """The waiting notices by where they are to be told, each notice once."""
+        routes: dict[ChannelRef, list[int]] = {}
+        for notice_id, channel, created_by in await self.store.waiting_notices():
+            told = await self.app.communities.for_moderators(channel, created_by)
+            routes.setdefault(told, []).append(notice_id)
+        return routes
 
     async def withdraw_notices(self, groups: list[NoticeGroup]) -> int:
         """After a subscription is removed, take back the notice posts (`groups`, found
@@ -322,7 +338,7 @@ class Poller:
                     await self.store.mark_notice_group(group.id, withdrawn=True)
                     withdrawn += 1
             elif await self.app.outbox.state(key) == "pending":
-                await self.app.outbox.edit(key, notices_post(notices))
+                await self.app.outbox.edit(key, notices_post(notices, group.channel))
         return withdrawn
 
     # --- New items -------------------------------------------------------------------------

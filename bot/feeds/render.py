@@ -1,5 +1,6 @@
 """A feed item as a `Post`: linked title, source, author, date, clean summary, image; and
-the notice a channel is told when feeds are switched off (one post for several).
+the notice moderators are told when feeds are switched off (one post for several), which
+names the subscribed channel when it is told somewhere else (the moderators' channel, a DM).
 
 Every piece of feed text passes through `inert()`, so nothing a feed says can become a
 time or mention marker; platform escaping (Slack `<!channel>`, Discord `@everyone`) is
@@ -13,7 +14,7 @@ from datetime import UTC, datetime
 
 from bot.feeds.parse import Item
 from bot.feeds.store import Notice
-from bot.model import Post, inert, time_tag
+from bot.model import ChannelRef, Post, channel_tag, inert, time_tag
 
 FEED_COLOR = 0x2F80ED
 PLACEHOLDERS = ("title", "link", "summary", "author", "source", "date")
@@ -162,12 +163,13 @@ _KIND_WORDS = {
 }
 
 
-def notice_post(title: str, url: str, reason: str, sub_id: int) -> Post:
-    """Told once in a subscribed channel when one feed is switched off."""
+def notice_post(title: str, url: str, reason: str, sub_id: int, where: str = "") -> Post:
+    """Told once when one feed is switched off; `where` (" in #channel") names the
+    subscribed channel when the notice is told elsewhere."""
     return Post(
         title="Feed paused: " + (inert(title) or inert(url)),
         text=(
-            f"I stopped checking this feed: {inert(reason)}.\n"
+            f"I stopped checking this feed{where}: {inert(reason)}.\n"
             f"A moderator can switch it back on with `/feed resume {sub_id}`, "
             f"or drop it with `/feed remove {sub_id}`."
         ),
@@ -175,13 +177,30 @@ def notice_post(title: str, url: str, reason: str, sub_id: int) -> Post:
     )
 
 
-def notices_post(notices: list[Notice]) -> Post:
-    """One post telling a channel of every feed in a notice group (one or many)."""
+def where_words(channel: ChannelRef, told_in: ChannelRef | None) -> str:
+    """ " in #channel" for a notice about `channel` told in `told_in`; "" when told in the
+    channel itself. A channel of another workspace or platform is named in words (a
+    channel marker means a channel of the workspace it is shown in), with where the
+    `/feed` commands for it work."""
+    if told_in is None or told_in == channel:
+        return ""
+    if (told_in.platform, told_in.workspace) == (channel.platform, channel.workspace):
+        return f" in {channel_tag(channel)}"
+    return f" in a {inert(channel.platform.title())} channel (use `/feed` there)"
+
+
+def notices_post(notices: list[Notice], told_in: ChannelRef | None = None) -> Post:
+    """One post telling of every feed in a notice group (one or many), shown in `told_in`
+    (None: in the feeds' own channel)."""
     latest = {n.subscription_id: n for n in notices}  # switched off twice: told once
     told = sorted(latest.values(), key=lambda n: n.id)
     if len(told) == 1:
         one = told[0]
-        return notice_post(one.title, one.url, one.reason, one.subscription_id)
+        where = where_words(one.channel, told_in)
+        return notice_post(one.title, one.url, one.reason, one.subscription_id, where)
+    channels = {n.channel for n in told}
+    # One channel told elsewhere is named once; several are named after each feed.
+    shared = where_words(told[0].channel, told_in) if len(channels) == 1 else ""
     kinds = list(dict.fromkeys(n.kind for n in told))
     count = len(told)
     if len(kinds) == 1 and kinds[0] in _KIND_WORDS:
@@ -192,7 +211,8 @@ def notices_post(notices: list[Notice]) -> Post:
     for kind in kinds:
         names = []
         for n in (n for n in told if n.kind == kind):
-            name = f"**{_short(inert(n.title) or inert(n.url), 80)}** (#{n.subscription_id})"
+            where = "" if len(channels) == 1 else where_words(n.channel, told_in)
+            name = f"**{_short(inert(n.title) or inert(n.url), 80)}** (#{n.subscription_id}{where})"
             if kind not in _KIND_WORDS:
                 name += f": {_short(inert(n.reason), 120)}"
             if budget - len(name) < 0:
@@ -202,11 +222,13 @@ def notices_post(notices: list[Notice]) -> Post:
         unnamed = sum(1 for n in told if n.kind == kind) - len(names)
         listed = ", ".join(names) + (f", and {unnamed} more (see `/feed list`)" if unnamed else "")
         if len(kinds) == 1:
-            lines.append(f"I stopped checking these feeds: {listed}.")
+            lines.append(f"I stopped checking these feeds{shared}: {listed}.")
         elif kind in _KIND_WORDS:
             lines.append(f"Paused {_KIND_WORDS[kind]}: {listed}.")
         else:
             lines.append(f"Paused: {listed}.")
+    if shared and len(kinds) > 1:
+        lines.insert(0, f"These feeds post{shared}.")
     lines.append(
         "A moderator can switch one back on with `/feed resume ID`, or drop it with "
         "`/feed remove ID` (the ID is the number after its name); `/feed list` shows why "

@@ -4,9 +4,10 @@ A *source* is one feed URL, fetched once however many channels subscribe; a
 *subscription* ties a source to a channel with its filters. `feed_items` remembers which
 items of a source were already seen (until the feed has stopped listing one for long),
 `feed_posts` when each item of a subscription was queued, for the per-channel cap (the
-outbox key is what makes it go out once). `feed_notices` are what channels are told when a
-feed is switched off, gathered per channel into `feed_notice_groups`, one post each, which
-count against the same cap.
+outbox key is what makes it go out once). `feed_notices` are what moderators are told when a
+feed is switched off, gathered per destination (the moderators' channel, a moderator's
+direct messages, or the subscribed channel) into `feed_notice_groups`, one post each, which
+count against that destination's cap.
 """
 
 from __future__ import annotations
@@ -55,7 +56,8 @@ class Source:
 
 @dataclass
 class Notice:
-    """What one channel is to be told of one subscription (its feed was switched off)."""
+    """What moderators are to be told of one subscription (its feed was switched off);
+    `channel` is the subscription's channel, not always where it is told (see NoticeGroup)."""
 
     id: int
     channel: ChannelRef
@@ -77,7 +79,9 @@ class Notice:
 
 @dataclass
 class NoticeGroup:
-    """Notices told in one post; its id keys the post in the outbox."""
+    """Notices told in one post; its id keys the post in the outbox, and `channel` is where
+    the post goes (the moderators' channel, a moderator's direct messages or, with neither
+    known, the subscribed channel itself)."""
 
     id: int
     channel: ChannelRef
@@ -429,12 +433,15 @@ class FeedStore:
 
     # --- Notices -------------------------------------------------------------------------
 
-    async def waiting_notice_channels(self) -> list[ChannelRef]:
-        """Channels with notices in no group yet."""
+    async def waiting_notices(self) -> list[tuple[int, ChannelRef, str]]:
+        """Notices in no group yet, oldest first: (id, the subscription's channel, who
+        subscribed it: `created_by`), so each can be routed to whoever should be told."""
         rows = await self.db.fetchall(
-            "SELECT DISTINCT channel FROM feed_notices WHERE group_id IS NULL ORDER BY channel"
+            "SELECT n.id, n.channel, sub.created_by FROM feed_notices n"
+            " JOIN feed_subscriptions sub ON sub.id = n.subscription_id"
+            " WHERE n.group_id IS NULL ORDER BY n.id"
         )
-        return [ChannelRef.parse(r[0]) for r in rows]
+        return [(r[0], ChannelRef.parse(r[1]), r[2]) for r in rows]
 
     async def last_notice_group(self, channel: ChannelRef) -> NoticeGroup | None:
         row = await self.db.fetchone(
@@ -445,25 +452,27 @@ class FeedStore:
         return NoticeGroup.of(row) if row else None
 
     async def gather_notices(
-        self, channel: ChannelRef, now: float, not_before: float
+        self, told: ChannelRef, notice_ids: list[int], now: float, not_before: float
     ) -> int | None:
-        """Put every notice of `channel` in no group yet into a new group; its id, or None
-        if there was none."""
+        """Put the notices `notice_ids` that are in no group yet into a new group, to be told
+        in `told` (the group's channel: where its post goes, which may not be the notices'
+        own channel); its id, or None if none of them was waiting."""
+        marks = ", ".join("?" * len(notice_ids))
         async with self.db.transaction() as tx:
             waiting = await tx.fetchval(
-                "SELECT count(*) FROM feed_notices WHERE channel = ? AND group_id IS NULL",
-                (channel.key,),
+                f"SELECT count(*) FROM feed_notices WHERE id IN ({marks}) AND group_id IS NULL",
+                notice_ids,
             )
             if not waiting:
                 return None
             cursor = await tx.execute(
                 "INSERT INTO feed_notice_groups (channel, created_at, not_before) VALUES (?, ?, ?)",
-                (channel.key, now, not_before),
+                (told.key, now, not_before),
             )
             group_id = cursor.lastrowid
             await tx.execute(
-                "UPDATE feed_notices SET group_id = ? WHERE channel = ? AND group_id IS NULL",
-                (group_id, channel.key),
+                f"UPDATE feed_notices SET group_id = ? WHERE id IN ({marks}) AND group_id IS NULL",
+                [group_id, *notice_ids],
             )
             return group_id
 

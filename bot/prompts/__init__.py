@@ -54,7 +54,7 @@ class JustDoIt(Feature):
         self.bank: list[Prompt] = load_bank(self.settings.prompts or None)
         self.daily = Daily(self.store, app.scheduler, app.outbox)
         self.members = Members(self)
-        self.suggestions = Suggestions(app)
+        self.suggestions = Suggestions(app, self.store)
 
     def register(self) -> None:
         add, mod = self.app.command, True
@@ -229,7 +229,9 @@ class JustDoIt(Feature):
             else (current.rule.days if current else parse_days(DEFAULT_DAYS))
         )
         community = await self.app.communities.of(target)
-        await self.store.save_schedule(target, community.id, f"{at:%H:%M}", zone, weekdays, ctx.now)
+        await self.store.save_schedule(
+            target, community.id, f"{at:%H:%M}", zone, weekdays, ctx.now, by=ctx.user
+        )
         schedule = await self._rearm(target)
         return await self._status(
             schedule, f"The daily prompt in {channel_tag(target)} is scheduled."

@@ -74,7 +74,12 @@ MIGRATIONS = [
         decided_at REAL,
         created_at REAL NOT NULL
     )
+    """,
+    # Who last set a channel's schedule (a member key; NULL: unknown, e.g. the demo's own):
+    # prompt suggestions go to them when the community names no moderators' channel.
     """
+    ALTER TABLE justdoit_schedules ADD COLUMN scheduled_by TEXT
+    """,
 ]
 
 
@@ -85,6 +90,7 @@ class Schedule:
     rule: Rule
     paused: bool
     rev: int
+    scheduled_by: str | None = None  # the member key of who last set it
 
 
 @dataclass
@@ -123,14 +129,19 @@ class PromptStore:
         tz: str,
         days: frozenset[int],
         now: datetime,
+        by: UserRef | None = None,
     ) -> None:
+        """Set a channel's schedule; `by` (the moderator who set it) is kept, and an earlier
+        one stays when `by` is None."""
         await self.db.execute(
-            "INSERT INTO justdoit_schedules (channel, community_id, at, tz, days, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(channel) DO UPDATE SET"
+            "INSERT INTO justdoit_schedules (channel, community_id, at, tz, days, updated_at,"
+            " scheduled_by) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(channel) DO UPDATE SET"
             " at = excluded.at, tz = excluded.tz, days = excluded.days, paused = 0,"
-            " rev = rev + 1, updated_at = excluded.updated_at",
-            (channel.key, community_id, at, tz, ",".join(map(str, sorted(days))), now.timestamp()),
-        )
+            " rev = rev + 1, updated_at = excluded.updated_at,"
+            " scheduled_by = coalesce(excluded.scheduled_by, scheduled_by)",
+            (channel.key, community_id, at, tz, ",".join(map(str, sorted(days))), now.timestamp(),
+             by.key if by else None),
+        )  # fmt: skip
 
     async def set_paused(self, channel: ChannelRef, paused: bool, now: datetime) -> bool:
         return bool(
@@ -174,7 +185,23 @@ class PromptStore:
             rule,
             bool(row["paused"]),
             row["rev"],
+            row["scheduled_by"],
         )
+
+    async def scheduled_by(self, community_id: int, prefer: list[ChannelRef]) -> str | None:
+        """The member key of a moderator who scheduled the community's daily prompt: of the
+        first channel in `prefer` that has one, else of the community's most recently set
+        schedule; None if no schedule names its moderator."""
+        rows = await self.db.fetchall(
+            "SELECT channel, scheduled_by FROM justdoit_schedules"
+            " WHERE community_id = ? AND scheduled_by IS NOT NULL ORDER BY updated_at DESC",
+            (community_id,),
+        )
+        by_channel = {r["channel"]: r["scheduled_by"] for r in rows}
+        for channel in prefer:
+            if channel.key in by_channel:
+                return by_channel[channel.key]
+        return rows[0]["scheduled_by"] if rows else None
 
     async def add_skips(self, channel: ChannelRef, days: list[date]) -> None:
         async with self.db.transaction() as tx:

@@ -6,6 +6,10 @@ The member hears the outcome by direct message, once (through the outbox, keyed 
 suggestion): an approval is a thank-you, a rejection a kind word that it was not taken.
 The rejection names no moderator: the review is the moderators' shared call, and a name
 would turn a "no" about a prompt into a "no" from a person.
+
+Review cards are the moderators' business, never the members': they go where
+`review_channel` says (the community's moderators' channel, else the moderator who
+scheduled the daily prompt, by direct message).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.app import App, Context
+from bot.communities import member_of
 from bot.errors import UserError
 from bot.model import (
     Action,
@@ -30,6 +35,7 @@ from bot.model import (
     inert,
 )
 from bot.prompts.bank import COMPETENCIES, Prompt, competency_name, suggestion_prompt
+from bot.prompts.store import PromptStore
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +56,9 @@ class Suggestion:
 class Suggestions:
     """The `/justdoit suggest` command, the moderators' buttons, and their queries."""
 
-    def __init__(self, app: App) -> None:
+    def __init__(self, app: App, store: PromptStore) -> None:
         self.app = app
+        self.store = store
 
     def register(self) -> None:
         self.app.on_action("justdoit.approve", self.approve, moderator=True)
@@ -67,7 +74,7 @@ class Suggestions:
         suggestion_id = await self.add(
             ctx.community.id, ctx.channel, ctx.user, text, competency, ctx.now
         )
-        where = ctx.community.channels[0] if ctx.community.channels else ctx.channel
+        where = await self.review_channel(ctx)
         await self.app.outbox.enqueue(
             where, review_post(suggestion_id, ctx.user.name or ctx.user.user, text, competency),
             f"justdoit:suggestion:{suggestion_id}",
@@ -76,6 +83,25 @@ class Suggestions:
             "Thank you! Moderators will review your prompt suggestion; I will let you know "
             "by direct message whether it joins the bank."
         )))  # fmt: skip
+
+    async def review_channel(self, ctx: Context) -> ChannelRef:
+        """Where a suggestion made in `ctx.channel` is reviewed:
+
+        1. the community's moderators' channel (`[[community]] moderators`), if configured;
+        2. else the direct messages of the moderator who scheduled the community's daily
+           prompt (of the channel the suggestion was made in, if it has a schedule, else of
+           the community's main channel, else of its most recently set schedule);
+        3. else, with neither known, where cards went before moderators' channels existed:
+           the community's first channel, or the channel the suggestion was made in. That
+           one is public: a community that wants its queue private names `moderators`.
+        """
+        if ctx.community.moderators is not None:
+            return ctx.community.moderators
+        prefer = [ctx.channel, *ctx.community.channels[:1]]
+        moderator = member_of(await self.store.scheduled_by(ctx.community.id, prefer))
+        if moderator is not None:
+            return ChannelRef.direct(moderator)
+        return ctx.community.channels[0] if ctx.community.channels else ctx.channel
 
     async def approve(self, ctx: Context, action: Action) -> Any:
         suggestion = await self._suggestion(action.value)
