@@ -4,7 +4,8 @@ Export gives each event a stable UID, its start in its own zone (TZID plus a VTI
 and one VALARM per reminder offset, so a calendar app reminds members as the bot does.
 Import reads a chapter's calendar (a file or an http(s) URL, size-capped, no private
 addresses unless allowed) into drafts checked like any typed event; a repeating event
-(a monthly SIG) becomes one event per upcoming occurrence, with `recurring-ical-events`.
+(a monthly SIG) becomes one event per upcoming occurrence, with `recurring-ical-events`,
+each marked with the series it belongs to (the series' UID, and its RRULE as written).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ log = logging.getLogger(__name__)
 PRODID = "-//ITSM Community Bot//events//EN"
 ZONE_MARGIN = timedelta(days=2)  # a UTC date is at most a day from its local date
 HORIZON = timedelta(days=180)  # how far ahead a repeating event's occurrences are imported
-MAX_OCCURRENCES = 12  # each is announced: a daily series must not flood the channel
+MAX_OCCURRENCES = 12  # each is stored and reminded (one announcement speaks for the series)
 
 
 def export(events: list[Event], now: datetime) -> bytes:
@@ -85,6 +86,8 @@ class Imported:
     uid: str
     draft: Draft
     left_out: int = 0  # on the last occurrence kept of a series: how many more were not
+    series: str = ""  # an occurrence of a repeating event: the series' UID
+    rule: str = ""  # and its RRULE as the calendar wrote it ('' for listed dates: RDATE)
 
 
 def parse(
@@ -134,9 +137,11 @@ def _occurrences(
     for occurrence in recurring_ical_events.of(cal).between(start, end):
         uid = _raw_uid(occurrence)
         if uid in by_series:
-            by_series[uid] += _imported(
+            for item in _imported(
                 occurrence, default_tz, _occurrence_uid(uid, occurrence, series[uid])
-            )
+            ):
+                item.series, item.rule = uid, _rule(series[uid])
+                by_series[uid].append(item)
     found = []
     for uid, items in by_series.items():
         items.sort(key=lambda item: item.draft.start)
@@ -159,6 +164,19 @@ def _occurrence_uid(uid: str, occurrence: icalendar.Event, master: icalendar.Eve
         moment = slot.astimezone(UTC) if slot.tzinfo else slot
         return f"{uid}/{moment:%Y%m%dT%H%M%S}" + ("Z" if slot.tzinfo else "")
     return f"{uid}/{slot:%Y%m%d}"
+
+
+def _rule(master: icalendar.Event) -> str:
+    """The series' (first) RRULE as text, for its words ("monthly"); never shown as it is."""
+    rule = master.get("rrule")
+    if isinstance(rule, list):
+        rule = rule[0] if rule else None
+    if rule is None:
+        return ""
+    try:
+        return rule.to_ical().decode("utf-8", "replace")[:500]
+    except (AttributeError, ValueError):
+        return ""
 
 
 def _imported(vevent: icalendar.Event, default_tz: str, uid: str = "") -> list[Imported]:

@@ -8,6 +8,7 @@ organisers are. Everything a moderator typed is passed through `inert()`.
 from __future__ import annotations
 
 import logging
+import re
 from datetime import datetime, timedelta
 
 from bot import timeutil
@@ -26,6 +27,13 @@ RSVP_LABELS = {
     "not_going": "Not going",
 }
 _UNITS = {"w": "week", "d": "day", "h": "hour", "m": "minute", "s": "second"}
+_FREQUENCIES = {
+    "DAILY": ("daily", "days"),
+    "WEEKLY": ("weekly", "weeks"),
+    "MONTHLY": ("monthly", "months"),
+    "YEARLY": ("yearly", "years"),
+}
+NEXT_DATES = 3  # how many of a series' following dates its announcement names
 
 
 def humanise(offset: timedelta) -> str:
@@ -63,6 +71,37 @@ def when(event: Event) -> str:
     return "\n".join(lines)
 
 
+def repeat_words(rule: str) -> str:
+    """A series' RRULE in words: 'FREQ=MONTHLY;BYDAY=1TH' -> 'monthly', 'FREQ=WEEKLY;
+    INTERVAL=2' -> 'every 2 weeks'; '' for no rule or one without a frequency named here.
+    The rule came from a calendar: only these fixed words ever reach a post."""
+    parts = {}
+    for part in rule.upper().split(";"):
+        name, _, value = part.partition("=")
+        parts[name.strip()] = value.strip()
+    names = _FREQUENCIES.get(parts.get("FREQ", ""))
+    if names is None:
+        return ""
+    interval = parts.get("INTERVAL", "1")
+    if re.fullmatch(r"[0-9]{1,3}", interval) and int(interval) > 1:
+        return f"every {int(interval)} {names[1]}"
+    return names[0]
+
+
+def series_line(event: Event, following: list[Event]) -> str:
+    """'Repeats monthly · next: ⟦5 Jan⟧, ⟦2 Feb⟧, ⟦2 Mar⟧ and 2 more' (dates in each
+    reader's zone); '' when there is nothing to say."""
+    words = repeat_words(event.series_rule)
+    if not words and not following:
+        return ""
+    line = f"Repeats {words}" if words else "Repeats"
+    if following:
+        dates = ", ".join(time_tag(e.start, "d") for e in following[:NEXT_DATES])
+        more = len(following) - NEXT_DATES
+        line += f" · next: {dates}" + (f" and {more} more" if more > 0 else "")
+    return line
+
+
 def listing_fields(event: Event) -> list[Field]:
     what = f"**{inert(event.title)}**"
     if event.description:
@@ -90,8 +129,17 @@ def counts_line(counts: Counts) -> str:
     return f"{counts.going} going · {counts.interested} interested · {counts.not_going} not going"
 
 
-def announcement(event: Event, counts: Counts, zone: str, ics: bytes | None = None) -> Post:
-    """The post announcing an event; edited in place as the event or its RSVPs change."""
+def announcement(
+    event: Event,
+    counts: Counts,
+    zone: str,
+    ics: bytes | None = None,
+    following: list[Event] | None = None,
+) -> Post:
+    """The post announcing an event; edited in place as the event or its RSVPs change.
+
+    An occurrence of a repeating event is the one announcement of its series while it is
+    the next: WHEN also says how it repeats and names the `following` dates."""
     attachments = [Attachment(f"event-{event.id}.ics", ics, "text/calendar")] if ics else []
     if event.cancelled:
         # The calendar stays, marked cancelled: whoever added the event can open it again
@@ -106,11 +154,18 @@ def announcement(event: Event, counts: Counts, zone: str, ics: bytes | None = No
             color=CANCELLED_COLOR,
             zone=zone,
         )
+    fields = listing_fields(event)
+    repeats = series_line(event, following or []) if event.series_uid else ""
+    if repeats:
+        fields = [
+            Field(f.name, f"{f.value}\n{repeats}", f.inline) if f.name == "WHEN" else f
+            for f in fields
+        ]
     return Post(
         title=f"📅 {inert(event.title)}",
         url=event.url,
         text=f"**RSVP:** {counts_line(counts)}",
-        fields=listing_fields(event),
+        fields=fields,
         footer=f"Event #{event.id} · Add to calendar: open the attached .ics",
         buttons=rsvp_buttons(event),
         attachments=attachments,
@@ -150,14 +205,29 @@ def direct_reminder(event: Event, offset: timedelta, zone: str) -> Post:
 
 
 def upcoming(events: list[Event], zone: str) -> Post:
+    """One line per event, soonest first; a repeating event once, at its next date."""
     if not events:
         return Post(title="Upcoming events", text="No upcoming events yet.", zone=zone)
-    lines = []
+    shown: list[list[Event]] = []
+    by_series: dict[str, list[Event]] = {}
     for event in events:
+        if event.series_uid in by_series:
+            by_series[event.series_uid].append(event)
+            continue
+        shown.append([event])
+        if event.series_uid:
+            by_series[event.series_uid] = shown[-1]
+    lines = []
+    for event, *later in shown:
         line = f"- **#{event.id} {inert(event.title)}** — {time_tag(event.start, 'f')}"
         line += f" ({own_time(event.start, event.tz)})"
         if event.location:
             line += f" — {inert(event.location)}"
+        if event.series_uid:
+            words = repeat_words(event.series_rule)
+            line += f" — repeats {words}" if words else " — repeats"
+            if later:
+                line += f", {len(later)} more date{'s' if len(later) > 1 else ''}"
         lines.append(line)
     return Post(
         title="Upcoming events",

@@ -69,20 +69,28 @@ class EventService:
         created_by: str,
         announce_at: datetime | None = None,
         uid: str = "",
+        series: tuple[str, str] = ("", ""),
+        announce: bool = True,
     ) -> Outcome | None:
-        """Store, arm reminders, announce (now or later). None if `uid` already exists."""
+        """Store, arm reminders, announce (now or later). None if `uid` already exists.
+
+        `series` (its UID and RRULE) marks an occurrence of a repeating event; only one
+        occurrence of a series is announced (`announce`), the others are reminded in turn."""
         now = self.app.clock.now()
         event = Event(
             id=0, community_id=community_id, uid=uid or _new_uid(), channel=channel,
             title=draft.title, start=draft.start, end=draft.end, tz=draft.tz,
             location=draft.location, url=draft.url, organiser=draft.organiser,
             description=draft.description, remind=draft.remind, announce_at=announce_at,
+            series_uid=series[0], series_rule=series[1],
         )  # fmt: skip
         stored = await self.store.create(event, created_by, now)
         if stored is None:
             return None
         outcome = Outcome(stored, await self._arm_reminders(stored))
-        if announce_at is not None and announce_at > now:
+        if not announce:
+            pass  # one occurrence of a series: the series is announced once, by the caller
+        elif announce_at is not None and announce_at > now:
             await self.app.scheduler.schedule(
                 f"event:{stored.id}:announce", ANNOUNCE_KIND, announce_at, {"event": stored.id}
             )
@@ -137,16 +145,27 @@ class EventService:
         max_occurrences: int = ical.MAX_OCCURRENCES,
     ) -> ImportReport:
         """Add every upcoming event of an iCalendar document (each occurrence of a repeating
-        one within `horizon`); known UIDs are left alone."""
+        one within `horizon`); known UIDs are left alone.
+
+        A repeating event is announced once, by its first occurrence added (its post names
+        the next dates), unless an occurrence of that series was already known; every
+        occurrence keeps its own reminders and RSVPs."""
         report = ImportReport()
         now = self.app.clock.now()
         # Parsing a full-size calendar takes seconds of CPU: keep it off the event loop.
         parsed = await asyncio.to_thread(ical.parse, data, tz, now, horizon, max_occurrences)
+        announced: set[str] = set()  # series with an announced (or known) occurrence
+        firsts: list[Event] = []  # the occurrence that announces each new series
         for item in parsed:
             draft = item.draft
             if item.left_out:
                 report.left_out.append(f"{draft.title or item.uid}: {item.left_out}")
-            if await self.store.by_uid(community_id, item.uid):
+            known = await self.store.by_uid(community_id, item.uid)
+            if known:
+                if item.series:
+                    await self.store.join_series(known.id, item.series, item.rule)
+                    if known.start > now:  # its series is already announced
+                        announced.add(item.series)
                 report.known += 1
                 continue
             if draft.start <= now:
@@ -159,11 +178,19 @@ class EventService:
             except UserError as exc:
                 report.invalid.append(f"{draft.title or item.uid}: {exc.message}")
                 continue
-            outcome = await self.create(community_id, channel, draft, created_by, uid=item.uid)
+            outcome = await self.create(
+                community_id, channel, draft, created_by, uid=item.uid,
+                series=(item.series, item.rule), announce=not item.series,
+            )  # fmt: skip
             if outcome is None:
                 report.known += 1
-            else:
-                report.added.append(outcome.event)
+                continue
+            report.added.append(outcome.event)
+            if item.series and item.series not in announced:
+                announced.add(item.series)
+                firsts.append(outcome.event)
+        for event in firsts:  # after its later dates are stored, so that it names them
+            await self.announce(event)
         log.info("calendar import into %s: %s", channel.key, report.summary().splitlines()[0])
         return report
 
@@ -179,7 +206,11 @@ class EventService:
     async def announcement(self, event: Event) -> Post:
         counts = await self.store.counts(event.id)
         zone = await self._zone(event)
-        return render.announcement(event, counts, zone, self._ics(event))
+        following = []
+        if event.series_uid:
+            series = await self.store.series(event.community_id, event.series_uid, event.start)
+            following = [e for e in series if e.start > event.start]
+        return render.announcement(event, counts, zone, self._ics(event), following)
 
     def _ics(self, event: Event) -> bytes:
         """The event's own .ics; kept until the event changes (RSVPs do not change it)."""
@@ -290,7 +321,18 @@ class ImportReport:
     def summary(self) -> str:
         """The report as markup: every title and problem came from the calendar, so inert."""
         lines = [f"Added {len(self.added)} event(s)."]
-        lines += [f"- #{e.id} {inert(e.title)}" for e in self.added]
+        dates: dict[str, list[Event]] = {}  # a series' occurrences: one line for them all
+        for event in self.added:
+            if event.series_uid in dates:
+                dates[event.series_uid].append(event)
+                continue
+            dates[event.series_uid or f"#{event.id}"] = [event]
+        for first, *later in dates.values():
+            line = f"- #{first.id} {inert(first.title)}"
+            if later:
+                line += (f" and {len(later)} more date(s) of the series"
+                         f" (#{later[0].id}–#{later[-1].id}), announced once")  # fmt: skip
+            lines.append(line)
         if self.known:
             lines.append(f"{self.known} already known (same UID), left as they are.")
         if self.past:

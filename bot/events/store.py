@@ -58,7 +58,15 @@ MIGRATIONS = [
         channel TEXT NOT NULL,
         PRIMARY KEY (event_id, channel)
     )
+    """,
+    # A repeating event: each occurrence stays its own row (own UID, RSVPs and reminders);
+    # `series_uid` ties them together (the calendar's UID of the series) and `series_rule`
+    # is its RRULE as the calendar wrote it ('' for dates listed one by one).
     """
+    ALTER TABLE events ADD COLUMN series_uid TEXT NOT NULL DEFAULT '';
+    ALTER TABLE events ADD COLUMN series_rule TEXT NOT NULL DEFAULT '';
+    CREATE INDEX events_series ON events (community_id, series_uid, start_at)
+    """,
 ]
 
 
@@ -82,6 +90,8 @@ class Event:
     sequence: int = 0
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    series_uid: str = ""  # one of a repeating event's occurrences: the series it belongs to
+    series_rule: str = ""
 
     @property
     def cancelled(self) -> bool:
@@ -128,6 +138,8 @@ def _event(row: Any) -> Event:
         sequence=row["sequence"],
         created_at=utc_from_ts(row["created_at"]),
         updated_at=utc_from_ts(row["updated_at"]),
+        series_uid=row["series_uid"],
+        series_rule=row["series_rule"],
     )
 
 
@@ -150,13 +162,15 @@ class EventStore:
         new_id = await self.db.insert(
             "INSERT INTO events (community_id, uid, channel, title, start_at, end_at, tz,"
             " location, url, organiser, description, remind, announce_at, created_by,"
-            " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " created_at, updated_at, series_uid, series_rule)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (community_id, uid) DO NOTHING",
             (
                 event.community_id, event.uid, event.channel.key, event.title,
                 event.start.timestamp(), _ts(event.end), event.tz, event.location, event.url,
                 event.organiser, event.description, _remind(event.remind),
                 _ts(event.announce_at), created_by, now.timestamp(), now.timestamp(),
+                event.series_uid, event.series_rule,
             ),
         )  # fmt: skip
         return None if new_id is None else await self.get(new_id)
@@ -206,6 +220,26 @@ class EventStore:
             params.append(community_id)
         rows = await self.db.fetchall(sql + " ORDER BY start_at, id", params)
         return [_event(r) for r in rows]
+
+    # --- Repeating events ------------------------------------------------------------------
+
+    async def series(self, community_id: int, series_uid: str, now: datetime) -> list[Event]:
+        """A series' scheduled occurrences not yet over, soonest first."""
+        rows = await self.db.fetchall(
+            "SELECT * FROM events WHERE community_id = ? AND series_uid = ?"
+            " AND state = 'scheduled' AND coalesce(end_at, start_at) > ?"
+            " ORDER BY start_at, id",
+            (community_id, series_uid, now.timestamp()),
+        )
+        return [_event(r) for r in rows]
+
+    async def join_series(self, event_id: int, series_uid: str, rule: str) -> bool:
+        """Mark an occurrence stored before series were kept (one import of old) as one."""
+        changed = await self.db.execute(
+            "UPDATE events SET series_uid = ?, series_rule = ? WHERE id = ? AND series_uid = ''",
+            (series_uid, rule, event_id),
+        )
+        return bool(changed)
 
     # --- Where it was announced -------------------------------------------------------------
 
