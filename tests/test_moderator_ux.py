@@ -43,6 +43,7 @@ from tests.fakes.fake_slack import (
     interaction_body,
     signed_headers,
     slash_command_body,
+    view_submission_payload,
 )
 from tests.fakes.fake_slack import fake_slack as fake_slack_fixture  # noqa: F401
 
@@ -93,6 +94,17 @@ class Slack:
         payload["container"]["is_ephemeral"] = ephemeral
         await self.post(interaction_body(payload))
         return (await self.fake.wait_for_response(before + 1))[-1]
+
+    async def click_opening(self, element: dict, user: str) -> None:
+        """Click a button that opens a form: answered by views.open, not a response."""
+        before = len(self.fake.calls_to("views.open"))
+        payload = block_actions_payload(
+            element["action_id"], element["value"], user_id=user, channel_id=CHANNEL,
+            message_ts="1700000001.000100", response_url=self.fake.response_url(),
+        )  # fmt: skip
+        payload["container"]["is_ephemeral"] = True
+        await self.post(interaction_body(payload))
+        await self.fake.wait_for_call("views.open", before + 1)
 
     async def settle(self) -> None:
         await asyncio.wait_for(self.surface.settled(), timeout=WAIT)
@@ -353,6 +365,93 @@ async def test_a_survey_answer_replaces_the_card_on_discord(
         )
         assert answered["type"] == 7 and "2/5" in said(answered)
         assert "2/5" in fake.messages[card]["embeds"][0]["title"]
+
+
+SKIPS_TO_WRITTEN = 9  # itsm-focus: question 10 of 12 is the written one
+
+
+async def test_a_written_survey_answer_replaces_the_card_on_the_console(
+    console: ConsoleRun,
+) -> None:
+    await console.say("@mod! /survey start itsm-focus", "@ann click 2 Take the survey")
+    for _ in range(SKIPS_TO_WRITTEN):
+        out = await console.say("@ann click 3 Skip")
+    assert "10/12" in out and "[Write answer]" in out
+    out = await console.say("@ann click 3 Write answer")
+    assert "#4 [only ann sees this]" in out and "Form:" in out
+    out = await console.say('@ann form answer="Talk to two customers"')
+    assert "#3 (edited) [only ann sees this]" in out and "11/12" in out and "Saved" in out
+    assert "#5" not in console.text  # no new card
+
+
+async def test_a_written_survey_answer_replaces_the_card_on_slack(slack: Slack) -> None:
+    await slack.command("survey", "start itsm-focus", user="UMOD")
+    await slack.app.outbox.drain()
+    (invite,) = slack.fake.calls_to("chat.postMessage")
+    card = await slack.click(controls(invite)[0], "U5", slack.fake.messages[CHANNEL][0]["ts"])
+    for _ in range(SKIPS_TO_WRITTEN):
+        skip = next(e for e in controls(card) if e["text"]["text"] == "Skip")
+        card = await slack.click(skip, "U5", "1700000001.000100", ephemeral=True)
+    assert "10/12" in shown(card)
+    write = next(e for e in controls(card) if e["text"]["text"] == "Write answer")
+    before = len(slack.fake.responses)
+    await slack.click_opening(write, "U5")
+    (opened,) = slack.fake.calls_to("views.open")
+    view = opened["view"] if isinstance(opened["view"], dict) else json.loads(opened["view"])
+    (field,) = [b["block_id"] for b in view["blocks"] if b["type"] == "input"]
+    payload = view_submission_payload(
+        view["callback_id"], {field: "Talk to two customers"}, view["private_metadata"], "U5"
+    )
+    await slack.post(interaction_body(payload))
+    (replaced,) = (await slack.fake.wait_for_response(before + 1))[before:]
+    assert replaced["replace_original"] is True and "11/12" in shown(replaced)
+    await slack.settle()
+    assert slack.fake.calls_to("chat.postEphemeral") == []  # no new card
+    answers = await slack.app.features["survey"].store.all_answers(1)
+    assert [a["text"] for a in answers if a["text"]] == ["Talk to two customers"]
+
+
+async def test_a_written_survey_answer_replaces_the_card_on_discord(
+    fake_discord: FakeDiscord, make_app: Any
+) -> None:
+    fake = fake_discord
+    async with discord_bot(make_app, fake) as (app, surface):
+        start = sub("start", name="itsm-focus")
+        await interact(fake, surface, fake.slash_payload("survey", start, permissions=MANAGE_GUILD))
+        await app.outbox.drain()
+        invite = int(await app.outbox.message_id(
+            f"survey:1:discord:{fake.guild_id}:{fake.channel_id}"
+        ))  # fmt: skip
+        await interact(fake, surface, fake.component_payload("itsm:survey.take:1", invite))
+        card = next(
+            mid for mid, m in fake.messages.items()
+            if m.get("embeds") and "1/12" in m["embeds"][0].get("title", "")
+        )  # fmt: skip
+        for _ in range(SKIPS_TO_WRITTEN):
+            skip = button(fake.messages[card], "Skip")
+            await interact(fake, surface, fake.component_payload(skip, card, user_id=77))
+        assert "10/12" in fake.messages[card]["embeds"][0]["title"]
+        write = button(fake.messages[card], "Write answer")
+        opened = await interact(fake, surface, fake.component_payload(write, card, user_id=77))
+        assert opened["type"] == 9
+        modal = opened["data"]
+        field = modal["components"][0]["components"][0]["custom_id"]
+        submit = fake.modal_submit_payload(
+            modal["custom_id"], {field: "Talk to two customers"}, user_id=77, message_id=card
+        )
+        answered = await interact(fake, surface, submit)
+        assert answered["type"] == 7 and "11/12" in said(answered)
+        assert "11/12" in fake.messages[card]["embeds"][0]["title"]
+
+
+def button(message: dict[str, Any], label: str) -> str:
+    """The custom_id of the button labelled `label` on a Discord message."""
+    return next(
+        c["custom_id"]
+        for row in message.get("components", [])
+        for c in row.get("components", [])
+        if c.get("label") == label
+    )
 
 
 # --------------------------------------------------------------------------- 6. times

@@ -11,7 +11,7 @@ from datetime import timedelta
 import pytest
 
 from bot.errors import ConfigError
-from bot.model import Ephemeral, FormErrors, OpenForm, Submission, UpdateMessage
+from bot.model import FormErrors, OpenForm, Submission, UpdateMessage
 from bot.polls import Polls, Surveys, definitions
 from tests.test_polls_support import (
     COMMUNITY,
@@ -119,7 +119,7 @@ async def test_written_answers_open_a_form(surveys):
     assert isinstance((await app.submit(empty))[0], FormErrors)
     good = Submission(form.id, form.value, {"answer": "Define services with owners"}, carol, SLACK)
     after = await app.submit(good)
-    assert isinstance(after[0], Ephemeral) and after[0].post.title.endswith("11/12")
+    assert isinstance(after[0], UpdateMessage) and after[0].post.title.endswith("11/12")
     rows = await app.db.fetchall("SELECT text FROM vote_answers WHERE qid = 'next-step'")
     assert [r[0] for r in rows] == ["Define services with owners"]
 

@@ -56,6 +56,7 @@ class Responder:
     `respond` opens a new connection for every answer, which a burst of votes cannot afford."""
 
     def __init__(self, url: str, session: aiohttp.ClientSession | None) -> None:
+        self.url = url
         self._webhook = AsyncWebhookClient(url, session=session)
 
     async def __call__(self, **message: Any) -> None:
@@ -65,7 +66,8 @@ class Responder:
 
 
 def form_context(reply: OpenForm, origin: Origin) -> str:
-    return translate.form_metadata(reply.form.value, origin.channel, origin.message_ts)
+    card = origin.respond.url if origin.respond and origin.message_is_ephemeral else ""
+    return translate.form_metadata(reply.form.value, origin.channel, origin.message_ts, card)
 
 
 class Replies:
@@ -155,8 +157,8 @@ class Replies:
             await origin.respond(
                 text=message["text"], blocks=message["blocks"], replace_original=True
             )
-        else:
-            log.warning("slack: nothing to update for %s", origin.user.key)
+        else:  # nothing to update (a form opened from a command): a new card instead
+            await self._ephemeral(post, origin)
 
     async def _private_files(self, post: Post, origin: Origin) -> Post:
         """Files meant for one member go to a direct message with them; the answer, which

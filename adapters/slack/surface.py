@@ -276,7 +276,7 @@ class SlackSurface:
             meta = translate.read_form_metadata(
                 (body.get("view") or {}).get("private_metadata", "")
             )
-            origin = Origin(sub.channel, sub.user, message_ts=meta.get("m", ""))
+            origin = self._form_origin(sub, meta)
             replies = [r for r in await self._submit(sub) if not isinstance(r, OpenForm)]
             await self.deliver(replies, origin)
         elif body.get("command"):
@@ -292,7 +292,7 @@ class SlackSurface:
         view = body.get("view") or {}
         sub = translate.submission(body)
         meta = translate.read_form_metadata(view.get("private_metadata", ""))
-        origin = Origin(sub.channel, sub.user, message_ts=meta.get("m", ""))
+        origin = self._form_origin(sub, meta)
         work = asyncio.create_task(self._submit(sub))
         done, _ = await asyncio.wait({work}, timeout=ACK_BUDGET)
         if not done:
@@ -318,6 +318,13 @@ class SlackSurface:
             await ack()
         if replies:
             self._track(self.deliver(replies, origin))
+
+    def _form_origin(self, sub: Submission, meta: dict[str, str]) -> Origin:
+        """Where a form's answers go: back to the card it was opened from, when that card
+        is one only the member sees (through the response_url it left in the form)."""
+        card = meta.get("r", "")
+        respond = Responder(card, self.session) if card else None
+        return Origin(sub.channel, sub.user, respond, "", meta.get("m", ""), bool(card))
 
     async def _submit(self, sub: Submission) -> list[Reply]:
         sub.is_moderator = await self.moderators.check(sub.user.user)

@@ -59,9 +59,16 @@ def select_value(block_id: str) -> str:
     return block_id.partition("|")[2] if block_id.startswith("select") else ""
 
 
-def form_metadata(value: str, channel: ChannelRef, message_ts: str = "") -> str:
-    """What a modal must remember until it is submitted: context, channel, source message."""
-    return json.dumps({"v": value, "c": channel.key, "m": message_ts}, separators=(",", ":"))
+def form_metadata(
+    value: str, channel: ChannelRef, message_ts: str = "", response_url: str = ""
+) -> str:
+    """What a modal must remember until it is submitted: context, channel, source message,
+    and for a card only its member sees, the response_url that can replace it (Slack's only
+    way to change an ephemeral message; a submission carries none of its own)."""
+    meta = {"v": value, "c": channel.key, "m": message_ts}
+    if response_url:
+        meta["r"] = response_url
+    return json.dumps(meta, separators=(",", ":"))
 
 
 def read_form_metadata(text: str) -> dict[str, str]:

@@ -258,7 +258,7 @@ class Surveys(RunFeature):
         )  # fmt: skip
         return OpenForm(Form("survey.text", _short(run.title, 45), [field], value=action.value))
 
-    async def written(self, ctx: Context, sub: Submission) -> Ephemeral | FormErrors:
+    async def written(self, ctx: Context, sub: Submission) -> UpdateMessage | FormErrors:
         run_part, _, qid = sub.value.partition(":")
         run = await self._open_run(run_part, ctx)
         question = await self._question(run, qid)
@@ -268,8 +268,8 @@ class Surveys(RunFeature):
         if len(text) > TEXT_LIMIT:
             return FormErrors({"answer": f"At most {TEXT_LIMIT} characters, please."})
         await self._saving(self.store.write(run, question, ctx.user, text, ctx.now), run)
-        # A form's answer has no card to replace on every surface: the next card is new.
-        return Ephemeral(await self._show(ctx, run, qid, after=True))
+        # The card the form was opened from shows the next question, as a click's does.
+        return UpdateMessage(await self._show(ctx, run, qid, after=True))
 
     async def _show(self, ctx: Context, run: Run, target: str | None, after: bool = False) -> Post:
         """The question `target` (or the one after it), else the next unanswered one."""

@@ -737,16 +737,25 @@ class FakeDiscord:
         return payload
 
     def modal_submit_payload(
-        self, custom_id: str, fields: dict[str, str], user_id: int = 1001
+        self,
+        custom_id: str,
+        fields: dict[str, str],
+        user_id: int = 1001,
+        message_id: int | None = None,
     ) -> dict[str, Any]:
-        """INTERACTION_CREATE body for a modal submit: one action row per text input."""
+        """INTERACTION_CREATE body for a modal submit: one action row per text input. A modal
+        opened from a button carries that button's message (`message_id`), as Discord's do."""
         rows = [
             {"type": 1, "components": [{"type": 4, "custom_id": key, "value": value}]}
             for key, value in fields.items()
         ]
-        return self._new_interaction(
+        payload = self._new_interaction(
             5, {"custom_id": custom_id, "components": rows}, user_id, "0", None
         )
+        if message_id is not None:
+            payload["message"] = self.messages[int(message_id)]
+            self._interactions[payload["token"]].original_message_id = int(message_id)
+        return payload
 
     def last_modal(self) -> dict[str, Any]:
         """The ``data`` of the latest type-9 (modal) callback: custom_id, title, components."""
