@@ -24,18 +24,22 @@ import logging
 import multiprocessing
 import os
 import random
+import time
+from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
+from bot.feeds import worker
 from bot.feeds.filters import Selection, make_filter
 from bot.feeds.parse import Item, ParsedFeed, Want, discover, parse_feed
 from bot.feeds.render import item_post, notices_post
 from bot.feeds.settings import FeedSettings
-from bot.feeds.store import FeedStore, NoticeGroup, Source, Subscription
+from bot.feeds.store import FeedStore, FetchedOk, NoticeGroup, Source, Subscription
 from bot.fetch import Fetcher, FetchResult
 from bot.model import ChannelRef
 
@@ -49,6 +53,14 @@ ACCEPT = (
 )
 T = TypeVar("T")
 NOTICE_GATHER = 10 * 60.0  # seconds: one channel gets at most one notice post this often
+# A poll round: bodies fetched and waiting for their parse hold at most this many bytes
+# (fetching waits beyond it; one body is always let in), and good answers that change
+# nothing (304, an unchanged body) are written together, this many or this often.
+QUEUE_BYTES = 16_000_000
+OK_BATCH = 200
+OK_BATCH_AGE = 0.5  # seconds
+PARSE_TASKS = 2  # bodies parsed, their items queued, at once
+IN_ROUND: ContextVar[bool] = ContextVar("feeds_in_round", default=False)
 
 
 def post_prefix(sub_id: int) -> str:
@@ -88,12 +100,14 @@ class Poller:
             accept=ACCEPT,
         )
         self._pool: ProcessPoolExecutor | None = None
+        self._thread: ThreadPoolExecutor | None = None
         # Held while queueing a subscription's items, and while pausing or removing one, so
         # that nothing is queued for a subscription after it stopped.
         self.posting = asyncio.Lock()
         self._pool_lock = asyncio.Lock()
         self._in_flight: set[int] = set()
         self._rounds = 0  # poll rounds running: notices wait for the round's end
+        self._took: dict[int, float] = {}  # seconds each source's last fetch took
 
     def now(self) -> float:
         return self.app.clock.now().timestamp()
@@ -103,8 +117,23 @@ class Poller:
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
+        if self._thread is not None:
+            self._thread.shutdown(wait=False, cancel_futures=True)
+            self._thread = None
 
     # --- Parsing off the loop --------------------------------------------------------------
+    #
+    # Bodies are parsed in a thread of the bot's own process: the parser is fast enough
+    # that a whole round's parsing fits in the time its fetches take, and a thread costs no
+    # memory of its own (a process pool costs a forkserver and a Python per worker). With
+    # `parse_workers` set, poll rounds parse in that many processes instead, started with
+    # the first round that needs them; each dies with the bot. A command (/feed add,
+    # /feed preview) always parses in the thread, so it never waits for processes to start.
+
+    def _parse_thread(self) -> ThreadPoolExecutor:
+        if self._thread is None:
+            self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="feed-parse")
+        return self._thread
 
     async def _executor(self) -> ProcessPoolExecutor:
         """The parser pool, started in a thread: starting processes blocks, the loop must not."""
@@ -116,28 +145,35 @@ class Poller:
     def _start_pool(self) -> ProcessPoolExecutor:
         workers = self.settings.parse_workers or os.cpu_count() or 1
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["bot.feeds.parse"])
+        # The forkserver imports the parser and nothing else; `worker` says how it and the
+        # workers die with the bot.
+        context.set_forkserver_preload(["bot.feeds.parse", "bot.feeds.worker"])
         pool = ProcessPoolExecutor(
-            max_workers=workers, mp_context=context, initializer=_background_priority
-        )
+            max_workers=workers, mp_context=context, initializer=worker.start,
+            initargs=(os.getpid(),),
+        )  # fmt: skip
         for started in [pool.submit(os.getpid) for _ in range(workers)]:
             started.result()  # every worker is up before the loop submits anything
         return pool
 
     async def parse(self, result: FetchResult, want: Want | None = None) -> ParsedFeed:
-        parsed = await self._in_pool(
-            result.url, parse_feed, result.body, result.url, result.content_type,
+        """Parse a fetched body off the loop: in the parse thread, or in a poll round's
+        parse task (`IN_ROUND`) in the pool when `parse_workers` asks for one."""
+        parsed = await self._off_loop(
+            result.url, IN_ROUND.get(), parse_feed, result.body, result.url, result.content_type,
             self.settings.summary_chars, want,
         )  # fmt: skip
         return parsed or ParsedFeed(error="the parser crashed on this feed")
 
     async def discover(self, result: FetchResult) -> list[str]:
-        """The feeds a web page announces: parsing a large page takes seconds, so not here."""
-        return await self._in_pool(result.url, discover, result.body, result.url) or []
+        """The feeds a web page announces: parsing a large page takes a while, so not here."""
+        return await self._off_loop(result.url, False, discover, result.body, result.url) or []
 
-    async def _in_pool(self, url: str, work: Callable[..., T], *args: Any) -> T | None:
-        """Run CPU-heavy work on downloaded bytes in the pool; None if the worker died."""
+    async def _off_loop(self, url: str, pooled: bool, work: Callable[..., T], *args: Any) -> T | None:  # fmt: skip
+        """Run CPU-heavy work on downloaded bytes off the loop; None if a pool worker died."""
         loop = asyncio.get_running_loop()
+        if not (pooled and self.settings.parse_workers):
+            return await loop.run_in_executor(self._parse_thread(), work, *args)
         pool = await self._executor()
         try:
             return await loop.run_in_executor(pool, work, *args)
@@ -149,45 +185,114 @@ class Poller:
 
     # --- Polling ---------------------------------------------------------------------------
 
+    def first(self, source: Source) -> float:
+        """How long a source is expected to take (the sort key of a round, longest first):
+        what its last fetch took, else the whole timeout if it failed last time (a feed that
+        hangs then overlaps the rest of the round instead of ending it), else nothing."""
+        took = self._took.get(source.id)
+        if took is None:
+            took = self.settings.timeout if source.failures else 0.0
+        return took
+
     async def poll_due(self) -> dict[int, str]:
-        """Check every feed that is due; return what happened to each (source id -> outcome)."""
+        """Check every feed that is due; return what happened to each (source id -> outcome).
+
+        Fetching and parsing are separate stages: `concurrency` fetch workers take the due
+        sources, slowest first (`first`); an answer that changes nothing is settled at once
+        (its write gathered with others', `OkBatch`), a new body waits in a queue bounded by
+        its bytes (`BodyQueue`) for one of `PARSE_TASKS` tasks that parse it, queue its new
+        items and record it. So fetching never waits for parsing while the queue has room."""
         due = [
             (s, prime)
             for s, prime in await self.store.due_sources(self.now())
             if s.id not in self._in_flight
         ]
+        due.sort(key=lambda pair: -self.first(pair[0]))  # stable: the store's order otherwise
+        todo = deque(due)
         outcomes: dict[int, str] = {}
+        batch = OkBatch(self.store, self._in_flight)
+        bodies = BodyQueue(QUEUE_BYTES)
+        internal = "an internal error (see the bot's log)"
 
-        async def worker() -> None:
-            while due:
-                source, prime = due.pop(0)
-                outcomes[source.id] = await self.refresh(source, prime)
+        async def fetch_worker() -> None:
+            while todo:
+                source, prime = todo.popleft()
+                self._in_flight.add(source.id)
+                queued = False
+                try:
+                    result = await self._fetch(source, prime)
+                    outcome = await self.settle(source, result, prime, batch)
+                    if outcome is None:
+                        await bodies.put((source, prime, result))
+                        queued = True
+                    else:
+                        outcomes[source.id] = outcome
+                except Exception:
+                    log.exception("feeds: checking %s failed", source.url)
+                    outcomes[source.id] = await self.failed(source, internal)
+                finally:
+                    if not queued and source.id not in batch:
+                        self._in_flight.discard(source.id)
 
-        # A fixed set of workers, started one loop turn apart: hundreds of due feeds never
-        # become hundreds of tasks stepping through the loop in the same turn.
+        async def parse_worker() -> None:
+            IN_ROUND.set(True)  # this task's own context: its parses may use the pool
+            while (job := await bodies.get()) is not None:
+                source, prime, result = job
+                try:
+                    outcomes[source.id] = await self.changed(source, result, force=prime)
+                except Exception:
+                    log.exception("feeds: checking %s failed", source.url)
+                    try:
+                        outcomes[source.id] = await self.failed(source, internal)
+                    except Exception:  # the queue must keep draining, or fetching stops
+                        log.exception("feeds: recording the failure of %s failed", source.url)
+                finally:
+                    await bodies.done(job)
+                    self._in_flight.discard(source.id)
+
         self._rounds += 1
+        parsers = [asyncio.create_task(parse_worker()) for _ in range(PARSE_TASKS)]
+        fetchers: list[asyncio.Task[None]] = []
         try:
-            workers = []
+            # A fixed set of workers, started one loop turn apart: hundreds of due feeds
+            # never become hundreds of tasks stepping through the loop in the same turn.
             for _ in range(min(self.settings.concurrency, len(due))):
-                workers.append(asyncio.create_task(worker()))
+                fetchers.append(asyncio.create_task(fetch_worker()))
                 await asyncio.sleep(0)
-            await asyncio.gather(*workers)
+            await asyncio.gather(*fetchers)
+            await batch.flush()
+            await bodies.close()
+            await asyncio.gather(*parsers)
+        except BaseException:
+            for task in [*fetchers, *parsers]:
+                task.cancel()
+            await asyncio.gather(*fetchers, *parsers, return_exceptions=True)
+            batch.drop()
+            for source, _, _ in bodies.jobs:
+                self._in_flight.discard(source.id)
+            raise
         finally:
             self._rounds -= 1
         if not self._rounds:
             await self.flush_notices()  # what this round switched off, told per channel
         return outcomes
 
+    async def _fetch(self, source: Source, prime: bool) -> FetchResult:
+        started = time.monotonic()
+        result = await self.fetcher.fetch(
+            source.url,
+            None if prime else source.etag,
+            None if prime else source.last_modified,
+            allow_private=source.allow_private,
+        )
+        self._took[source.id] = time.monotonic() - started
+        return result
+
     async def refresh(self, source: Source, prime: bool = False) -> str:
         """Fetch one source and act on the answer. `prime` fetches and parses unconditionally."""
         self._in_flight.add(source.id)
         try:
-            result = await self.fetcher.fetch(
-                source.url,
-                None if prime else source.etag,
-                None if prime else source.last_modified,
-                allow_private=source.allow_private,
-            )
+            result = await self._fetch(source, prime)
             return await self.apply(source, result, force=prime)
         except Exception:
             log.exception("feeds: checking %s failed", source.url)
@@ -200,6 +305,18 @@ class Poller:
         force: bool = False,
     ) -> str:  # fmt: skip
         """Act on one fetch result: update health, parse if changed, post what is new."""
+        outcome = await self.settle(source, result, force)
+        if outcome is not None:
+            return outcome
+        return await self.changed(source, result, parsed, force)
+
+    async def settle(
+        self, source: Source, result: FetchResult, force: bool = False,
+        batch: OkBatch | None = None,
+    ) -> str | None:  # fmt: skip
+        """Act on an answer that needs no parse (moved, gone, failed, 304, an unchanged
+        body) and return its outcome; None if the body is to be parsed (`changed`). With a
+        `batch`, a good answer's write joins it instead of being made now."""
         now = self.now()
         if result.moved_to and result.moved_to != source.url:
             if await self.store.move_source(source.id, result.moved_to):
@@ -211,20 +328,32 @@ class Poller:
             )
             return "gone"
         if result.not_modified:
-            await self.store.fetched_ok(
-                source.id, now, self.next_check(now, max_age=result.max_age),
-                etag=result.etag, last_modified=result.last_modified,
-            )  # fmt: skip
-            return "not_modified"
-        if not result.ok:
+            outcome = "not_modified"
+        elif not result.ok:
             return await self.failed(source, result.error, result.retry_after)
-        digest = hashlib.sha256(result.body).hexdigest()
-        if digest == source.content_hash and not force:
+        elif force or hashlib.sha256(result.body).hexdigest() != source.content_hash:
+            return None
+        else:
+            outcome = "unchanged"
+        ok = FetchedOk(
+            source.id, now, self.next_check(now, max_age=result.max_age),
+            etag=result.etag, last_modified=result.last_modified,
+        )  # fmt: skip
+        if batch is not None:
+            await batch.add(ok)
+        else:
             await self.store.fetched_ok(
-                source.id, now, self.next_check(now, max_age=result.max_age),
-                etag=result.etag, last_modified=result.last_modified,
-            )  # fmt: skip
-            return "unchanged"
+                ok.source_id, ok.now, ok.next_check, etag=ok.etag, last_modified=ok.last_modified
+            )
+        return outcome
+
+    async def changed(
+        self, source: Source, result: FetchResult, parsed: ParsedFeed | None = None,
+        force: bool = False,
+    ) -> str:  # fmt: skip
+        """Parse a new body (unless `parsed` is given), post what is new, record it."""
+        now = self.now()
+        digest = hashlib.sha256(result.body).hexdigest()
         subs = [s for s in await self.store.subscriptions_of(source.id) if not s.paused]
         seen = await self.store.seen_keys(source.id)
         parsed = parsed or await self.parse(result, want_for(subs, seen))
@@ -439,12 +568,79 @@ class Poller:
         return len(keys)
 
 
-def _background_priority() -> None:
-    """Parser processes yield the CPU to the bot's event loop (commands must ack fast)."""
-    try:
-        os.nice(10)
-    except OSError:
-        pass
+class OkBatch:
+    """Good answers that change nothing (304, an unchanged body), written together in one
+    transaction (`FeedStore.fetched_ok_many`): each write means what it meant alone. A
+    source stays in flight until its write is made."""
+
+    def __init__(self, store: FeedStore, in_flight: set[int]) -> None:
+        self.store = store
+        self.in_flight = in_flight
+        self.waiting: list[FetchedOk] = []
+        self.since = 0.0
+
+    def __contains__(self, source_id: int) -> bool:
+        return any(ok.source_id == source_id for ok in self.waiting)
+
+    async def add(self, ok: FetchedOk) -> None:
+        if not self.waiting:
+            self.since = time.monotonic()
+        self.waiting.append(ok)
+        if len(self.waiting) >= OK_BATCH or time.monotonic() - self.since >= OK_BATCH_AGE:
+            await self.flush()
+
+    async def flush(self) -> None:
+        taken, self.waiting = self.waiting, []
+        try:
+            await self.store.fetched_ok_many(taken)
+        finally:
+            for ok in taken:
+                self.in_flight.discard(ok.source_id)
+
+    def drop(self) -> None:
+        """Forget what waits (a round cut short): those sources are checked again later."""
+        for ok in self.waiting:
+            self.in_flight.discard(ok.source_id)
+        self.waiting = []
+
+
+Job = tuple[Source, bool, FetchResult]
+
+
+class BodyQueue:
+    """Fetched bodies waiting to be parsed, bounded by their bytes (queued or being parsed):
+    a put waits while they would exceed `limit`, except that one body always gets in."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.held = 0
+        self.jobs: deque[Job] = deque()
+        self.closed = False
+        self._changed = asyncio.Condition()
+
+    async def put(self, job: Job) -> None:
+        size = len(job[2].body)
+        async with self._changed:
+            await self._changed.wait_for(lambda: not self.held or self.held + size <= self.limit)
+            self.jobs.append(job)
+            self.held += size
+            self._changed.notify_all()
+
+    async def get(self) -> Job | None:
+        """The next body to parse; None once the queue is closed and empty."""
+        async with self._changed:
+            await self._changed.wait_for(lambda: bool(self.jobs) or self.closed)
+            return self.jobs.popleft() if self.jobs else None
+
+    async def done(self, job: Job) -> None:
+        async with self._changed:
+            self.held -= len(job[2].body)
+            self._changed.notify_all()
+
+    async def close(self) -> None:
+        async with self._changed:
+            self.closed = True
+            self._changed.notify_all()
 
 
 def want_for(subs: list[Subscription], seen: set[str]) -> Want:

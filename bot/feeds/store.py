@@ -25,6 +25,16 @@ from bot.store import Database
 # is posted again, the only price of not remembering every item forever.
 FORGET_AFTER = 90 * 24 * 3600.0
 PRUNE_BATCH = 500  # items forgotten per fetch at most: pruning never makes a fetch slow
+# A good answer: the failure count starts again, the validators and hash are kept unless
+# the answer brings new ones (a 304 may omit them), the title only when there is one.
+FETCHED_OK = (
+    "UPDATE feed_sources SET failures = 0, last_error = NULL, last_fetch_at = ?,"
+    " last_ok_at = ?, next_check_at = ?, etag = coalesce(?, etag),"
+    " last_modified = coalesce(?, last_modified),"
+    " content_hash = coalesce(?, content_hash),"
+    " title = CASE WHEN ? <> '' THEN ? ELSE title END,"
+    " last_new_at = CASE WHEN ? THEN ? ELSE last_new_at END WHERE id = ?"
+)
 
 
 @dataclass
@@ -52,6 +62,21 @@ class Source:
         data = dict(row)
         data["allow_private"] = bool(data["allow_private"])
         return cls(**data)
+
+
+@dataclass(frozen=True)
+class FetchedOk:
+    """One good answer to record (`FeedStore.fetched_ok_many`): the arguments of
+    `FeedStore.fetched_ok`."""
+
+    source_id: int
+    now: float
+    next_check: float
+    etag: str | None = None
+    last_modified: str | None = None
+    content_hash: str | None = None
+    title: str | None = None
+    new_items: bool = False
 
 
 @dataclass
@@ -206,17 +231,29 @@ class FeedStore:
         new_items: bool = False,
     ) -> None:
         await self.db.execute(
-            "UPDATE feed_sources SET failures = 0, last_error = NULL, last_fetch_at = ?,"
-            " last_ok_at = ?, next_check_at = ?, etag = coalesce(?, etag),"
-            " last_modified = coalesce(?, last_modified),"
-            " content_hash = coalesce(?, content_hash),"
-            " title = CASE WHEN ? <> '' THEN ? ELSE title END,"
-            " last_new_at = CASE WHEN ? THEN ? ELSE last_new_at END WHERE id = ?",
+            FETCHED_OK,
             (
                 now, now, next_check, etag, last_modified, content_hash,
                 title or "", title or "", int(new_items), now, source_id,
             ),
         )  # fmt: skip
+
+    async def fetched_ok_many(self, answers: Iterable[FetchedOk]) -> int:
+        """`fetched_ok` for many sources in one transaction: a poll round's 304 and
+        unchanged answers, each written exactly as `fetched_ok` would write it alone (the
+        same statement and values); return how many were written."""
+        rows = [
+            (
+                a.now, a.now, a.next_check, a.etag, a.last_modified, a.content_hash,
+                a.title or "", a.title or "", int(a.new_items), a.now, a.source_id,
+            )
+            for a in answers
+        ]  # fmt: skip
+        if not rows:
+            return 0
+        async with self.db.transaction() as tx:
+            await tx.executemany(FETCHED_OK, rows)
+        return len(rows)
 
     async def fetch_failed(self, source_id: int, now: float, error: str, next_check: float) -> int:
         """Count one more consecutive failure; return the new count."""
