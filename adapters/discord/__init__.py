@@ -2,16 +2,22 @@
 
 The token comes from DISCORD_TOKEN; DISCORD_API_URL and DISCORD_GATEWAY_URL (or the
 `[discord]` settings `api_url` / `gateway_url`) point the client elsewhere, e.g. at a fake.
+
+Importing this package costs nothing: discord.py is imported by `create` (from
+`adapters.discord.surface`), so reading the `[discord]` settings, or running on Slack
+alone, never loads it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from adapters.discord.settings import DiscordSettings
-from adapters.discord.surface import DiscordSurface
-from bot.app import App
+
+if TYPE_CHECKING:
+    from adapters.discord.surface import DiscordSurface
+    from bot.app import App
 
 __all__ = ["DiscordSettings", "DiscordSurface", "create"]
 
@@ -22,6 +28,8 @@ def create(
     token = env.get("DISCORD_TOKEN", "")
     if not token:
         raise RuntimeError("DISCORD_TOKEN is not set")
+    from adapters.discord.surface import DiscordSurface
+
     return DiscordSurface(
         app,
         settings,
@@ -30,3 +38,11 @@ def create(
         gateway_url=env.get("DISCORD_GATEWAY_URL") or settings.gateway_url,
         **options,
     )
+
+
+def __getattr__(name: str) -> Any:
+    if name == "DiscordSurface":
+        from adapters.discord.surface import DiscordSurface
+
+        return DiscordSurface
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

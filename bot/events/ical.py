@@ -14,16 +14,18 @@ import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
-
-import icalendar
-import recurring_ical_events
+from typing import TYPE_CHECKING
 
 from bot import timeutil
 from bot.errors import UserError
 from bot.events.drafts import Draft
 from bot.events.store import Event
-from bot.fetch import Fetcher
 from bot.model import inert
+
+if TYPE_CHECKING:
+    # Imported where used: icalendar and recurring-ical-events take a while to import, and
+    # the fetcher brings aiohttp; a bot that never exports or imports a calendar needs none.
+    import icalendar
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +37,8 @@ MAX_OCCURRENCES = 12  # each is stored and reminded (one announcement speaks for
 
 def export(events: list[Event], now: datetime) -> bytes:
     """An iCalendar document with one VEVENT per event."""
+    import icalendar
+
     cal = icalendar.Calendar()
     cal.add("prodid", PRODID)
     cal.add("version", "2.0")
@@ -51,6 +55,8 @@ def export(events: list[Event], now: datetime) -> bytes:
 
 
 def _vevent(event: Event, now: datetime) -> icalendar.Event:
+    import icalendar
+
     zone = timeutil.zone(event.tz)
     vevent = icalendar.Event()
     vevent.add("uid", event.uid)
@@ -104,6 +110,8 @@ def parse(
     `now + horizon`, at most `max_occurrences` of them, moved and cancelled ones as the
     calendar says; each has a UID of its own that stays the same from import to import.
     """
+    import icalendar
+
     try:
         cal = icalendar.Calendar.from_ical(data)
     except ValueError as exc:
@@ -133,6 +141,8 @@ def _occurrences(
     end: datetime,
     max_occurrences: int,
 ) -> list[Imported]:
+    import recurring_ical_events
+
     by_series: dict[str, list[Imported]] = {uid: [] for uid in series}
     for occurrence in recurring_ical_events.of(cal).between(start, end):
         uid = _raw_uid(occurrence)
@@ -269,6 +279,8 @@ def _uid(vevent: icalendar.Event, draft: Draft) -> str:
 async def fetch(url: str, max_bytes: int, timeout: float, allow_private: bool = False) -> bytes:
     """Download a calendar through the bot's one safe fetcher (http(s) only, size cap, every
     redirect hop and the very addresses connected to checked)."""
+    from bot.fetch import Fetcher
+
     fetcher = Fetcher(
         timeout=timeout,
         max_bytes=max_bytes,
