@@ -1,13 +1,28 @@
-"""Benchmark: the bot's real fetch-parse-dedupe-outbox path against a naive feedparser loop.
+"""Benchmark: the bot's real fetch-parse-dedupe-outbox path against its floors and a naive
+feedparser loop.
 
 N feeds (default 500) are served on 127.0.0.1 by a separate process: 10 % slow (2 s before
 the body), 5 % broken (a few hang longer than any timeout; the rest answer 500, garbage
 or a truncated body), the rest healthy, 20-80 KB each with a few of about 1 MB, RSS and
-Atom, with ETag / Last-Modified. Ours: two cycles with a real SQLite file; between them
-20 % of the fetchable feeds gain 1-3 items. The naive baseline: a sequential loop of
-`feedparser.parse(url)` with a 10 s socket timeout, each call in try/except.
+Atom, with ETag / Last-Modified. Ours: two cycles with a real SQLite file (cold: every
+feed new; warm: a day later, 20 % of the fetchable feeds with 1-3 new items, the rest
+answering 304). Measured side by side in one run, each floor in a process of its own:
 
-Last line: ratio_vs_naive=R second_cycle_304=P duplicates=D missed=M max_stall_ms=S peak_rss_mb=X
+- network floor: the time to just download every feed with the bot's fetcher, the same
+  concurrency and timeout (cold: plain GETs; warm: conditional GETs, after the change);
+- CPU floor: the time to parse every body the cold cycle gets, one after the other on
+  one core, with the parser the bot uses (named);
+- ours: each cycle's time and its ratio to the network floor, the longest loop stall
+  during the cycles, the peak resident memory of the whole process tree (this process,
+  which runs the bot, and every descendant, summed, sampled every 50 ms), and what was
+  missed or doubled;
+- preview: the time from a feed's last byte to its parsed items, as /feed preview waits
+  for it, on a fresh bot (first parse ever), for a 1 MB feed;
+- the naive baseline (unless --skip-naive): a sequential loop of `feedparser.parse(url)`
+  with a 10 s socket timeout, each call in try/except.
+
+Last line: ratio_vs_naive=R second_cycle_304=P duplicates=D missed=M max_stall_ms=S
+peak_rss_mb=X cold_vs_floor=C warm_vs_floor=W preview_ms=V
 """
 
 from __future__ import annotations
@@ -27,6 +42,7 @@ import time
 from datetime import timedelta
 from email.utils import formatdate
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -149,6 +165,66 @@ def serve(n: int, conn) -> None:  # type: ignore[no-untyped-def]
     asyncio.run(main())
 
 
+# --- The floors (each in a process of its own, so their memory is not the bot's) -----------
+
+
+def floors(base: str, n: int, validators: dict[int, tuple[str, str]] | None, conn) -> None:  # type: ignore[no-untyped-def]
+    """Download every feed as the bot would (its fetcher, concurrency and timeout), then,
+    on a plain run, parse every body; send the times (and each feed's validators) back."""
+    conn.send(asyncio.run(_floors(base, n, validators)))
+
+
+async def _floors(base: str, n: int, validators: dict[int, tuple[str, str]] | None) -> dict:  # type: ignore[type-arg]
+    from collections import deque
+
+    from bot.feeds.parse import Want, parse_feed
+    from bot.feeds.poller import ACCEPT
+    from bot.feeds.settings import FeedSettings
+    from bot.fetch import Fetcher
+
+    settings = FeedSettings()
+    fetcher = Fetcher(
+        timeout=TIMEOUT, max_bytes=settings.max_bytes, concurrency=settings.concurrency,
+        user_agent=settings.user_agent, allow_private=True, accept=ACCEPT,
+    )  # fmt: skip
+    todo = deque(range(n))
+    results = {}
+
+    async def worker() -> None:
+        while todo:
+            i = todo.popleft()
+            etag, modified = (validators or {}).get(i, (None, None))
+            results[i] = await fetcher.fetch(f"{base}/feed/{i}.xml", etag, modified)
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(settings.concurrency)))
+    network = time.perf_counter() - start
+    await fetcher.close()
+    out: dict = {"network": network, "fetched": sum(r.ok for r in results.values())}  # type: ignore[type-arg]
+    if validators is not None:
+        return out
+    out["validators"] = {i: (r.etag, r.last_modified) for i, r in results.items() if r.ok}
+    parsers: set[str] = set()
+    start = time.perf_counter()
+    for r in results.values():
+        if r.ok:
+            parsed = parse_feed(r.body, r.url, r.content_type, settings.summary_chars, Want(newest=BACKLOG))  # fmt: skip
+            parsers.add(getattr(parsed, "parser", "") or "feedparser")
+    out["cpu"] = time.perf_counter() - start
+    out["parsers"] = sorted(parsers)
+    return out
+
+
+def run_floors(base: str, n: int, validators: dict[int, tuple[str, str]] | None = None) -> dict:  # type: ignore[type-arg]
+    context = multiprocessing.get_context("spawn")
+    ours_end, theirs_end = context.Pipe()
+    proc = context.Process(target=floors, args=(base, n, validators, theirs_end), daemon=True)
+    proc.start()
+    result = ours_end.recv()
+    proc.join()
+    return result
+
+
 # --- Measuring -----------------------------------------------------------------------------
 
 
@@ -218,7 +294,9 @@ def naive(urls: list[str]) -> float:
 # --- Ours ----------------------------------------------------------------------------------
 
 
-async def ours(plan: Plan, base: str, db_path: str, sampler: RssSampler) -> dict[str, float]:
+async def ours(
+    plan: Plan, base: str, db_path: str, sampler: RssSampler, parse_workers: int = 0
+) -> dict[str, float]:
     from aiohttp import ClientSession
 
     from bot.app import App
@@ -230,11 +308,16 @@ async def ours(plan: Plan, base: str, db_path: str, sampler: RssSampler) -> dict
     from bot.postcodec import load_post
 
     clock = FakeClock()
-    settings = {"allow_private": True, "timeout": TIMEOUT, "per_channel_cap": 10_000}
+    settings = {
+        "allow_private": True, "timeout": TIMEOUT, "per_channel_cap": 10_000,
+        "parse_workers": parse_workers,
+    }  # fmt: skip
     config = model({"feeds": FeedSettings}).model_validate({"feeds": settings})
     async with App.running(config, [Feeds], clock=clock, db_path=db_path, background=False) as app:
         feeds: Feeds = app.features["feeds"]  # type: ignore[assignment]
         url_of = {i: f"{base}/feed/{i}.xml" for i in range(plan.n)}
+        sampler.start()
+        preview = await preview_wait(feeds, url_of[min(plan.huge)])
         for i in range(plan.n):
             channel = ChannelRef("bench", "w", f"c{i % 50}")
             await feeds.subscribe(url_of[i], channel, backlog=BACKLOG, allow_private=True)
@@ -250,7 +333,6 @@ async def ours(plan: Plan, base: str, db_path: str, sampler: RssSampler) -> dict
         app.outbox.enqueue = enqueue  # type: ignore[method-assign]
         stop, measuring, worst = asyncio.Event(), asyncio.Event(), [0.0]
         monitor = asyncio.create_task(stall_monitor(stop, measuring, worst))
-        sampler.start()
 
         def link(i: int, k: int) -> str:
             return f"bench:w:c{i % 50} https://example.org/f{i}/{k}"
@@ -299,13 +381,38 @@ async def ours(plan: Plan, base: str, db_path: str, sampler: RssSampler) -> dict
         "stall_ms": worst[0] * 1000,
         "posted": len(posted),
         "expected": len(expected),
+        "preview": preview,
     }
+
+
+async def preview_wait(feeds: Any, url: str) -> float:
+    """Seconds from the last byte of `url` to its parsed items, the way /feed preview gets
+    them (`Feeds.resolve`), on a bot that has parsed nothing yet."""
+    fetcher = feeds.poller.fetcher
+    fetch = fetcher.fetch
+    last_byte = [0.0]
+
+    async def timed(*args: Any, **kwargs: Any) -> Any:
+        result = await fetch(*args, **kwargs)
+        last_byte[0] = time.perf_counter()
+        return result
+
+    fetcher.fetch = timed
+    try:
+        await feeds.resolve(url)
+    finally:
+        fetcher.fetch = fetch
+    return time.perf_counter() - last_byte[0]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--feeds", type=int, default=500)
     parser.add_argument("--skip-naive", action="store_true", help="for quick runs; R is then 0")
+    parser.add_argument(
+        "--parse-workers", type=int, default=0,
+        help="[feeds] parse_workers for the bot (0, the default: parse in a thread)",
+    )  # fmt: skip
     args = parser.parse_args()
     plan = Plan(args.feeds)
     context = multiprocessing.get_context("spawn")
@@ -317,25 +424,45 @@ def main() -> None:
     kinds = {k: sum(1 for v in plan.kind.values() if v == k) for k in set(plan.kind.values())}
     print(f"feeds={args.feeds} kinds={json.dumps(kinds, sort_keys=True)} huge={sorted(plan.huge)}")
     try:
+        cold = run_floors(base, args.feeds)
+        print(
+            f"network floor (cold, plain GETs): {cold['network']:.2f} s; "
+            f"CPU floor (parse {cold['fetched']} bodies on one core): {cold['cpu']:.2f} s; "
+            f"parser: {', '.join(cold['parsers'])}"
+        )
+        sampler = RssSampler(exclude={server.pid or -1})
+        with tempfile.TemporaryDirectory() as tmp:
+            db = str(Path(tmp) / "bench.db")
+            result = asyncio.run(ours(plan, base, db, sampler, args.parse_workers))
+        warm = run_floors(base, args.feeds, cold["validators"])
+        print(f"network floor (warm, conditional GETs): {warm['network']:.2f} s")
         theirs = 0.0
         if not args.skip_naive:
             theirs = naive([f"{base}/feed/{i}.xml" for i in range(args.feeds)])
             print(f"naive cold cycle: {theirs:.1f} s")
-        sampler = RssSampler(exclude={server.pid or -1})
-        with tempfile.TemporaryDirectory() as tmp:
-            result = asyncio.run(ours(plan, base, str(Path(tmp) / "bench.db"), sampler))
     finally:
         server.kill()
+    cold_ratio = result["cycle1_done"] / cold["network"]
+    warm_ratio = result["cycle2"] / warm["network"]
+    mode = f"{args.parse_workers} parse process(es)" if args.parse_workers else "parse thread"
     print(
-        f"ours: cycle 1 until every new item queued {result['cycle1']:.2f} s "
-        f"(cycle complete, incl. {TIMEOUT:g} s timeouts of hanging feeds: {result['cycle1_done']:.2f} s), "
-        f"cycle 2 {result['cycle2']:.2f} s; posted {result['posted']} of {result['expected']} expected"
+        f"ours ({mode}): cold cycle {result['cycle1_done']:.2f} s = {cold_ratio:.2f}x the network "
+        f"floor (every new item queued at {result['cycle1']:.2f} s); warm cycle "
+        f"{result['cycle2']:.2f} s = {warm_ratio:.2f}x its floor "
+        f"({result['cycle2'] / cold['network']:.2f}x the cold floor); "
+        f"posted {result['posted']} of {result['expected']} expected"
+    )
+    print(
+        f"preview: parsed {result['preview'] * 1000:.0f} ms after the last byte; "
+        f"peak tree RSS {sampler.peak / 1e6:.0f} MB; max loop stall {result['stall_ms']:.1f} ms"
     )
     ratio = theirs / result["cycle1"] if theirs else 0.0
     print(
         f"ratio_vs_naive={ratio:.1f} second_cycle_304={result['p304']:.1f} "
         f"duplicates={result['duplicates']} missed={result['missed']} "
-        f"max_stall_ms={result['stall_ms']:.1f} peak_rss_mb={sampler.peak / 1e6:.0f}"
+        f"max_stall_ms={result['stall_ms']:.1f} peak_rss_mb={sampler.peak / 1e6:.0f} "
+        f"cold_vs_floor={cold_ratio:.2f} warm_vs_floor={warm_ratio:.2f} "
+        f"preview_ms={result['preview'] * 1000:.0f}"
     )
 
 
