@@ -4,21 +4,25 @@
   (and, for information, to the first seeded post and to its exit);
 - `run` on Slack (Socket Mode, `tests/fakes/fake_slack.py`) and on Discord
   (`tests/fakes/fake_discord.py`), one platform at a time: timed from the spawn to the
-  bot's own "connected to <platform>" line; the fakes answer at once, so this is the
-  bot's own share of connecting; then, after `--idle` seconds connected and doing nothing,
+  fake seeing the bot arrive ("reached": Slack's Socket Mode connection accepted, Discord's
+  READY and GUILD_CREATE sent) and to the bot's own "connected to <platform>" line (for
+  Discord this includes discord.py's wait of `guild_ready_timeout`, 2 s, for more
+  guilds after the last one); the fakes answer at once, so both are the bot's own share
+  of connecting; then, after `--idle` seconds connected and doing nothing,
   the resident memory of the process (VmRSS in /proc/PID/status). One more run, with
   PYTHONPROFILEIMPORTTIME (every module imported listed on stderr; not timed), says
   whether the other platform's library was imported.
 
 Prints, for each, the median of `--runs` runs and their range.
 
-    python bench/startup.py [--runs 5] [--idle 5] [--only demo|slack|discord]
+    python bench/startup.py [--runs 5] [--idle 5] [--only demo|slack|discord] [--pycache]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import re
 import statistics
 import sys
@@ -35,6 +39,7 @@ from tests.fakes.fake_slack import FakeSlack  # noqa: E402
 from tests.process import REPO, child_env, write_config  # noqa: E402
 
 TIMEOUT = 90.0
+EXTRA_ENV: dict[str, str] = {}  # for every child (--pycache)
 # A module of the other platform's library, as PYTHONPROFILEIMPORTTIME names it.
 LIBRARIES = {"slack": ("slack_bolt", "slack_sdk"), "discord": ("discord",)}
 IMPORTED = re.compile(r"^import time:\s+\d+ \|\s+\d+ \|\s*([\w.]+)\s*$")
@@ -64,7 +69,7 @@ async def demo_once() -> dict[str, float]:
     started = time.monotonic()
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot", "demo",
-        cwd=REPO, env=child_env({"ITSM_BOT_LOG_LEVEL": "WARNING"}),
+        cwd=REPO, env=child_env({"ITSM_BOT_LOG_LEVEL": "WARNING", **EXTRA_ENV}),
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip
@@ -117,7 +122,7 @@ async def run_once(platform: str, idle: float, trace: bool = False) -> dict[str,
                 "DISCORD_API_URL": fake.api_base,
                 "DISCORD_GATEWAY_URL": fake.gateway_url,
             }
-        env["ITSM_BOT_LOG_LEVEL"] = "WARNING"
+        env |= {"ITSM_BOT_LOG_LEVEL": "WARNING", **EXTRA_ENV}
         if trace:  # lists every module imported, at some cost in time: not timed then
             env["PYTHONPROFILEIMPORTTIME"] = "1"
         log_path = directory / "stderr.log"
@@ -129,22 +134,34 @@ async def run_once(platform: str, idle: float, trace: bool = False) -> dict[str,
                 stdout=log, stderr=log, start_new_session=True,
             )  # fmt: skip
         waiter = asyncio.ensure_future(proc.wait())
+
+        async def reached() -> float:
+            if platform == "slack":
+                await fake.wait_connected(1, TIMEOUT)
+            else:
+                await fake.wait_ready(TIMEOUT)
+            return time.monotonic() - started
+
+        reach = asyncio.ensure_future(reached())
         try:
             async with asyncio.timeout(TIMEOUT):
                 await wait_line(log_path, f"connected to {platform}", proc)
             connected = time.monotonic() - started
+            reached_at = await reach
             await asyncio.sleep(idle)
             rss = rss_mb(proc.pid)
             proc.terminate()
             async with asyncio.timeout(TIMEOUT):
                 await waiter
         finally:
+            reach.cancel()
             if proc.returncode is None:
                 proc.kill()
                 await waiter
             await fake.close()
         text = log_path.read_text(errors="replace")
-        return {"connected": connected, "rss": rss, "other": other_library_imported(text, platform)}
+        other = other_library_imported(text, platform)
+        return {"reached": reached_at, "connected": connected, "rss": rss, "other": other}
 
 
 # --- printing --------------------------------------------------------------------------
@@ -166,16 +183,33 @@ async def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--idle", type=float, default=5.0, help="seconds idle before RSS")
     parser.add_argument("--only", choices=["demo", "slack", "discord"], default=None)
+    parser.add_argument(
+        "--pycache",
+        action="store_true",
+        help="let the children keep byte-code (in a temporary folder, not the tree), even "
+        "where PYTHONDONTWRITEBYTECODE is set; one untimed warm-up run each first",
+    )
     args = parser.parse_args()
-    print(f"{REPO}: {args.runs} runs each")
+    cache = tempfile.TemporaryDirectory(prefix="bench-pycache-")
+    if args.pycache:
+        EXTRA_ENV.update(PYTHONDONTWRITEBYTECODE="", PYTHONPYCACHEPREFIX=cache.name)
+    bytecode = (
+        "kept" if args.pycache or not os.environ.get("PYTHONDONTWRITEBYTECODE") else "not kept"
+    )
+    print(f"{REPO}: {args.runs} runs each; byte-code {bytecode}; load {os.getloadavg()[0]:.1f}")
     if args.only in (None, "demo"):
+        if args.pycache:
+            await demo_once()
         demos = await repeat(args.runs, demo_once)
         for key in ("first line", "first post", "exit"):
             print(f"demo {key:<12} {summary([d[key] for d in demos], 's')}")
     for platform in ("slack", "discord"):
         if args.only not in (None, platform):
             continue
+        if args.pycache:
+            await run_once(platform, 0)
         results = await repeat(args.runs, lambda p=platform: run_once(p, args.idle))
+        print(f"run {platform:<8} reached     {summary([r['reached'] for r in results], 's')}")
         print(f"run {platform:<8} connected   {summary([r['connected'] for r in results], 's')}")
         print(
             f"run {platform:<8} idle RSS    "
