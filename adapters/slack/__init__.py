@@ -18,10 +18,12 @@ if TYPE_CHECKING:
 __all__ = ["SlackSurface", "create"]
 
 
-def create(app: App, settings: SlackSettings, env: Mapping[str, str]) -> SlackSurface:
+def create(
+    app: App, settings: SlackSettings, env: Mapping[str, str], **options: Any
+) -> SlackSurface:
     from adapters.slack.surface import create as build
 
-    return build(app, settings, env)
+    return build(app, settings, env, **options)
 
 
 def __getattr__(name: str) -> Any:
