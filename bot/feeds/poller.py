@@ -56,7 +56,7 @@ NOTICE_GATHER = 10 * 60.0  # seconds: one channel gets at most one notice post t
 # A poll round: bodies fetched and waiting for their parse hold at most this many bytes
 # (fetching waits beyond it; one body is always let in), and good answers that change
 # nothing (304, an unchanged body) are written together, this many or this often.
-QUEUE_BYTES = 16_000_000
+QUEUE_BYTES = 4_000_000
 OK_BATCH = 200
 OK_BATCH_AGE = 0.5  # seconds
 PARSE_TASKS = 2  # bodies parsed, their items queued, at once
@@ -185,20 +185,21 @@ class Poller:
 
     # --- Polling ---------------------------------------------------------------------------
 
-    def first(self, source: Source) -> float:
-        """How long a source is expected to take (the sort key of a round, longest first):
-        what its last fetch took, else the whole timeout if it failed last time (a feed that
-        hangs then overlaps the rest of the round instead of ending it), else nothing."""
+    def first(self, source: Source) -> tuple[bool, float]:
+        """Which sources a round starts with (its sort key, greatest first): those that
+        failed last time (a feed that hangs then overlaps the rest of the round instead of
+        ending it), then those whose last fetch took longest (a feed never fetched by this
+        process counts as taking the whole timeout if it failed, else nothing)."""
         took = self._took.get(source.id)
         if took is None:
             took = self.settings.timeout if source.failures else 0.0
-        return took
+        return bool(source.failures), took
 
     async def poll_due(self) -> dict[int, str]:
         """Check every feed that is due; return what happened to each (source id -> outcome).
 
         Fetching and parsing are separate stages: `concurrency` fetch workers take the due
-        sources, slowest first (`first`); an answer that changes nothing is settled at once
+        sources, those that failed or were slowest last time first (`first`); an answer that changes nothing is settled at once
         (its write gathered with others', `OkBatch`), a new body waits in a queue bounded by
         its bytes (`BodyQueue`) for one of `PARSE_TASKS` tasks that parse it, queue its new
         items and record it. So fetching never waits for parsing while the queue has room."""
@@ -207,7 +208,7 @@ class Poller:
             for s, prime in await self.store.due_sources(self.now())
             if s.id not in self._in_flight
         ]
-        due.sort(key=lambda pair: -self.first(pair[0]))  # stable: the store's order otherwise
+        due.sort(key=lambda pair: self.first(pair[0]), reverse=True)  # stable: ties keep order
         todo = deque(due)
         outcomes: dict[int, str] = {}
         batch = OkBatch(self.store, self._in_flight)
