@@ -132,7 +132,8 @@ class SlackSurface:
             await self._socket.connect_async()
             log.info("slack: connected in Socket Mode")
         else:
-            door = Door(self.bolt, self._tokens.signing_secret)  # replays, malformed: 4xx
+            # Replays, malformed: 4xx; commands and clicks journaled and acked at the door.
+            door = Door(self.bolt, self._tokens.signing_secret, first=self)
             runner = web.AppRunner(door.web_app(self.settings.path), access_log=None)
             self._runner = runner
             await runner.setup()
