@@ -1,15 +1,17 @@
 """Start-up time and idle memory of the real `itsm-bot` processes, against the local fakes.
 
-- `demo`: `python -m bot demo < /dev/null`, timed from the spawn to its first line of output
-  (and, for information, to the first seeded post and to its exit);
+- `demo`: `python -m bot demo < /dev/null`, timed from the spawn to its first line of output,
+  with the CPU time the process had used by then (and, for information, to the first
+  seeded post and to its exit);
 - `run` on Slack (Socket Mode, `tests/fakes/fake_slack.py`) and on Discord
   (`tests/fakes/fake_discord.py`), one platform at a time: timed from the spawn to the
   fake seeing the bot arrive ("reached": Slack's Socket Mode connection accepted, Discord's
   READY and GUILD_CREATE sent) and to the bot's own "connected to <platform>" line (for
   Discord this includes discord.py's wait of `guild_ready_timeout`, 2 s, for more
   guilds after the last one); the fakes answer at once, so both are the bot's own share
-  of connecting; then, after `--idle` seconds connected and doing nothing,
-  the resident memory of the process (VmRSS in /proc/PID/status). One more run, with
+  of connecting; with the CPU time used by "connected"; then, after `--idle` seconds
+  connected and doing nothing, the resident memory of the process (VmRSS in
+  /proc/PID/status). One more run, with
   PYTHONPROFILEIMPORTTIME (every module imported listed on stderr; not timed), says
   whether the other platform's library was imported.
 
@@ -55,6 +57,13 @@ def other_library_imported(log: str, platform: str) -> list[str]:
     return sorted(m for m in imported_modules(log) if m.split(".")[0] in roots)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time the process has used so far: on a shared machine, a
+    steadier measure than the wall clock of how much work start-up is."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -79,7 +88,9 @@ async def demo_once() -> dict[str, float]:
         async with asyncio.timeout(TIMEOUT):
             while line := await proc.stdout.readline():
                 now = time.monotonic() - started
-                found.setdefault("first line", now)
+                if "first line" not in found:
+                    found["first line"] = now
+                    found["first line cpu"] = cpu_seconds(proc.pid)
                 if line.startswith(b"#1 "):
                     found.setdefault("first post", now)
             await proc.wait()
@@ -147,6 +158,7 @@ async def run_once(platform: str, idle: float, trace: bool = False) -> dict[str,
             async with asyncio.timeout(TIMEOUT):
                 await wait_line(log_path, f"connected to {platform}", proc)
             connected = time.monotonic() - started
+            cpu = cpu_seconds(proc.pid)
             reached_at = await reach
             await asyncio.sleep(idle)
             rss = rss_mb(proc.pid)
@@ -161,7 +173,13 @@ async def run_once(platform: str, idle: float, trace: bool = False) -> dict[str,
             await fake.close()
         text = log_path.read_text(errors="replace")
         other = other_library_imported(text, platform)
-        return {"reached": reached_at, "connected": connected, "rss": rss, "other": other}
+        return {
+            "reached": reached_at,
+            "connected": connected,
+            "cpu": cpu,
+            "rss": rss,
+            "other": other,
+        }
 
 
 # --- printing --------------------------------------------------------------------------
@@ -201,8 +219,8 @@ async def main() -> None:
         if args.pycache:
             await demo_once()
         demos = await repeat(args.runs, demo_once)
-        for key in ("first line", "first post", "exit"):
-            print(f"demo {key:<12} {summary([d[key] for d in demos], 's')}")
+        for key in ("first line", "first line cpu", "first post", "exit"):
+            print(f"demo {key:<14} {summary([d[key] for d in demos], 's')}")
     for platform in ("slack", "discord"):
         if args.only not in (None, platform):
             continue
@@ -211,6 +229,7 @@ async def main() -> None:
         results = await repeat(args.runs, lambda p=platform: run_once(p, args.idle))
         print(f"run {platform:<8} reached     {summary([r['reached'] for r in results], 's')}")
         print(f"run {platform:<8} connected   {summary([r['connected'] for r in results], 's')}")
+        print(f"run {platform:<8} cpu by then {summary([r['cpu'] for r in results], 's')}")
         print(
             f"run {platform:<8} idle RSS    "
             f"{summary([r['rss'] for r in results], 'MB', 1)} after {args.idle:g} s idle"
