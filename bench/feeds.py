@@ -11,7 +11,8 @@ answering 304). Measured side by side in one run, each floor in a process of its
 - network floor: the time to just download every feed with the bot's fetcher, the same
   concurrency and timeout (cold: plain GETs; warm: conditional GETs, after the change);
 - CPU floor: the time to parse every body the cold cycle gets, one after the other on
-  one core, with the parser the bot uses (named);
+  one core, with the parser the bot uses (named), asking for what a new subscription
+  needs (every key, the newest BACKLOG items in full);
 - ours: each cycle's time and its ratio to the network floor, the longest loop stall
   during the cycles, the peak resident memory of the whole process tree (this process,
   which runs the bot, and every descendant, summed, sampled every 50 ms), and what was
@@ -208,7 +209,7 @@ async def _floors(base: str, n: int, validators: dict[int, tuple[str, str]] | No
     start = time.perf_counter()
     for r in results.values():
         if r.ok:
-            parsed = parse_feed(r.body, r.url, r.content_type, settings.summary_chars, Want(newest=BACKLOG))  # fmt: skip
+            parsed = parse_feed(r.body, r.url, r.content_type, settings.summary_chars, Want(unseen=False, newest=BACKLOG))  # fmt: skip
             parsers.add(getattr(parsed, "parser", "") or "feedparser")
     out["cpu"] = time.perf_counter() - start
     out["parsers"] = sorted(parsers)
@@ -387,7 +388,9 @@ async def ours(
 
 async def preview_wait(feeds: Any, url: str) -> float:
     """Seconds from the last byte of `url` to its parsed items, the way /feed preview gets
-    them (`Feeds.resolve`), on a bot that has parsed nothing yet."""
+    them (`Feeds.resolve` with what a preview asks for), on a bot that has parsed nothing."""
+    from bot.feeds.feature import PREVIEW
+
     fetcher = feeds.poller.fetcher
     fetch = fetcher.fetch
     last_byte = [0.0]
@@ -399,7 +402,7 @@ async def preview_wait(feeds: Any, url: str) -> float:
 
     fetcher.fetch = timed
     try:
-        await feeds.resolve(url)
+        await feeds.resolve(url, PREVIEW)
     finally:
         fetcher.fetch = fetch
     return time.perf_counter() - last_byte[0]

@@ -17,7 +17,7 @@ from bot.errors import UsageError, UserError
 from bot.feeds.cli import feeds_cli
 from bot.feeds.demo import DemoFeedServer, demo_feeds
 from bot.feeds.filters import compile_terms, stalling_pattern
-from bot.feeds.parse import ParsedFeed, looks_like_html
+from bot.feeds.parse import ParsedFeed, Want, looks_like_html
 from bot.feeds.poller import Poller
 from bot.feeds.render import check_template, item_post
 from bot.feeds.schema import MIGRATIONS
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("bot.feeds")
 
 DEMO_BACKLOG = 1
+PREVIEW = Want(unseen=False, newest=1)  # a preview shows the latest item: only it is cleaned
 POLL_JOB = "feeds.poll_due"
 PRIVATE_HINT = (
     "Feeds on private or loopback addresses are refused unless the configuration sets"
@@ -148,8 +149,11 @@ class Feeds(Feature):
         assert sub is not None
         return source, sub
 
-    async def resolve(self, url: str) -> tuple[str, FetchResult, ParsedFeed]:
-        """Fetch what a member gave: a feed, or a page announcing one. Raises UserError."""
+    async def resolve(
+        self, url: str, want: Want | None = None
+    ) -> tuple[str, FetchResult, ParsedFeed]:
+        """Fetch what a member gave: a feed, or a page announcing one, and parse it (only
+        what `want` asks for in full, default every item). Raises UserError."""
         try:
             check_url(url)
         except ValueError as exc:
@@ -167,7 +171,7 @@ class Feeds(Feature):
         if not result.ok:
             hint = PRIVATE_HINT if _BLOCKED.match(result.error) else ""
             raise UserError(f"I could not fetch {inert(url)}: {inert(result.error)}.", hint)
-        parsed = await self.poller.parse(result)
+        parsed = await self.poller.parse(result, want)
         if parsed.error:
             raise UserError(f"{inert(url)} is not a feed I can read: {inert(parsed.error)}.")
         return result.moved_to or url, result, parsed
@@ -340,7 +344,7 @@ class Feeds(Feature):
         return Ephemeral(Post(text=f"Subscription #{id}: {what}; new items are posted from now on."))  # fmt: skip
 
     async def preview(self, ctx: Context, url: str) -> list[Ephemeral]:
-        feed_url, _, parsed = await self.resolve(url)
+        feed_url, _, parsed = await self.resolve(url, PREVIEW)
         items = parsed.chronological()
         if not items:
             raise UserError(f"{inert(feed_url)} is a feed, but it has no items yet.")
