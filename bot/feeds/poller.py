@@ -1,7 +1,8 @@
 """The fetch -> parse -> dedupe -> outbox path, and each feed's health and schedule.
 
 One fetch per source however many channels subscribe. A 304 or an unchanged body is never
-parsed; parsing runs in a process pool. New items go to every running subscription oldest
+parsed (its write joins the round's others); a new body is parsed off the loop, in a
+thread (or in `parse_workers` processes), while the round's fetches go on. New items go to every running subscription oldest
 first, through the outbox with a key per (subscription, item), paced by a per-channel cap.
 Failures back off exponentially; after `max_failures` in a row (or a 410 at once) the
 feed is disabled and the moderators are told once, per subscription, why and how to resume it.
@@ -143,7 +144,7 @@ class Poller:
             return self._pool
 
     def _start_pool(self) -> ProcessPoolExecutor:
-        workers = self.settings.parse_workers or os.cpu_count() or 1
+        workers = self.settings.parse_workers  # only asked for when it is set
         context = multiprocessing.get_context("forkserver")
         # The forkserver imports the parser and nothing else; `worker` says how it and the
         # workers die with the bot.
