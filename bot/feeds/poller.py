@@ -2,8 +2,9 @@
 
 One fetch per source however many channels subscribe. A 304 or an unchanged body is never
 parsed (its write joins the round's others); a new body is parsed off the loop, in a
-thread (or in `parse_workers` processes), while the round's fetches go on. New items go to every running subscription oldest
-first, through the outbox with a key per (subscription, item), paced by a per-channel cap.
+thread (or in `parse_workers` processes), while the round's fetches go on. New items go
+to every running subscription oldest first, through the outbox with a key per
+(subscription, item), paced by a per-channel cap.
 Failures back off exponentially; after `max_failures` in a row (or a 410 at once) the
 feed is disabled and the moderators are told once, per subscription, why and how to resume it.
 
@@ -200,10 +201,11 @@ class Poller:
         """Check every feed that is due; return what happened to each (source id -> outcome).
 
         Fetching and parsing are separate stages: `concurrency` fetch workers take the due
-        sources, those that failed or were slowest last time first (`first`); an answer that changes nothing is settled at once
-        (its write gathered with others', `OkBatch`), a new body waits in a queue bounded by
-        its bytes (`BodyQueue`) for one of `PARSE_TASKS` tasks that parse it, queue its new
-        items and record it. So fetching never waits for parsing while the queue has room."""
+        sources, those that failed or were slowest last time first (`first`); an answer
+        that changes nothing is settled at once (its write gathered with others',
+        `OkBatch`); a new body waits in a queue bounded by its bytes (`BodyQueue`) for one
+        of `PARSE_TASKS` tasks that parse it, queue its new items and record it. So
+        fetching never waits for parsing while the queue has room."""
         due = [
             (s, prime)
             for s, prime in await self.store.due_sources(self.now())
