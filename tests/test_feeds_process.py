@@ -1,7 +1,7 @@
 """The feed parser's processes die with the bot: `itsm-bot run` as a real process, with
-`[feeds] parse_workers = 1` (the harness's default), killed with SIGKILL once it has parsed
-a feed; nothing it started is left running (not the worker, not the forkserver, not
-multiprocessing's resource tracker).
+`[feeds] parse_workers = 1` (rounds parse in one process, not in the thread), killed with
+SIGKILL once it has parsed a feed; nothing it started is left running (not the worker,
+not the forkserver, not multiprocessing's resource tracker).
 
 The bot runs in a session of its own (tests/process.py), so whatever it started is in its
 process group even once orphaned; the harness kills that group only on the way out, after
@@ -67,7 +67,8 @@ async def test_sigkill_of_the_bot_leaves_no_parser_process_behind(
     db = tmp_path / "bot.db"
     url = feeds.set("f.xml", body=rss(entries(3)))
     await subscribe_feed(tmp_path, db, url, "C1", backlog=3)
-    sections = {"feeds": {"poll_every": "1s", "allow_private": True, "per_channel_cap": 100}}
+    feeds_section = {"poll_every": "1s", "allow_private": True, "per_channel_cap": 100}
+    sections = {"feeds": {**feeds_section, "parse_workers": 1}}  # a pool: its processes
     config = write_config(tmp_path, db, sections)
     async with BotProcess(fake, config, tmp_path) as bot:
         await bot.start()
