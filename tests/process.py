@@ -72,12 +72,9 @@ def toml_text(sections: Mapping[str, Mapping[str, Any]]) -> str:
 def write_config(
     directory: Path, db: Path, sections: Mapping[str, Mapping[str, Any]] | None = None
 ) -> Path:
-    """Write `bot.toml` in `directory` for the database `db`, with `sections` on top.
-
-    The feed parser gets one worker process unless told otherwise: a test machine runs
-    several bots at once, and one per core each would crowd it."""
+    """Write `bot.toml` in `directory` for the database `db`, with `sections` on top (the
+    bot's defaults otherwise: feeds parse in its own thread, as a user's bot does)."""
     merged: dict[str, dict[str, Any]] = {"bot": {"database": str(db)}, "feeds": {}}
-    merged["feeds"]["parse_workers"] = 1
     for name, values in (sections or {}).items():
         merged.setdefault(name, {}).update(values)
     path = directory / "bot.toml"

@@ -1,4 +1,5 @@
-"""Feed bytes -> normalised items, run in a worker process so the event loop never waits.
+"""Feed bytes -> normalised items, run off the event loop (a thread of the bot, or a parser
+process when `[feeds] parse_workers` asks for them; see bot/feeds/poller.py).
 
 Everything here is a plain function of its arguments and returns picklable dataclasses.
 Each item gets a stable key (guid, else link, else a hash of title + date), a summary

@@ -17,7 +17,9 @@ class FeedSettings(Section):
     timeout: float = Field(default=10.0, gt=0, le=120)  # seconds, whole request
     max_bytes: int = Field(default=5_000_000, ge=1024)  # response size cap (decompressed)
     concurrency: int = Field(default=50, ge=1, le=500)  # parallel fetches
-    parse_workers: int = Field(default=0, ge=0, le=32)  # parser processes; 0 = one per core
+    # 0: parse in a thread of the bot's process; N: poll rounds parse in N processes
+    # (about 45 MB each, plus a forkserver), for a machine with cores to spare.
+    parse_workers: int = Field(default=0, ge=0, le=32)
     max_failures: int = Field(default=8, ge=1, le=1000)  # consecutive, before auto-disable
     backoff_max: Duration = timedelta(hours=12)
     backlog: int = Field(default=3, ge=0, le=50)  # items a new subscription posts at once
