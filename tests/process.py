@@ -31,14 +31,17 @@ import sqlite3
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import pytest
+
 from tests.fakes.fake_slack import TEAM_ID, FakeSlack
+from tests.fakes.feed_server import FeedServer
 
 REPO = Path(__file__).resolve().parents[1]
 START_TIMEOUT = 90.0  # seconds a child may take to connect on a busy machine
@@ -387,3 +390,25 @@ class Delivery:
             f"out_of_order={self.out_of_order}"
         )
         return "\n".join([head, *(f"  {c}: {d}" for c, d in self.detail.items())])
+
+
+# --- Fixtures: a test module names them (`fake, feeds = process.fake, process.feeds`) ---
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeSlack]:
+    slack = await FakeSlack().start()
+    try:
+        yield slack
+    finally:
+        await slack.close()
+
+
+@pytest.fixture
+async def feeds() -> AsyncIterator[FeedServer]:
+    server = FeedServer()
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()

@@ -12,35 +12,17 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
+from tests import process
 from tests.fakes.fake_slack import FakeSlack
 from tests.fakes.feed_server import FeedServer, entries, rss
 from tests.process import BotProcess, read_db, subscribe_feed, wait_for, write_config
 
+fake, feeds = process.fake, process.feeds  # the fixtures
 TIMEOUT = 90.0  # seconds, generous: the machine is shared
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeSlack]:
-    slack = await FakeSlack().start()
-    try:
-        yield slack
-    finally:
-        await slack.close()
-
-
-@pytest.fixture
-async def feeds() -> AsyncIterator[FeedServer]:
-    server = FeedServer()
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop()
 
 
 def group(pgid: int) -> dict[int, str]:

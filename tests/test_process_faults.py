@@ -19,12 +19,10 @@ import asyncio
 import os
 import random
 from collections import Counter
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
+from tests import process
 from tests.fakes.fake_slack import FakeSlack, block_actions_payload, slash_command_payload
 from tests.fakes.feed_server import FeedServer, entries, rss
 from tests.process import (
@@ -37,30 +35,12 @@ from tests.process import (
     write_config,
 )
 
+fake, feeds = process.fake, process.feeds  # the fixtures
 DELIVERY_TIMEOUT = 120.0  # seconds for everything queued to arrive, on a busy machine
 OPEN = "state IN ('pending', 'sending')"
 
 
 # --- Fixtures and helpers ----------------------------------------------------------------
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeSlack]:
-    slack = await FakeSlack().start()
-    try:
-        yield slack
-    finally:
-        await slack.close()
-
-
-@pytest.fixture
-async def feeds() -> AsyncIterator[FeedServer]:
-    server = FeedServer()
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop()
 
 
 def seeded() -> tuple[int, random.Random]:
