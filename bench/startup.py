@@ -7,7 +7,7 @@
   (`tests/fakes/fake_discord.py`), one platform at a time: timed from the spawn to the
   fake seeing the bot arrive ("reached": Slack's Socket Mode connection accepted, Discord's
   READY and GUILD_CREATE sent) and to the bot's own "connected to <platform>" line (for
-  Discord this includes discord.py's wait of `guild_ready_timeout`, 2 s, for more
+  Discord this includes discord.py's wait of `guild_ready_timeout`, 0.5 s, for more
   guilds after the last one); the fakes answer at once, so both are the bot's own share
   of connecting; with the CPU time used by "connected"; then, after `--idle` seconds
   connected and doing nothing, the resident memory of the process (VmRSS in

@@ -81,7 +81,10 @@ class DiscordSurface:
         token: str,
         api_url: str,
         gateway_url: str,
-        guild_ready_timeout: float = 2.0,
+        # discord.py waits this long after the last GUILD_CREATE before READY (its default,
+        # 2 s, is for bots that chunk members, which this one never does): the guilds of
+        # one connection come back to back, and one arriving later is handled all the same.
+        guild_ready_timeout: float = 0.5,
     ) -> None:
         self.app = app
         app.name_surface(self.platform, "/help", "Discord server")
