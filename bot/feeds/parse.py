@@ -11,18 +11,16 @@ from __future__ import annotations
 
 import calendar
 import hashlib
-import html
 import re
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from typing import Any
-from urllib.parse import urljoin, urlsplit
 
 import feedparser
-import feedparser_rs
-import nh3
-from feedparser.encodings import convert_to_utf8
-from feedparser.urls import _urifixer, _urljoin
+
+from bot.feeds.first_pass import FIRST_PASS
+from bot.feeds.first_pass import read as fast_read
+from bot.feeds.text import clean_text, safe_link, string, trim
 
 FEED_TYPES = ("application/rss+xml", "application/atom+xml", "application/rdf+xml")
 TITLE_CHARS = 250
@@ -108,51 +106,6 @@ def entity_problem(body: bytes) -> str:
     return ""
 
 
-# --- Text cleaning ------------------------------------------------------------------------
-
-_BLOCK = re.compile(r"<(/?)(p|br|div|li|ul|ol|h[1-6]|tr|td|th|blockquote|pre|hr|table)\b", re.I)
-_SPACE = re.compile(r"\s+")
-_TAGLIKE = re.compile(r"<(?=[A-Za-z/!?@#])")
-_SENTENCE_END = re.compile(r"[.!?…](?=\s)")
-
-
-def clean_text(markup: str) -> str:
-    """HTML or text -> one line of plain text; nothing that looks like a tag survives."""
-    if not markup:
-        return ""
-    spaced = _BLOCK.sub(lambda m: f" <{m.group(1)}{m.group(2)}", markup)
-    text = html.unescape(nh3.clean(spaced, tags=set(), clean_content_tags={"script", "style"}))
-    text = _TAGLIKE.sub("\u2039", text)  # a literal "<tag" in text is shown as "‹tag"
-    return _SPACE.sub(" ", text).strip()
-
-
-def trim(text: str, limit: int) -> str:
-    """Cut at the last sentence end within `limit`, else at a word, marking the cut."""
-    if len(text) <= limit:
-        return text
-    head = text[: limit + 1]
-    ends = [m.end() for m in _SENTENCE_END.finditer(head)]
-    if ends and ends[-1] >= limit * 0.4:
-        return head[: ends[-1]].rstrip()
-    cut = head[:limit].rsplit(" ", 1)[0] if " " in head[:limit] else head[: limit - 1]
-    return cut.rstrip(" ,;:-") + "…"
-
-
-def safe_link(url: Any, base: str = "") -> str:
-    if not isinstance(url, str) or not url.strip():
-        return ""
-    try:
-        full = urljoin(base, url.strip()) if base else url.strip()
-        parts = urlsplit(full)
-    except ValueError:  # e.g. "http://[" (an unclosed IPv6 address)
-        return ""
-    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
-        return ""
-    if any(c in full for c in " <>\"'\n\r\t"):
-        return ""
-    return full
-
-
 # --- Parsing ------------------------------------------------------------------------------
 
 
@@ -166,7 +119,7 @@ def parse_feed(
     """Parse downloaded bytes into normalised items. Never raises for bad input.
 
     The fast parser reads first; feedparser reads whatever it refuses, raises on or reads
-    less well (see `_fast_read`). Either way an item's key comes out the same.
+    less well (see bot/feeds/first_pass.py). Either way an item's key comes out the same.
     """
     return _parse_feed(body, url, content_type, summary_chars, want, first_pass=True)
 
@@ -182,7 +135,7 @@ def _parse_feed(
     problem = entity_problem(body)
     if problem:
         return ParsedFeed(error=f"refused: {problem}")
-    parsed = _fast_read(body, url, content_type) if first_pass else None
+    parsed = fast_read(body, url, content_type) if first_pass else None
     parser = FIRST_PASS
     if parsed is None:
         parser = "feedparser"
@@ -210,7 +163,7 @@ def _build(parsed: Any, url: str, summary_chars: int, want: Want | None, parser:
             reason += f" ({_short(parsed.get('bozo_exception'))})"
         return ParsedFeed(error=reason, parser=parser)
     result = ParsedFeed(
-        title=trim(clean_text(_str(feed.get("title"))), TITLE_CHARS),
+        title=trim(clean_text(string(feed.get("title"))), TITLE_CHARS),
         link=safe_link(feed.get("link"), url),
         version=version,
         ttl=_ttl(feed.get("ttl")),
@@ -236,194 +189,17 @@ def _build(parsed: Any, url: str, summary_chars: int, want: Want | None, parser:
     return result
 
 
-# --- The fast first pass ------------------------------------------------------------------
-#
-# feedparser-rs reads most feeds about ten times faster than feedparser. What it reads must
-# key every item exactly as feedparser would (a changed key reposts the item), so:
-# - the bytes are first decoded by feedparser's own encoding rules (HTTP charset, BOM, XML
-#   declaration, its fallbacks) and handed over as UTF-8: both parsers see the same text;
-# - a guid or Atom id goes through feedparser's URI resolution against the feed's URL;
-# - feedparser reads the feed instead when it is ill-formed (feedparser-rs sets bozo), has no
-#   version or no entries, declares entities, uses xml:base, has an isPermaLink that could
-#   leave a relative guid unresolved, is RSS 0.90/1.0 with relative ids, or has an item
-#   keyed by the hash of its title and date (the raw text would have to match exactly).
-
-FIRST_PASS = "feedparser-rs"
-
-_XML_BASE = re.compile(rb"\bbase\s*=", re.I)
-_PERMALINK_VALUE = re.compile(rb"ispermalink\s*=\s*[\"']([^\"']*)", re.I)
-
-
-_FIRST_ITEM = re.compile(rb"<(?:[\w-]+:)?(?:item|entry)[\s>/]")
-_IMAGE = re.compile(rb"<image[\s>/]")
-_DATE = re.compile(rb"<(?:[\w-]+:)?(?:[a-z]*date|modified|issued|created|updated|published|lastmod)\b", re.I)  # fmt: skip
-_ENTRY = re.compile(rb"<(?:[\w-]+:)?entry[\s>/]")
-_AUTHOR = re.compile(rb"<(?:[\w-]+:)?(?:author|creator)[\s>/]")
-
-
-def _segments(data: bytes, pattern: re.Pattern[bytes], count: int) -> list[tuple[int, int]] | None:
-    """Where each of `count` entries starts and the next begins; None if they cannot be told."""
-    starts = [m.start() for m in pattern.finditer(data)]
-    if len(starts) != count:
-        return None
-    return list(zip(starts, starts[1:] + [len(data)], strict=True))
-
-
-def _feed_author_only(data: bytes, parsed: Any, version: str, count: int) -> set[int] | None:
-    """Entries that show the Atom feed's author only by inheritance (feedparser shows none).
-
-    None when the entries cannot be told apart in the bytes.
-    """
-    feed = parsed.get("feed")
-    if not version.startswith("atom") or not (feed and feed.get("author")):
-        return set()
-    spans = _segments(data, _ENTRY, count)
-    if spans is None:
-        return None
-    return {i for i, (a, b) in enumerate(spans) if not _AUTHOR.search(data, a, b)}
-
-
-def _several_rss_authors(data: bytes, start: int, count: int) -> bool:
-    """An item with more than one <author>/<dc:creator>: which one shows is feedparser's rule."""
-    if len(_RSS_AUTHOR.findall(data, start)) < 2:
-        return False
-    spans = _segments(data, _ITEM, count)
-    return spans is None or any(len(_RSS_AUTHOR.findall(data, a, b)) > 1 for a, b in spans)
-
-
-_ITEM = re.compile(rb"<(?:[\w-]+:)?item[\s>/]")
-_RSS_AUTHOR = re.compile(rb"<(?:author|[\w-]+:creator)[\s>]")
-_EMAIL = re.compile(r"""(([a-zA-Z0-9\_\-\.\+]+)@((\[[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.)|(([a-zA-Z0-9\-]+\.)+))([a-zA-Z]{2,4}|[0-9]{1,3})(\]?))(\?subject=\S+)?""")  # fmt: skip
-
-
-def _rss_author_name(author: str) -> str:
-    """The name feedparser takes from an RSS author such as "ed@example.org (Ed)"."""
-    found = _EMAIL.search(author)  # feedparser's own expression and steps, kept as they are
-    if found:
-        author = author.replace(found.group(0), "").replace("()", "").replace("<>", "")
-        author = author.replace("&lt;&gt;", "").strip()
-        if author and author[0] == "(":
-            author = author[1:]
-        if author and author[-1] == ")":
-            author = author[:-1]
-        author = author.strip()
-    return author
-
-
-def _extra_slashes(uri: str) -> bool:
-    """feedparser drops the slashes after "scheme://" (as in "http:///x"): safe_link does not."""
-    found = _urifixer.match(uri)
-    return bool(found and found.group(2))
-
-
-class _Entry:
-    """An entry of feedparser-rs with some fields as feedparser would give them."""
-
-    __slots__ = ("_entry", "_fixed")
-
-    def __init__(self, entry: Any, fixed: dict[str, str]) -> None:
-        self._entry = entry
-        self._fixed = fixed
-
-    def get(self, name: str, default: Any = None) -> Any:
-        if name in self._fixed:
-            return self._fixed[name]
-        return self._entry.get(name, default)
-
-
-def _fast_read(body: bytes, url: str, content_type: str) -> dict[str, Any] | None:
-    """feedparser-rs's reading of the body, or None where feedparser must read it instead."""
-    headers = {"content-location": url} if url else {}
-    if content_type:
-        headers["content-type"] = content_type
-    decoding: dict[str, Any] = {}
-    try:
-        data = convert_to_utf8(headers, body, decoding)
-    except Exception:  # feedparser's own path reports it
-        return None
-    if not decoding.get("encoding") or b"<!ENTITY" in data[:200_000]:
-        return None
-    lowered = data.lower()  # one pass, then plain substring tests (faster than re.I scans)
-    if b"base" in lowered and _XML_BASE.search(data):
-        return None
-    permalink = b"ispermalink" in lowered
-    if permalink and any(v not in (b"true", b"false") for v in _PERMALINK_VALUE.findall(data)):
-        return None
-    try:
-        parsed = feedparser_rs.parse(data, sanitize_html=False, resolve_relative_uris=False)
-    except Exception:  # refused: feedparser has its say
-        return None
-    version = parsed.get("version") or ""
-    entries = parsed.get("entries") or []
-    if parsed.get("bozo") or not version or version.startswith("json") or not entries:
-        return None  # JSON Feed included: feedparser does not read it, and neither do we
-    first = _FIRST_ITEM.search(data)
-    if first and _IMAGE.search(data, first.start()):
-        return None  # an <image> inside an item: its <link> is not the item's for feedparser
-    shared = _feed_author_only(data, parsed, version, len(entries))
-    if shared is None:
-        return None
-    dated = bool(first and _DATE.search(data, first.start()))
-    atom = version.startswith("atom")
-    if not atom and first and _several_rss_authors(data, first.start(), len(entries)):
-        return None
-    out: list[Any] = []
-    for index, entry in enumerate(entries):
-        if not (entry.get("published_parsed") or entry.get("updated_parsed")) and dated:
-            return None  # feedparser may find a date there (dcterms:modified, ...)
-        guid = _str(entry.get("id")).strip()
-        link = entry.get("link")
-        fixed: dict[str, str] = {}
-        if isinstance(link, str) and _extra_slashes(link.strip()):
-            # Otherwise safe_link's own urljoin gives what feedparser's resolution would.
-            fixed["link"] = _urljoin(url, link.strip())
-        if guid:
-            resolved = _urljoin(url, guid)
-            if resolved != guid:
-                if permalink or version in ("rss090", "rss10"):
-                    return None
-                fixed["id"] = resolved
-        elif not safe_link(fixed.get("link", link), url):
-            return None
-        tags = entry.get("tags") or ()
-        if len(tags) > 1 and len({t.get("term") for t in tags}) < len(tags):
-            return None  # a repeated category: feedparser's de-duplication decides
-        if index in shared:
-            fixed["author"] = ""
-            fixed["author_detail"] = ""
-        elif atom:
-            authors = entry.get("authors") or ()
-            if len(authors) > 1:  # feedparser shows the last one
-                last = authors[-1]
-                fixed["author_detail"] = {"name": _str(last.get("name"))}  # type: ignore[assignment]
-                fixed["author"] = _str(last.get("email"))
-        else:
-            author = _str(entry.get("author"))
-            if "@" in author:
-                name = _rss_author_name(author)
-                fixed["author_detail"] = {"name": name} if name else {}  # type: ignore[assignment]
-        out.append(_Entry(entry, fixed) if fixed else entry)
-    error = decoding.get("bozo_exception")
-    return {
-        "feed": parsed.get("feed"),
-        "version": version,
-        "entries": out,
-        "bozo": bool(error),
-        "bozo_exception": error,
-    }
-
-
 def _keyed(entry: Any, index: int, base: str) -> Item:
     """An item with only what identifies and orders it (cheap)."""
     link = safe_link(entry.get("link"), base)
-    guid = _str(entry.get("id")).strip()
+    guid = string(entry.get("id")).strip()
     if guid:
         key = guid
     elif link:
         key = link
     else:
-        title = _str(entry.get("title")).strip()
-        dated = _str(entry.get("published") or entry.get("updated"))
+        title = string(entry.get("title")).strip()
+        dated = string(entry.get("published") or entry.get("updated"))
         key = "h:" + hashlib.sha256(f"{title}\x00{dated}".encode()).hexdigest()
     return Item(
         key=key,
@@ -436,15 +212,15 @@ def _keyed(entry: Any, index: int, base: str) -> Item:
 
 def _fill(item: Item, entry: Any, base: str, summary_chars: int) -> None:
     """Clean every displayed field of one item (the costly part)."""
-    summary = _str(entry.get("summary"))
+    summary = string(entry.get("summary"))
     if not summary and entry.get("content"):
-        summary = _str(entry.get("content")[0].get("value"))
+        summary = string(entry.get("content")[0].get("value"))
     detail = entry.get("author_detail") or {}
-    author = _str(detail.get("name")) or _str(entry.get("author"))
+    author = string(detail.get("name")) or string(entry.get("author"))
     categories = tuple(
-        c for c in (clean_text(_str(t.get("term"))) for t in entry.get("tags") or []) if c
+        c for c in (clean_text(string(t.get("term"))) for t in entry.get("tags") or []) if c
     )
-    item.title = trim(clean_text(_str(entry.get("title"))), TITLE_CHARS)
+    item.title = trim(clean_text(string(entry.get("title"))), TITLE_CHARS)
     item.summary = trim(clean_text(summary), summary_chars)
     item.author = trim(clean_text(author), 100)
     item.categories = categories[:20]
@@ -485,10 +261,6 @@ def _ttl(value: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return minutes * 60.0 if minutes > 0 else None
-
-
-def _str(value: Any) -> str:
-    return value if isinstance(value, str) else ""
 
 
 def _short(exc: Any) -> str:
