@@ -17,7 +17,7 @@ import pytest
 
 from adapters.console import Console
 from bot.feeds import Feeds
-from bot.feeds.poller import BodyQueue
+from bot.feeds.stages import BodyQueue
 from bot.feeds.store import FetchedOk
 from bot.fetch import FetchResult
 from bot.help import Help

@@ -41,6 +41,7 @@ from bot.feeds.filters import Selection, make_filter
 from bot.feeds.parse import Item, ParsedFeed, Want, discover, parse_feed
 from bot.feeds.render import item_post, notices_post
 from bot.feeds.settings import FeedSettings
+from bot.feeds.stages import BodyQueue, OkBatch
 from bot.feeds.store import FeedStore, FetchedOk, NoticeGroup, Source, Subscription
 from bot.fetch import Fetcher, FetchResult
 from bot.model import ChannelRef
@@ -56,11 +57,8 @@ ACCEPT = (
 T = TypeVar("T")
 NOTICE_GATHER = 10 * 60.0  # seconds: one channel gets at most one notice post this often
 # A poll round: bodies fetched and waiting for their parse hold at most this many bytes
-# (fetching waits beyond it; one body is always let in), and good answers that change
-# nothing (304, an unchanged body) are written together, this many or this often.
+# (fetching waits beyond it; one body is always let in; see bot/feeds/stages.py).
 QUEUE_BYTES = 4_000_000
-OK_BATCH = 200
-OK_BATCH_AGE = 0.5  # seconds
 PARSE_TASKS = 2  # bodies parsed, their items queued, at once
 IN_ROUND: ContextVar[bool] = ContextVar("feeds_in_round", default=False)
 
@@ -570,81 +568,6 @@ class Poller:
         # Withdrawn items no longer count against the channel's cap.
         await self.store.forget_posts(sub_id, [k.removeprefix(prefix) for k in keys])
         return len(keys)
-
-
-class OkBatch:
-    """Good answers that change nothing (304, an unchanged body), written together in one
-    transaction (`FeedStore.fetched_ok_many`): each write means what it meant alone. A
-    source stays in flight until its write is made."""
-
-    def __init__(self, store: FeedStore, in_flight: set[int]) -> None:
-        self.store = store
-        self.in_flight = in_flight
-        self.waiting: list[FetchedOk] = []
-        self.since = 0.0
-
-    def __contains__(self, source_id: int) -> bool:
-        return any(ok.source_id == source_id for ok in self.waiting)
-
-    async def add(self, ok: FetchedOk) -> None:
-        if not self.waiting:
-            self.since = time.monotonic()
-        self.waiting.append(ok)
-        if len(self.waiting) >= OK_BATCH or time.monotonic() - self.since >= OK_BATCH_AGE:
-            await self.flush()
-
-    async def flush(self) -> None:
-        taken, self.waiting = self.waiting, []
-        try:
-            await self.store.fetched_ok_many(taken)
-        finally:
-            for ok in taken:
-                self.in_flight.discard(ok.source_id)
-
-    def drop(self) -> None:
-        """Forget what waits (a round cut short): those sources are checked again later."""
-        for ok in self.waiting:
-            self.in_flight.discard(ok.source_id)
-        self.waiting = []
-
-
-Job = tuple[Source, bool, FetchResult]
-
-
-class BodyQueue:
-    """Fetched bodies waiting to be parsed, bounded by their bytes (queued or being parsed):
-    a put waits while they would exceed `limit`, except that one body always gets in."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.held = 0
-        self.jobs: deque[Job] = deque()
-        self.closed = False
-        self._changed = asyncio.Condition()
-
-    async def put(self, job: Job) -> None:
-        size = len(job[2].body)
-        async with self._changed:
-            await self._changed.wait_for(lambda: not self.held or self.held + size <= self.limit)
-            self.jobs.append(job)
-            self.held += size
-            self._changed.notify_all()
-
-    async def get(self) -> Job | None:
-        """The next body to parse; None once the queue is closed and empty."""
-        async with self._changed:
-            await self._changed.wait_for(lambda: bool(self.jobs) or self.closed)
-            return self.jobs.popleft() if self.jobs else None
-
-    async def done(self, job: Job) -> None:
-        async with self._changed:
-            self.held -= len(job[2].body)
-            self._changed.notify_all()
-
-    async def close(self) -> None:
-        async with self._changed:
-            self.closed = True
-            self._changed.notify_all()
 
 
 def want_for(subs: list[Subscription], seen: set[str]) -> Want:
