@@ -193,10 +193,35 @@ async def _run(
     default=None,
     help="Folder to save the files the bot sends (default: a new temporary one, printed).",
 )
-def demo(config_path: str | None, db_path: str | None, script: Any, files: str | None) -> None:
+@click.option(
+    "--web",
+    "web",
+    metavar="[HOST:]PORT",
+    default=None,
+    help="Also serve the web console on PORT (host 127.0.0.1 unless given), print a "
+    "moderator's sign-in link, and keep serving after the script until interrupted.",
+)
+def demo(
+    config_path: str | None, db_path: str | None, script: Any, files: str | None, web: str | None
+) -> None:
     """Try the bot offline in this terminal, with bundled content and no tokens."""
     config = load_config(config_path)
+    if web is not None:
+        config = _with_web(config, web)
     asyncio.run(_demo(config, db_path, script, Path(files) if files else None))
+
+
+def _with_web(config: configuration.CoreConfig, listen: str) -> configuration.CoreConfig:
+    from bot.web.settings import WebSettings
+
+    if ":" not in listen:
+        listen = f"127.0.0.1:{listen}"
+    current = config.section("web")
+    try:
+        web = WebSettings(**{**current.model_dump(), "enabled": True, "listen": listen})
+    except ValueError:
+        raise click.BadParameter(f"{listen!r} is not [HOST:]PORT", param_hint="--web") from None
+    return config.model_copy(update={"web": web})
 
 
 async def _demo(
@@ -217,11 +242,28 @@ async def _demo(
             for feature in app.features.values():
                 await feature.seed_demo(console.channel)
             await console.settle()
+            web = app.features["web"]
+            if web.server is not None:
+                url = await web.sign_in_url(console.user(DEMO_MODERATOR), (await app.communities.of(console.channel)).id, True)  # fmt: skip
+                click.echo(f"Web console: {web.base_url}/ ; sign in as the demo's moderator: {url}", err=True)  # fmt: skip
             if interactive:
                 await console.run_interactive()
             else:
                 await console.run_script(stream)
+                if web.server is not None:
+                    click.echo("Serving the web console until interrupted (Ctrl-C).", err=True)
+                    await _until_interrupted()
 
+
+async def _until_interrupted() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+DEMO_MODERATOR = "moderator"  # the name the demo's sign-in link is for
 
 BANNER = """ITSM community bot: offline demo (console). Commands start with '/'; try /help.
 Act as someone else with '@name /cmd', as a moderator with '@name! /cmd';

@@ -149,6 +149,15 @@ class Communities:
             ChannelRef.parse(moderators) if moderators else None,
         )  # fmt: skip
 
+    async def workspaces(self, community_id: int) -> list[tuple[str, str]]:
+        """The (platform, workspace) pairs of one community: what scopes its data."""
+        rows = await self.db.fetchall(
+            "SELECT platform, workspace FROM community_workspaces WHERE community_id = ?"
+            " ORDER BY platform, workspace",
+            (community_id,),
+        )
+        return [(r[0], r[1]) for r in rows]
+
     async def linked(self, channel: ChannelRef) -> list[ChannelRef]:
         """The channel itself, then the community's other channels on any platform."""
         community = await self.of(channel)

@@ -8,7 +8,8 @@ from bot.feeds import Feeds
 from bot.help import Help
 from bot.polls import Polls, Surveys
 from bot.prompts import JustDoIt
+from bot.web.feature import Web
 
 
 def all_features() -> list[type[Feature]]:
-    return [Help, Feeds, Polls, Surveys, Events, JustDoIt]
+    return [Help, Feeds, Polls, Surveys, Events, JustDoIt, Web]

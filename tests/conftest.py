@@ -83,3 +83,26 @@ async def console(make_app) -> ConsoleRun:
     app = await make_app()
     out: list[str] = []
     return ConsoleRun(Console(app, write=out.append), out)
+
+
+@pytest.fixture
+async def make_web(make_app) -> AsyncIterator[Callable[..., Awaitable[Any]]]:
+    """Start Apps with the web console on (tests/web.py); their HTTP clients close after."""
+    from tests.web import start_web
+
+    runs = []
+
+    async def make(config: dict[str, Any] | None = None, db: str = "bot.db") -> Any:
+        run = await start_web(make_app, config, db)
+        runs.append(run)
+        return run
+
+    yield make
+    for run in runs:
+        await run.stack.aclose()
+
+
+@pytest.fixture
+async def web(make_web) -> Any:
+    """The web console on an App with every feature, and a console to type /web in."""
+    return await make_web()

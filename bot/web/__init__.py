@@ -1,0 +1,1 @@
+"""The moderators' web console (see bot/web/server.py); its server is imported only when on."""
