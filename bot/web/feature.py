@@ -49,6 +49,11 @@ class Web(Feature):
         signin = SignIn(self.app.db, await self._secret(), settings.session.total_seconds())
         self.server = WebServer(self.app, settings, signin)
         add_pages(self.server)
+        for feature in self.app.features.values():
+            # A feature may serve routes of its own (events: calendar feeds).
+            add_routes = getattr(feature, "web_routes", None)
+            if add_routes is not None:
+                add_routes(self.server)
         await self.server.start()
         self.app.scheduler.timers.add_job(
             self._prune, "interval", hours=1, id="web-links-prune", replace_existing=True

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from bot.web.server import WebServer
 
+PAGES = ("feeds", "polls", "events", "prompts", "delivery")
+
 
 def add_pages(server: WebServer) -> None:
-    from bot.web.pages import feeds
-
-    for page in (feeds,):
-        page.add(server)
+    for name in PAGES:
+        importlib.import_module(f"bot.web.pages.{name}").add(server)

@@ -1,0 +1,5 @@
+"""The delivery page (being written)."""
+
+
+def add(server) -> None:  # noqa: ANN001
+    """Declares no route yet."""

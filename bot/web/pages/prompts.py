@@ -1,0 +1,5 @@
+"""The prompts page (being written)."""
+
+
+def add(server) -> None:  # noqa: ANN001
+    """Declares no route yet."""
