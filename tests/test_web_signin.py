@@ -42,7 +42,9 @@ async def test_a_forged_or_expired_cookie_is_refused(web, clock):
     client = await web.sign_in("mia")
     cookie = next(c for c in client.cookie_jar if c.key == COOKIE).value
     forged = web.client()
-    forged.cookie_jar.update_cookies({COOKIE: cookie[:-2] + ("AA" if not cookie.endswith("AA") else "BB")})
+    forged.cookie_jar.update_cookies(
+        {COOKIE: cookie[:-2] + ("AA" if not cookie.endswith("AA") else "BB")}
+    )
     async with forged.get("/feeds") as response:
         assert response.status == 401
     clock.advance(timedelta(hours=12, seconds=1))
@@ -56,7 +58,9 @@ async def test_a_form_without_its_csrf_token_changes_nothing(web):
     assert 'data-feed="' not in html  # no feeds in a fresh app: add one through a forged form
     async with client.post("/feeds/1/pause", data={}, allow_redirects=False) as response:
         assert response.status == 403
-    async with client.post("/feeds/1/pause", data={"csrf": "0" * 64}, allow_redirects=False) as response:  # noqa: E501
+    async with client.post(
+        "/feeds/1/pause", data={"csrf": "0" * 64}, allow_redirects=False
+    ) as response:  # noqa: E501
         assert response.status == 403
     assert csrf_of(html)
 
@@ -65,14 +69,24 @@ async def test_a_member_reads_what_members_may_and_changes_nothing(web):
     client = await web.sign_in("sam", moderator=False)
     html = await web.page(client, "/feeds")
     assert "read only" in html and "Add a feed" not in html
-    async with client.post("/feeds/add", data={"csrf": csrf_of(html), "url": "http://127.0.0.1:1/x", "channel": "console:demo:general"}, allow_redirects=False) as response:  # noqa: E501
+    async with client.post(
+        "/feeds/add",
+        data={
+            "csrf": csrf_of(html),
+            "url": "http://127.0.0.1:1/x",
+            "channel": "console:demo:general",
+        },
+        allow_redirects=False,
+    ) as response:  # noqa: E501
         assert response.status == 403
 
 
 async def test_signing_out_ends_the_session(web):
     client = await web.sign_in("mia")
     html = await web.page(client, "/feeds")
-    async with client.post("/signout", data={"csrf": csrf_of(html)}, allow_redirects=False) as response:  # noqa: E501
+    async with client.post(
+        "/signout", data={"csrf": csrf_of(html)}, allow_redirects=False
+    ) as response:  # noqa: E501
         assert response.status == 303
     async with client.get("/feeds") as response:
         assert response.status == 401
@@ -94,7 +108,11 @@ async def test_pages_are_not_framed_or_cached(web):
 
 TWO_COMMUNITIES = {
     "community": [
-        {"name": "itSMF Norway", "workspaces": ["console:demo"], "channels": ["console:demo:general"]},  # noqa: E501
+        {
+            "name": "itSMF Norway",
+            "workspaces": ["console:demo"],
+            "channels": ["console:demo:general"],
+        },  # noqa: E501
         {"name": "itSMF UK", "workspaces": ["slack:T2"], "channels": ["slack:T2:C1"]},
     ]
 }
@@ -105,7 +123,9 @@ async def test_another_communitys_moderator_neither_sees_nor_changes_its_feeds(m
 
     web = await make_web(TWO_COMMUNITIES)
     feeds = web.app.features["feeds"]
-    _, theirs = await feeds.subscribe("https://uk.example.org/feed", ChannelRef("slack", "T2", "C1"), title="UK only news")  # noqa: E501
+    _, theirs = await feeds.subscribe(
+        "https://uk.example.org/feed", ChannelRef("slack", "T2", "C1"), title="UK only news"
+    )  # noqa: E501
     client = await web.sign_in("mia")  # a moderator of itSMF Norway (the console's community)
     html = await web.page(client, "/feeds")
     assert "itSMF Norway" in html and "UK only news" not in html
