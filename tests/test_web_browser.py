@@ -15,12 +15,14 @@ from typing import Any
 
 from playwright.async_api import Page
 
+from adapters.discord import create as create_discord
 from adapters.slack import create as create_slack
 from bot.feeds import Feeds
 from bot.feeds.demo import demo_feeds
 from bot.model import ChannelRef
 from tests.browser import browser_fixture, page_fixture, sign_in  # noqa: F401
 from tests.fakes import feed_server as fake_feeds
+from tests.fakes.fake_discord import FakeDiscord, fake_discord_fixture  # noqa: F401
 from tests.fakes.fake_slack import TEAM_ID, FakeSlack
 from tests.fakes.fake_slack import fake_slack as fake_slack_fixture  # noqa: F401
 from tests.fakes.feed_server import FeedServer, entries, rss
@@ -63,6 +65,49 @@ async def slack_surface(run: WebRun, fake: FakeSlack) -> AsyncIterator[Any]:
         yield surface
     finally:
         await surface.stop()
+
+
+@asynccontextmanager
+async def discord_surface(run: WebRun, fake: FakeDiscord) -> AsyncIterator[Any]:
+    """The real Discord adapter (discord.py) on the run's App, logged in to the fake."""
+    env = {
+        "DISCORD_TOKEN": "fake-token",
+        "DISCORD_API_URL": fake.api_base,
+        "DISCORD_GATEWAY_URL": fake.gateway_url,
+    }
+    surface = create_discord(run.app, run.app.config.section("discord"), env, guild_ready_timeout=0.1)  # fmt: skip
+    await surface.login()
+    try:
+        yield surface
+    finally:
+        await surface.stop()
+
+
+def everywhere(fake: FakeDiscord) -> dict[str, Any]:
+    """One community on the console, the fake Slack workspace and the fake Discord guild,
+    with a channel on each: what it announces goes to all three."""
+    guild = f"discord:{fake.guild_id}"
+    return {
+        "community": [
+            {
+                "name": "itSMF Norway",
+                "workspaces": ["console:demo", f"slack:{TEAM_ID}", guild],
+                "channels": [
+                    "console:demo:general",
+                    f"slack:{TEAM_ID}:{SLACK_CHANNEL}",
+                    f"{guild}:{fake.channel_id}",
+                ],
+            }
+        ],
+        "slack": ONE_COMMUNITY["slack"],
+        "discord": {"guild_id": fake.guild_id, "pace": 0},
+    }
+
+
+async def settle(run: WebRun, clock: Any) -> None:
+    """Let edits' debounce and each channel's pace pass, then deliver what is due."""
+    clock.advance(timedelta(seconds=5))
+    await run.console.console.settle()
 
 
 def posted_text(fake: FakeSlack, channel: str) -> str:
@@ -148,3 +193,48 @@ async def test_pausing_a_feed_in_the_browser_stops_its_posts_on_slack(
     assert "busy 2" in posted  # the feed still running posts its new item
     assert "quiet" not in posted  # the paused one posts nothing
     assert (await feeds.store.subscription(quiet.id)).paused  # type: ignore[union-attr]
+
+
+# --------------------------------------------------------------------------- 3. edit an event
+
+CONFERENCE = (
+    '@mia! /event add title="itSMF UK Conference" start="2026-12-05 09:00" tz=Europe/London'
+    ' end="2026-12-05 17:00" location="Novotel London West"'
+)
+
+
+async def test_editing_an_event_in_the_browser_edits_its_announcement_on_slack_and_discord(
+    make_web, page: Page, fake_slack: FakeSlack, fake_discord: FakeDiscord, clock
+):
+    run = await make_web(everywhere(fake_discord))
+    async with slack_surface(run, fake_slack), discord_surface(run, fake_discord):
+        await run.console.say(CONFERENCE)
+        await settle(run, clock)
+        (on_slack,) = [c for c in fake_slack.calls_to("chat.postMessage") if c["channel"] == SLACK_CHANNEL]  # fmt: skip
+        on_discord = fake_discord.requests_to("POST", f"/channels/{fake_discord.channel_id}/messages")  # fmt: skip
+        assert "itSMF UK Conference" in str(on_slack) and len(on_discord) == 1
+        slack_ts = fake_slack.messages[SLACK_CHANNEL][0]["ts"]
+        discord_id = await run.app.outbox.message_id(f"event:1:discord:{fake_discord.guild_id}:{fake_discord.channel_id}")  # fmt: skip
+
+        await sign_in(page, run)
+        await page.get_by_role("link", name="Events").click()
+        await page.locator("a", has_text="itSMF UK Conference").first.click()
+        await page.wait_for_url(f"{run.base}/events/1")
+        form = page.locator("#edit-event")
+        assert await form.locator("input[name=start]").input_value() == "2026-12-05 09:00"
+        await form.locator("input[name=title]").fill("itSMF UK Conference 2026")
+        await form.locator("input[name=location]").fill("Online, on the chapter's own platform")
+        async with page.expect_navigation(url=f"{run.base}/events/1"):
+            await form.get_by_role("button", name="Save").click()
+        assert "updated" in await page.inner_text("section.said")
+        assert await form.locator("input[name=title]").input_value() == "itSMF UK Conference 2026"
+        await settle(run, clock)
+
+    (slack_edit,) = fake_slack.calls_to("chat.update")
+    assert slack_edit["channel"] == SLACK_CHANNEL and slack_edit["ts"] == slack_ts
+    assert "itSMF UK Conference 2026" in str(slack_edit) and "Online" in str(slack_edit)
+    assert "Novotel" not in str(slack_edit)
+    (discord_edit,) = fake_discord.requests_to("PATCH", f"/channels/{fake_discord.channel_id}/messages/{discord_id}")  # fmt: skip
+    assert "itSMF UK Conference 2026" in str(discord_edit.json)
+    assert "Online" in str(discord_edit.json) and "Novotel" not in str(discord_edit.json)
+    assert len(fake_discord.requests_to("POST", f"/channels/{fake_discord.channel_id}/messages")) == 1  # edited, not posted again  # fmt: skip
