@@ -8,11 +8,14 @@ process, through the real slack-bolt and discord.py clients. Chromium must be in
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
+import aiohttp
 from playwright.async_api import Page
 
 from adapters.discord import create as create_discord
@@ -23,7 +26,7 @@ from bot.model import ChannelRef
 from tests.browser import browser_fixture, page_fixture, sign_in  # noqa: F401
 from tests.fakes import feed_server as fake_feeds
 from tests.fakes.fake_discord import FakeDiscord, fake_discord_fixture  # noqa: F401
-from tests.fakes.fake_slack import TEAM_ID, FakeSlack
+from tests.fakes.fake_slack import TEAM_ID, FakeSlack, signed_headers, slash_command_body
 from tests.fakes.fake_slack import fake_slack as fake_slack_fixture  # noqa: F401
 from tests.fakes.feed_server import FeedServer, entries, rss
 from tests.web import WebRun
@@ -31,6 +34,7 @@ from tests.web import WebRun
 feed_server = fake_feeds.feed_server  # the fixture
 
 SLACK_CHANNEL = "C1"
+SLACK_SECRET = "test-signing-secret"
 # One community on the console and the fake Slack workspace: its moderator, signed in from
 # the console, manages the Slack channel's feeds too.
 ONE_COMMUNITY = {
@@ -57,7 +61,7 @@ async def slack_surface(run: WebRun, fake: FakeSlack) -> AsyncIterator[Any]:
     env = {
         "SLACK_BOT_TOKEN": "xoxb-test",
         "SLACK_API_URL": fake.base_url,
-        "SLACK_SIGNING_SECRET": "test-signing-secret",
+        "SLACK_SIGNING_SECRET": SLACK_SECRET,
     }
     surface = create_slack(run.app, run.app.config.section("slack"), env)
     await surface.start()
@@ -238,3 +242,55 @@ async def test_editing_an_event_in_the_browser_edits_its_announcement_on_slack_a
     assert "itSMF UK Conference 2026" in str(discord_edit.json)
     assert "Online" in str(discord_edit.json) and "Novotel" not in str(discord_edit.json)
     assert len(fake_discord.requests_to("POST", f"/channels/{fake_discord.channel_id}/messages")) == 1  # edited, not posted again  # fmt: skip
+
+
+# --------------------------------------------------------------------------- 4. approve a prompt
+
+SUGGESTION = "Ask one business stakeholder which IT report they never read, and stop sending it"
+AUTHOR = "U5"  # a Slack member
+
+
+async def slack_command(surface: Any, fake: FakeSlack, top: str, text: str, user: str) -> str:
+    """A slash command typed on Slack: signed and POSTed to the bot as Slack does; what the
+    bot answered the member."""
+    before = len(fake.responses)
+    body = slash_command_body(f"/{top}", text, user, channel_id=SLACK_CHANNEL, response_url=fake.response_url())  # fmt: skip
+    headers = signed_headers(SLACK_SECRET, body, timestamp=int(time.time()))
+    url = f"http://127.0.0.1:{surface.port}/slack/events"
+    async with aiohttp.ClientSession() as session, session.post(url, data=body.encode(), headers=headers) as response:  # fmt: skip
+        assert response.status == 200
+    answered = await fake.wait_for_response(before + 1)
+    await asyncio.wait_for(surface.settled(), timeout=5)
+    return str(answered[-1])
+
+
+async def test_approving_a_suggestion_in_the_browser_thanks_its_slack_author_by_dm(
+    make_web, page: Page, fake_slack: FakeSlack, clock
+):
+    config = {**ONE_COMMUNITY, "community": [{**ONE_COMMUNITY["community"][0], "moderators": "console:demo:moderators"}]}  # fmt: skip
+    run = await make_web(config)
+    async with slack_surface(run, fake_slack) as surface:
+        said = await slack_command(surface, fake_slack, "justdoit", f'suggest "{SUGGESTION}" competency=inspire', AUTHOR)  # fmt: skip
+        assert "by direct message" in said
+        await settle(run, clock)
+        assert (
+            "Prompt suggestion" in run.console.text
+        )  # the review card, in the moderators' channel
+        assert fake_slack.calls_to("conversations.open") == []
+
+        await sign_in(page, run)
+        await page.get_by_role("link", name="Daily prompt").click()
+        row = page.locator("#suggestions tr[data-suggestion='1']")
+        assert SUGGESTION in await row.inner_text()
+        assert await row.locator("select[name=competency]").input_value() == "inspire"
+        async with page.expect_navigation(url=f"{run.base}/prompts"):
+            await row.get_by_role("button", name="Approve").click()
+        assert "No suggestions waiting." in await page.inner_text("#suggestions")
+        await settle(run, clock)
+
+    (opened,) = fake_slack.calls_to("conversations.open")
+    assert opened["users"] == AUTHOR
+    (thanks,) = [c for c in fake_slack.calls_to("chat.postMessage") if c["channel"] == f"D{AUTHOR}"]
+    assert SUGGESTION in str(thanks) and "Inspire" in str(thanks)
+    in_channel = [c for c in fake_slack.calls_to("chat.postMessage") if c["channel"] == SLACK_CHANNEL]  # fmt: skip
+    assert SUGGESTION not in str(in_channel)  # thanked in private, never in the channel
