@@ -84,6 +84,10 @@ class Day:
     today: bool
     entries: list[Entry] = field(default_factory=list)
 
+    @property
+    def css(self) -> str:
+        return " ".join(n for n, on in (("other-month", not self.in_month), ("today", self.today)) if on)  # fmt: skip
+
 
 @dataclass
 class Month:
@@ -213,6 +217,16 @@ def form_values(event: Event) -> dict[str, str]:
     }
 
 
+def own_span(event: Event) -> str:
+    """'Sat 05 Dec 2026, 09:00–17:00 Europe/London': the event in its organisers' zone."""
+    if event.end is None:
+        return own_time(event.start, event.tz)
+    begins, ends = timeutil.local(event.start, event.tz), timeutil.local(event.end, event.tz)
+    same_day = ends.date() == begins.date()
+    until = f"–{ends:%H:%M}" if same_day else f" – {ends:%a %d %b %Y, %H:%M}"
+    return f"{begins:%a %d %b %Y, %H:%M}{until} {event.tz}"
+
+
 def names(rsvps: list[Rsvp]) -> dict[str, list[Rsvp]]:
     by_status: dict[str, list[Rsvp]] = {"going": [], "interested": [], "not_going": []}
     for rsvp in rsvps:
@@ -230,8 +244,7 @@ async def detail(visit: Visit) -> web.StreamResponse:
         "events_detail.html",
         event=event,
         row=Row(event, counts, visit.app.clock.now()),
-        own=own_time(event.start, event.tz),
-        own_end=own_time(event.end, event.tz) if event.end else "",
+        own=own_span(event),
         answered=answered,
         labels=RSVP_LABELS,
         posted=await service.store.posts(event.id),
@@ -245,11 +258,13 @@ async def detail(visit: Visit) -> web.StreamResponse:
 
 def changes(current: dict[str, str], typed: dict[str, str]) -> dict[str, str]:
     """The options of `/event edit` for what the moderator changed in the form: a field
-    left as it was is not sent (so an unchanged start in the past stays allowed), and an
-    emptied one is sent as the command's way of removing it."""
+    left as it was, or not in the form, is not sent (so an unchanged start in the past
+    stays allowed), and an emptied one is sent as the command's way of removing it."""
     out = {}
     for name in EDITABLE:
-        value = typed.get(name, "").replace("\r\n", "\n").strip()
+        if name not in typed:
+            continue
+        value = typed[name].replace("\r\n", "\n").strip()
         if value == current[name].strip():
             continue
         out[name] = value or EMPTIED.get(name, CLEAR)
