@@ -40,8 +40,17 @@ def text_html(text: str, zone: str = "UTC") -> Markup:
 
     text = markup.links(text, keep_link)
     html = str(escape(text))
-    html = markup.outside_code(html, lambda part: _ITALIC.sub(r"<em>\1</em>", _BOLD.sub(r"<strong>\1</strong>", part)))  # fmt: skip
-    html = _CODE.sub(lambda m: f"<code>{m.group(2)}</code>", html)
+    # Code spans step aside while bold and italic are read (bold may span them: an error
+    # that quotes input in backticks is bold as a whole), then come back as <code>.
+    spans: list[str] = []
+
+    def keep_code(match: re.Match[str]) -> str:
+        spans.append(match.group(2).replace(markup.MARK_OPEN, "[").replace(markup.MARK_CLOSE, "]"))
+        return f"\x04{len(spans) - 1}\x05"
+
+    html = _CODE.sub(keep_code, html)
+    html = _ITALIC.sub(r"<em>\1</em>", _BOLD.sub(r"<strong>\1</strong>", html))
+    html = re.sub(r"\x04(\d+)\x05", lambda m: f"<code>{spans[int(m.group(1))]}</code>", html)
     html = re.sub(
         r"\x00t(-?\d+):(.*?)\x01",
         lambda m: f'<time datetime="{_iso(int(m.group(1)))}">{m.group(2)}</time>',
