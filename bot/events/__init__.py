@@ -2,7 +2,8 @@
 
 The feature wires the pieces together: `store` (tables), `drafts` (checking input),
 `render` (posts), `service` (what happens to an event), `commands` (what members type),
-`ical` (calendars) and `cli` (`itsm-bot events ics|import`).
+`ical` (calendars), `calendar_feeds` (the .ics URLs calendar apps subscribe to, served by
+the web server) and `cli` (`itsm-bot events ics|import`).
 """
 
 from __future__ import annotations
@@ -12,15 +13,19 @@ import re
 import tomllib
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot import timeutil
 from bot.app import Feature
 from bot.config import Duration, Section
 from bot.events import commands, store
+from bot.events.calendar_feeds import ROUTE, CalendarFeeds, LinkedEventService
 from bot.events.cli import events as events_cli
 from bot.events.drafts import Draft
-from bot.events.service import EventService
 from bot.model import ChannelRef
+
+if TYPE_CHECKING:
+    from bot.web.server import WebServer
 
 log = logging.getLogger(__name__)
 
@@ -49,9 +54,14 @@ class Events(Feature):
     cli = events_cli
 
     def register(self) -> None:
-        self.service = EventService(self.app)
+        self.calendars = CalendarFeeds(self.app)
+        self.service = LinkedEventService(self.app, self.calendars)
         self.service.register_jobs(self.settings.reminder_grace)
         commands.declare(self)
+
+    def web_routes(self, server: WebServer) -> None:
+        """The calendar feeds, public: the token in the URL is the only key."""
+        server.public(ROUTE, self.calendars.serve)
 
     async def seed_demo(self, channel: ChannelRef) -> None:
         """Add the bundled demo events, dated from today; known ones are left alone."""

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from bot import commands as cmd
 from bot import timeutil
-from bot.errors import UsageError, UserError
-from bot.events import ical, render
+from bot.errors import PermissionDenied, UsageError, UserError
+from bot.events import calendar_feeds, ical, render
 from bot.events.drafts import (
     CLEAR,
     Draft,
@@ -117,6 +117,14 @@ def declare(feature: Events) -> None:
         [cmd.Option("url", description="https://… address of an .ics calendar", required=True,
                     positional=True, max_length=1000)],
         moderator=True,
+    ))  # fmt: skip
+    app.command(cmd.Command(
+        ("event", "calendar"), "A calendar URL to subscribe to: every event, or one channel's",
+        handlers.calendar,
+        [cmd.Option("channel", K.CHANNEL, "also the URL of only the events announced there",
+                    positional=True),
+         cmd.Option("revoke", K.BOOL, "moderators: replace the URL (the old one stops working)")],
+        examples=["/event calendar", "/event calendar #general", "/event calendar revoke"],
     ))  # fmt: skip
     app.on_action("event.rsvp", handlers.rsvp)
     app.on_form(FORM_ID, handlers.submit_form)
@@ -240,6 +248,46 @@ class Handlers:
         return Ephemeral(Post(title="Calendar import", text=report.summary()))
 
     # --- Everyone ------------------------------------------------------------------------
+
+    async def calendar(
+        self, ctx: Context, channel: ChannelRef | None = None, revoke: bool = False
+    ) -> Ephemeral:
+        feeds = self.feature.calendars
+        if feeds.base_url is None:
+            raise UserError(
+                "Calendar feeds are served by the bot's web server, which is not switched on.",
+                hint="Whoever runs the bot can turn it on with [web] enabled = true"
+                " (and public_url set to the address calendar apps reach).",
+            )
+        if revoke and not ctx.is_moderator:
+            raise PermissionDenied("Only moderators can revoke a calendar URL.",
+                                   hint="Without revoke, /event calendar gives you the URL.")  # fmt: skip
+        if channel is not None and (await ctx.app.communities.of(channel)).id != ctx.community.id:
+            raise UsageError("That channel is not one of this community's.", "channel")
+        revoked = revoke and await self._revoke_calendar(ctx, channel)
+        community_url = await feeds.url(ctx.community.id)
+        assert community_url is not None
+        shown = [(f"Every event of {inert(ctx.community.name)}", community_url)]
+        if channel is not None:
+            channel_url = await feeds.url(ctx.community.id, channel)
+            assert channel_url is not None
+            where = channel_words(channel, ctx.channel)
+            shown.append((f"Only the events announced in {where}", channel_url))
+        listed = [(holds, url, calendar_feeds.webcal(url)) for holds, url in shown]
+        google = calendar_feeds.google_link(community_url)
+        return Ephemeral(render.calendar_links(listed, google, revoked))
+
+    async def _revoke_calendar(self, ctx: Context, channel: ChannelRef | None) -> bool:
+        """Revoke the channel's URL (or the community's, which the announcements of events
+        not yet over then carry anew: their old link would answer 404). False: none yet."""
+        if not await self.feature.calendars.revoke(ctx.community.id, channel):
+            return False
+        log.info("calendar URL of %s revoked by %s",
+                 channel.key if channel else f"community {ctx.community.id}", ctx.user.key)  # fmt: skip
+        if channel is None:
+            for event in await self.service.store.upcoming(ctx.now, ctx.community.id):
+                await self.service.refresh(event.id)
+        return True
 
     async def list_upcoming(self, ctx: Context) -> Ephemeral:
         events = await self.service.store.upcoming(ctx.now, ctx.community.id)

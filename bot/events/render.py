@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from bot import timeutil
@@ -34,6 +35,7 @@ _FREQUENCIES = {
     "YEARLY": ("yearly", "years"),
 }
 NEXT_DATES = 3  # how many of a series' following dates its announcement names
+SUBSCRIBE = "Subscribe to the calendar"
 
 
 def humanise(offset: timedelta) -> str:
@@ -171,6 +173,41 @@ def announcement(
         attachments=attachments,
         color=EVENT_COLOR,
         zone=zone,
+    )
+
+
+def with_subscribe_link(post: Post, event: Event, url: str) -> Post:
+    """The announcement with a link to the community's calendar feed (a cancelled event's
+    announcement offers nothing more)."""
+    if event.cancelled:
+        return post
+    return replace(post, buttons=[*post.buttons, Button(SUBSCRIBE, style="link", url=url)])
+
+
+def calendar_links(feeds: list[tuple[str, str, str]], google_url: str, revoked: bool) -> Post:
+    """The answer to /event calendar: each feed (what it holds, as markup; its https and
+    webcal URLs), then how each calendar app takes one."""
+    lines = []
+    if revoked:
+        lines += ["The old URL no longer works; calendars subscribed to it must subscribe to"
+                  " the new one.", ""]  # fmt: skip
+    for holds, url, webcal_url in feeds:
+        lines += [f"**{holds}**", f"`{url}`", f"`{webcal_url}`", ""]
+    lines += [
+        "- Google Calendar: paste the https URL in Other calendars → From URL"
+        " (or press Add to Google Calendar).",
+        "- Outlook: Add calendar → Subscribe from web, and paste the https URL.",
+        "- Apple Calendar: File → New Calendar Subscription, and paste the URL"
+        " (on an iPhone or a Mac, opening the webcal:// one subscribes).",
+        "Calendar apps read it again about every hour (Google Calendar can take up to a day).",
+    ]
+    return Post(
+        title="Subscribe to the events calendar",
+        text="\n".join(lines),
+        footer="Anyone with the URL can read these events: share it within the community."
+        " Moderators: /event calendar revoke replaces it.",
+        buttons=[Button("Add to Google Calendar", style="link", url=google_url)],
+        color=EVENT_COLOR,
     )
 
 

@@ -67,6 +67,22 @@ MIGRATIONS = [
     ALTER TABLE events ADD COLUMN series_rule TEXT NOT NULL DEFAULT '';
     CREATE INDEX events_series ON events (community_id, series_uid, start_at)
     """,
+    # Calendar feeds: one live token per community (channel NULL) and per channel; a revoked
+    # token stays (its URL answers 404) and the next ask makes a new one. The token itself
+    # is kept, not a hash: the same URL is shown again to whoever asks.
+    """
+    CREATE TABLE event_calendar_feeds (
+        id INTEGER PRIMARY KEY,
+        token TEXT NOT NULL UNIQUE,
+        community_id INTEGER NOT NULL,
+        channel TEXT,
+        created_at REAL NOT NULL,
+        revoked_at REAL
+    );
+    CREATE UNIQUE INDEX event_calendar_feeds_live
+        ON event_calendar_feeds (community_id, coalesce(channel, '')) WHERE revoked_at IS NULL;
+    CREATE INDEX event_posts_channel ON event_posts (channel, event_id)
+    """,
 ]
 
 
@@ -218,6 +234,26 @@ class EventStore:
         if community_id is not None:
             sql += " AND community_id = ?"
             params.append(community_id)
+        rows = await self.db.fetchall(sql + " ORDER BY start_at, id", params)
+        return [_event(r) for r in rows]
+
+    async def for_calendar(
+        self, community_id: int, since: datetime, now: datetime, channel: ChannelRef | None = None
+    ) -> list[Event]:
+        """What a calendar feed holds: every event of the community (or announced in
+        `channel`) not over before `since`, cancelled ones too (a subscribed calendar drops
+        them when it reads STATUS:CANCELLED); an announcement still to come keeps its event
+        out until it is posted."""
+        sql = (
+            "SELECT * FROM events WHERE community_id = ? AND coalesce(end_at, start_at) > ?"
+            " AND (announce_at IS NULL OR announce_at <= ?)"
+        )
+        params: list[Any] = [community_id, since.timestamp(), now.timestamp()]
+        if channel is not None:
+            sql += (
+                " AND (channel = ? OR id IN (SELECT event_id FROM event_posts WHERE channel = ?))"
+            )
+            params += [channel.key, channel.key]
         rows = await self.db.fetchall(sql + " ORDER BY start_at, id", params)
         return [_event(r) for r in rows]
 
