@@ -9,6 +9,7 @@ process, through the real slack-bolt and discord.py clients. Chromium must be in
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -294,3 +295,76 @@ async def test_approving_a_suggestion_in_the_browser_thanks_its_slack_author_by_
     assert SUGGESTION in str(thanks) and "Inspire" in str(thanks)
     in_channel = [c for c in fake_slack.calls_to("chat.postMessage") if c["channel"] == SLACK_CHANNEL]  # fmt: skip
     assert SUGGESTION not in str(in_channel)  # thanked in private, never in the channel
+
+
+# --------------------------------------------------------------------------- 5. a survey's cross-tab
+
+LIGHTS_ON = "Keeping the lights on (IT operations)"
+TRANSFORMING = "Transforming IT (running IT like a business)"
+STRATEGIC = "Strategic to the business"
+FINANCE = "Financial services and insurance"
+# The BSM maturity survey's CIO question, compared by company size and by industry.
+ANSWERS = {
+    "ann": {"cio-role": LIGHTS_ON, "org-size": "Under 100", "industry": "Healthcare"},
+    "ben": {"cio-role": LIGHTS_ON, "org-size": "10,000+", "industry": FINANCE},
+    "cat": {"cio-role": STRATEGIC, "org-size": "10,000+", "industry": FINANCE},
+    "dan": {"cio-role": TRANSFORMING, "org-size": "Under 100", "industry": FINANCE},
+}
+
+
+def console_numbers(said: str, seen_by: str) -> list[int]:
+    """The console numbers of the messages `seen_by` ("public" or a member) was shown."""
+    where = r"\[public\]" if seen_by == "public" else rf"\[only {seen_by} sees this\]"
+    return [int(n) for n in re.findall(rf"^#(\d+)(?: \(edited\))? {where}", said, re.M)]
+
+
+async def take_survey(run: WebRun, invitation: int, name: str, answers: dict[str, str]) -> None:
+    """A member answers the survey on the console: the given answers, Skip for the rest."""
+    card = console_numbers(await run.console.say(f"@{name} click {invitation} Take the survey"), name)[0]  # fmt: skip
+    for question in run.app.features["survey"].specs["bsm-maturity"].questions():  # type: ignore[attr-defined]
+        said = await run.console.say(f"@{name} click {card} {answers.get(question.qid, 'Skip')}")
+        assert f"#{card} (edited)" in said, said
+
+
+async def crosstab(page: Page, qid: str) -> dict[tuple[str, str], int]:
+    """One question's cross-tab as the page shows it: (answer, segment) -> members."""
+    table = page.locator(f"#crosstab table[data-question='{qid}']")
+    heads = await table.locator("thead th[data-segment]").all_inner_texts()
+    segments = [head.strip().rsplit(" (", 1)[0] for head in heads]
+    cells: dict[tuple[str, str], int] = {}
+    for row in await table.locator("tbody tr").all():
+        answer = (await row.locator("th").inner_text()).strip()
+        counts = await row.locator("td .count").all_inner_texts()
+        cells.update({(answer, segment): int(n) for segment, n in zip(segments, counts, strict=True)})  # fmt: skip
+    return cells
+
+
+async def test_a_surveys_cross_tab_in_the_browser_compares_by_size_then_by_industry(
+    web, page: Page
+):
+    said = await web.console.say("@mia! /survey start bsm-maturity")
+    (invitation,) = console_numbers(said, "public")
+    for name, answers in ANSWERS.items():
+        await take_survey(web, invitation, name, answers)
+
+    await sign_in(page, web)
+    await page.get_by_role("link", name="Polls").click()
+    await page.get_by_role("link", name="BSM maturity survey").click()
+    await page.wait_for_url(re.compile(r"/polls/\d+$"))
+    run_url = page.url
+    assert await page.inner_text("#respondents") == "4 member(s)"
+    by_size = await crosstab(page, "cio-role")
+    assert by_size[(LIGHTS_ON, "Under 100")] == 1 and by_size[(LIGHTS_ON, "10,000+")] == 1
+    assert by_size[(STRATEGIC, "10,000+")] == 1 and by_size[(STRATEGIC, "Under 100")] == 0
+    assert by_size[(TRANSFORMING, "Under 100")] == 1
+
+    # Choosing another segment swaps the table in place (htmx, under the page's CSP).
+    await page.locator("form.poll-compare select[name=by]").select_option("industry")
+    await page.locator("#crosstab em", has_text="Which industry").wait_for()
+    assert page.url == run_url  # not a new page: the fragment replaced the table
+    by_industry = await crosstab(page, "cio-role")
+    assert by_industry[(LIGHTS_ON, FINANCE)] == 1 and by_industry[(LIGHTS_ON, "Healthcare")] == 1
+    assert by_industry[(STRATEGIC, FINANCE)] == 1 and by_industry[(TRANSFORMING, FINANCE)] == 1
+    assert by_industry[(STRATEGIC, "Healthcare")] == 0
+    finance = page.locator("#crosstab table[data-question='cio-role'] th[data-segment]", has_text=FINANCE)  # fmt: skip
+    assert "(3)" in await finance.inner_text()
