@@ -43,6 +43,11 @@ SUGGESTION_COLOR = 0x7B68EE
 
 
 @dataclass
+def review_key(suggestion_id: int) -> str:
+    """The outbox key of a suggestion's review card (the web console edits it by this key)."""
+    return f"justdoit:suggestion:{suggestion_id}"
+
+
 class Suggestion:
     id: int
     community_id: int
@@ -77,7 +82,7 @@ class Suggestions:
         where = await self.review_channel(ctx)
         await self.app.outbox.enqueue(
             where, review_post(suggestion_id, ctx.user.name or ctx.user.user, text, competency),
-            f"justdoit:suggestion:{suggestion_id}",
+            review_key(suggestion_id),
         )  # fmt: skip
         return Ephemeral(Post(text=(
             "Thank you! Moderators will review your prompt suggestion; I will let you know "

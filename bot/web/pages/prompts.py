@@ -23,6 +23,7 @@ from bot.prompts.bank import COMPETENCIES, competency_name
 from bot.prompts.habit import streak
 from bot.prompts.schedule import format_days
 from bot.prompts.store import Answer, PromptDay, Schedule
+from bot.prompts.suggestions import review_key
 
 if TYPE_CHECKING:
     from bot.prompts import JustDoIt
@@ -212,11 +213,6 @@ def card_press(verb: str, suggested: str | None, chosen: str | None) -> tuple[st
     if verb == "approve" and chosen and chosen != suggested:
         return "justdoit.approve_as", [chosen]
     return VERBS[verb], []
-
-
-def review_key(suggestion_id: int) -> str:
-    """The outbox key bot/prompts/suggestions.py queues a suggestion's review card under."""
-    return f"justdoit:suggestion:{suggestion_id}"
 
 
 async def show_decision_on_card(visit: Visit, suggestion_id: int, replies: list[Reply]) -> None:
