@@ -4,7 +4,8 @@ Runs the offline demo in this process (every feature's demo content on the conso
 `itsm-bot demo` seeds it), then adds what a living community has: a poll with votes, the BSM
 maturity survey answered by a dozen members, RSVPs and a prompt suggestion waiting for review.
 It signs in with a `/web` link in Chromium and saves docs/web-<page>.png for each page the
-navigation lists (1280x900 viewport, the full page).
+navigation lists (1280x900 viewport, the full page), and for the polls and events pages also
+the page one click further (a survey's results and cross-tab, one event with its RSVPs).
 
     .venv/bin/python docs/screenshots.py [--out docs] [--chromium /usr/bin/chromium]
 
@@ -40,6 +41,11 @@ COMMUNITY = {
     "channels": ["console:demo:general"],
 }
 MEMBERS = [f"member{n}" for n in range(1, 13)]
+# Pages one click further that show what a list cannot (page -> (file suffix, link)).
+OPENED = {
+    "polls": ("survey", "BSM maturity survey"),
+    "events": ("event", "Service Desk & SLM Regional Seminar"),
+}
 # What members say they did for today's prompt.
 DONE = [
     ("member1", "Asked the finance lead what a good month-end looks like from their side"),
@@ -133,10 +139,19 @@ async def shoot(page: Page, base: str, link: str, out: Path) -> list[Path]:
     saved: list[Path] = []
     for path in paths:
         await page.goto(base + path)
-        target = out / f"web-{path.strip('/').replace('/', '-')}.png"
-        await page.screenshot(path=str(target), full_page=True)
-        saved.append(target)
+        name = path.strip("/").replace("/", "-")
+        saved.append(await save(page, out / f"web-{name}.png"))
+        if name in OPENED:
+            suffix, link = OPENED[name]
+            await page.get_by_role("link", name=link).first.click()
+            await page.wait_for_load_state()
+            saved.append(await save(page, out / f"web-{name}-{suffix}.png"))
     return saved
+
+
+async def save(page: Page, target: Path) -> Path:
+    await page.screenshot(path=str(target), full_page=True)
+    return target
 
 
 async def main(out: Path, chromium: str) -> None:
