@@ -42,12 +42,12 @@ log = logging.getLogger(__name__)
 SUGGESTION_COLOR = 0x7B68EE
 
 
-@dataclass
 def review_key(suggestion_id: int) -> str:
     """The outbox key of a suggestion's review card (the web console edits it by this key)."""
     return f"justdoit:suggestion:{suggestion_id}"
 
 
+@dataclass
 class Suggestion:
     id: int
     community_id: int
