@@ -205,8 +205,9 @@ async def test_a_surveys_results_cross_tab_and_written_answers(web):
     assert cell(html, "focus", 4, 3) == 1  # A mix, 10,000+
     assert cell(html, "focus", 4, 0) == 0
     assert cell(html, "role", 0, 0) == 1 and cell(html, "role", 3, 3) == 1
-    # Anonymous: no answer times, so no participation chart, and the page says why.
-    assert "anonymous survey keeps no answer times" in html and "data-day=" not in html
+    # Anonymous: no answer times; the chart counts members by the UTC day they first answered.
+    assert "anonymous survey keeps no answer times, only these counts" in html
+    assert per_day(html) == {"2026-11-23": 4}
     by_role = await web.page(client, "/polls/1?by=role")
     assert '<option value="role" selected>' in by_role
     assert cell(by_role, "org-size", 0, 0) == 1  # under 100, practitioner
@@ -269,10 +270,17 @@ async def test_an_anonymous_poll_names_no_one_anywhere(web):
     html = await web.page(client, "/polls/1")
     assert "Anonymous: who answered what is not recorded" in html
     assert bar(html, "q", 0) == (1, "50%") and bar(html, "q", 1) == (1, "50%")
-    assert "anonymous poll keeps no answer times" in html
+    assert "anonymous poll keeps no answer times" in html and per_day(html) == {"2026-11-23": 2}
+    # Pressing again (taking the vote back) and voting again counts no new member.
+    await web.console.say("@sam click 2 Yes", "@sam click 2 No")
+    web.app.clock.advance(86400)
+    await web.console.say("@lea click 2 Yes")
+    client = await web.sign_in("mia")  # a day later: the session of yesterday has ended
+    assert per_day(await web.page(client, "/polls/1")) == {"2026-11-23": 2, "2026-11-24": 1}
     async with client.get("/polls/1.csv") as response:
         data = await response.read()
-    assert b"total,Yes,1,50%" in data and b"sam" not in data and b"ann" not in data
+    assert b"total,Yes,1,33%" in data and b"total,No,2,67%" in data
+    assert b"sam" not in data and b"ann" not in data and b"lea" not in data
 
 
 # --- Closing -------------------------------------------------------------------------------

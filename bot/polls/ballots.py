@@ -14,7 +14,16 @@ from functools import partial
 from bot import intake
 from bot.groupcommit import GroupCommit
 from bot.model import UserRef
-from bot.polls.store import Closed, Outcome, Question, Run, TooMany
+from bot.polls.store import (
+    COUNT_TURNOUT,
+    FIRST_ANSWER,
+    Closed,
+    Outcome,
+    Question,
+    Run,
+    TooMany,
+    turnout_day,
+)
 
 
 @dataclass
@@ -95,6 +104,8 @@ def _one(conn: sqlite3.Connection, press: _Press) -> tuple[Outcome, int | None]:
                 f"You can choose at most {q.max_choices}.",
                 hint="Press one of your choices again to remove it first.",
             )
+    if p.run.anonymous and conn.execute(FIRST_ANSWER, (p.run.id, p.voter)).rowcount == 1:
+        conn.execute(COUNT_TURNOUT, (p.run.id, turnout_day(p.now)))
     conn.execute(
         "INSERT INTO vote_answers (run_id, qid, voter, slot, option, text, voter_name,"
         " answered_at) VALUES (?, ?, ?, ?, ?, NULL, ?, ?)",

@@ -15,7 +15,7 @@ import json
 import logging
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from bot.errors import UserError
@@ -74,7 +74,25 @@ MIGRATIONS = [
         channel TEXT NOT NULL,
         PRIMARY KEY (run_id, channel)
     )
+    """,
+    # Turnout of anonymous runs: how many members first answered on each (UTC) day. Their
+    # answers keep no time (it could point back to a member); a count per day does not.
     """
+    -- Who was counted already (the run's voter hashes, unreadable once it closes): a member
+    -- taking a vote back and voting again is not a new one. WITHOUT ROWID: rows are kept in
+    -- hash order, so their order says nothing of when each member came.
+    CREATE TABLE vote_turnout (
+        run_id INTEGER NOT NULL REFERENCES vote_runs (id) ON DELETE CASCADE,
+        day TEXT NOT NULL,
+        respondents INTEGER NOT NULL,
+        PRIMARY KEY (run_id, day)
+    );
+    CREATE TABLE vote_turnout_voters (
+        run_id INTEGER NOT NULL REFERENCES vote_runs (id) ON DELETE CASCADE,
+        voter TEXT NOT NULL,
+        PRIMARY KEY (run_id, voter)
+    ) WITHOUT ROWID
+    """,
 ]
 
 QuestionKind = Literal["single", "multi", "text"]
@@ -239,6 +257,7 @@ class VoteStore:
         voter = run.voter(user)
         async with self.db.transaction() as tx:
             await _check_open(tx, run.id, now)
+            await _count_turnout(tx, run, voter, now)
             await tx.execute(
                 "DELETE FROM vote_answers WHERE run_id = ? AND qid = ? AND voter = ?",
                 (run.id, question.qid, voter),
@@ -253,6 +272,7 @@ class VoteStore:
         voter = run.voter(user)
         async with self.db.transaction() as tx:
             await _check_open(tx, run.id, now)
+            await _count_turnout(tx, run, voter, now)
             await tx.execute(
                 "DELETE FROM vote_answers WHERE run_id = ? AND qid = ? AND voter = ?",
                 (run.id, question.qid, voter),
@@ -296,6 +316,13 @@ class VoteStore:
             params = (run_id, qid)
         return int(await self.db.fetchval(sql, params) or 0)
 
+    async def turnout(self, run_id: int) -> dict[str, int]:
+        """An anonymous run's new respondents per UTC day ("2026-12-01" -> count)."""
+        rows = await self.db.fetchall(
+            "SELECT day, respondents FROM vote_turnout WHERE run_id = ? ORDER BY day", (run_id,)
+        )
+        return {r[0]: r[1] for r in rows}
+
     async def crosstab(self, run_id: int, by: str) -> dict[str, dict[int, dict[int, int]]]:
         """question id -> option -> segment option -> votes, among members who answered `by`."""
         rows = await self.db.fetchall(
@@ -318,6 +345,26 @@ class VoteStore:
             " WHERE a.run_id = ? ORDER BY a.rowid",
             (run_id,),
         )
+
+
+# An anonymous run's member answering for the first time counts on that day's turnout (the
+# votes' batched writer runs the same two statements: bot/polls/ballots.py).
+FIRST_ANSWER = "INSERT INTO vote_turnout_voters VALUES (?, ?) ON CONFLICT DO NOTHING"
+COUNT_TURNOUT = (
+    "INSERT INTO vote_turnout VALUES (?, ?, 1) ON CONFLICT (run_id, day)"
+    " DO UPDATE SET respondents = respondents + 1"
+)
+
+
+def turnout_day(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).date().isoformat()
+
+
+async def _count_turnout(tx: Tx, run: Run, voter: str, now: datetime) -> None:
+    if not run.anonymous:
+        return  # a named run's answers carry their own time
+    if (await tx.execute(FIRST_ANSWER, (run.id, voter))).rowcount == 1:
+        await tx.execute(COUNT_TURNOUT, (run.id, turnout_day(now.timestamp())))
 
 
 async def _check_open(tx: Tx, run_id: int, now: datetime) -> None:

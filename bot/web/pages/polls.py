@@ -216,19 +216,24 @@ class Participation:
         return sum(d.count for d in self.days)
 
 
-async def participation(store: VoteStore, run_id: int, zone: str) -> Participation | None:
-    """Each member's answer to each question counted once, on the day it was last given
-    (a changed vote replaces the old one). None when no answer has a time: anonymous runs
-    keep none, so that a time cannot point back to a member."""
-    rows = await store.db.fetchall(
-        "SELECT max(answered_at) FROM vote_answers WHERE run_id = ? AND answered_at IS NOT NULL"
-        " GROUP BY voter, qid",
-        (run_id,),
-    )
+async def participation(store: VoteStore, run: Run, zone: str) -> Participation | None:
+    """A named run: each member's answer to each question counted once, on the day (in the
+    community's zone) it was last given (a changed vote replaces the old one). An anonymous
+    run keeps no answer times, so that a time cannot point back to a member: its chart is
+    the members who first answered each UTC day. None before any answer."""
     per_day: dict[date, int] = {}
-    for (ts,) in rows:
-        day = local(datetime.fromtimestamp(ts, UTC), zone).date()
-        per_day[day] = per_day.get(day, 0) + 1
+    if run.anonymous:
+        for day, count in (await store.turnout(run.id)).items():
+            per_day[date.fromisoformat(day)] = count
+    else:
+        rows = await store.db.fetchall(
+            "SELECT max(answered_at) FROM vote_answers WHERE run_id = ?"
+            " AND answered_at IS NOT NULL GROUP BY voter, qid",
+            (run.id,),
+        )
+        for (ts,) in rows:
+            day = local(datetime.fromtimestamp(ts, UTC), zone).date()
+            per_day[day] = per_day.get(day, 0) + 1
     if not per_day:
         return None
     first, last = min(per_day), max(per_day)
@@ -324,7 +329,7 @@ async def detail(visit: Visit) -> web.StreamResponse:
         ],
         segments=segments(questions),
         table=await crosstab(store, run, questions, segment, tallies) if segment else None,
-        days=await participation(store, run.id, visit.community.timezone),
+        days=await participation(store, run, visit.community.timezone),
         csv_refused=csv_refusal(run),
     )
 
