@@ -82,13 +82,14 @@ class Visit:
         data = await self.request.post()
         return {k: v for k, v in data.items() if isinstance(v, str)}
 
-    async def command(self, path: tuple[str, ...], channel: ChannelRef, **options: Any) -> list[Reply]:  # fmt: skip
-        """Run one of the bot's commands as this moderator, as if typed in `channel` (which
-        must be the community's), and keep what it answered to show on the next page."""
-        if not self.owns(channel):
+    async def command(self, path: tuple[str, ...], where: ChannelRef, /, **options: Any) -> list[Reply]:  # fmt: skip
+        """Run one of the bot's commands as this moderator, as if typed in `where` (which
+        must be the community's), and keep what it answered to show on the next page.
+        `where` is positional only: a command may have a `channel` option of its own."""
+        if not self.owns(where):
             raise web.HTTPNotFound()
         replies = await self.app.invoke(
-            Invocation(path, self.user(), channel, self.session.moderator, options=options)
+            Invocation(path, self.user(), where, self.session.moderator, options=options)
         )
         self.tell(replies)
         return replies
