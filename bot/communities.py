@@ -80,6 +80,8 @@ class Communities:
         # Every request looks its community up; this class is the only writer of these
         # tables, so a cache cleared on each write stays right and saves three queries.
         self._by_workspace: dict[tuple[str, str], Community] = {}
+        self._by_id: dict[int, Community] = {}  # the web console asks by id on every page
+        self._workspaces: dict[int, list[tuple[str, str]]] = {}
 
     async def declare(self, specs: list[CommunitySpec]) -> None:
         """Make the database agree with the configured communities (run at start-up)."""
@@ -103,6 +105,8 @@ class Communities:
                 for channel in spec.channels:
                     await tx.execute("INSERT INTO community_channels VALUES (?, ?)", (cid, channel))
         self._by_workspace.clear()
+        self._by_id.clear()
+        self._workspaces.clear()
 
     async def of(self, channel: ChannelRef) -> Community:
         """The community a channel belongs to, creating one for an unknown workspace."""
@@ -132,10 +136,19 @@ class Communities:
                     "INSERT INTO community_workspaces VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
                     (channel.platform, channel.workspace, cid),
                 )
+            self._workspaces.pop(cid, None)
             return await self.get(cid)
         return await self.get(row["id"])
 
     async def get(self, community_id: int) -> Community:
+        cached = self._by_id.get(community_id)
+        if cached is not None:
+            return cached
+        community = await self._read(community_id)
+        self._by_id[community_id] = community
+        return community
+
+    async def _read(self, community_id: int) -> Community:
         row = await self.db.fetchone("SELECT * FROM communities WHERE id = ?", (community_id,))
         if row is None:
             raise KeyError(community_id)
@@ -151,12 +164,16 @@ class Communities:
 
     async def workspaces(self, community_id: int) -> list[tuple[str, str]]:
         """The (platform, workspace) pairs of one community: what scopes its data."""
+        cached = self._workspaces.get(community_id)
+        if cached is not None:
+            return list(cached)
         rows = await self.db.fetchall(
             "SELECT platform, workspace FROM community_workspaces WHERE community_id = ?"
             " ORDER BY platform, workspace",
             (community_id,),
         )
-        return [(r[0], r[1]) for r in rows]
+        self._workspaces[community_id] = [(r[0], r[1]) for r in rows]
+        return list(self._workspaces[community_id])
 
     async def linked(self, channel: ChannelRef) -> list[ChannelRef]:
         """The channel itself, then the community's other channels on any platform."""

@@ -93,6 +93,10 @@ MIGRATIONS = [
         PRIMARY KEY (run_id, voter)
     ) WITHOUT ROWID
     """,
+    # Respondents per run (the web console's list counts them for every run at once).
+    """
+    CREATE INDEX vote_answers_voters ON vote_answers (run_id, voter)
+    """,
 ]
 
 QuestionKind = Literal["single", "multi", "text"]
