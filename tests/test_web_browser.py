@@ -200,6 +200,35 @@ async def test_pausing_a_feed_in_the_browser_stops_its_posts_on_slack(
     assert (await feeds.store.subscription(quiet.id)).paused  # type: ignore[union-attr]
 
 
+async def test_a_feed_added_in_the_browser_with_its_live_preview_posts_on_slack_then_is_removed(
+    make_web, page: Page, fake_slack: FakeSlack, feed_server: FeedServer, clock
+):
+    run = await make_web(ONE_COMMUNITY)
+    url = feed_server.set("fresh.xml", body=rss(entries(3, prefix="fresh"), title="Fresh news"))
+    async with slack_surface(run, fake_slack):
+        await sign_in(page, run)
+        form = page.locator("#add-feed")
+        await form.locator("input[name=url]").fill(url)
+        # The preview is fetched by htmx as the address is typed: the newest item, as posted.
+        await page.locator("#preview", has_text="fresh 3").wait_for()
+        await form.locator("select[name=channel]").select_option(f"slack:{TEAM_ID}:{SLACK_CHANNEL}")
+        await form.locator("input[name=backlog]").fill("1")
+        async with page.expect_navigation(url=f"{run.base}/feeds"):
+            await form.get_by_role("button", name="Add").click()
+        assert "now follows" in await page.inner_text("section.said")
+        row = page.locator("#feeds tbody tr", has_text="Fresh news")
+        assert await row.locator("td").nth(3).inner_text() == "slack"
+        await settle(run, clock)
+        posted = posted_text(fake_slack, SLACK_CHANNEL)
+        assert "fresh 3" in posted and "fresh 2" not in posted  # a backlog of one item
+
+        page.once("dialog", lambda dialog: dialog.accept())  # "Stop following this feed…?"
+        async with page.expect_navigation(url=f"{run.base}/feeds"):
+            await row.get_by_role("button", name="Remove").click()
+        assert await page.locator("#feeds tbody tr", has_text="Fresh news").count() == 0
+    assert await feeds_of(run).store.subscriptions_in("slack", TEAM_ID) == []
+
+
 # --------------------------------------------------------------------------- 3. edit an event
 
 CONFERENCE = (
