@@ -65,38 +65,32 @@ async def test_slack_web_gives_a_member_a_read_only_link(make_app, fake_slack):
     assert "read only" in html and "Add a feed" not in html
 
 
-async def test_discord_web_answers_privately_with_a_link_for_that_guild(
-    make_app, fake_discord: FakeDiscord
-):
-    fake = fake_discord
+async def discord_web(make_app: Any, fake: FakeDiscord, user_id: int, permissions: str) -> dict:
+    """`/web` typed on Discord by a member with these permissions: the interaction's answer."""
     app = await make_app(config={"discord": {"guild_id": fake.guild_id, "pace": 0}, "web": WEB})
     env = {"DISCORD_TOKEN": "fake-token", "DISCORD_API_URL": fake.api_base, "DISCORD_GATEWAY_URL": fake.gateway_url}  # fmt: skip
     surface = create_discord(app, app.config.section("discord"), env, guild_ready_timeout=0.1)
     await surface.login()
     try:
-        payload = fake.slash_payload("web", [], user_id=4242, permissions=MANAGE_GUILD)
+        payload = fake.slash_payload("web", [], user_id=user_id, permissions=permissions)
         surface.client._connection.parse_interaction_create(payload)
-        body = await fake.wait_interaction_response(payload["id"], timeout=3.0)
+        return await fake.wait_interaction_response(payload["id"], timeout=3.0)
     finally:
         await surface.stop()
+
+
+async def test_discord_web_answers_privately_with_a_link_for_that_guild(
+    make_app, fake_discord: FakeDiscord
+):
+    body = await discord_web(make_app, fake_discord, 4242, MANAGE_GUILD)
     assert body["data"]["flags"] & 64
     html = await signed_in_page(sign_in_link(str(body["data"])))
-    assert "(moderator)" in html and f"discord:{fake.guild_id}" in html  # that guild's community
+    assert "(moderator)" in html and f"discord:{fake_discord.guild_id}" in html  # its community
 
 
 async def test_discord_web_without_manage_server_gives_a_read_only_link(
     make_app, fake_discord: FakeDiscord
 ):
-    fake = fake_discord
-    app = await make_app(config={"discord": {"guild_id": fake.guild_id, "pace": 0}, "web": WEB})
-    env = {"DISCORD_TOKEN": "fake-token", "DISCORD_API_URL": fake.api_base, "DISCORD_GATEWAY_URL": fake.gateway_url}  # fmt: skip
-    surface = create_discord(app, app.config.section("discord"), env, guild_ready_timeout=0.1)
-    await surface.login()
-    try:
-        payload = fake.slash_payload("web", [], user_id=77, permissions="0")
-        surface.client._connection.parse_interaction_create(payload)
-        body = await fake.wait_interaction_response(payload["id"], timeout=3.0)
-    finally:
-        await surface.stop()
+    body = await discord_web(make_app, fake_discord, 77, "0")
     html = await signed_in_page(sign_in_link(str(body["data"])))
     assert "read only" in html and "Add a feed" not in html
