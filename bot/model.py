@@ -203,6 +203,10 @@ class Post:
     color: int | None = None
     zone: str = "UTC"  # display zone for renderers that cannot localise (console, fallbacks)
     mentions: list[str] = field(default_factory=list)  # user ids the bot means to ping
+    # Role (Discord) or user group (Slack subteam) ids the bot means to ping, named by a
+    # moderator (a feed subscription's `ping=`); renderers put them at the start of the
+    # post and allow only them. Never @everyone, @here or the channel.
+    mention_roles: list[str] = field(default_factory=list)
 
 
 FieldKind = Literal["text", "paragraph", "select"]
