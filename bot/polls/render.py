@@ -1,5 +1,6 @@
 """Posts for polls and surveys: the live poll, the survey invitation, one question at a time,
-and the results. Pure functions of what the store returned.
+the results (with a repeating poll's trend across its runs) and a poll's reminder by direct
+message. Pure functions of what the store returned.
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ import logging
 
 from bot.model import Attachment, Button, Field, Post, Select, SelectOption, inert, time_tag
 from bot.polls import results
+from bot.polls.series import TrendPoint
 from bot.polls.store import Question, Run
 
 log = logging.getLogger(__name__)
@@ -50,6 +52,8 @@ def describe(run: Run, question: Question) -> str:
     else:
         kind = f"up to {question.max_choices} choices"
     extras = [kind]
+    if run.series_run is not None:
+        extras.append(f"run {run.series_run} of a repeating poll")
     if run.anonymous:
         extras.append("anonymous")
     if run.hidden:
@@ -88,16 +92,45 @@ def poll_post(
 
 
 def poll_results_post(
-    run: Run, question: Question, tally: dict[int, int], voters: int, chart: bytes | None
+    run: Run,
+    question: Question,
+    tally: dict[int, int],
+    voters: int,
+    chart: bytes | None,
+    trend: list[TrendPoint] | None = None,
 ) -> Post:
+    """The results; a run of a repeating poll adds the trend once there are two runs."""
+    lines = results.tally_lines(question, tally, voters)
+    if trend and len(trend) > 1:
+        lines += ["", *results.trend_lines(question, trend)]
     post = Post(
         title=f"Results: {inert(question.text)}",
-        text="\n".join(results.tally_lines(question, tally, voters)),
+        text="\n".join(lines),
         footer=f"Poll #{run.id} · {voters} voted · {describe(run, question)}",
         color=POLL_COLOR,
     )
     if chart:
         post.attachments = [_png(f"poll-{run.id}.png", chart)]
+    return post
+
+
+def poll_reminder_post(run: Run, question: Question) -> Post:
+    """The direct message to a member who voted in the poll's previous run but not yet in
+    this one: the question again, with its buttons, so one press answers it."""
+    closes = run.closes_at
+    when = f"closes {time_tag(closes, 'f')} ({time_tag(closes, 'R')})" if closes else "is open"
+    post = Post(
+        title=f"⏰ {inert(question.text)}",
+        text=f"You voted in this poll last time; this time's run {when}, "
+        "and your vote is not in yet.",
+        footer=f"Poll #{run.id} · {describe(run, question)} · a one-time reminder",
+        color=POLL_COLOR,
+    )
+    many = question.max_choices if question.kind == "multi" else 1
+    few = len(question.options) <= MAX_BUTTONS
+    post.buttons, post.selects = choice_controls(
+        question.options, "poll.vote", str(run.id), many, few
+    )
     return post
 
 

@@ -1,4 +1,5 @@
-"""Results as text and files: bars with counts and percentages, cross-tabs, CSV exports."""
+"""Results as text and files: bars with counts and percentages, cross-tabs, the trend
+across a repeating poll's runs, CSV exports."""
 
 from __future__ import annotations
 
@@ -9,12 +10,15 @@ from collections.abc import Iterable
 from typing import Any
 
 from bot.model import inert
+from bot.polls.series import TrendPoint
 from bot.polls.store import Question, Run
 from bot.timeutil import utc_from_ts
 
 log = logging.getLogger(__name__)
 
 BAR_WIDTH = 10
+SPARKS = "▁▂▃▄▅▆▇█"  # a share of 0% to 100%, in eight steps
+NO_VOTES = "·"  # a run nobody answered has no share to draw
 
 
 def bar(count: int, total: int, width: int = BAR_WIDTH) -> str:
@@ -39,6 +43,28 @@ def tally_lines(question: Question, tally: dict[int, int], voters: int) -> list[
 
 def bars(question: Question, tally: dict[int, int]) -> list[tuple[str, int]]:
     return [(label, tally.get(i, 0)) for i, label in enumerate(question.options)]
+
+
+def share(count: int, total: int) -> float | None:
+    """count / total, or None when nobody answered (which is not a share of 0)."""
+    return count / total if total else None
+
+
+def sparkline(shares: list[float | None]) -> str:
+    """One character per run: the share's height, on the same 0-100% scale for every
+    option, so two options' lines can be compared by eye."""
+    return "".join(NO_VOTES if s is None else SPARKS[round(s * (len(SPARKS) - 1))] for s in shares)
+
+
+def trend_lines(question: Question, points: list[TrendPoint]) -> list[str]:
+    """A heading, then per option its sparkline and its share in each run, oldest first."""
+    first, last = points[0].number, points[-1].number
+    lines = [f"**Trend over runs {first}–{last}** (share of the members who voted in each)"]
+    for index, label in enumerate(question.options):
+        shares = [share(p.tally.get(index, 0), p.voters) for p in points]
+        said = " → ".join("–" if s is None else f"{round(100 * s)}%" for s in shares)
+        lines.append(f"**{inert(label)}**  `{sparkline(shares)}` {said}")
+    return lines
 
 
 def segment_names(segment: Question) -> list[str]:

@@ -97,6 +97,34 @@ MIGRATIONS = [
     """
     CREATE INDEX vote_answers_voters ON vote_answers (run_id, voter)
     """,
+    # Polls that run themselves. A run may be posted later than it is made (`opens_at`;
+    # `opened_at` is when it was posted, NULL until then; closed with it still NULL, it was
+    # cancelled before it was ever posted). A series is one poll asked again
+    # each week or month: each period is a run of its own (`series_run` is the period's
+    # number, so a run is made once however often its opening is retried), copied from the
+    # run before. `length` is how long a run stays open when the poll has its own `closes`
+    # (NULL: until the next run opens); `remind` is how long before a run closes its
+    # reminders go out; `runs` how many periods it lasts (NULL: until it is stopped).
+    """
+    CREATE TABLE vote_series (
+        id INTEGER PRIMARY KEY,
+        community_id INTEGER NOT NULL,
+        repeat TEXT NOT NULL CHECK (repeat IN ('weekly', 'monthly')),
+        zone TEXT NOT NULL,
+        first_opens_at REAL NOT NULL,
+        length REAL,
+        remind REAL,
+        runs INTEGER,
+        stopped_at REAL
+    );
+    ALTER TABLE vote_runs ADD COLUMN opens_at REAL;
+    ALTER TABLE vote_runs ADD COLUMN opened_at REAL;
+    ALTER TABLE vote_runs ADD COLUMN series_id INTEGER REFERENCES vote_series (id);
+    ALTER TABLE vote_runs ADD COLUMN series_run INTEGER;
+    UPDATE vote_runs SET opened_at = created_at;
+    CREATE UNIQUE INDEX vote_runs_series_run ON vote_runs (series_id, series_run)
+        WHERE series_id IS NOT NULL
+    """,
 ]
 
 QuestionKind = Literal["single", "multi", "text"]
@@ -129,6 +157,10 @@ class Run:
     created_at: datetime
     closes_at: datetime | None
     closed_at: datetime | None
+    opens_at: datetime | None = None  # when a run made to be posted later is due
+    opened_at: datetime | None = None  # when it was posted (None: not yet)
+    series_id: int | None = None
+    series_run: int | None = None  # the period's number in its series, from 1
 
     def is_open(self, now: datetime) -> bool:
         return self.closed_at is None and (self.closes_at is None or self.closes_at > now)
@@ -183,17 +215,23 @@ class VoteStore:
         hidden: bool = False,
         everywhere: bool = False,
         closes_at: datetime | None = None,
+        opens_at: datetime | None = None,
+        series: tuple[int, int] | None = None,
     ) -> int:
+        """A new run; with `opens_at` it waits to be posted (`opened`). `series` is
+        (series id, period number) for a run of a repeating poll."""
         secret = secrets.token_hex(32) if anonymous else None
+        series_id, series_run = series or (None, None)
         async with self.db.transaction() as tx:
             cur = await tx.execute(
                 "INSERT INTO vote_runs (kind, name, title, community_id, channel, creator,"
-                " anonymous, hidden, everywhere, secret, created_at, closes_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " anonymous, hidden, everywhere, secret, created_at, closes_at, opens_at,"
+                " opened_at, series_id, series_run)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     kind, name, title, community_id, channel.key, creator.key, int(anonymous),
-                    int(hidden), int(everywhere), secret, now.timestamp(),
-                    closes_at.timestamp() if closes_at else None,
+                    int(hidden), int(everywhere), secret, now.timestamp(), _ts(closes_at),
+                    _ts(opens_at), None if opens_at else now.timestamp(), series_id, series_run,
                 ),
             )  # fmt: skip
             run_id = cur.lastrowid
@@ -210,7 +248,7 @@ class VoteStore:
 
     async def get(self, run_id: int) -> Run | None:
         row = await self.db.fetchone("SELECT * FROM vote_runs WHERE id = ?", (run_id,))
-        return _run(row) if row else None
+        return run_from_row(row) if row else None
 
     async def latest(self, community_id: int, name: str) -> Run | None:
         """The open run of a survey in this community, else its most recent one."""
@@ -219,7 +257,7 @@ class VoteStore:
             " ORDER BY closed_at IS NULL DESC, id DESC LIMIT 1",
             (community_id, name),
         )
-        return _run(row) if row else None
+        return run_from_row(row) if row else None
 
     async def questions(self, run_id: int) -> list[Question]:
         rows = await self.db.fetchall(
@@ -231,6 +269,24 @@ class VoteStore:
         """Close once; erase the anonymous secret. False if it was closed already."""
         changed = await self.db.execute(
             "UPDATE vote_runs SET closed_at = ?, secret = NULL WHERE id = ? AND closed_at IS NULL",
+            (now.timestamp(), run_id),
+        )
+        return bool(changed)
+
+    async def opened(self, run_id: int, now: datetime) -> bool:
+        """Mark a run made to be posted later as posted; False if it was already."""
+        changed = await self.db.execute(
+            "UPDATE vote_runs SET opened_at = ? WHERE id = ? AND opened_at IS NULL",
+            (now.timestamp(), run_id),
+        )
+        return bool(changed)
+
+    async def cancel(self, run_id: int, now: datetime) -> bool:
+        """Close a run that was never posted: it stays closed with `opened_at` NULL (kept,
+        so its number is never given to another poll). False if it was posted meanwhile."""
+        changed = await self.db.execute(
+            "UPDATE vote_runs SET closed_at = ?, secret = NULL"
+            " WHERE id = ? AND opened_at IS NULL AND closed_at IS NULL",
             (now.timestamp(), run_id),
         )
         return bool(changed)
@@ -399,11 +455,15 @@ async def _insert(
     )
 
 
+def _ts(moment: datetime | None) -> float | None:
+    return moment.timestamp() if moment else None
+
+
 def _stamp(run: Run, now: datetime) -> float | None:
     return None if run.anonymous else now.timestamp()
 
 
-def _run(row: Any) -> Run:
+def run_from_row(row: Any) -> Run:
     return Run(
         id=row["id"],
         kind=row["kind"],
@@ -419,6 +479,10 @@ def _run(row: Any) -> Run:
         created_at=utc_from_ts(row["created_at"]),
         closes_at=utc_from_ts(row["closes_at"]),
         closed_at=utc_from_ts(row["closed_at"]),
+        opens_at=utc_from_ts(row["opens_at"]),
+        opened_at=utc_from_ts(row["opened_at"]),
+        series_id=row["series_id"],
+        series_run=row["series_run"],
     )
 
 
