@@ -83,6 +83,54 @@ MIGRATIONS = [
         ON event_calendar_feeds (community_id, coalesce(channel, '')) WHERE revoked_at IS NULL;
     CREATE INDEX event_posts_channel ON event_posts (channel, event_id)
     """,
+    # Series typed in chat (`/event add … repeat=`): the rule its occurrences are made from,
+    # from its first start, in its zone (the rule repeats the local clock time). Each
+    # occurrence is an `events` row with `series_uid` = this uid. A member's answer for
+    # every date is kept too, for the occurrences stored later.
+    """
+    CREATE TABLE event_series (
+        id INTEGER PRIMARY KEY,
+        community_id INTEGER NOT NULL,
+        uid TEXT NOT NULL,
+        rule TEXT NOT NULL,
+        start_at REAL NOT NULL,
+        tz TEXT NOT NULL,
+        state TEXT NOT NULL DEFAULT 'scheduled' CHECK (state IN ('scheduled', 'cancelled')),
+        sequence INTEGER NOT NULL DEFAULT 0,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        UNIQUE (community_id, uid)
+    );
+    CREATE TABLE event_series_rsvps (
+        series_id INTEGER NOT NULL REFERENCES event_series (id) ON DELETE CASCADE,
+        member TEXT NOT NULL,
+        name TEXT NOT NULL DEFAULT '',
+        status TEXT NOT NULL CHECK (status IN ('going', 'interested', 'not_going')),
+        notify INTEGER NOT NULL DEFAULT 0,
+        updated_at REAL NOT NULL,
+        PRIMARY KEY (series_id, member)
+    )
+    """,
+    # Capacity (NULL: no limit) and the waiting list once it is reached, first come first
+    # served by id (AUTOINCREMENT: an id is never reused, so the outbox key of a move-up
+    # message names one move-up only). A member moved up keeps the row, `told` once the
+    # direct message is queued: a crash between the two is finished at start-up.
+    """
+    ALTER TABLE events ADD COLUMN capacity INTEGER;
+    CREATE TABLE event_waitlist (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        event_id INTEGER NOT NULL REFERENCES events (id) ON DELETE CASCADE,
+        member TEXT NOT NULL,
+        name TEXT NOT NULL DEFAULT '',
+        notify INTEGER NOT NULL DEFAULT 0,
+        joined_at REAL NOT NULL,
+        moved_up_at REAL,
+        told INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE UNIQUE INDEX event_waitlist_waiting ON event_waitlist (event_id, member)
+        WHERE moved_up_at IS NULL;
+    CREATE INDEX event_waitlist_untold ON event_waitlist (event_id) WHERE told = 0
+    """,
 ]
 
 
@@ -108,6 +156,7 @@ class Event:
     updated_at: datetime | None = None
     series_uid: str = ""  # one of a repeating event's occurrences: the series it belongs to
     series_rule: str = ""
+    capacity: int | None = None  # how many may be going; None: no limit
 
     @property
     def cancelled(self) -> bool:
@@ -156,6 +205,7 @@ def _event(row: Any) -> Event:
         updated_at=utc_from_ts(row["updated_at"]),
         series_uid=row["series_uid"],
         series_rule=row["series_rule"],
+        capacity=row["capacity"],
     )
 
 
@@ -178,15 +228,15 @@ class EventStore:
         new_id = await self.db.insert(
             "INSERT INTO events (community_id, uid, channel, title, start_at, end_at, tz,"
             " location, url, organiser, description, remind, announce_at, created_by,"
-            " created_at, updated_at, series_uid, series_rule)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " created_at, updated_at, series_uid, series_rule, capacity)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (community_id, uid) DO NOTHING",
             (
                 event.community_id, event.uid, event.channel.key, event.title,
                 event.start.timestamp(), _ts(event.end), event.tz, event.location, event.url,
                 event.organiser, event.description, _remind(event.remind),
                 _ts(event.announce_at), created_by, now.timestamp(), now.timestamp(),
-                event.series_uid, event.series_rule,
+                event.series_uid, event.series_rule, event.capacity,
             ),
         )  # fmt: skip
         return None if new_id is None else await self.get(new_id)
@@ -207,12 +257,12 @@ class EventStore:
         """Write every editable field back and bump the calendar sequence."""
         await self.db.execute(
             "UPDATE events SET title = ?, start_at = ?, end_at = ?, tz = ?, location = ?,"
-            " url = ?, organiser = ?, description = ?, remind = ?, sequence = sequence + 1,"
-            " updated_at = ? WHERE id = ?",
+            " url = ?, organiser = ?, description = ?, remind = ?, capacity = ?,"
+            " sequence = sequence + 1, updated_at = ? WHERE id = ?",
             (
                 event.title, event.start.timestamp(), _ts(event.end), event.tz, event.location,
                 event.url, event.organiser, event.description, _remind(event.remind),
-                now.timestamp(), event.id,
+                event.capacity, now.timestamp(), event.id,
             ),
         )  # fmt: skip
         found = await self.get(event.id)
@@ -268,6 +318,23 @@ class EventStore:
             (community_id, series_uid, now.timestamp()),
         )
         return [_event(r) for r in rows]
+
+    async def occurrences(self, community_id: int, series_uid: str) -> list[Event]:
+        """Every occurrence of a series stored, past and cancelled ones too, soonest first."""
+        rows = await self.db.fetchall(
+            "SELECT * FROM events WHERE community_id = ? AND series_uid = ? ORDER BY start_at, id",
+            (community_id, series_uid),
+        )
+        return [_event(r) for r in rows]
+
+    async def series_head(self, community_id: int, series_uid: str) -> Event | None:
+        """The occurrence whose announcement speaks for the series (the first announced)."""
+        row = await self.db.fetchone(
+            "SELECT * FROM events WHERE community_id = ? AND series_uid = ?"
+            " AND id IN (SELECT event_id FROM event_posts) ORDER BY start_at, id LIMIT 1",
+            (community_id, series_uid),
+        )
+        return None if row is None else _event(row)
 
     async def join_series(self, event_id: int, series_uid: str, rule: str) -> bool:
         """Mark an occurrence stored before series were kept (one import of old) as one."""
