@@ -326,6 +326,60 @@ async def test_closing_a_survey_from_the_web_runs_survey_close(web):
     assert "Survey #1 is already closed." in await web.page(client, "/polls/1")
 
 
+# --- A repeating poll ----------------------------------------------------------------------
+
+
+def trend_cells(html: str) -> dict[str, str]:
+    """The trend table: "option/run" -> that answer's share in that run."""
+    return dict(re.findall(r'data-trend="(\d+/\d+)">([^<]+)<', html))
+
+
+def polyline(html: str, option: int) -> list[tuple[float, float]]:
+    found = re.search(rf'<g data-option="{option}">.*?<polyline points="([^"]*)"', html, re.S)
+    assert found, f"no line for answer {option}"
+    return [(float(x), float(y)) for x, y in (p.split(",") for p in found.group(1).split())]
+
+
+async def test_a_repeating_polls_trend_is_a_line_per_answer(web, clock):
+    said = await web.console.say(
+        '@mia! /poll create "Best meetup day?" "Tue" "Wed" "<i>Thu</i>" repeat=weekly'
+    )
+    first = numbers(said, "public")[0]
+    await web.console.say(
+        f"@sam click {first} Tue", f"@ann click {first} Tue", f"@bob click {first} Wed",
+        f"@cid click {first} Tue",
+    )  # fmt: skip
+    clock.advance(timedelta(weeks=1))  # run 1 closes as run 2 opens
+    await web.app.scheduler.run_due()
+    await web.app.outbox.drain()
+    second = web.console.console.screen.by_key["poll:2:console:demo:general"]
+    await web.console.say(f"@sam click {second} Wed", f"@ann click {second} Wed")
+    client = await web.sign_in("mia")
+    html = await web.page(client, "/polls/2")
+    assert '<dd id="series">run 2 of a repeating poll</dd>' in html
+    assert "runs 1 to 2 (one a week)" in html
+    assert bar(html, "q", 1) == (2, "100%")  # run 2's own votes
+    assert trend_cells(html) == {
+        "0/1": "75%", "0/2": "0%", "1/1": "25%", "1/2": "100%", "2/1": "0%", "2/2": "0%",
+    }  # fmt: skip
+    tue, wed = polyline(html, 0), polyline(html, 1)
+    assert [y for _, y in tue] == [40.0, 130.0]  # 75% then 0%: the chart is 120 high from 10
+    assert [y for _, y in wed] == [100.0, 10.0]  # 25% then 100%
+    assert tue[0][0] < tue[1][0] and [x for x, _ in tue] == [x for x, _ in wed]
+    assert "&lt;i&gt;Thu&lt;/i&gt;" in html and "<i>Thu" not in html
+    assert '<a href="/polls/1">Run 1</a>' in html
+    assert 'class="poll-trend"' not in await web.page(client, "/polls/1")  # one run: no trend
+
+    listing = await web.page(client, "/polls")
+    assert '<td class="state">scheduled</td>' in list_row(listing, 3)  # the next, made ahead
+    assert "opens <time" in list_row(listing, 3)
+    await web.console.say("@mia! /poll stop 2")
+    listing = await web.page(client, "/polls")
+    assert '<td class="state">cancelled</td>' in list_row(listing, 3)
+    assert "never posted" in list_row(listing, 3)
+    assert '<td class="state">open</td>' in list_row(listing, 2)
+
+
 # --- Who may see what ----------------------------------------------------------------------
 
 

@@ -1,6 +1,7 @@
 """Polls and surveys: every run of the community with its turnout and state, and one run's
 results (bars per question, the written answers, a survey's cross-tab by a segment
-question, answers per day), its CSV (the bytes `/poll export` or `/survey export` gives)
+question, answers per day, a repeating poll's trend across its runs as an SVG line per
+answer), its CSV (the bytes `/poll export` or `/survey export` gives)
 and a Close button that runs `/poll close` or `/survey close`, so the closing message and
 the results post follow in every channel as when it is typed in chat.
 
@@ -20,6 +21,7 @@ from aiohttp import web
 
 from bot.model import ChannelRef, Ephemeral, Post
 from bot.polls import results
+from bot.polls.series import PERIOD_WORDS, Series, SeriesStore, TrendPoint
 from bot.polls.store import Question, Run, VoteStore
 from bot.timeutil import local
 
@@ -31,6 +33,11 @@ DAYS_SHOWN = 92  # bars in the participation chart, the latest days
 # The participation chart, in SVG user units: room for a count above the tallest bar and
 # for the day and month under each bar.
 CHART_HEIGHT, BAR_WIDTH, BAR_GAP, TOP, LABEL_SPACE = 120, 18, 4, 14, 30
+# The trend chart: room on the left for the 0-100% scale, one step per run, the run's
+# number under each step. Answers are told apart by colour and by the table beside it.
+TREND_RUNS = 52  # runs drawn, the latest: a year of a weekly poll
+TREND_HEIGHT, TREND_STEP, TREND_LEFT, TREND_TOP, TREND_BOTTOM = 120, 48, 36, 10, 24
+TREND_COLORS = ("#3b7dd8", "#d8643b", "#3ba55d", "#a53bd8", "#d8b43b", "#3bc4d8", "#d83b8f", "#6b6b6b")  # fmt: skip
 
 
 def add(server: WebServer) -> None:
@@ -45,9 +52,17 @@ def _store(visit: Visit) -> VoteStore:
     return visit.app.features["poll"].store  # type: ignore[attr-defined]
 
 
-def state_of(closed_at: float | None, closes_at: float | None, hidden: bool, now: float) -> str:
-    """closed (by hand or past its deadline), hidden (open, results shown when it closes)
-    or open."""
+def _series(visit: Visit) -> SeriesStore:
+    return visit.app.features["poll"].series  # type: ignore[attr-defined]
+
+
+def state_of(
+    closed_at: float | None, closes_at: float | None, hidden: bool, now: float, posted: bool = True
+) -> str:
+    """scheduled (to be posted later), cancelled (before it was posted), closed (by hand or
+    past its deadline), hidden (open, results shown when it closes) or open."""
+    if not posted:
+        return "cancelled" if closed_at is not None else "scheduled"
     if closed_at is not None or (closes_at is not None and closes_at <= now):
         return "closed"
     return "hidden" if hidden else "open"
@@ -71,6 +86,7 @@ class Listed:
     voters: int
     state: str
     anonymous: bool
+    opens_at: float | None = None  # when a scheduled run is to be posted
 
 
 async def listed(visit: Visit) -> list[Listed]:
@@ -79,7 +95,8 @@ async def listed(visit: Visit) -> list[Listed]:
     community_id = visit.community.id
     runs = await db.fetchall(
         "SELECT id, kind, name, title, channel, anonymous, hidden, created_at, closes_at,"
-        " closed_at FROM vote_runs WHERE community_id = ? ORDER BY created_at DESC, id DESC",
+        " closed_at, opens_at, opened_at FROM vote_runs WHERE community_id = ?"
+        " ORDER BY created_at DESC, id DESC",
         (community_id,),
     )
     voters = await db.fetchall(
@@ -114,7 +131,14 @@ async def listed(visit: Visit) -> list[Listed]:
                 closed_at=r["closed_at"],
                 voters=counts.get(r["id"], 0),
                 anonymous=bool(r["anonymous"]),
-                state=state_of(r["closed_at"], r["closes_at"], bool(r["hidden"]), now),
+                opens_at=r["opens_at"],
+                state=state_of(
+                    r["closed_at"],
+                    r["closes_at"],
+                    bool(r["hidden"]),
+                    now,
+                    posted=r["opened_at"] is not None,
+                ),  # fmt: skip
             )
         )
     return found
@@ -257,6 +281,71 @@ def chart(days: list[date], per_day: dict[date, int], left_out: int) -> Particip
 
 
 @dataclass
+class TrendLine:
+    """One answer's share across the runs: an SVG polyline and its points."""
+
+    index: int
+    label: str
+    color: str
+    points: list[tuple[float, float, str]]  # x, y and the share as chat writes it (runs with votes)
+    shares: list[str]  # per run, for the table: "40%", or "–" for a run nobody answered
+
+    @property
+    def polyline(self) -> str:
+        return " ".join(f"{x:.1f},{y:.1f}" for x, y, _ in self.points)
+
+
+@dataclass
+class Trend:
+    """A repeating poll's runs up to this one, each answer's share of that run's voters."""
+
+    runs: list[TrendPoint]
+    run_ids: list[int]
+    xs: list[float]
+    lines: list[TrendLine]
+    width: float
+    height: float
+    repeat: str  # "week" or "month"
+    left: float = TREND_LEFT
+    top: float = TREND_TOP
+    bottom: float = TREND_TOP + TREND_HEIGHT
+
+    def y(self, share: float) -> float:
+        return self.top + TREND_HEIGHT * (1 - share)
+
+
+async def trend_of(visit: Visit, run: Run, question: Question) -> Trend | None:
+    """The trend, for a run of a repeating poll with at least two runs posted."""
+    if run.series_id is None:
+        return None
+    series = await _series(visit).get(run.series_id)
+    points = await _series(visit).trend(run, TREND_RUNS)
+    if series is None or len(points) < 2:
+        return None
+    return trend_chart(series, question, points)
+
+
+def trend_chart(series: Series, question: Question, points: list[TrendPoint]) -> Trend:
+    xs = [TREND_LEFT + 12 + n * TREND_STEP for n in range(len(points))]
+    lines = []
+    for index, label in enumerate(question.options):
+        shares = [results.share(p.tally.get(index, 0), p.voters) for p in points]
+        drawn = [
+            (x, TREND_TOP + TREND_HEIGHT * (1 - s), results.percent(p.tally.get(index, 0), p.voters))
+            for x, s, p in zip(xs, shares, points, strict=True)
+            if s is not None
+        ]  # fmt: skip
+        shown = ["–" if s is None else f"{round(100 * s)}%" for s in shares]
+        color = TREND_COLORS[index % len(TREND_COLORS)]
+        lines.append(TrendLine(index, label, color, drawn, shown))
+    width = max(xs[-1] + 24, 240.0)  # a line of two runs is still readable
+    height = TREND_TOP + TREND_HEIGHT + TREND_BOTTOM
+    return Trend(
+        points, [p.run_id for p in points], xs, lines, width, height, PERIOD_WORDS[series.repeat]
+    )
+
+
+@dataclass
 class CrossRow:
     label: str
     cells: list[tuple[int, str, float]]  # per segment: count, percent, bar width
@@ -317,10 +406,12 @@ async def detail(visit: Visit) -> web.StreamResponse:
     texts = await written(store, run.id) if any(q.kind == "text" for q in questions) else {}
     segment = segment_asked(visit, questions) if run.kind == "survey" else None
     now = visit.app.clock.now()
+    posted = run.opened_at is not None
     return visit.render(
         "polls_run.html",
         run=run,
-        state=state_of(_ts(run.closed_at), _ts(run.closes_at), run.hidden, now.timestamp()),
+        state=state_of(_ts(run.closed_at), _ts(run.closes_at), run.hidden, now.timestamp(), posted),
+        trend=await trend_of(visit, run, questions[0]) if run.kind == "poll" else None,
         channels=await store.channels(run.id) or [run.channel],
         respondents=await store.respondents(run.id),
         results=[
