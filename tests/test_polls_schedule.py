@@ -1,16 +1,26 @@
 """Polls that run themselves, on the console under a fake clock: posted later (`opens=`)
 once across restarts, repeated each week with each run tallied apart and a trend in its
 results, reminders by direct message to last run's voters who have not voted, sent once
-even across restarts, and the values that make no schedule refused."""
+even across restarts, and the values that make no schedule refused. Then the reminder on
+Slack (real slack-bolt against the fake Slack), voted on from the direct message."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 from adapters.console import Console
 from bot.model import time_tag
 from bot.polls.series import opening
 from tests.conftest import START, ConsoleRun
+from tests.fakes.fake_slack import block_actions_payload, interaction_body
+from tests.fakes.fake_slack import fake_slack as fake_slack_fixture  # noqa: F401
+from tests.test_polls_slack import (
+    Slack,
+    controls,
+    slack,  # noqa: F401
+)
+from tests.test_polls_slack import shown as as_json
 
 HOUR, DAY, WEEK = timedelta(hours=1), timedelta(days=1), timedelta(weeks=1)
 WEEKLY = '@mia! /poll create "How was your week?" "Calm" "Busy" "On fire" repeat=weekly'
@@ -24,12 +34,13 @@ async def boot(make_app) -> ConsoleRun:
 
 
 async def tick(run: ConsoleRun, clock, to: datetime) -> list[tuple[str, str]]:
+    """Move the clock, run what is due and deliver it; the polls' jobs that ran."""
     clock.set(to)
     ran = await run.app.scheduler.run_due()
     await run.app.outbox.drain()
     await run.app.features["poll"].refresher.flush()
     await run.app.outbox.drain()
-    return ran
+    return [(key, outcome) for key, outcome in ran if key.startswith("poll:")]
 
 
 def number(run: ConsoleRun, key: str) -> int:
@@ -268,3 +279,43 @@ async def test_values_that_make_no_schedule_are_refused(console):
     assert await console.app.db.fetchval("SELECT count(*) FROM vote_runs") == 0
     assert await console.app.db.fetchval("SELECT count(*) FROM vote_series") == 0
     assert await console.app.scheduler.pending("poll:") == []
+
+
+# --- On Slack ------------------------------------------------------------------------------
+
+
+async def test_on_slack_the_reminder_is_a_dm_whose_buttons_vote(slack: Slack, clock):  # noqa: F811
+    said = await slack.command("poll", 'create "Stand-up day?" Mon Fri repeat=weekly remind=1d')
+    assert "Poll #1 is posted" in said["text"] and "get a direct message" in said["text"]
+    await slack.app.outbox.drain()
+    first_ts = slack.fake.messages["C1"][0]["ts"]
+    mon, fri = controls(slack.fake.calls_to("chat.postMessage")[0])
+    for member in ("U5", "U6"):
+        await slack.click(mon["action_id"], mon["value"], member, first_ts)
+
+    clock.set(START + WEEK)
+    await slack.app.scheduler.run_due()
+    await slack.app.outbox.drain()
+    run2 = next(m for m in slack.fake.messages["C1"] if "run 2 of a repeating poll" in as_json(m))
+    mon2, _ = controls(run2)
+    assert mon2["value"] == "2:0"
+    await slack.click(mon2["action_id"], mon2["value"], "U5", run2["ts"])
+
+    clock.set(START + 2 * WEEK - DAY)
+    await slack.app.scheduler.run_due()
+    await slack.app.outbox.drain()
+    await asyncio.wait_for(slack.surface.settled(), timeout=5)
+    assert [c["users"] for c in slack.fake.calls_to("conversations.open")] == ["U6"]
+    (dm,) = slack.fake.messages["DU6"]
+    assert "Stand-up day?" in as_json(dm) and "your vote is not in yet" in as_json(dm)
+    _, fri_dm = controls(dm)
+    payload = block_actions_payload(
+        fri_dm["action_id"], fri_dm["value"], user_id="U6", channel_id="DU6",
+        message_ts=dm["ts"], response_url=slack.fake.response_url(),
+    )  # fmt: skip
+    before = len(slack.fake.responses)
+    assert await slack.post(interaction_body(payload)) == 200
+    voted = (await slack.fake.wait_for_response(before + 1))[-1]
+    assert "You voted *Fri*" in as_json(voted)
+    assert await slack.app.features["poll"].store.tallies(2) == {"q": {0: 1, 1: 1}}
+    assert await slack.app.features["poll"].store.tallies(1) == {"q": {0: 2}}

@@ -160,11 +160,11 @@ class Polls(RunFeature):
         remind: timedelta | None = None,
     ) -> Ephemeral:
         spec = check_poll(question, choices or [], multi, max, closes, ctx.now)
-        when = plan(opens, closes, repeat, runs, remind, anonymous, ctx.now, ctx.community.timezone)
+        when = plan(opens, closes, repeat, runs, remind, anonymous, ctx.now, ctx.tz)
         series_id = None
         if when.repeat is not None:
             series_id = await self.series.create(
-                ctx.community.id, when.repeat, ctx.community.timezone, when.first, when.length,
+                ctx.community.id, when.repeat, ctx.tz, when.first, when.length,
                 when.remind, when.runs,
             )  # fmt: skip
         run_id = await self.store.create(
