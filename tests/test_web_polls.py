@@ -373,11 +373,32 @@ async def test_a_repeating_polls_trend_is_a_line_per_answer(web, clock):
     listing = await web.page(client, "/polls")
     assert '<td class="state">scheduled</td>' in list_row(listing, 3)  # the next, made ahead
     assert "opens <time" in list_row(listing, 3)
+    next_run = await web.page(client, "/polls/3")
+    assert '<dd class="state state-scheduled" id="state">scheduled</dd>' in next_run
+    assert "<code>/poll stop 3</code>" in next_run and "Close poll" not in next_run
     await web.console.say("@mia! /poll stop 2")
     listing = await web.page(client, "/polls")
     assert '<td class="state">cancelled</td>' in list_row(listing, 3)
     assert "never posted" in list_row(listing, 3)
     assert '<td class="state">open</td>' in list_row(listing, 2)
+
+
+async def test_a_poll_to_be_posted_later_is_cancelled_from_the_web(web, clock):
+    said = await web.console.say('@mia! /poll create "Later?" Yes No opens=1d')
+    assert "Poll #1 will be posted" in said
+    client = await web.sign_in("mia")
+    html = await web.page(client, "/polls/1")
+    assert "Cancel poll" in html and "Close poll" not in html and '<dd id="opens">' in html
+    response = await web.post(client, "/polls/1/close", csrf_from="/polls/1")
+    assert response.status == 303 and response.headers["Location"] == "/polls/1"
+    html = await web.page(client, "/polls/1")
+    assert "Poll #1 is cancelled: it will not be posted." in html  # what the command answered
+    assert '<dd class="state state-cancelled" id="state">cancelled</dd>' in html
+    assert "(cancelled: never posted)" in html
+    clock.advance(timedelta(days=2))
+    await web.app.scheduler.run_due()
+    await web.app.outbox.drain()
+    assert "poll:1:console:demo:general" not in web.console.console.screen.by_key
 
 
 # --- Who may see what ----------------------------------------------------------------------
