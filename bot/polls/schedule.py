@@ -133,7 +133,7 @@ def created_text(run: Run, plan: Plan, series: Series | None, where: str) -> str
             f"({time_tag(plan.opens, 'R')})."
         ]
     if series is not None:
-        lines.append(_repeat_text(run, series))
+        lines.append(_repeat_text(series))
     if series is not None and series.remind is not None:
         lines.append(
             f"{duration_words(series.remind).capitalize()} before each run closes, the members "
@@ -149,7 +149,7 @@ def created_text(run: Run, plan: Plan, series: Series | None, where: str) -> str
     return "\n".join(lines)
 
 
-def _repeat_text(run: Run, series: Series) -> str:
+def _repeat_text(series: Series) -> str:
     period = PERIOD_WORDS[series.repeat]
     closes = (
         f"each run closes {duration_words(series.length)} after it opens"
@@ -236,10 +236,9 @@ class Schedule:
             return False
         if run.closes_at is not None and run.closes_at <= now:
             log.warning("poll %s: its run ended while the bot was down; not posted", run.id)
-            question = await self.polls.question(run.id)
             await self.cancel(run.id)
             if series is not None:
-                await self._next(run, series, now, [question])
+                await self._next(run, series, now)
             return False
         return True
 
@@ -248,7 +247,7 @@ class Schedule:
             return await self.app.communities.linked(run.channel)
         return [run.channel]
 
-    async def _next(self, run: Run, series: Series, now: datetime, questions=None) -> None:
+    async def _next(self, run: Run, series: Series, now: datetime) -> None:
         """Make the next period's run and arm its opening; a period that would already be
         over is skipped."""
         number = (run.series_run or 0) + 1
@@ -257,7 +256,7 @@ class Schedule:
         if not series.has_period(number):
             log.info("poll series %s: its last run is posted", series.id)
             return
-        questions = questions or [await self.polls.question(run.id)]
+        questions = [await self.polls.question(run.id)]
         opens = series.opening(number)
         next_id = await self.polls.series.run_for(
             run, questions, number, opens, series.closing(number), now

@@ -140,7 +140,9 @@ class SeriesStore:
     async def waiting(self, series_id: int) -> list[Run]:
         """The series' runs made but not yet posted (the next period's)."""
         rows = await self.db.fetchall(
-            "SELECT * FROM vote_runs WHERE series_id = ? AND opened_at IS NULL", (series_id,)
+            "SELECT * FROM vote_runs WHERE series_id = ? AND opened_at IS NULL"
+            " AND closed_at IS NULL",
+            (series_id,),
         )
         return [run_from_row(r) for r in rows]
 
