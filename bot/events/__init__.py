@@ -1,7 +1,8 @@
 """Events: announce upcoming itSMF-style events, remind before they start, RSVP, calendars.
 
 The feature wires the pieces together: `store` (tables), `drafts` (checking input),
-`render` (posts), `service` (what happens to an event), `commands` (what members type),
+`render` (posts), `service` (what happens to an event), `series` and `rules` (series
+typed in chat), `waitlist` (capacity), `commands` (what members type),
 `ical` (calendars), `calendar_feeds` (the .ics URLs calendar apps subscribe to, served by
 the web server) and `cli` (`itsm-bot events ics|import`).
 """
@@ -22,6 +23,7 @@ from bot.events import commands, store
 from bot.events.calendar_feeds import ROUTE, CalendarFeeds, LinkedEventService
 from bot.events.cli import events as events_cli
 from bot.events.drafts import Draft
+from bot.events.series import SeriesService
 from bot.model import ChannelRef
 
 if TYPE_CHECKING:
@@ -42,7 +44,8 @@ class EventSettings(Section):
     import_max_bytes: int = 1_000_000
     import_timeout: Duration = timedelta(seconds=20)
     import_allow_private: bool = False
-    # A repeating event in an imported calendar: its occurrences this far ahead, at most so many.
+    # A repeating event (imported, or a series typed with repeat=): its dates stored this far
+    # ahead, at most so many; a series typed in chat is extended daily as time passes.
     import_horizon: Duration = timedelta(days=180)
     import_max_occurrences: int = 12
 
@@ -57,7 +60,15 @@ class Events(Feature):
         self.calendars = CalendarFeeds(self.app)
         self.service = LinkedEventService(self.app, self.calendars)
         self.service.register_jobs(self.settings.reminder_grace)
+        self.series = SeriesService(
+            self.service, self.settings.import_horizon, self.settings.import_max_occurrences
+        )
+        self.series.register_jobs()
         commands.declare(self)
+
+    async def start(self) -> None:
+        await self.series.start()
+        await self.service.waitlist.finish()  # move-ups a stop cut short are told now
 
     def web_routes(self, server: WebServer) -> None:
         """The calendar feeds, public: the token in the URL is the only key."""

@@ -7,7 +7,8 @@ the first ask and kept (a subscription must keep working), and once revoked its 
 in the last 30 days, cancelled ones marked CANCELLED (a subscribed calendar then drops
 them rather than keep a stale copy); each edit raises SEQUENCE and LAST-MODIFIED, so a
 calendar app knows its copy is old. The events are written by `ical` as for the .ics
-attached to an announcement.
+attached to an announcement; a series typed in chat is one VEVENT with its RRULE and an
+EXDATE for each cancelled date (and an override for each date edited on its own).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from bot.events import ical, render
+from bot.events.series_store import Series, SeriesStore
 from bot.events.service import EventService
 from bot.events.store import Event, EventStore
 from bot.model import ChannelRef, Post
@@ -111,6 +113,7 @@ class CalendarFeeds:
         self.app = app
         self.tokens = FeedTokens(app.db)
         self.store = EventStore(app.db)
+        self.series = SeriesStore(app.db)
         self.writer = FeedWriter()
 
     @property
@@ -162,8 +165,23 @@ class CalendarFeeds:
         give the same bytes, so an unchanged feed answers 304 even after a restart)."""
         now = self.app.clock.now()
         events = await self.store.for_calendar(feed.community_id, now - PAST, now, feed.channel)
-        body = self.writer.document(events, calendar_name(community.name, feed.channel), now)
+        singles, series = await self._series_apart(feed.community_id, events)
+        name = calendar_name(community.name, feed.channel)
+        body = self.writer.document(singles, name, now, series)
         return body, '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+
+    async def _series_apart(
+        self, community_id: int, events: list[Event]
+    ) -> tuple[list[Event], list[tuple[Series, list[Event]]]]:
+        """The events that are not dates of a series typed in chat, and those series with
+        every date they have stored (a cancelled one long past is still an EXDATE)."""
+        if not any(e.series_uid for e in events):
+            return events, []
+        known = await self.series.of_community(community_id)
+        singles = [e for e in events if e.series_uid not in known]
+        uids = dict.fromkeys(e.series_uid for e in events if e.series_uid in known)
+        series = [(known[uid], await self.store.occurrences(community_id, uid)) for uid in uids]
+        return singles, series
 
 
 def _etags(header: str) -> set[str]:
@@ -191,12 +209,21 @@ class FeedWriter:
 
     def __init__(self) -> None:
         self._events: dict[int, Written] = {}
+        self._series_written: dict[str, Written] = {}
         self._zones: dict[tuple[str, date, date], bytes] = {}
 
-    def document(self, events: list[Event], name: str, now: datetime) -> bytes:
+    def document(
+        self,
+        events: list[Event],
+        name: str,
+        now: datetime,
+        series: list[tuple[Series, list[Event]]] | None = None,
+    ) -> bytes:
         """A VCALENDAR for subscribing: named, with its refresh interval, one VEVENT per
-        event and a VTIMEZONE for every zone they use, covering the days they span."""
+        event (one per series, with its overrides) and a VTIMEZONE for every zone they use,
+        covering the days they span."""
         written = [self._event(event, now) for event in events]
+        written += [self._series(one, dates, now) for one, dates in series or []]
         spans: dict[str, tuple[date, date]] = {}
         for item in written:
             for tzid, (first, last) in item.zones.items():
@@ -213,6 +240,21 @@ class FeedWriter:
             vevent = _feed_event(event, now)
             kept = Written(made_from, vevent.to_ical(), _zones_named(vevent))
             self._events[event.id] = kept
+        return kept
+
+    def _series(self, series: Series, dates: list[Event], now: datetime) -> Written:
+        made_from = (series.state, *((e.id, e.sequence, e.state, e.updated_at) for e in dates))
+        key = f"series:{series.uid}"
+        kept = self._series_written.get(key)
+        if kept is None or kept.made_from != made_from:
+            vevents = [_for_feed(v, dates) for v in ical.series_vevents(series, dates, now)]
+            zones = {series.tz: ical.series_span(series, dates)}
+            for vevent in vevents[1:]:  # dates edited on their own may name another zone
+                for tzid, (first, last) in _zones_named(vevent).items():
+                    known = zones.get(tzid, (first, last))
+                    zones[tzid] = (min(known[0], first), max(known[1], last))
+            kept = Written(made_from, b"".join(v.to_ical() for v in vevents), zones)
+            self._series_written[key] = kept
         return kept
 
     def _zone(self, tzid: str, first: date, last: date) -> bytes:
@@ -260,6 +302,19 @@ def _feed_event(event: Event, now: datetime) -> icalendar.Event:
         vevent.add("last-modified", event.updated_at)
     if event.created_at is not None:
         vevent.add("created", event.created_at)
+    return vevent
+
+
+def _for_feed(vevent: icalendar.Event, dates: list[Event]) -> icalendar.Event:
+    """A series' VEVENT as a feed carries it: no alarms (as `_feed_event`), and when its
+    dates were made and last changed."""
+    vevent.subcomponents = [c for c in vevent.subcomponents if c.name != "VALARM"]
+    changed = [e.updated_at for e in dates if e.updated_at is not None]
+    made = [e.created_at for e in dates if e.created_at is not None]
+    if changed:
+        vevent.add("last-modified", max(changed))
+    if made:
+        vevent.add("created", min(made))
     return vevent
 
 

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from bot import commands as cmd
 from bot import timeutil
 from bot.errors import PermissionDenied, UsageError, UserError
-from bot.events import calendar_feeds, ical, render
+from bot.events import calendar_feeds, ical, render, series_commands
 from bot.events.drafts import (
     CLEAR,
     Draft,
@@ -79,11 +80,15 @@ def declare(feature: Events) -> None:
             cmd.Option("channel", K.CHANNEL, "where to announce it (default: here)"),
             REMIND,
             cmd.Option("announce", K.DATETIME, "when to announce it (default: now)"),
+            *series_commands.SERIES,
+            series_commands.CAPACITY,
         ],
         moderator=True,
         examples=[
             '/event add title="itSMF UK Conference" start="2031-11-05 09:00" tz=Europe/London '
             'location="Novotel London West" remind=7d,1d,1h',
+            '/event add title="Service Desk SIG" start="2026-12-03 18:00" repeat=monthly '
+            "count=6 capacity=30",
             "/event add",
         ],
     ))  # fmt: skip
@@ -99,13 +104,17 @@ def declare(feature: Events) -> None:
             cmd.Option("tz", description="new zone (keeps the local clock time)"),
             *DETAILS,
             REMIND,
+            cmd.Option("capacity", description="how many may go, or none for no limit"),
         ],
         moderator=True,
-        examples=['/event edit 3 location="Online" start="2026-12-06 10:00"', "/event edit 3 url=-"],
+        examples=['/event edit 3 location="Online" start="2026-12-06 10:00"', "/event edit 3 url=-",
+                  "/event edit 3 capacity=40"],
     ))  # fmt: skip
     app.command(cmd.Command(
-        ("event", "cancel"), "Cancel an event and its reminders", handlers.cancel, [ID],
-        moderator=True, examples=["/event cancel 3"],
+        ("event", "cancel"), "Cancel an event (a whole series, or one date) and its reminders",
+        handlers.cancel,
+        [ID, cmd.Option("date", description="one date of a series: 2026-12-17")],
+        moderator=True, examples=["/event cancel 3", "/event cancel 3 date=2026-12-17"],
     ))  # fmt: skip
     app.command(cmd.Command(("event", "list"), "Upcoming events", handlers.list_upcoming))
     app.command(cmd.Command(
@@ -127,6 +136,7 @@ def declare(feature: Events) -> None:
         examples=["/event calendar", "/event calendar #general", "/event calendar revoke"],
     ))  # fmt: skip
     app.on_action("event.rsvp", handlers.rsvp)
+    app.on_action("event.rsvp_all", partial(series_commands.rsvp_all, feature))
     app.on_form(FORM_ID, handlers.submit_form)
 
 
@@ -164,9 +174,14 @@ class Handlers:
         channel: ChannelRef | None = None,
         remind: str | None = None,
         announce: datetime | None = None,
+        repeat: str | None = None,
+        until: str | None = None,
+        count: int | None = None,
+        capacity: int | None = None,
         **details: str | None,
     ) -> Any:
-        given = [title, start, end, tz, channel, remind, announce, *details.values()]
+        given = [title, start, end, tz, channel, remind, announce, repeat, until, count,
+                 capacity, *details.values()]  # fmt: skip
         if all(v is None for v in given):
             return OpenForm(add_form(ctx.tz))
         if not title:
@@ -174,17 +189,24 @@ class Handlers:
         if start is None:
             raise UsageError("Missing `start`: when it starts.", "start")
         draft = Draft(
-            title=title, start=start, tz=tz or ctx.tz, end=end,
+            title=title, start=start, tz=tz or ctx.tz, end=end, capacity=capacity,
             remind=self._remind(remind), **{k: v or "" for k, v in details.items()},
         )  # fmt: skip
         draft = check(draft, ctx.now, self.max_remind)
         if announce is not None and announce >= draft.start:
             raise UsageError("The announcement must come before the start.", "announce")
         where = channel or ctx.channel
-        outcome = await self.service.create(
-            ctx.community.id, where, draft, ctx.user.key, announce_at=announce
-        )
-        assert outcome is not None  # a fresh uid never collides
+        if repeat is not None:
+            outcome = await series_commands.add_series(
+                self.feature, ctx, where, draft, repeat, until, count, announce
+            )
+        else:
+            series_commands.refuse_ends_alone(until, count)
+            found = await self.service.create(
+                ctx.community.id, where, draft, ctx.user.key, announce_at=announce
+            )
+            assert found is not None  # a fresh uid never collides
+            outcome = found
         return Ephemeral(confirmation("created", outcome, where, ctx.channel))
 
     async def edit(self, ctx: Context, id: int, **changes: Any) -> Ephemeral:
@@ -204,13 +226,14 @@ class Handlers:
         if end_text:
             end = None if end_text == CLEAR else parse_moment(end_text, tz, ctx.now, "end")
         remind = changes.pop("remind")
+        capacity = series_commands.capacity(changes.pop("capacity"), event.capacity)
         fields = {}
         for name, value in changes.items():
             fields[name] = (
                 getattr(event, name) if value is None else ("" if value == CLEAR else value)
             )
         draft = Draft(
-            start=start, tz=tz, end=end,
+            start=start, tz=tz, end=end, capacity=capacity,
             remind=event.remind if remind is None else self._remind(remind), **fields,
         )  # fmt: skip
         draft = check(draft, ctx.now, self.max_remind, allow_past=start == event.start)
@@ -219,8 +242,12 @@ class Handlers:
         outcome = await self.service.update(event)
         return Ephemeral(confirmation("updated", outcome, event.channel, ctx.channel))
 
-    async def cancel(self, ctx: Context, id: int) -> Ephemeral:
+    async def cancel(self, ctx: Context, id: int, date: str | None = None) -> Ephemeral:
         event = await self._event(ctx, id)
+        if date is not None:
+            return await series_commands.cancel_date(self.feature, ctx, event, date)
+        if event.series_uid:
+            return await series_commands.cancel_series(self.feature, event)
         if not await self.service.cancel(event):
             raise UsageError(f"Event #{id} is already cancelled.", "id")
         return Ephemeral(Post(text=f"Event #{id} **{inert(event.title)}** is cancelled; "
@@ -229,7 +256,8 @@ class Handlers:
     async def rsvps(self, ctx: Context, id: int) -> Ephemeral:
         event = await self._event(ctx, id)
         rsvps = await self.service.store.rsvps(event.id)
-        return Ephemeral(render.rsvp_list(event, rsvps, ctx.tz))
+        waiting = await self.service.waitlist.store.waiting(event.id)
+        return Ephemeral(render.rsvp_list(event, rsvps, ctx.tz, waiting))
 
     async def import_url(self, ctx: Context, url: str) -> Ephemeral:
         check_url(url)
@@ -309,14 +337,11 @@ class Handlers:
         if ctx.now >= event.start:
             raise UserError(f"**{inert(event.title)}** has already started.")
         status, _, notify = answer.partition("+")
-        post = await self.service.rsvp(event, ctx.user, status, bool(notify))
+        said, post = await self.service.answer(event, ctx.user, status, bool(notify))
         replies: list[Any] = []
         if post and await self.service.is_announcement(event.id, ctx.channel, ctx.message_id):
             replies.append(UpdateMessage(post))
-        said = render.RSVP_LABELS[answer].lower()
-        extra = " I'll send you the last reminder as a direct message." if notify else ""
-        replies.append(Ephemeral(Post(text=f"Noted: {said} for **{inert(event.title)}**.{extra} "
-                                           "Change it any time; /event mine lists yours.")))  # fmt: skip
+        replies.append(Ephemeral(render.answered(event, answer, said)))
         return replies
 
     # --- The add form --------------------------------------------------------------------

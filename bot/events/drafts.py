@@ -32,6 +32,7 @@ class Draft:
     organiser: str = ""
     description: str = ""
     remind: list[timedelta] = field(default_factory=list)
+    capacity: int | None = None  # how many may be going (then a waiting list); None: no limit
 
 
 def check(draft: Draft, now: datetime, max_remind: timedelta, allow_past: bool = False) -> Draft:
@@ -66,6 +67,9 @@ def check(draft: Draft, now: datetime, max_remind: timedelta, allow_past: bool =
                 hint=f"Give offsets before the start between 1m and "
                 f"{timeutil.format_duration(max_remind)}, like remind=7d,1d,1h.",
             )
+    if draft.capacity is not None and draft.capacity < 1:
+        raise UsageError("`capacity` must be at least 1.", option="capacity",
+                         hint="Leave it out (or capacity=none on /event edit) for no limit.")  # fmt: skip
     return replace(draft, title=title, url=url, remind=sorted(set(draft.remind), reverse=True))
 
 

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
 from bot import timeutil
 from bot.errors import UserError
+from bot.events import rules
 from bot.events.drafts import Draft
 from bot.events.store import Event
 from bot.model import inert
@@ -27,12 +28,15 @@ if TYPE_CHECKING:
     # the fetcher brings aiohttp; a bot that never exports or imports a calendar needs none.
     import icalendar
 
+    from bot.events.series_store import Series
+
 log = logging.getLogger(__name__)
 
 PRODID = "-//ITSM Community Bot//events//EN"
 ZONE_MARGIN = timedelta(days=2)  # a UTC date is at most a day from its local date
 HORIZON = timedelta(days=180)  # how far ahead a repeating event's occurrences are imported
 MAX_OCCURRENCES = 12  # each is stored and reminded (one announcement speaks for the series)
+SERIES_ZONE_YEARS = 3  # a series without an end: how far ahead its VTIMEZONE reaches
 
 
 def export(events: list[Event], now: datetime) -> bytes:
@@ -52,6 +56,68 @@ def export(events: list[Event], now: datetime) -> bytes:
         last = max(e.end or e.start for e in events).date() + ZONE_MARGIN
         cal.add_missing_timezones(first_date=first, last_date=last)
     return cal.to_ical()
+
+
+def export_series(series: Series, occurrences: list[Event], now: datetime) -> bytes:
+    """A series typed in chat as one calendar event: its RRULE, an EXDATE for each date
+    cancelled, and a RECURRENCE-ID override for each date edited on its own."""
+    import icalendar
+
+    cal = icalendar.Calendar()
+    cal.add("prodid", PRODID)
+    cal.add("version", "2.0")
+    cal.add("calscale", "GREGORIAN")
+    for vevent in series_vevents(series, occurrences, now):
+        cal.add_component(vevent)
+    first, last = series_span(series, occurrences)
+    cal.add_missing_timezones(first_date=first - ZONE_MARGIN, last_date=last + ZONE_MARGIN)
+    return cal.to_ical()
+
+
+def series_span(series: Series, occurrences: list[Event]) -> tuple[date, date]:
+    """The UTC days a series' zone rules must cover: to its rule's last date (a rule
+    without an end: SERIES_ZONE_YEARS ahead; the calendar feed is read again long before)."""
+    cap = series.start + timedelta(days=365 * SERIES_ZONE_YEARS)
+    ends = [rules.last(series.rule, series.start, series.tz, cap)]
+    ends += [e.end or e.start for e in occurrences]
+    return series.start.date(), max(ends).date()
+
+
+def series_vevents(series: Series, occurrences: list[Event], now: datetime) -> list:
+    """The series' VEVENTs: the rule (with the latest date's details, as later dates are
+    made from it), then one per date edited on its own. Its SEQUENCE adds up its dates'
+    own, so any edit or cancellation raises it."""
+    import icalendar
+
+    template = occurrences[-1] if occurrences else None
+    if template is None:
+        return []
+    zone = timeutil.zone(series.tz)
+    length = template.end - template.start if template.end else None
+    stamps = [e.updated_at for e in occurrences if e.updated_at is not None]
+    master = _vevent(replace(
+        template, uid=series.uid, start=series.start,
+        end=series.start + length if length is not None else None,
+        sequence=sum(e.sequence for e in occurrences), state=series.state,
+        updated_at=max(stamps) if stamps else None,
+    ), now)  # fmt: skip
+    master.add("rrule", icalendar.vRecur.from_ical(series.rule))
+    cancelled = [_slot(e).astimezone(zone) for e in occurrences if e.cancelled]
+    if cancelled and not series.cancelled:
+        master.add("exdate", cancelled)
+    found = [master]
+    for event in occurrences:
+        if event.cancelled or event.sequence == 0 or series.cancelled:
+            continue  # a date as the rule made it needs no VEVENT of its own
+        override = _vevent(replace(event, uid=series.uid), now)
+        override.add("recurrence-id", _slot(event).astimezone(zone))
+        found.append(override)
+    return found
+
+
+def _slot(event: Event) -> datetime:
+    """The date the rule gave an occurrence (its RECURRENCE-ID), even if moved since."""
+    return rules.slot_of(event.uid) or event.start
 
 
 def _vevent(event: Event, now: datetime) -> icalendar.Event:

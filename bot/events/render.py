@@ -11,10 +11,26 @@ import logging
 import re
 from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from bot import timeutil
+from bot.events import rules
 from bot.events.store import Counts, Event, Rsvp
-from bot.model import Attachment, Button, Field, Post, inert, link, time_tag
+from bot.model import (
+    Attachment,
+    Button,
+    Field,
+    Post,
+    Select,
+    SelectOption,
+    UserRef,
+    inert,
+    link,
+    time_tag,
+)
+
+if TYPE_CHECKING:
+    from bot.events.waitlist import Answer
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +42,13 @@ RSVP_LABELS = {
     "going+notify": "Going + remind me",
     "interested": "Interested",
     "not_going": "Not going",
+}
+# A series' menu: the same answers, for every date ahead (and those stored later).
+EVERY_DATE = {
+    "going": "Going to every date",
+    "going+notify": "Going to every date + remind me",
+    "interested": "Interested in every date",
+    "not_going": "Not going to any date",
 }
 _UNITS = {"w": "week", "d": "day", "h": "hour", "m": "minute", "s": "second"}
 _FREQUENCIES = {
@@ -90,17 +113,24 @@ def repeat_words(rule: str) -> str:
     return names[0]
 
 
-def series_line(event: Event, following: list[Event]) -> str:
-    """'Repeats monthly · next: ⟦5 Jan⟧, ⟦2 Feb⟧, ⟦2 Mar⟧ and 2 more' (dates in each
-    reader's zone); '' when there is nothing to say."""
+def series_line(event: Event, following: list[Event], cancelled: list[Event] | None = None) -> str:
+    """'Repeats monthly · next: ⟦5 Jan⟧, ⟦2 Feb⟧, ⟦2 Mar⟧ and 2 more · until ⟦30 Jun⟧ ·
+    cancelled: ⟦12 Jan⟧' (dates in each reader's zone); '' when there is nothing to say."""
     words = repeat_words(event.series_rule)
-    if not words and not following:
+    if not words and not following and not cancelled:
         return ""
     line = f"Repeats {words}" if words else "Repeats"
     if following:
         dates = ", ".join(time_tag(e.start, "d") for e in following[:NEXT_DATES])
         more = len(following) - NEXT_DATES
         line += f" · next: {dates}" + (f" and {more} more" if more > 0 else "")
+    until, count = rules.ends(event.series_rule)
+    if until is not None:
+        line += f" · until {time_tag(until, 'd')}"
+    elif count is not None:
+        line += f" · {count} date{'s' if count > 1 else ''} in all"
+    if cancelled:
+        line += " · cancelled: " + ", ".join(time_tag(e.start, "d") for e in cancelled)
     return line
 
 
@@ -127,8 +157,12 @@ def rsvp_buttons(event: Event) -> list[Button]:
     ]
 
 
-def counts_line(counts: Counts) -> str:
-    return f"{counts.going} going · {counts.interested} interested · {counts.not_going} not going"
+def counts_line(counts: Counts, capacity: int | None = None, waiting: int = 0) -> str:
+    """'3 going · 1 interested · 0 not going'; with a capacity '12/20 going · 3 waiting · …'."""
+    going = f"{counts.going} going" if capacity is None else f"{counts.going}/{capacity} going"
+    if waiting:
+        going += f" · {waiting} waiting"
+    return f"{going} · {counts.interested} interested · {counts.not_going} not going"
 
 
 def announcement(
@@ -137,11 +171,14 @@ def announcement(
     zone: str,
     ics: bytes | None = None,
     following: list[Event] | None = None,
+    waiting: int = 0,
+    cancelled: list[Event] | None = None,
 ) -> Post:
     """The post announcing an event; edited in place as the event or its RSVPs change.
 
     An occurrence of a repeating event is the one announcement of its series while it is
-    the next: WHEN also says how it repeats and names the `following` dates."""
+    the next: WHEN also says how it repeats and names the `following` dates (and the
+    `cancelled` ones); `series_announcement` adds the rest."""
     attachments = [Attachment(f"event-{event.id}.ics", ics, "text/calendar")] if ics else []
     if event.cancelled:
         # The calendar stays, marked cancelled: whoever added the event can open it again
@@ -157,7 +194,7 @@ def announcement(
             zone=zone,
         )
     fields = listing_fields(event)
-    repeats = series_line(event, following or []) if event.series_uid else ""
+    repeats = series_line(event, following or [], cancelled) if event.series_uid else ""
     if repeats:
         fields = [
             Field(f.name, f"{f.value}\n{repeats}", f.inline) if f.name == "WHEN" else f
@@ -166,11 +203,98 @@ def announcement(
     return Post(
         title=f"📅 {inert(event.title)}",
         url=event.url,
-        text=f"**RSVP:** {counts_line(counts)}",
+        text=f"**RSVP:** {counts_line(counts, event.capacity, waiting)}",
         fields=fields,
         footer=f"Event #{event.id} · Add to calendar: open the attached .ics",
         buttons=rsvp_buttons(event),
         attachments=attachments,
+        color=EVENT_COLOR,
+        zone=zone,
+    )
+
+
+def series_announcement(
+    event: Event,
+    counts: Counts,
+    zone: str,
+    ics: bytes,
+    following: list[Event],
+    cancelled: list[Event],
+    waiting: int = 0,
+) -> Post:
+    """A series' one post, showing its next date `event`: the buttons answer that date,
+    the menu every date (those stored later too)."""
+    post = announcement(event, counts, zone, ics, following, waiting, cancelled)
+    post.text = (
+        f"**RSVP for {time_tag(event.start, 'D')}:** {counts_line(counts, event.capacity, waiting)}"
+        "\n_The buttons answer this date; the menu answers every date._"
+    )
+    post.selects = [every_date_select(event)]
+    return post
+
+
+def every_date_select(event: Event) -> Select:
+    options = [SelectOption(label, answer) for answer, label in EVERY_DATE.items()]
+    return Select("event.rsvp_all", options, "Answer for every date…", value=str(event.id))
+
+
+def series_over(last: Event, zone: str, ics: bytes) -> Post:
+    """A series with no date ahead: cancelled (as a whole, or every date left), or over."""
+    if last.cancelled:
+        post = announcement(last, Counts(), zone, ics)
+        post.text = "**This series has been cancelled.** Its reminders are cancelled too."
+        return post
+    return Post(
+        title=f"📅 {inert(last.title)}",
+        url=last.url,
+        text="**This series is over.** Thank you to everyone who came.",
+        fields=listing_fields(last),
+        footer=f"Event #{last.id} · the series' calendar: open the attached .ics",
+        attachments=[Attachment(f"event-{last.id}.ics", ics, "text/calendar")],
+        color=CANCELLED_COLOR,
+        zone=zone,
+    )
+
+
+def answered(event: Event, answer: str, said: Answer) -> Post:
+    """The private reply to an RSVP button: noted, or on the waiting list with the place."""
+    title = inert(event.title)
+    on = f" on {time_tag(event.start, 'D')}" if event.series_uid else ""
+    if said.status == "waiting":
+        return Post(text=f"**{title}**{on} is full ({event.capacity} going): you're on the"
+                         f" waiting list, number {said.place}. If a place comes free you move"
+                         " up, and I'll tell you by direct message.")  # fmt: skip
+    label = RSVP_LABELS[answer].lower()
+    extra = " I'll send you the last reminder as a direct message." if "+" in answer else ""
+    return Post(text=f"Noted: {label} for **{title}**{on}.{extra} "
+                     "Change it any time; /event mine lists yours.")  # fmt: skip
+
+
+def answered_all(event: Event, answer: str, answered: list[tuple[Event, Answer]]) -> Post:
+    """The private reply to a series' menu: every date noted, the full ones' places."""
+    lines = [f"Noted: {EVERY_DATE[answer].lower()} of **{inert(event.title)}**:"
+             f" {len(answered)} date{'s' if len(answered) > 1 else ''} ahead, and the dates"
+             " added later get the same answer."]  # fmt: skip
+    for date_ahead, said in answered:
+        if said.status == "waiting":
+            lines.append(f"- {time_tag(date_ahead.start, 'D')} is full: you're number"
+                         f" {said.place} on its waiting list (I'll tell you by direct message"
+                         " if you move up).")  # fmt: skip
+    lines.append("One date at a time: the buttons on the announcement or on a reminder.")
+    return Post(text="\n".join(lines))
+
+
+def moved_up(event: Event, zone: str) -> Post:
+    """The direct message to a member moved up from the waiting list."""
+    return Post(
+        title=f"🎟️ You have a place: {inert(event.title)}",
+        url=event.url,
+        text=f"A place came free at **{inert(event.title)}** ({time_tag(event.start, 'F')})"
+        " and you were next on the waiting list: you're now going."
+        "\nCan't make it after all? Answer Not going on the announcement, so the next one"
+        " moves up.",
+        fields=listing_fields(event)[1:],
+        footer=f"Event #{event.id}",
         color=EVENT_COLOR,
         zone=zone,
     )
@@ -275,14 +399,24 @@ def upcoming(events: list[Event], zone: str) -> Post:
     )
 
 
-def rsvp_list(event: Event, rsvps: list[Rsvp], zone: str) -> Post:
+def rsvp_list(
+    event: Event, rsvps: list[Rsvp], zone: str, waiting: list[UserRef] | None = None
+) -> Post:
     fields = []
     for status in ("going", "interested", "not_going"):
         people = [r for r in rsvps if r.status == status]
         names = ", ".join(
             inert(r.member.name or r.member.user) + (" 🔔" if r.notify else "") for r in people
         )
-        fields.append(Field(f"{RSVP_LABELS[status]} ({len(people)})", names or "—", False))
+        label = RSVP_LABELS[status]
+        if status == "going" and event.capacity is not None:
+            label += f" ({len(people)} of {event.capacity})"
+        else:
+            label += f" ({len(people)})"
+        fields.append(Field(label, names or "—", False))
+    if waiting:
+        names = ", ".join(f"{n}. {inert(m.name or m.user)}" for n, m in enumerate(waiting, 1))
+        fields.insert(1, Field(f"Waiting list ({len(waiting)})", names, False))
     return Post(
         title=f"RSVPs for #{event.id} {inert(event.title)}",
         fields=fields,

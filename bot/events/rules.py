@@ -159,6 +159,12 @@ def dates(
         yield found
 
 
+def last(rule: str, start: datetime, tz: str, cap: datetime) -> datetime:
+    """The rule's last date up to `cap` (a rule without an end: about `cap`)."""
+    found = _rrule(rule, start, tz).before(timeutil.local(cap, tz), inc=True)
+    return start if found is None else found.astimezone(UTC)
+
+
 def on_day(rule: str, start: datetime, tz: str, day: date) -> datetime | None:
     """The rule's date on local `day`, if it gives one."""
     zone = timeutil.zone(tz)
@@ -182,7 +188,10 @@ def slot_of(uid: str) -> datetime | None:
 
 def ends(rule: str) -> tuple[datetime | None, int | None]:
     """The stored rule's UNTIL (UTC) and COUNT, for saying when a series ends."""
-    parts = dict(p.partition("=")[::2] for p in rule.split(";"))
-    until = _utc(parts["UNTIL"]) if "UNTIL" in parts else None
+    parts = dict(p.partition("=")[::2] for p in rule.upper().split(";"))
+    try:
+        until = _utc(parts["UNTIL"]) if "UNTIL" in parts else None
+    except ValueError:  # an imported calendar's own form: not said
+        until = None
     count = int(parts["COUNT"]) if parts.get("COUNT", "").isdigit() else None
     return until, count

@@ -16,7 +16,9 @@ from typing import TYPE_CHECKING
 from bot.errors import UserError
 from bot.events import ical, render
 from bot.events.drafts import Draft, check
+from bot.events.series_store import Series, SeriesStore
 from bot.events.store import Event, EventStore
+from bot.events.waitlist import Answer, Waitlist
 from bot.model import ChannelRef, Post, UserRef, inert
 from bot.scheduler import ANY_LATENESS, Job
 from bot.timeutil import format_duration
@@ -28,6 +30,7 @@ log = logging.getLogger(__name__)
 
 REMIND_KIND = "event.remind"
 ANNOUNCE_KIND = "event.announce"
+NEXT_KIND = "event.next"  # a series' date begins: its announcement moves on to the next
 
 
 def post_key(event_id: int, channel: ChannelRef) -> str:
@@ -52,12 +55,16 @@ class EventService:
         self.store = EventStore(app.db)
         self._locks: dict[int, asyncio.Lock] = {}
         self._ics_cache: dict[int, tuple[int, bytes]] = {}
+        self.waitlist = Waitlist(app)
+        self.series_store = SeriesStore(app.db)
+        self._series_ics: dict[str, tuple[tuple, bytes]] = {}
 
     def register_jobs(self, reminder_grace: timedelta) -> None:
         self.app.scheduler.handle(REMIND_KIND, self._remind, grace=reminder_grace)
         # However long the bot was down, an event not yet started is still worth announcing
         # (the job itself declines once the event has started).
         self.app.scheduler.handle(ANNOUNCE_KIND, self._announce_job, grace=ANY_LATENESS)
+        self.app.scheduler.handle(NEXT_KIND, self._next_job, grace=ANY_LATENESS)
 
     # --- Changes -------------------------------------------------------------------------
 
@@ -82,28 +89,34 @@ class EventService:
             title=draft.title, start=draft.start, end=draft.end, tz=draft.tz,
             location=draft.location, url=draft.url, organiser=draft.organiser,
             description=draft.description, remind=draft.remind, announce_at=announce_at,
-            series_uid=series[0], series_rule=series[1],
+            series_uid=series[0], series_rule=series[1], capacity=draft.capacity,
         )  # fmt: skip
         stored = await self.store.create(event, created_by, now)
         if stored is None:
             return None
         outcome = Outcome(stored, await self._arm_reminders(stored))
-        if not announce:
-            pass  # one occurrence of a series: the series is announced once, by the caller
-        elif announce_at is not None and announce_at > now:
-            await self.app.scheduler.schedule(
-                f"event:{stored.id}:announce", ANNOUNCE_KIND, announce_at, {"event": stored.id}
-            )
-            outcome.notes.append("announcement scheduled")
-        else:
-            await self.announce(stored)
+        await self._arm_next(stored)
+        if announce:  # one occurrence of a series: the series is announced once, by the caller
+            outcome.notes += await self.announce_when(stored, announce_at)
         log.info("event %d created by %s: %s", stored.id, created_by, stored.title)
         return outcome
+
+    async def announce_when(self, event: Event, announce_at: datetime | None) -> list[str]:
+        """Announce now, or schedule the announcement for `announce_at`."""
+        if announce_at is not None and announce_at > self.app.clock.now():
+            await self.app.scheduler.schedule(
+                f"event:{event.id}:announce", ANNOUNCE_KIND, announce_at, {"event": event.id}
+            )
+            return ["announcement scheduled"]
+        await self.announce(event)
+        return []
 
     async def update(self, event: Event) -> Outcome:
         """Write the edited event, move its reminders and edit its announcements."""
         stored = await self.store.update(event, self.app.clock.now())
         notes = await self._arm_reminders(stored)
+        await self._arm_next(stored)
+        notes += await self._capacity_notes(stored)
         if await self._announce_before_start(stored):
             notes.append("announced now: the new start is before the planned announcement")
         await self.refresh(stored.id)
@@ -129,8 +142,27 @@ class EventService:
 
     async def rsvp(self, event: Event, member: UserRef, status: str, notify: bool) -> Post | None:
         """Record the answer; return the announcement as it now reads."""
-        await self.store.rsvp(event.id, member, status, notify, self.app.clock.now())
-        return await self.refresh(event.id)
+        return (await self.answer(event, member, status, notify))[1]
+
+    async def answer(
+        self, event: Event, member: UserRef, status: str, notify: bool
+    ) -> tuple[Answer, Post | None]:
+        """Record the answer (a full event's waiting list takes "going"), move up whoever
+        a freed place goes to; return what stands and the announcement as it now reads."""
+        answer = await self.waitlist.answer(event, member, status, notify)
+        return answer, await self.refresh(event.id)
+
+    async def _capacity_notes(self, event: Event) -> list[str]:
+        """After an edit: places a raised (or removed) limit frees go to those waiting;
+        a limit below those going keeps them going, and the moderator hears so."""
+        moved = await self.waitlist.fill(event)
+        notes = [f"{moved} member(s) moved up from the waiting list and told"] if moved else []
+        going = (await self.store.counts(event.id)).going
+        if event.capacity is not None and going > event.capacity:
+            notes.append(f"{going} are already going, more than the capacity of"
+                         f" {event.capacity}: they stay going, and \"Going\" now joins the"
+                         " waiting list until fewer are going")  # fmt: skip
+        return notes
 
     async def import_calendar(
         self,
@@ -204,13 +236,45 @@ class EventService:
             await self.app.outbox.enqueue(channel, post, post_key(event.id, channel))
 
     async def announcement(self, event: Event) -> Post:
+        if event.series_uid:
+            return await self._series_announcement(event)
         counts = await self.store.counts(event.id)
         zone = await self._zone(event)
-        following = []
-        if event.series_uid:
-            series = await self.store.series(event.community_id, event.series_uid, event.start)
-            following = [e for e in series if e.start > event.start]
-        return render.announcement(event, counts, zone, self._ics(event), following)
+        waiting = await self.waitlist.store.count(event.id)
+        return render.announcement(event, counts, zone, self._ics(event), waiting=waiting)
+
+    async def _series_announcement(self, event: Event) -> Post:
+        """The one post of a series, as its next date stands: that date's WHEN, counts and
+        buttons, the dates after it (and those cancelled), a menu answering every date."""
+        now = self.app.clock.now()
+        every = await self.store.occurrences(event.community_id, event.series_uid)
+        series = await self.series_store.by_uid(event.community_id, event.series_uid)
+        ahead = [e for e in every if e.start > now]
+        scheduled = [e for e in ahead if not e.cancelled]
+        zone = await self._zone(event)
+        if not scheduled or (series is not None and series.cancelled):
+            last = (ahead or every or [event])[-1]
+            return render.series_over(last, zone, self._series_file(series, every, last))
+        shown = scheduled[0]
+        counts = await self.store.counts(shown.id)
+        waiting = await self.waitlist.store.count(shown.id)
+        cancelled = [e for e in ahead if e.cancelled]
+        return render.series_announcement(
+            shown, counts, zone, self._series_file(series, every, shown), scheduled[1:],
+            cancelled, waiting,
+        )  # fmt: skip
+
+    def _series_file(self, series: Series | None, every: list[Event], shown: Event) -> bytes:
+        """A series typed in chat: one VEVENT with its RRULE and EXDATEs (kept until one
+        of its dates changes); an imported one: the date shown, as its calendar has it."""
+        if series is None:
+            return self._ics(shown)
+        made_from = (series.state, *((e.id, e.sequence, e.state) for e in every))
+        cached = self._series_ics.get(series.uid)
+        if cached is None or cached[0] != made_from:
+            cached = (made_from, ical.export_series(series, every, self.app.clock.now()))
+            self._series_ics[series.uid] = cached
+        return cached[1]
 
     def _ics(self, event: Event) -> bytes:
         """The event's own .ics; kept until the event changes (RSVPs do not change it)."""
@@ -226,6 +290,10 @@ class EventService:
         The read and the edit happen under one lock per event, so the last edit queued
         always carries counts read after the last change: concurrent clicks end exact.
         """
+        event = await self.store.get(event_id)
+        if event is not None and event.series_uid:  # the series' one post speaks for it
+            head = await self.store.series_head(event.community_id, event.series_uid)
+            event_id = head.id if head else event_id
         lock = self._locks.setdefault(event_id, asyncio.Lock())
         async with lock:
             event = await self.store.get(event_id)
@@ -239,6 +307,10 @@ class EventService:
     async def is_announcement(self, event_id: int, channel: ChannelRef, message_id: str) -> bool:
         if not message_id:
             return False
+        event = await self.store.get(event_id)
+        if event is not None and event.series_uid:
+            head = await self.store.series_head(event.community_id, event.series_uid)
+            event_id = head.id if head else event_id
         return await self.app.outbox.message_id(post_key(event_id, channel)) == message_id
 
     # --- Reminders -----------------------------------------------------------------------
@@ -292,6 +364,15 @@ class EventService:
             for member in await self.store.to_notify(event.id):
                 direct = ChannelRef.direct(member)
                 await self.app.outbox.enqueue(direct, private, f"{key}:{direct.key}")
+
+    async def _arm_next(self, event: Event) -> None:
+        """A series' date: when it begins, its announcement moves on to the next date."""
+        if event.series_uid and event.start > self.app.clock.now():
+            key = f"event:{event.id}:next"
+            await self.app.scheduler.schedule(key, NEXT_KIND, event.start, {"event": event.id})
+
+    async def _next_job(self, job: Job) -> None:
+        await self.refresh(int(job.payload["event"]))
 
     async def _announce_job(self, job: Job) -> None:
         event = await self.store.get(int(job.payload["event"]))
