@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.app import Feature
+from bot.digest import Digest
 from bot.events import Events
 from bot.feeds import Feeds
 from bot.help import Help
@@ -12,4 +13,4 @@ from bot.web.feature import Web
 
 
 def all_features() -> list[type[Feature]]:
-    return [Help, Feeds, Polls, Surveys, Events, JustDoIt, Web]
+    return [Help, Feeds, Polls, Surveys, Events, JustDoIt, Digest, Web]

@@ -44,7 +44,11 @@ EDIT_WAIT = 1.0  # seconds an edit waits before looking again whether its post w
 
 
 class Transport(Protocol):
-    """What an adapter gives the outbox: send, edit, and find a post by its key."""
+    """What an adapter gives the outbox: send, edit, and find a post by its key.
+
+    Optionally also `engagement` (see `ReadsEngagement`): how members took to one of the
+    bot's posts. A transport without it is simply not asked (`LaneRunner.engagement`).
+    """
 
     platform: str
     pace: float  # seconds between two posts in one channel
@@ -56,6 +60,28 @@ class Transport(Protocol):
     async def find(self, channel: ChannelRef, key: str, since: float) -> str | None:
         """The message id of the post sent with `key`, looking at messages from `since`
         (wall-clock seconds) on; None if the platform does not have it."""
+        ...
+
+
+@dataclass(frozen=True)
+class Engagement:
+    """How members took to one post: reactions (every emoji together, the bot's own not
+    counted) and replies in its thread."""
+
+    reactions: int = 0
+    replies: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.reactions + self.replies
+
+
+class ReadsEngagement(Protocol):
+    """The optional transport capability behind the weekly digest's "most discussed"."""
+
+    async def engagement(self, channel: ChannelRef, message_id: str) -> Engagement | None:
+        """Reactions and thread replies of the bot's message `message_id` in `channel`;
+        None if the platform no longer has it."""
         ...
 
 
@@ -147,6 +173,26 @@ class LaneRunner:
                 log.warning("outbox: no %s connection; its posts wait", platform)
             return False
         return True
+
+    # --- Reading back ------------------------------------------------------------------
+
+    async def engagement(self, channel: ChannelRef, message_id: str) -> Engagement | None:
+        """Reactions and replies of one of the bot's posts, through its platform's transport,
+        under the same cap and deadline as a send; None when the platform is not connected,
+        cannot tell, or the read failed (logged: a read is worth no retry)."""
+        platform = channel.platform
+        transport = self.transports.get(platform)
+        read = getattr(transport, "engagement", None)
+        if read is None or platform in self.paused:
+            return None
+        try:
+            return await self._call(platform, read, channel, message_id)
+        except DeliveryError as exc:
+            log.info("outbox: could not read %s in %s back: %s", message_id, channel.key, exc)
+            return None
+        except Exception:  # a bug in a read must not cost the caller its whole answer
+            log.exception("outbox: reading %s in %s back failed", message_id, channel.key)
+            return None
 
     # --- Serving ---------------------------------------------------------------------------
 

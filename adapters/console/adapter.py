@@ -6,6 +6,8 @@ Scripted input, one action a line (also typed interactively):
   @name! /cmd args          as moderator `name`
   @name click N LABEL       press button LABEL on bot message #N
   @name form key=value ...  submit the form open for `name`
+  @name react N EMOJI       react to message #N (counted by the weekly digest)
+  @name reply N TEXT        reply in message #N's thread (counted too)
 Blank lines and lines starting with '#' are skipped.
 
 Output, one block a message: "#N [public]" (in #general), "#N [public in #CHANNEL]",
@@ -26,6 +28,7 @@ from adapters.console.render import render
 from bot import textargs
 from bot.app import App
 from bot.errors import UsageError
+from bot.lanes import Engagement
 from bot.model import (
     Action,
     ChannelRef,
@@ -63,6 +66,8 @@ class Screen:
         self.files = files
         self.messages: dict[int, Shown] = {}
         self.by_key: dict[str, int] = {}
+        self.reactions: set[tuple[int, str, str]] = set()  # (message, member, emoji)
+        self.replies: dict[int, list[tuple[str, str]]] = {}  # message -> (member, text)
 
     def _save(self, number: int, post: Post) -> None:
         if self.files is None:
@@ -115,6 +120,13 @@ class ConsoleTransport:
     async def find(self, channel: ChannelRef, key: str, since: float) -> str | None:
         number = self.screen.by_key.get(key)
         return str(number) if number else None
+
+    async def engagement(self, channel: ChannelRef, message_id: str) -> Engagement | None:
+        number = int(message_id) if message_id.isdigit() else 0
+        if number not in self.screen.messages:
+            return None
+        reactions = sum(1 for n, _, _ in self.screen.reactions if n == number)
+        return Engagement(reactions, len(self.screen.replies.get(number, [])))
 
 
 class Console:
@@ -173,6 +185,9 @@ class Console:
             return await self._click(user, is_mod, args)
         if verb == "form":
             return await self._form(user, is_mod, args), self.form_cards.get(user.user, 0)
+        if verb in ("react", "reply"):
+            self._respond(user, verb, args)
+            return [], 0
         raise UsageError(
             f"I can't read `{rest}`.",
             hint="Lines look like: /help | @name /cmd args | @name! /cmd args | "
@@ -204,6 +219,19 @@ class Console:
         raise UsageError(
             f"Message #{number_text} has no button `{label}`.", hint=f"Its buttons: {labels}"
         )
+
+    def _respond(self, user: UserRef, verb: str, args: str) -> None:
+        """A member reacting to, or replying under, a message: only counted and echoed."""
+        number_text, _, what = args.strip().partition(" ")
+        number = int(number_text) if number_text.isdigit() else 0
+        if number not in self.screen.messages or not what.strip():
+            raise UsageError(f"Write: @name {verb} N {'EMOJI' if verb == 'react' else 'TEXT'}")
+        if verb == "react":
+            self.screen.reactions.add((number, user.user, what.strip()))
+            self.screen.write(f"  ({user.name} reacted {what.strip()} to #{number})")
+        else:
+            self.screen.replies.setdefault(number, []).append((user.user, what.strip()))
+            self.screen.write(f"  ({user.name} replied to #{number}: {what.strip()})")
 
     async def _form(self, user: UserRef, is_mod: bool, args: str) -> list[Reply]:
         form = self.forms.get(user.user)

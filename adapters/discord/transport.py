@@ -33,6 +33,7 @@ import discord
 
 from adapters.discord.render import render
 from bot.errors import DeliveryError, Failure
+from bot.lanes import Engagement
 from bot.model import Attachment, ChannelRef, Post
 
 log = logging.getLogger(__name__)
@@ -138,6 +139,19 @@ class DiscordTransport:
         except PLATFORM_ERRORS as exc:
             raise delivery_error(exc, f"search {channel.key} for {key}") from exc
         return None
+
+    async def engagement(self, channel: ChannelRef, message_id: str) -> Engagement | None:
+        """Reactions (every emoji's count, the bot's own not counted) and the messages in
+        the thread started from it, read from the message itself; None if it is gone."""
+        try:
+            message = await (await self._target(channel)).fetch_message(int(message_id))
+        except discord.NotFound:
+            return None
+        except PLATFORM_ERRORS as exc:
+            raise delivery_error(exc, f"read {message_id} in {channel.key}") from exc
+        reactions = sum(r.count - (1 if r.me else 0) for r in message.reactions)
+        thread = message.thread
+        return Engagement(reactions=reactions, replies=thread.message_count if thread else 0)
 
 
 def _moment(seconds: float) -> datetime:

@@ -36,6 +36,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.render import render
 from bot.errors import DeliveryError, Failure
+from bot.lanes import Engagement
 from bot.model import Attachment, ChannelRef, Post
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,7 @@ CREDENTIALS_ERRORS = {
 }
 MAYBE_DONE_ERRORS = {"internal_error", "fatal_error", "service_unavailable", "request_timeout"}
 PASSING_ERRORS = {"team_added_to_org"}
+GONE_ERRORS = {"message_not_found", "thread_not_found", "channel_not_found"}  # nothing to read
 TOKEN_FIX = "set SLACK_BOT_TOKEN to the app's current bot token (xoxb-...) and restart"
 
 
@@ -301,6 +303,33 @@ class SlackTransport:
                     return None
         except FAILURES as exc:
             raise delivery_error(exc) from exc
+
+    async def engagement(self, channel: ChannelRef, message_id: str) -> Engagement | None:
+        """Reactions (`reactions.get`, every emoji's count but the bot's own) and thread
+        replies (`conversations.replies`, the parent's `reply_count`) of the bot's message
+        `message_id`; None if Slack no longer has it. Needs the `reactions:read` scope."""
+        channel = await self.conversation(channel)
+        try:
+            reacted = await self.client.reactions_get(
+                channel=channel.channel, timestamp=message_id, full=True
+            )
+            thread = await self.client.conversations_replies(
+                channel=channel.channel, ts=message_id, limit=1
+            )
+        except SlackApiError as exc:
+            if exc.response.get("error") in GONE_ERRORS:
+                return None
+            raise delivery_error(exc) from exc
+        except FAILURES as exc:
+            raise delivery_error(exc) from exc
+        message = reacted.get("message") or {}
+        bot_user = message.get("user")
+        reactions = sum(
+            int(r.get("count") or 0) - (1 if bot_user in (r.get("users") or []) else 0)
+            for r in message.get("reactions") or []
+        )
+        parent = (thread.get("messages") or [{}])[0]
+        return Engagement(reactions=max(0, reactions), replies=int(parent.get("reply_count") or 0))
 
 
 def _rendered(post: Post) -> dict[str, Any]:
