@@ -230,6 +230,8 @@ class SeriesService:
         series = await self.store.by_uid(event.community_id, event.series_uid)
         if series is not None:
             await self.store.cancel(series.id, now)
+            if not await self.store.live():
+                await self.app.scheduler.cancel(EXTEND_KEY)
         cancelled = 0
         for date_ahead in await self.events.series(event.community_id, event.series_uid, now):
             if date_ahead.start > now and await self.service.cancel(date_ahead):
