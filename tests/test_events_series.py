@@ -9,14 +9,20 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import aiohttp
 import icalendar
 import pytest
 import recurring_ical_events
 
 from adapters.console import Console
+from adapters.discord.render import render
+from adapters.slack import create
 from bot.events import Events
 from bot.help import Help
+from tests.fakes.fake_slack import block_actions_payload, interaction_body
+from tests.fakes.fake_slack import fake_slack as fake_slack_fixture  # noqa: F401
 from tests.test_events_calendar_feeds import ask, read
+from tests.test_polls_slack import SECRET, Slack
 
 FEATURES = [Help, Events]
 ADD = '@mod! /event add title="Service Desk SIG" start="2026-12-01 18:00" tz=Europe/London'
@@ -364,3 +370,74 @@ async def test_the_calendar_feed_carries_a_series_as_one_vevent(web, clock):
     assert [tz["TZID"] for tz in cal.walk("VTIMEZONE")] == ["Europe/London"]
     shown = [e for e in expanded(cal, datetime(2027, 1, 1, tzinfo=UTC)) if e.hour == 18]
     assert shown == [TUESDAYS[0], TUESDAYS[1], TUESDAYS[3]]
+
+
+@pytest.fixture
+async def slack(make_app, fake_slack):
+    """The bot on Slack (slack-bolt in HTTP mode, signed requests) against the fake."""
+    config = {"slack": {"mode": "http", "host": "127.0.0.1", "port": 0}}
+    app = await make_app(FEATURES, config=config)
+    env = {
+        "SLACK_BOT_TOKEN": "xoxb-test",
+        "SLACK_API_URL": fake_slack.base_url,
+        "SLACK_SIGNING_SECRET": SECRET,
+    }
+    surface = create(app, app.config.section("slack"), env)
+    await surface.start()
+    async with aiohttp.ClientSession() as session:
+        try:
+            yield Slack(app, surface, fake_slack, session)
+        finally:
+            await surface.stop()
+
+
+async def test_on_slack_the_menu_answers_every_date(slack, clock):
+    slack.fake.users["U9"] = {"is_admin": True}
+    created = await slack.command(
+        "event", 'add title="Service Desk SIG" start="2026-12-01 18:00" repeat=weekly count=3',
+        user="U9",
+    )  # fmt: skip
+    assert "repeats weekly" in str(created)
+    await slack.app.outbox.drain()
+    (posted,) = slack.fake.calls_to("chat.postMessage")
+    actions = [b for b in posted["blocks"] if b["type"] == "actions"]
+    buttons = [e for e in actions[0]["elements"] if e["type"] == "button"]
+    assert [b["value"] for b in buttons] == ["1:going", "1:going+notify", "1:interested",
+                                             "1:not_going"]  # fmt: skip
+    (menu,) = [e for b in actions for e in b["elements"] if e["type"] == "static_select"]
+    assert [o["text"]["text"] for o in menu["options"]][0] == "Going to every date"
+    block_id = next(b["block_id"] for b in actions if menu in b["elements"])
+
+    ts = slack.fake.messages["C1"][0]["ts"]
+    payload = block_actions_payload(menu["action_id"], "", user_id="U5", message_ts=ts,
+                                    response_url=slack.fake.response_url())  # fmt: skip
+    payload["actions"] = [{
+        "type": "static_select", "action_id": menu["action_id"], "block_id": block_id,
+        "selected_option": {"value": "going", "text": {"type": "plain_text", "text": "x"}},
+        "action_ts": "1700000001.000200",
+    }]  # fmt: skip
+    before = len(slack.fake.responses)
+    assert await slack.post(interaction_body(payload)) == 200
+    said = (await slack.fake.wait_for_response(before + 1))[-1]
+    assert "3 dates ahead" in str(said)
+    rows = await slack.app.db.fetchall(
+        "SELECT event_id FROM event_rsvps WHERE member = 'slack:T1:U5' AND status = 'going'"
+    )
+    assert [r["event_id"] for r in rows] == [1, 2, 3]
+
+
+async def test_on_discord_the_announcement_has_its_buttons_and_the_menu(make_app):
+    app, console, out = await boot(make_app)
+    await say(console, out, ADD + " repeat=weekly count=3 capacity=10")
+    post = posts(console, "📅")[0]
+    view = render(post).view
+    assert view is not None
+    rows = view.to_components()
+    assert [[c["type"] for c in row["components"]] for row in rows] == [[2, 2, 2, 2], [3]]
+    (menu,) = rows[1]["components"]
+    assert [o["label"] for o in menu["options"]] == [
+        "Going to every date", "Going to every date + remind me", "Interested in every date",
+        "Not going to any date",
+    ]  # fmt: skip
+    assert menu["custom_id"].startswith("itsm:event.rsvp_all")
+    assert "0/10 going" in post.text
