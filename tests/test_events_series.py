@@ -3,7 +3,8 @@ its next dates; each date is reminded in its turn (also across restarts, none lo
 twice); the announcement moves on to each next date, its buttons answer that date and its
 menu every date; one date or the whole series can be cancelled; the daily job stores the
 dates coming within reach; the .ics and the calendar feed carry one VEVENT with the RRULE
-and an EXDATE per cancelled date. Driven on the console under a fake clock."""
+and an EXDATE per cancelled date. Driven on the console under a fake clock; the menu
+also through slack-bolt against the fake Slack, and as discord.py components."""
 
 from __future__ import annotations
 
