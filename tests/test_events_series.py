@@ -14,6 +14,7 @@ import aiohttp
 import icalendar
 import pytest
 import recurring_ical_events
+from aiohttp import web
 
 from adapters.console import Console
 from adapters.discord.render import render
@@ -23,6 +24,7 @@ from bot.help import Help
 from tests.fakes.fake_slack import block_actions_payload, interaction_body
 from tests.fakes.fake_slack import fake_slack as fake_slack_fixture  # noqa: F401
 from tests.test_events_calendar_feeds import ask, read
+from tests.test_events_ical import MONTHLY_SIG
 from tests.test_polls_slack import SECRET, Slack
 
 FEATURES = [Help, Events]
@@ -442,3 +444,45 @@ async def test_on_discord_the_announcement_has_its_buttons_and_the_menu(make_app
     ]  # fmt: skip
     assert menu["custom_id"].startswith("itsm:event.rsvp_all")
     assert "0/10 going" in post.text
+
+
+@pytest.fixture
+async def sig_calendar_url():
+    """The monthly SIG calendar of tests/test_events_ical.py at a local URL."""
+
+    async def serve(request):
+        return web.Response(body=MONTHLY_SIG, content_type="text/calendar")
+
+    application = web.Application()
+    application.router.add_get("/sig.ics", serve)
+    runner = web.AppRunner(application)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    yield f"http://127.0.0.1:{port}/sig.ics"
+    await runner.cleanup()
+
+
+async def test_an_imported_monthly_series_is_one_series_end_to_end(
+    make_app, clock, sig_calendar_url
+):
+    config = {"event": {"import_allow_private": True}}
+    app, console, out = await boot(make_app, config)
+    await say(console, out, f"@mod! /event import {sig_calendar_url}")
+    (announcement,) = [n for n, s in console.screen.messages.items() if "SIG" in s.post.title]
+    rows = await app.db.fetchall("SELECT id FROM events WHERE series_uid != '' ORDER BY start_at")
+    sig = [r["id"] for r in rows]
+    assert len(sig) == 4  # Dec, Jan (moved), Apr, May: Feb excluded, Mar cancelled
+    december = sig[0]
+    said = await say(console, out, f'@ann click {announcement} "Going to every date"')
+    assert "4 dates ahead" in said
+    assert set(await answers(app, "ann")) == set(sig)
+
+    said = await say(console, out, f"@mod! /event cancel {december} date=2027-01-14")
+    assert "(moved a week) of Thu 14 Jan 2027, 18:00 Europe/London is cancelled" in said
+    await tick(app, clock, datetime(2026, 12, 3, 18, 0, tzinfo=UTC))  # December begins
+    shown = console.screen.messages[announcement].post
+    assert shown.buttons[0].value == f"{sig[2]}:going"  # on to April, past cancelled January
+    assert f"cancelled: ⟦t:{ts(datetime(2027, 1, 14, 18, 0, tzinfo=UTC))}:d⟧" in when(shown)
+    assert len(posts(console, "📅")) == 2  # the SIG's one announcement and the AGM's
