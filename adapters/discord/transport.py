@@ -142,16 +142,22 @@ class DiscordTransport:
 
     async def engagement(self, channel: ChannelRef, message_id: str) -> Engagement | None:
         """Reactions (every emoji's count, the bot's own not counted) and the messages in
-        the thread started from it, read from the message itself; None if it is gone."""
+        the thread started from it, as a GET of the message gives them; None if it is gone.
+        The payload is read as it comes: `Message.thread` needs the guild in the cache,
+        which a message fetched over REST may not have."""
         try:
-            message = await (await self._target(channel)).fetch_message(int(message_id))
+            target = await self._target(channel)
+            data = await self.client.http.get_message(target.id, int(message_id))
         except discord.NotFound:
             return None
         except PLATFORM_ERRORS as exc:
             raise delivery_error(exc, f"read {message_id} in {channel.key}") from exc
-        reactions = sum(r.count - (1 if r.me else 0) for r in message.reactions)
-        thread = message.thread
-        return Engagement(reactions=reactions, replies=thread.message_count if thread else 0)
+        reactions = sum(
+            int(r.get("count") or 0) - (1 if r.get("me") else 0)
+            for r in data.get("reactions") or []
+        )
+        replies = int((data.get("thread") or {}).get("message_count") or 0)
+        return Engagement(reactions=max(0, reactions), replies=replies)
 
 
 def _moment(seconds: float) -> datetime:

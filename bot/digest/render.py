@@ -4,7 +4,9 @@ It must fit one message everywhere (Slack: 50 blocks, 3,000 characters a section
 an embed of 6,000 characters, 25 fields of 1,024, a description of 4,096), so rather than
 leave the renderers to cut it, each part keeps only its top few lines and stops short of
 the smallest of those limits, saying how many it left out. Five fields of at most 1,000
-characters, a short title, text and footer stay under Discord's 6,000 together.
+characters, a short title, text and footer stay under Discord's 6,000 together. A line is
+measured as long as a renderer may make it (`rendered_size`): Slack writes `&`, `<` and `>`
+as entities, Discord escapes markdown it does not share with us, one character more each.
 
 Everything members, moderators or feeds wrote is made inert; names appear only for the
 members who chose to be named (`/digest named yes`).
@@ -31,6 +33,7 @@ TOP_ANSWERS = 3
 FIELD_ROOM = 1000  # under Discord's 1,024 a field value (Slack allows 3,000 a section)
 TITLE_ROOM = 100  # an article, poll or event title in a line
 ANSWER_ROOM = 160
+URL_ROOM = 300  # a longer address is left out: the title is shown, unlinked
 DIGEST_COLOR = 0x3B6EA5
 FOOTER = (
     "Weekly digest · members: /digest named yes to be named, /digest share to share "
@@ -72,18 +75,29 @@ def _span(since: datetime, until: datetime, tz: str) -> str:
     return f"{first:%d %b} to {last:%d %b %Y}"
 
 
+ENTITIES = frozenset("&<>")  # Slack: "&amp;", "&lt;", "&gt;" (4 characters more at most)
+ESCAPED = frozenset("~|_*@#-`\\")  # Discord: a backslash or a zero-width space before it
+
+
+def rendered_size(text: str) -> int:
+    """At least as long as `text` becomes on any platform, once escaped."""
+    return len(text) + sum(4 if ch in ENTITIES else 1 if ch in ESCAPED else 0 for ch in text)
+
+
 def fit(lines: list[str], room: int = FIELD_ROOM) -> str:
-    """As many whole lines as fit in `room`, then a line saying how many were left out."""
+    """As many whole lines as fit in `room` (measured as rendered), then a line saying how
+    many were left out."""
     kept: list[str] = []
     used = 0
     for index, line in enumerate(lines):
         left = len(lines) - index - 1
         tail = len(f"\n…and {left} more") if left else 0
-        if used + len(line) + 1 + tail > room:
+        size = rendered_size(line) + 1
+        if used + size + tail > room:
             kept.append(f"…and {len(lines) - index} more")
             break
         kept.append(line)
-        used += len(line) + 1
+        used += size
     return "\n".join(kept)
 
 
@@ -92,7 +106,11 @@ def _short(text: str) -> str:
 
 
 def _label(title: str, url: str) -> str:
-    return link(_short(title), url) if url else f"**{_short(title)}**"
+    """The title, linked to its address unless that is too long to leave room for others.
+    A backtick in a link's label would start a code span that no link may cross."""
+    if url and len(url) <= URL_ROOM:
+        return link(_short(title).replace("`", "'"), url)
+    return f"**{_short(title)}**"
 
 
 def _plural(count: int, one: str, many: str) -> str:

@@ -478,6 +478,38 @@ class FakeDiscord:
             added.append(message)
         return added
 
+    def react(self, message_id: int, emoji: str, count: int = 1, me: bool = False) -> None:
+        """``count`` more members react with ``emoji`` (``me``: the bot among them) to a
+        stored message, shown in its ``reactions`` as Discord returns them."""
+        reactions = self.messages[message_id].setdefault("reactions", [])
+        reaction = next((r for r in reactions if r["emoji"]["name"] == emoji), None)
+        if reaction is None:
+            reaction = {"count": 0, "count_details": {"burst": 0, "normal": 0}, "me": False,
+                        "me_burst": False, "burst_colors": [], "emoji": {"id": None, "name": emoji}}  # fmt: skip
+            reactions.append(reaction)
+        reaction["count"] += count
+        reaction["count_details"]["normal"] += count
+        reaction["me"] = reaction["me"] or me
+
+    def reply_in_thread(self, message_id: int, count: int = 1) -> dict[str, Any]:
+        """``count`` more messages in the public thread started from a stored message (the
+        thread's id is the message's, as Discord makes it); the message carries the thread
+        with its ``message_count``, as a GET of it shows."""
+        message = self.messages[message_id]
+        thread = message.get("thread")
+        if thread is None:
+            thread = message["thread"] = {
+                "id": str(message_id), "guild_id": str(self.guild_id), "type": 11,
+                "parent_id": message["channel_id"], "owner_id": str(self.bot_user_id),
+                "name": "replies", "last_message_id": None, "rate_limit_per_user": 0,
+                "message_count": 0, "member_count": 1, "total_message_sent": 0, "flags": 0,
+                "thread_metadata": {"archived": False, "auto_archive_duration": 1440,
+                                    "archive_timestamp": _now_iso(), "locked": False},
+            }  # fmt: skip
+        thread["message_count"] += count
+        thread["total_message_sent"] += count
+        return thread
+
     @property
     def intents(self) -> int | None:
         """Intents of the latest IDENTIFY."""

@@ -278,6 +278,7 @@ class FakeSlack:
             "conversations.history": self._conversations_history,
             "conversations.replies": self._conversations_replies,
             "conversations.open": self._conversations_open,
+            "reactions.get": self._reactions_get,
             "files.getUploadURLExternal": self._files_get_upload_url,
             "files.completeUploadExternal": self._files_complete_upload,
             "files.delete": self._files_delete,
@@ -1029,6 +1030,46 @@ class FakeSlack:
             "has_more": False,
             "response_metadata": {"next_cursor": ""},
         }
+
+    def _reactions_get(self, args: JsonDict) -> JsonDict:
+        """A stored message with its reactions (``react``), as Slack answers reactions.get."""
+        channel, ts = str(args.get("channel") or ""), str(args.get("timestamp") or "")
+        message = self._stored(channel, ts)
+        if message is None:
+            return {"ok": False, "error": "message_not_found"}
+        shown = dict(message)
+        shown.pop("metadata", None)
+        return {"ok": True, "type": "message", "channel": channel, "message": shown}
+
+    def _stored(self, channel: str, ts: str) -> JsonDict | None:
+        return next((m for m in self.messages.get(channel, []) if m["ts"] == ts), None)
+
+    def react(self, channel: str, ts: str, name: str, user: str) -> None:
+        """Member `user` reacts with emoji `name` to message `ts` (once per member and emoji)."""
+        message = self._stored(channel, ts)
+        if message is None:
+            raise KeyError(f"no message {ts} in {channel}")
+        reactions = message.setdefault("reactions", [])
+        reaction = next((r for r in reactions if r["name"] == name), None)
+        if reaction is None:
+            reaction = {"name": name, "users": [], "count": 0}
+            reactions.append(reaction)
+        if user not in reaction["users"]:
+            reaction["users"].append(user)
+            reaction["count"] += 1
+
+    def reply(self, channel: str, ts: str, text: str, user: str) -> JsonDict:
+        """Member `user` replies in the thread of message `ts`; the parent counts it in
+        ``reply_count``, as Slack does."""
+        parent = self._stored(channel, ts)
+        if parent is None:
+            raise KeyError(f"no message {ts} in {channel}")
+        message = {"type": "message", "user": user, "text": text, "ts": self._next_ts(),
+                   "thread_ts": ts}  # fmt: skip
+        self.messages[channel].append(message)
+        parent["thread_ts"] = ts
+        parent["reply_count"] = int(parent.get("reply_count") or 0) + 1
+        return message
 
     def _apps_connections_open(self, args: JsonDict) -> JsonDict:
         ws_url = self.root_url.replace("http://", "ws://", 1)
