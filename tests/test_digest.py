@@ -8,12 +8,13 @@ A real App on a real SQLite file, feeds from a local server, time from the FakeC
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 
 from adapters.console import Console
 from bot.digest import Digest, job_key, post_key
+from bot.digest.timing import Weekly
 from bot.model import ChannelRef
 from tests.conftest import ConsoleRun
 from tests.fakes import feed_server as fake_feeds
@@ -203,3 +204,55 @@ async def test_members_choose_to_be_named(console, word):
     assert ("names you" if word == "yes" else "does not name you") in await console.say(
         "@sam /digest named"
     )
+
+
+def test_the_weekly_time_stays_on_the_wall_clock_across_daylight_saving():
+    weekly = Weekly(6, time(9, 0), "Europe/Oslo")  # Sundays 09:00, Oslo
+    before = weekly.next_after(datetime(2027, 3, 21, 12, 0, tzinfo=UTC))
+    after = weekly.next_after(before)
+    assert before == datetime(2027, 3, 28, 7, 0, tzinfo=UTC)  # the day clocks go forward
+    assert after == datetime(2027, 4, 4, 7, 0, tzinfo=UTC)
+    assert weekly.next_after(datetime(2026, 10, 25, 7, 59, tzinfo=UTC)) == datetime(
+        2026, 10, 25, 8, 0, tzinfo=UTC
+    )  # the day they go back: 09:00 CET
+    assert weekly.week_of(before) == "2027-W12" and weekly.week_of(after) == "2027-W13"
+    assert weekly.describe() == "every Sunday at 09:00 (Europe/Oslo)"
+
+
+async def test_a_restart_before_its_time_still_posts_it_once(make_app, clock, feed_server):
+    run = await console_on(make_app)
+    await seed_week(run, clock, feed_server)
+    again = await console_on(make_app)  # restarted on the Monday morning, before 09:00
+    await at(again, clock, MONDAY)
+    assert len([b for b in again.out if "week in" in b]) == 1
+    await at(again, clock, MONDAY + timedelta(hours=1))
+    assert len([b for b in again.out if "week in" in b]) == 1
+
+
+async def test_a_week_missed_by_a_long_downtime_is_skipped_and_the_next_armed(
+    make_app, clock, feed_server, caplog
+):
+    run = await console_on(make_app)
+    await seed_week(run, clock, feed_server)
+    clock.set(MONDAY + timedelta(hours=13))  # down past the twelve hours of grace
+    again = await console_on(make_app)
+    await again.console.settle()
+    assert "week in" not in again.text
+    assert "too late to post" in caplog.text
+    pending = await again.app.scheduler.pending("digest:")
+    assert [j.due_at for j in pending] == [MONDAY + timedelta(days=7)]
+
+
+async def test_sharing_needs_an_answer_of_the_week_and_can_be_taken_back(console, clock):
+    refused = await console.say("@sam /digest share")
+    assert "no answer from this week in this channel" in refused
+    await console.say("@mod! /justdoit schedule time=08:30 tz=UTC days=daily")
+    await at(console, clock, datetime(2026, 11, 24, 8, 45, tzinfo=UTC))
+    await console.say('@sam /justdoit answer "Asked the desk what slows them down"')
+    shared = await console.say("@sam /digest share")
+    assert 'quote your answer of Tue 24 Nov as "A member"' in shared
+    store = feature(console).store
+    assert len(await store.shares([GENERAL], date(2026, 11, 23))) == 1
+    assert "Taken back" in await console.say("@sam /digest share undo")
+    assert await store.shares([GENERAL], date(2026, 11, 23)) == []
+    assert "Nothing was shared" in await console.say("@sam /digest share undo")
