@@ -1,9 +1,9 @@
 """Events: announce upcoming itSMF-style events, remind before they start, RSVP, calendars.
 
 The feature wires the pieces together: `store` (tables), `drafts` (checking input),
-`render` (posts), `service` (what happens to an event), `series` and `rules` (series
-typed in chat), `waitlist` (capacity), `commands` (what members type),
-`ical` (calendars), `calendar_feeds` (the .ics URLs calendar apps subscribe to, served by
+`render` (posts), `service` (what happens to an event), `commands` (what members type),
+`series`, `rules`, `series_store` and `series_commands` (series typed with repeat=),
+`waitlist` (capacity and the waiting list), `render_series` (their posts), `ical` (calendars), `calendar_feeds` (the .ics URLs calendar apps subscribe to, served by
 the web server) and `cli` (`itsm-bot events ics|import`).
 """
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from bot import commands as cmd
 from bot import timeutil
 from bot.errors import PermissionDenied, UsageError, UserError
-from bot.events import calendar_feeds, ical, render, series_commands
+from bot.events import calendar_feeds, ical, render, render_series, series_commands
 from bot.events.drafts import (
     CLEAR,
     Draft,
@@ -341,7 +341,7 @@ class Handlers:
         replies: list[Any] = []
         if post and await self.service.is_announcement(event.id, ctx.channel, ctx.message_id):
             replies.append(UpdateMessage(post))
-        replies.append(Ephemeral(render.answered(event, answer, said)))
+        replies.append(Ephemeral(render_series.answered(event, answer, said)))
         return replies
 
     # --- The add form --------------------------------------------------------------------

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from bot import commands as cmd
 from bot import timeutil
 from bot.errors import UsageError, UserError
-from bot.events import render, rules
+from bot.events import render, render_series, rules
 from bot.events.drafts import CLEAR, Draft
 from bot.events.service import Outcome
 from bot.events.store import Event
@@ -108,7 +108,7 @@ async def rsvp_all(feature: Events, ctx: Context, action: Action) -> list[Any]:
     """The series' menu: one answer for every date ahead, and those stored later."""
     service = feature.service
     answer = action.values[0] if action.values else ""
-    if not action.value.isdigit() or answer not in render.EVERY_DATE:
+    if not action.value.isdigit() or answer not in render_series.EVERY_DATE:
         raise UserError("That choice is not one I know.")
     event = await service.store.get(int(action.value), ctx.community.id)
     if event is None or not event.series_uid:
@@ -121,7 +121,7 @@ async def rsvp_all(feature: Events, ctx: Context, action: Action) -> list[Any]:
     post = await service.refresh(event.id)
     if post and await service.is_announcement(event.id, ctx.channel, ctx.message_id):
         replies.append(UpdateMessage(post))
-    replies.append(Ephemeral(render.answered_all(event, answer, answered)))
+    replies.append(Ephemeral(render_series.answered_all(event, answer, answered)))
     return replies
 
 

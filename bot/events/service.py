@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from bot.errors import UserError
-from bot.events import ical, render
+from bot.events import ical, render, render_series
 from bot.events.drafts import Draft, check
 from bot.events.series_store import Series, SeriesStore
 from bot.events.store import Event, EventStore
@@ -254,12 +254,12 @@ class EventService:
         zone = await self._zone(event)
         if not scheduled or (series is not None and series.cancelled):
             last = (ahead or every or [event])[-1]
-            return render.series_over(last, zone, self._series_file(series, every, last))
+            return render_series.series_over(last, zone, self._series_file(series, every, last))
         shown = scheduled[0]
         counts = await self.store.counts(shown.id)
         waiting = await self.waitlist.store.count(shown.id)
         cancelled = [e for e in ahead if e.cancelled]
-        return render.series_announcement(
+        return render_series.series_announcement(
             shown, counts, zone, self._series_file(series, every, shown), scheduled[1:],
             cancelled, waiting,
         )  # fmt: skip

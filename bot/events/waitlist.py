@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from bot.events import render
+from bot.events import render_series
 from bot.events.store import Event, EventStore
 from bot.model import ChannelRef, UserRef
 from bot.store import Database, Tx
@@ -204,7 +204,7 @@ class Waitlist:
         zone = (await self.app.communities.get(event.community_id)).timezone
         for moved in await self.store.untold(event.id):
             direct = ChannelRef.direct(moved.member)
-            post = render.moved_up(event, zone)
+            post = render_series.moved_up(event, zone)
             await self.app.outbox.enqueue(direct, post, moved_up_key(event.id, moved.id))
             await self.store.mark_told(moved.id)
 
