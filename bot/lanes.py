@@ -13,6 +13,12 @@ call, and the outcome clears it. What a failure means comes from the transport
 looked up on the platform (from the time of its first try) before it is sent again, a
 refusal fails that one post, and a refused token pauses the whole platform with every post
 kept.
+
+A reply (`Post.thread_of`, the outbox key of its parent) goes in its parent's thread, given
+to a transport that can thread (`ThreadsReplies`) as the parent's message id. The parent is
+queued earlier in the same channel, so it is normally sent first; a reply whose parent is
+not known, failed, is not posted yet or is elsewhere goes in the channel itself, and the log
+says why. Where it goes is decided at its first try and kept with the row.
 """
 
 from __future__ import annotations
@@ -63,6 +69,30 @@ class Transport(Protocol):
         ...
 
 
+class ThreadsReplies(Protocol):
+    """The optional transport capability behind `Post.thread_of`: `threads = True`, and a
+    `thread` keyword (the parent's message id) on `send`, `edit` and `find`, given only to a
+    reply. A transport without it gets every reply in the channel itself."""
+
+    threads: bool
+
+    async def send(self, channel: ChannelRef, post: Post, key: str, *, thread: str = "") -> str:
+        """Post in the thread of message `thread` (the channel itself where the platform
+        refuses a thread: the reply is what matters)."""
+        ...
+
+    async def edit(
+        self, channel: ChannelRef, message_id: str, post: Post, *, thread: str = ""
+    ) -> None: ...
+
+    async def find(
+        self, channel: ChannelRef, key: str, since: float, *, thread: str = ""
+    ) -> str | None:
+        """As `Transport.find`, looking in the thread of `thread` (and where a reply that
+        could not be threaded went)."""
+        ...
+
+
 @dataclass(frozen=True)
 class Engagement:
     """How members took to one post: reactions (every emoji together, the bot's own not
@@ -110,6 +140,7 @@ class Row:
     retry_at: float | None
     state: str
     claimed_until: float | None
+    thread: str | None  # where a reply went: its parent's message id, '' the channel
 
 
 @dataclass
@@ -305,21 +336,22 @@ class LaneRunner:
             ready = max(ready, head.claimed_until or now)  # someone else's call is under way
         if ready > now:
             return Step(wait=ready - now)
-        message_id = ""
+        message_id, thread = "", ""
         if lane.kind == "edit":
             target = await self.db.fetchone(
-                "SELECT state, message_id FROM outbox WHERE key = ?", (head.target or "",)
+                "SELECT state, message_id, thread FROM outbox WHERE key = ?",
+                (head.target or "",),
             )
             if target is None or target["state"] == "failed":
                 await self._give_up(head, "the message to edit was never posted")
                 return Step(progressed=True)
             if not target["message_id"]:
                 return Step(wait=EDIT_WAIT)  # its post is still on its way
-            message_id = target["message_id"]
+            message_id, thread = target["message_id"], target["thread"] or ""
         row = await self._claim(head, now)
         if row is None:
             return Step(progressed=True)  # changed meanwhile (withdrawn, edited): look again
-        sent = await self._attempt(transport, row, message_id)
+        sent = await self._attempt(transport, row, message_id, thread)
         return Step(sent=sent, progressed=True, wait=0.0)
 
     def _ready_at(self, lane: Lane, head: Row) -> float:
@@ -347,26 +379,34 @@ class LaneRunner:
         )
         return None if raw is None else _row(raw)
 
-    async def _attempt(self, transport: Transport, row: Row, message_id: str) -> int:
-        """One try of one claimed row; return 1 if it reached the platform."""
+    async def _attempt(self, transport: Transport, row: Row, message_id: str, thread: str) -> int:
+        """One try of one claimed row; return 1 if it reached the platform. `thread`: for
+        an edit, where its post went (the parent's message id; '' the channel)."""
         platform = row.channel.platform
         lane = Lane(row.channel.key, row.kind)
         try:
             if row.kind == "edit":
                 self._last_sent[lane] = self._now()
-                await self._call(platform, transport.edit, row.channel, message_id, row.post)
+                where = {"thread": thread} if thread else {}
+                await self._call(
+                    platform, transport.edit, row.channel, message_id, row.post, **where
+                )
             else:
+                thread = await self._thread(transport, row)
+                where = {"thread": thread} if thread else {}  # other transports never see it
                 found = None
                 if row.in_doubt:
                     since = row.attempted_at or row.not_before
-                    found = await self._call(platform, transport.find, row.channel, row.key, since)
+                    found = await self._call(
+                        platform, transport.find, row.channel, row.key, since, **where
+                    )
                 if found:
                     log.info("outbox: %s was already delivered, as %s", row.key, found)
                     await self._delivered(row, found)
                     return 0
                 self._last_sent[lane] = self._now()  # the pace counts requests made
                 message_id = await self._call(
-                    platform, transport.send, row.channel, row.post, row.key
+                    platform, transport.send, row.channel, row.post, row.key, **where
                 )
         except DeliveryError as exc:
             await self._failed(row, exc)
@@ -378,17 +418,55 @@ class LaneRunner:
         await self._delivered(row, message_id)
         return 1
 
-    async def _call(self, platform: str, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+    async def _call(
+        self, platform: str, fn: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any
+    ) -> T:
         """A platform call under the platform's concurrency cap and its own deadline."""
         slots = self._slots.setdefault(platform, asyncio.Semaphore(self.settings.concurrency))
         async with slots:
             try:
-                return await asyncio.wait_for(fn(*args), self.settings.call_timeout)
+                return await asyncio.wait_for(fn(*args, **kwargs), self.settings.call_timeout)
             except TimeoutError:
                 raise DeliveryError(
                     f"{platform}: no answer within {self.settings.call_timeout:g} s",
                     Failure.IN_DOUBT,
                 ) from None
+
+    async def _thread(self, transport: Transport, row: Row) -> str:
+        """The parent's message id a reply goes under ('' = the channel itself). Decided at
+        its first try and written before the send, so a retry, the lookup of a post in doubt
+        and an edit all look where it went, even after a crash."""
+        if not row.post.thread_of:
+            return ""
+        if row.thread is not None:
+            return row.thread
+        if getattr(transport, "threads", False):
+            thread, why = await self._parent_message(row)
+            if why:
+                log.warning("outbox: %s goes in the channel, not in %s's thread: %s",
+                            row.key, row.post.thread_of, why)  # fmt: skip
+        else:
+            thread = ""
+            log.info("outbox: %s goes in the channel: %s posts have no threads",
+                     row.key, row.channel.platform)  # fmt: skip
+        await self.db.execute("UPDATE outbox SET thread = ? WHERE id = ?", (thread, row.id))
+        return thread
+
+    async def _parent_message(self, row: Row) -> tuple[str, str]:
+        """The message id of a reply's parent, or '' and why there is none to reply to."""
+        parent = await self.db.fetchone(
+            "SELECT channel, state, message_id FROM outbox WHERE key = ? AND kind = 'post'",
+            (row.post.thread_of,),
+        )
+        if parent is None:
+            return "", "no post was queued with that key"
+        if parent["channel"] != row.channel.key:
+            return "", f"that post went to {parent['channel']}"
+        if parent["message_id"]:
+            return str(parent["message_id"]), ""
+        if parent["state"] == "failed":
+            return "", "that post could not be delivered"
+        return "", "that post is not delivered yet"
 
     # --- Outcomes ------------------------------------------------------------------------
 
@@ -483,4 +561,5 @@ def _row(raw: Any) -> Row:
         retry_at=raw["retry_at"],
         state=raw["state"],
         claimed_until=raw["claimed_until"],
+        thread=raw["thread"],
     )

@@ -207,6 +207,10 @@ class Post:
     # moderator (a feed subscription's `ping=`); renderers put them at the start of the
     # post and allow only them. Never @everyone, @here or the channel.
     mention_roles: list[str] = field(default_factory=list)
+    # The outbox key of the post this one answers: it goes in that post's thread (Slack's
+    # replies, a Discord thread on the message) once the parent has a message id, and in
+    # the channel itself where there is none (see bot/lanes.py). Empty: in the channel.
+    thread_of: str = ""
 
 
 FieldKind = Literal["text", "paragraph", "select"]

@@ -6,7 +6,8 @@ message coalesce into one row, which also debounces bursts (a poll's live tally)
 
 Rows are delivered by lanes (bot/lanes.py): each destination's posts, and its edits, go
 strictly in the order they were queued, each lane on its own, so one channel waiting on a
-retry, a rate limit or a hung call holds back no other. A post is never given up for a
+retry, a rate limit or a hung call holds back no other. A post that answers another
+(`Post.thread_of`, queued after it in the same channel) goes in that post's thread. A post is never given up for a
 passing failure before `give_up_after`; one whose answer was lost is looked up on the
 platform before it is sent again.
 """
@@ -61,6 +62,12 @@ MIGRATIONS = [
         WHERE state = 'sending' AND kind = 'post';
     UPDATE outbox SET state = 'pending' WHERE state = 'sending';
     CREATE INDEX outbox_lane ON outbox (channel, kind, id) WHERE state IN ('pending', 'sending')
+    """,
+    # Threads: the parent's message id a reply (Post.thread_of) was sent under, written at
+    # its first try ('' = in the channel itself), so a retry, an in-doubt lookup and an edit
+    # all look where it went.
+    """
+    ALTER TABLE outbox ADD COLUMN thread TEXT
     """,
 ]
 

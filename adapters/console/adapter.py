@@ -12,7 +12,8 @@ Blank lines and lines starting with '#' are skipped.
 
 Output, one block a message: "#N [public]" (in #general), "#N [public in #CHANNEL]",
 "#N [only NAME sees this]" (an ephemeral reply), "#N [direct to NAME]" (a direct message
-the bot sent NAME on its own); "#N (edited) ..." when message N is replaced.
+the bot sent NAME on its own); "#N (edited) ..." when message N is replaced; a post the bot
+made in message M's thread ends its first line with "(reply to #M)".
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ class Shown:
     post: Post
     audience: str  # 'public', a member name (ephemeral) or "@name" (direct message)
     channel: str
+    reply_to: int = 0  # the message whose thread it is in (0: none)
 
 
 class Screen:
@@ -79,9 +81,11 @@ class Screen:
             target.write_bytes(attachment.data)
             self.write(f"  saved: {target}")
 
-    def show(self, post: Post, audience: str, channel: str = CHANNEL, key: str = "") -> int:
+    def show(
+        self, post: Post, audience: str, channel: str = CHANNEL, key: str = "", reply_to: int = 0
+    ) -> int:
         number = len(self.messages) + 1
-        self.messages[number] = Shown(post, audience, channel)
+        self.messages[number] = Shown(post, audience, channel, reply_to)
         if key:
             self.by_key[key] = number
         self._write(number, edited=False)
@@ -93,7 +97,7 @@ class Screen:
 
     def _write(self, number: int, edited: bool) -> None:
         shown = self.messages[number]
-        text = render(shown.post, number, shown.audience, edited=edited)
+        text = render(shown.post, number, shown.audience, edited=edited, reply_to=shown.reply_to)
         if shown.channel != CHANNEL:
             text = text.replace(" [public]", f" [public in #{shown.channel}]", 1)
         self.write(text)
@@ -101,23 +105,31 @@ class Screen:
 
 
 class ConsoleTransport:
-    """The outbox's way onto the screen."""
+    """The outbox's way onto the screen. A reply (`thread`: its parent's number) is shown
+    as one, below whatever came between."""
 
     platform = PLATFORM
     pace = 0.0
+    threads = True
 
     def __init__(self, screen: Screen) -> None:
         self.screen = screen
 
-    async def send(self, channel: ChannelRef, post: Post, key: str) -> str:
+    async def send(self, channel: ChannelRef, post: Post, key: str, *, thread: str = "") -> str:
+        reply_to = int(thread) if thread.isdigit() else 0
         if channel.is_direct:  # console names are the member ids
-            return str(self.screen.show(post, "@" + channel.direct_user, CHANNEL, key))
-        return str(self.screen.show(post, "public", channel.channel, key))
+            audience = "@" + channel.direct_user
+            return str(self.screen.show(post, audience, CHANNEL, key, reply_to))
+        return str(self.screen.show(post, "public", channel.channel, key, reply_to))
 
-    async def edit(self, channel: ChannelRef, message_id: str, post: Post) -> None:
+    async def edit(
+        self, channel: ChannelRef, message_id: str, post: Post, *, thread: str = ""
+    ) -> None:
         self.screen.replace(int(message_id), post)
 
-    async def find(self, channel: ChannelRef, key: str, since: float) -> str | None:
+    async def find(
+        self, channel: ChannelRef, key: str, since: float, *, thread: str = ""
+    ) -> str | None:
         number = self.screen.by_key.get(key)
         return str(number) if number else None
 

@@ -19,9 +19,10 @@ _OPEN, _CLOSE = re.escape(MARK_OPEN), re.escape(MARK_CLOSE)
 _TIME_THEN_RELATIVE = re.compile(rf"({_OPEN}t:(-?\d+):[fFdDt]{_CLOSE})\s*\({_OPEN}t:\2:R{_CLOSE}\)")
 
 
-def render(post: Post, number: int, audience: str, edited: bool = False) -> str:
+def render(post: Post, number: int, audience: str, edited: bool = False, reply_to: int = 0) -> str:
     """`audience` is 'public', the name of the one member who sees it, or "@name" for a
-    direct message to that member."""
+    direct message to that member; `reply_to` the number of the message whose thread it
+    is in (0: none)."""
     head = f"#{number}" + (" (edited)" if edited else "")
     if audience == "public":
         head += " [public]"
@@ -29,6 +30,8 @@ def render(post: Post, number: int, audience: str, edited: bool = False) -> str:
         head += f" [direct to {audience[1:]}]"
     else:
         head += f" [only {audience} sees this]"
+    if reply_to:
+        head += f" (reply to #{reply_to})"
     lines = [head]
     if post.title:
         lines.append(f"  ** {_text(post.title, post)} **" + (f" <{post.url}>" if post.url else ""))

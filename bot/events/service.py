@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -355,8 +355,13 @@ class EventService:
         )
         key = f"event:{event.id}:remind:{format_duration(offset)}@{int(job.due_at.timestamp())}"
         post = render.reminder(event, offset, zone)
+        announced = await self._announced_as(event)
+        posted = set(await self.store.posts(announced))
         for channel in channels:
-            await self.app.outbox.enqueue(channel, post, f"{key}:{channel.key}")
+            # In the announcement's thread, where there is one: the channel stays quiet.
+            parent = post_key(announced, channel) if channel in posted else ""
+            reply = replace(post, thread_of=parent)
+            await self.app.outbox.enqueue(channel, reply, f"{key}:{channel.key}")
         if offset == event.final_offset:
             # Those going who asked to be reminded hear it privately, once each (the key
             # names the member, so a restart or a second run never sends it twice).
@@ -364,6 +369,13 @@ class EventService:
             for member in await self.store.to_notify(event.id):
                 direct = ChannelRef.direct(member)
                 await self.app.outbox.enqueue(direct, private, f"{key}:{direct.key}")
+
+    async def _announced_as(self, event: Event) -> int:
+        """The id whose announcement speaks for the event: its own, or its series' head's."""
+        if event.series_uid:
+            head = await self.store.series_head(event.community_id, event.series_uid)
+            return head.id if head else event.id
+        return event.id
 
     async def _arm_next(self, event: Event) -> None:
         """A series' date: when it begins, its announcement moves on to the next date."""
