@@ -14,6 +14,11 @@ and the channel gets no second message. Which files a post carries is kept as na
 SHA-256 in the post's own metadata, so an edit that leaves them alone (an RSVP click)
 uploads nothing, without reading any file back.
 
+A reply (`thread`: its parent's ts) is posted in the parent's thread with `thread_ts`, its
+files beside it there; it is found again among the parent's replies (`conversations.replies`,
+since a channel's history shows only the parent). An edit of a reply leaves its files as they
+are (the bot's replies carry none).
+
 A member's direct messages (`ChannelRef.direct`) are the bot's IM conversation with them:
 it is opened once with `conversations.open` (which needs the `im:write` scope), its id kept
 for the life of the process, and then posted to, edited and searched like any channel.
@@ -21,6 +26,7 @@ for the life of the process, and then posted to, edited and searched like any ch
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 from collections import OrderedDict
@@ -122,6 +128,7 @@ def delivery_error(exc: Exception) -> DeliveryError:
 
 class SlackTransport:
     platform = "slack"
+    threads = True
 
     def __init__(self, client: AsyncWebClient, pace: float = 1.0) -> None:
         self.client = client
@@ -143,7 +150,7 @@ class SlackTransport:
             im = self._ims[channel.key] = str(response["channel"]["id"])
         return ChannelRef(channel.platform, channel.workspace, im)
 
-    async def send(self, channel: ChannelRef, post: Post, key: str) -> str:
+    async def send(self, channel: ChannelRef, post: Post, key: str, *, thread: str = "") -> str:
         message = _rendered(post)
         channel = await self.conversation(channel)
         payload: dict[str, Any] = {"key": key}
@@ -158,22 +165,32 @@ class SlackTransport:
                 metadata=metadata,
                 unfurl_links=False,
                 unfurl_media=False,
+                thread_ts=thread or None,
             )
         except FAILURES as exc:
             raise delivery_error(exc) from exc
         ts = str(response["ts"])
-        uploaded = await upload(self.client, channel.channel, post.attachments, thread_ts=ts)
+        # Slack threads are one level deep: a reply's files go in its parent's thread.
+        files_thread = thread or ts
+        uploaded = await upload(
+            self.client, channel.channel, post.attachments, thread_ts=files_thread
+        )
         if post.attachments:
             # A file that did not go up is not recorded, so the next edit uploads it.
             payload["files"] = _digests([a for a, _ in uploaded])
             self._remember(channel, ts, metadata)
         return ts
 
-    async def edit(self, channel: ChannelRef, message_id: str, post: Post) -> None:
+    async def edit(
+        self, channel: ChannelRef, message_id: str, post: Post, *, thread: str = ""
+    ) -> None:
         message = _rendered(post)
         channel = await self.conversation(channel)
         update: dict[str, Any] = {}
-        if post.attachments:
+        if post.attachments and thread:
+            log.info("slack: the files of reply %s in %s are left as they are", message_id,
+                     channel.key)  # fmt: skip
+        elif post.attachments:
             metadata = await self._follow_files(channel, message_id, post.attachments)
             if metadata is not None:
                 update["metadata"] = metadata
@@ -279,15 +296,21 @@ class SlackTransport:
                 "slack: could not remove old files under %s in %s: %s", ts, channel.key, exc
             )
 
-    async def find(self, channel: ChannelRef, key: str, since: float) -> str | None:
+    async def find(
+        self, channel: ChannelRef, key: str, since: float, *, thread: str = ""
+    ) -> str | None:
         """The ts of the message posted with this key, if Slack has it: every message from
-        just before `since` on is read, however many there are."""
+        just before `since` on is read, however many there are. A reply is looked for in
+        the thread of `thread` (a thread Slack does not know holds nothing)."""
         channel = await self.conversation(channel)
         oldest = f"{max(0.0, since - LOOKUP_MARGIN):.6f}"
+        read = self.client.conversations_history
+        if thread:
+            read = functools.partial(self.client.conversations_replies, ts=thread)
         cursor = None
         try:
             while True:
-                page = await self.client.conversations_history(
+                page = await read(
                     channel=channel.channel, oldest=oldest, inclusive=True, limit=200,
                     include_all_metadata=True, cursor=cursor,
                 )  # fmt: skip
@@ -301,6 +324,10 @@ class SlackTransport:
                 cursor = (page.get("response_metadata") or {}).get("next_cursor")
                 if not page.get("has_more") or not cursor:
                     return None
+        except SlackApiError as exc:
+            if thread and exc.response.get("error") == "thread_not_found":
+                return None
+            raise delivery_error(exc) from exc
         except FAILURES as exc:
             raise delivery_error(exc) from exc
 

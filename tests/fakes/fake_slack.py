@@ -9,6 +9,10 @@ Where real Slack is strict in ways that bite in production (an app-level token o
 method, a message with neither text nor blocks, metadata only returned on request), the fake
 is strict too, so a test that passes here does not hide the bug.
 
+A message posted with ``thread_ts`` is a reply in that message's thread: kept out of the
+channel's history, counted on its parent (``reply_count``) and read back, parent first, by
+``conversations.replies``; ``replies`` lists a thread for tests.
+
 It can also misbehave on demand, the way Slack does in production, so a delivery engine can
 be tested against it: answer late (``latency``), limit ``chat.postMessage`` per channel
 (``rate_limit``), fail every call for a while (``outage``/``recover``), post a message and
@@ -168,6 +172,68 @@ def _cursor_micros(cursor: str) -> int:
     if prefix != "next_ts" or not micros.isdigit():
         raise ValueError(cursor)
     return int(micros)
+
+
+@dataclass
+class _Window:
+    """The ``oldest``, ``latest``, ``inclusive``, ``limit`` and ``cursor`` of a read of
+    messages (conversations.history and .replies), as Slack reads them."""
+
+    oldest: int
+    latest: int | None
+    inclusive: bool
+    limit: int
+    start: int | None  # from the cursor: the message its page starts at
+
+    @classmethod
+    def of(cls, args: JsonDict, default_limit: int, max_limit: int) -> _Window | str:
+        """The window the arguments ask for, or Slack's error for a bad one."""
+        try:
+            oldest = _ts_micros(args.get("oldest") or 0)
+        except (ArithmeticError, ValueError):
+            return "invalid_ts_oldest"
+        try:
+            latest = _ts_micros(args["latest"]) if args.get("latest") else None
+        except (ArithmeticError, ValueError):
+            return "invalid_ts_latest"
+        try:
+            limit = min(int(args.get("limit") or default_limit), max_limit)
+        except ValueError:
+            return "invalid_limit"
+        try:
+            start = _cursor_micros(str(args["cursor"])) if args.get("cursor") else None
+        except ValueError:
+            return "invalid_cursor"
+        inclusive = _truthy(args.get("inclusive", False))
+        return cls(oldest, latest, inclusive, limit if limit >= 1 else default_limit, start)
+
+    def wanted(self, ts: int, newest_first: bool) -> bool:
+        if ts < self.oldest or (ts == self.oldest and not self.inclusive and self.oldest):
+            return False
+        if self.latest is not None and (
+            ts > self.latest or (ts == self.latest and not self.inclusive)
+        ):
+            return False
+        if self.start is None:
+            return True
+        # The cursor's own message starts the page.
+        return ts <= self.start if newest_first else ts >= self.start
+
+    def page(self, found: list[JsonDict], args: JsonDict) -> JsonDict:
+        """The first ``limit`` of ``found`` (in reading order) and the cursor to the rest."""
+        page = [dict(m) for m in found[: self.limit]]
+        if not _truthy(args.get("include_all_metadata", False)):
+            # Slack only returns message metadata when asked with include_all_metadata.
+            for shown in page:
+                shown.pop("metadata", None)
+        has_more = len(found) > self.limit
+        next_cursor = _history_cursor(_ts_micros(found[self.limit]["ts"])) if has_more else ""
+        return {
+            "ok": True,
+            "messages": page,
+            "has_more": has_more,
+            "response_metadata": {"next_cursor": next_cursor},
+        }
 
 
 def _error_answer(
@@ -739,7 +805,23 @@ class FakeSlack:
             if args.get(key):
                 message[key] = args[key]
         self.messages.setdefault(str(channel), []).append(message)
+        if args.get("thread_ts"):
+            self._count_reply(str(channel), str(args["thread_ts"]), message)
         return {"ok": True, "channel": channel, "ts": ts, "message": message}
+
+    def _count_reply(self, channel: str, thread_ts: str, reply: JsonDict) -> None:
+        """The parent of a new reply shows its thread, as Slack's parents do (``thread_ts``
+        its own ts, ``reply_count``, ``reply_users``, ``latest_reply``)."""
+        parent = self._stored(channel, thread_ts)
+        if parent is None or parent is reply:
+            return
+        parent["thread_ts"] = thread_ts
+        parent["reply_count"] = int(parent.get("reply_count") or 0) + 1
+        users = parent.setdefault("reply_users", [])
+        if reply["user"] not in users:
+            users.append(reply["user"])
+        parent["reply_users_count"] = len(users)
+        parent["latest_reply"] = reply["ts"]
 
     def _chat_update(self, args: JsonDict) -> JsonDict:
         channel, ts = args.get("channel"), args.get("ts")
@@ -894,57 +976,21 @@ class FakeSlack:
         channel = args.get("channel")
         if not channel:
             return {"ok": False, "error": "channel_not_found"}
-        inclusive = _truthy(args.get("inclusive", False))
-        try:
-            oldest = _ts_micros(args.get("oldest") or 0)
-        except (ArithmeticError, ValueError):
-            return {"ok": False, "error": "invalid_ts_oldest"}
-        try:
-            latest = _ts_micros(args["latest"]) if args.get("latest") else None
-        except (ArithmeticError, ValueError):
-            return {"ok": False, "error": "invalid_ts_latest"}
-        try:
-            limit = min(int(args.get("limit") or 100), 999)
-        except ValueError:
-            return {"ok": False, "error": "invalid_limit"}
-        if limit < 1:
-            limit = 100
-        try:
-            upto = _cursor_micros(str(args["cursor"])) if args.get("cursor") else None
-        except ValueError:
-            return {"ok": False, "error": "invalid_cursor"}
-
-        def wanted(ts: int) -> bool:
-            if ts < oldest or (ts == oldest and not inclusive and oldest):
-                return False
-            if latest is not None and (ts > latest or (ts == latest and not inclusive)):
-                return False
-            return upto is None or ts <= upto  # the cursor's own message starts the page
-
+        window = _Window.of(args, default_limit=100, max_limit=999)
+        if isinstance(window, str):
+            return {"ok": False, "error": window}
         found = sorted(
             (
                 m
                 for m in self.messages.get(str(channel), [])
                 # Thread replies live in conversations.replies, not in the channel history.
-                if m.get("thread_ts") in (None, m["ts"]) and wanted(_ts_micros(m["ts"]))
+                if m.get("thread_ts") in (None, m["ts"])
+                and window.wanted(_ts_micros(m["ts"]), newest_first=True)
             ),
             key=lambda m: _ts_micros(m["ts"]),
             reverse=True,
         )
-        page = [dict(m) for m in found[:limit]]
-        if not _truthy(args.get("include_all_metadata", False)):
-            # Slack only returns message metadata when asked with include_all_metadata.
-            for shown in page:
-                shown.pop("metadata", None)
-        has_more = len(found) > limit
-        next_cursor = _history_cursor(_ts_micros(found[limit]["ts"])) if has_more else ""
-        return {
-            "ok": True,
-            "messages": page,
-            "has_more": has_more,
-            "pin_count": 0,
-            "response_metadata": {"next_cursor": next_cursor},
-        }
+        return {**window.page(found, args), "pin_count": 0}
 
     def _files_get_upload_url(self, args: JsonDict) -> JsonDict:
         filename, length = args.get("filename"), args.get("length")
@@ -1009,27 +1055,40 @@ class FakeSlack:
         return {"ok": True}
 
     def _conversations_replies(self, args: JsonDict) -> JsonDict:
-        """The thread of message `ts`, parent first, replies oldest first."""
+        """The thread of message `ts`, oldest first: the parent leads the first page, then
+        the replies within ``oldest``/``latest``, ``limit`` a page (default and most 1000),
+        ``has_more`` and ``response_metadata.next_cursor`` for the next page, as Slack
+        answers; ``thread_not_found`` for a message the channel does not have."""
         channel, ts = args.get("channel"), str(args.get("ts") or "")
         if not channel:
             return {"ok": False, "error": "channel_not_found"}
-        thread = [
-            dict(m)
-            for m in self.messages.get(str(channel), [])
-            if m["ts"] == ts or m.get("thread_ts") == ts
-        ]
-        if not thread:
+        parent = self._stored(str(channel), ts)
+        if parent is None:
             return {"ok": False, "error": "thread_not_found"}
-        thread.sort(key=lambda m: float(m["ts"]))
-        if not _truthy(args.get("include_all_metadata", False)):
-            for message in thread:
-                message.pop("metadata", None)
-        return {
-            "ok": True,
-            "messages": thread,
-            "has_more": False,
-            "response_metadata": {"next_cursor": ""},
-        }
+        window = _Window.of(args, default_limit=1000, max_limit=1000)
+        if isinstance(window, str):
+            return {"ok": False, "error": window}
+        replies = sorted(
+            (
+                m
+                for m in self.replies(str(channel), ts)
+                if window.wanted(_ts_micros(m["ts"]), newest_first=False)
+            ),
+            key=lambda m: _ts_micros(m["ts"]),
+        )
+        return window.page(([parent] if window.start is None else []) + replies, args)
+
+    def replies(self, channel: str, ts: str) -> list[JsonDict]:
+        """Every reply in the thread of message ``ts`` (the bot's and members'), oldest
+        first, as stored: the parent itself left out."""
+        return sorted(
+            (
+                m
+                for m in self.messages.get(channel, [])
+                if m.get("thread_ts") == ts and m["ts"] != ts
+            ),
+            key=lambda m: _ts_micros(m["ts"]),
+        )
 
     def _reactions_get(self, args: JsonDict) -> JsonDict:
         """A stored message with its reactions (``react``), as Slack answers reactions.get."""
@@ -1067,8 +1126,7 @@ class FakeSlack:
         message = {"type": "message", "user": user, "text": text, "ts": self._next_ts(),
                    "thread_ts": ts}  # fmt: skip
         self.messages[channel].append(message)
-        parent["thread_ts"] = ts
-        parent["reply_count"] = int(parent.get("reply_count") or 0) + 1
+        self._count_reply(channel, ts, message)
         return message
 
     def _apps_connections_open(self, args: JsonDict) -> JsonDict:
