@@ -297,7 +297,8 @@ async def test_cancelling_the_series_cancels_every_date_ahead(make_app, clock):
 async def test_an_edited_date_is_an_override_in_the_calendar(make_app, clock):
     app, console, out = await boot(make_app)
     await say(console, out, ADD + " repeat=weekly count=3")
-    await say(console, out, '@mod! /event edit 2 location=Online start="2026-12-08 19:00"')
+    said = await say(console, out, '@mod! /event edit 2 location=Online start="2026-12-08 19:00"')
+    assert "only this date of the series changed" in said
     await tick(app, clock, clock.now())
     cal = calendar_of(posts(console, "📅")[0])
     master, override = cal.walk("VEVENT")

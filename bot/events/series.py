@@ -62,9 +62,12 @@ class SeriesService:
         self.app.scheduler.handle(EXTEND_KIND, self._extend_job, grace=ANY_LATENESS)
 
     async def start(self) -> None:
-        """Catch up on what came within reach while the bot was down; arm the daily job."""
+        """Catch up on what came within reach while the bot was down; arm the daily job
+        and each date's move-on (dates stored before series moved on: none was armed)."""
         await self.extend_all()
         await self._arm_daily()
+        for event in await self.events.upcoming(self.app.clock.now()):
+            await self.service.arm_next(event)
 
     # --- Making dates -----------------------------------------------------------------
 

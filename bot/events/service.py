@@ -95,7 +95,7 @@ class EventService:
         if stored is None:
             return None
         outcome = Outcome(stored, await self._arm_reminders(stored))
-        await self._arm_next(stored)
+        await self.arm_next(stored)
         if announce:  # one occurrence of a series: the series is announced once, by the caller
             outcome.notes += await self.announce_when(stored, announce_at)
         log.info("event %d created by %s: %s", stored.id, created_by, stored.title)
@@ -115,8 +115,12 @@ class EventService:
         """Write the edited event, move its reminders and edit its announcements."""
         stored = await self.store.update(event, self.app.clock.now())
         notes = await self._arm_reminders(stored)
-        await self._arm_next(stored)
+        await self.arm_next(stored)
         notes += await self._capacity_notes(stored)
+        if stored.series_uid:
+            notes.append("only this date of the series changed")
+            if await self.series_store.by_uid(stored.community_id, stored.series_uid):
+                notes[-1] += "; the dates stored later are made from the latest one"
         if await self._announce_before_start(stored):
             notes.append("announced now: the new start is before the planned announcement")
         await self.refresh(stored.id)
@@ -291,9 +295,8 @@ class EventService:
         always carries counts read after the last change: concurrent clicks end exact.
         """
         event = await self.store.get(event_id)
-        if event is not None and event.series_uid:  # the series' one post speaks for it
-            head = await self.store.series_head(event.community_id, event.series_uid)
-            event_id = head.id if head else event_id
+        if event is not None:  # a series' date: the series' one post speaks for it
+            event_id = await self._announced_as(event)
         lock = self._locks.setdefault(event_id, asyncio.Lock())
         async with lock:
             event = await self.store.get(event_id)
@@ -308,9 +311,8 @@ class EventService:
         if not message_id:
             return False
         event = await self.store.get(event_id)
-        if event is not None and event.series_uid:
-            head = await self.store.series_head(event.community_id, event.series_uid)
-            event_id = head.id if head else event_id
+        if event is not None:
+            event_id = await self._announced_as(event)
         return await self.app.outbox.message_id(post_key(event_id, channel)) == message_id
 
     # --- Reminders -----------------------------------------------------------------------
@@ -377,7 +379,7 @@ class EventService:
             return head.id if head else event.id
         return event.id
 
-    async def _arm_next(self, event: Event) -> None:
+    async def arm_next(self, event: Event) -> None:
         """A series' date: when it begins, its announcement moves on to the next date."""
         if event.series_uid and event.start > self.app.clock.now():
             key = f"event:{event.id}:next"
