@@ -67,6 +67,8 @@ async def test_a_full_event_puts_going_on_the_waiting_list_with_a_place(make_app
     assert console.screen.messages[2].post.text == (
         "**RSVP:** 2/2 going · 2 waiting · 0 interested · 0 not going"
     )
+    mine = await say(console, out, "@dan /event mine")
+    assert "#1 ITIL 4 Workshop" in mine and "waiting list, number 2" in mine
     listed = await say(console, out, "@mod! /event rsvps 1")
     assert "Going (2 of 2): ann, bob 🔔" in listed and "Waiting list (2): 1. cat, 2. dan" in listed
 

@@ -323,7 +323,8 @@ class Handlers:
 
     async def mine(self, ctx: Context) -> Ephemeral:
         pairs = await self.service.store.mine(ctx.user, ctx.now)
-        return Ephemeral(render.mine(pairs, ctx.tz))
+        waiting = await self.service.waitlist.store.places(ctx.user, ctx.now)
+        return Ephemeral(render.mine(pairs, ctx.tz, waiting))
 
     async def rsvp(self, ctx: Context, action: Action) -> list[Any]:
         event_id, _, answer = action.value.partition(":")

@@ -325,14 +325,19 @@ def rsvp_list(
     )
 
 
-def mine(pairs: list[tuple[Event, Rsvp]], zone: str) -> Post:
-    if not pairs:
+def mine(
+    pairs: list[tuple[Event, Rsvp]], zone: str, waiting: list[tuple[Event, int]] | None = None
+) -> Post:
+    """A member's answers, and their places on full events' waiting lists, soonest first."""
+    if not pairs and not waiting:
         return Post(title="Your RSVPs", text="You have not answered any upcoming event.")
-    lines = []
+    rows = []
     for event, rsvp in pairs:
         answer = "going + remind me" if rsvp.notify and rsvp.status == "going" else rsvp.status
-        answer = answer.replace("_", " ")
-        lines.append(
-            f"- **#{event.id} {inert(event.title)}** — {time_tag(event.start, 'f')}: {answer}"
-        )
+        rows.append((event, answer.replace("_", " ")))
+    rows += [(event, f"waiting list, number {place}") for event, place in waiting or []]
+    lines = [
+        f"- **#{event.id} {inert(event.title)}** — {time_tag(event.start, 'f')}: {answer}"
+        for event, answer in sorted(rows, key=lambda row: (row[0].start, row[0].id))
+    ]
     return Post(title="Your RSVPs", text="\n".join(lines), zone=zone)

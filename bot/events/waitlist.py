@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.events import render_series
 from bot.events.store import Event, EventStore
+from bot.events.store import _event as event_from_row
 from bot.model import ChannelRef, UserRef
 from bot.store import Database, Tx
 
@@ -117,6 +118,18 @@ class WaitlistStore:
             "SELECT count(*) FROM event_waitlist WHERE event_id = ? AND moved_up_at IS NULL",
             (event_id,),
         )
+
+    async def places(self, member: UserRef, now: datetime) -> list[tuple[Event, int]]:
+        """The events not yet over whose waiting list `member` is on, with their place."""
+        rows = await self.db.fetchall(
+            "SELECT e.*, (SELECT count(*) FROM event_waitlist o WHERE o.event_id = w.event_id"
+            " AND o.moved_up_at IS NULL AND o.id <= w.id) AS place"
+            " FROM event_waitlist w JOIN events e ON e.id = w.event_id"
+            " WHERE w.member = ? AND w.moved_up_at IS NULL AND e.state = 'scheduled'"
+            " AND coalesce(e.end_at, e.start_at) > ? ORDER BY e.start_at",
+            (member.key, now.timestamp()),
+        )
+        return [(event_from_row(r), r["place"]) for r in rows]
 
     async def waiting(self, event_id: int) -> list[UserRef]:
         """Who waits, first first."""
