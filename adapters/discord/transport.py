@@ -13,6 +13,15 @@ An edit makes the message's files exactly the post's. A file already there with 
 name and bytes is kept by its id rather than uploaded again (an RSVP click edits an event
 announcement without touching its calendar), and a changed one is replaced.
 
+A reply (`thread`: its parent's message id) goes in the public thread on its parent, which
+has the parent's id, as Discord makes it: the first reply creates it (named after the
+parent's title), later ones post straight into it, and "already exists" (160004, a thread
+made before a restart) means post into it. Where no thread can be made (no permission, a
+deleted parent, a channel without threads) or it was deleted, the reply goes in the channel
+with one log line, and that parent's later replies follow it there until a restart. A reply
+is looked for, edited and found again in the thread first, then in the channel. Threads need
+the Create Public Threads and Send Messages in Threads permissions.
+
 A member's direct messages (`ChannelRef.direct`) go to the bot's DM channel with them, got
 once per process with `Client.create_dm` (Discord returns the same channel every time). A
 member who does not accept DMs (error 50007) is a final failure of that one post.
@@ -24,6 +33,7 @@ import asyncio
 import hashlib
 import io
 import logging
+import re
 from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -31,7 +41,7 @@ from datetime import UTC, datetime
 import aiohttp
 import discord
 
-from adapters.discord.render import render
+from adapters.discord.render import flat, render
 from bot.errors import DeliveryError, Failure
 from bot.lanes import Engagement
 from bot.model import Attachment, ChannelRef, Post
@@ -48,6 +58,12 @@ LOOKUP_MARGIN = 60.0  # seconds a lookup reaches back before the first try (cloc
 TOKEN_FIX = "set DISCORD_TOKEN to the bot's current token and restart"
 READ_TIMEOUT = 2.0  # for reading back a file that may be unchanged; past it, upload anew
 KNOWN_FILES = 1024  # attachment digests remembered
+KNOWN_THREADS = 1024  # parents whose thread (or want of one) is remembered
+THREAD_EXISTS = 160004  # "A thread has already been created for this message"
+UNKNOWN_CHANNEL = 10003
+THREAD_NAME_MAX = 100
+THREAD_ARCHIVE_MINUTES = 10080  # a week: reminders come days apart (a post unarchives it)
+_ESCAPED = re.compile(r"\\(.)")  # the renderer's backslash escapes
 # What a platform call can fail with; anything else is a bug and reaches the outbox as is.
 PLATFORM_ERRORS = (
     discord.HTTPException,
@@ -71,15 +87,25 @@ def marker(key: str) -> str:
 
 class DiscordTransport:
     platform = PLATFORM
+    threads = True
 
     def __init__(self, client: discord.Client, pace: float) -> None:
         self.client = client
         self.pace = pace
         self._dms: dict[str, int] = {}  # direct ref key -> the DM channel's id
+        # Parent message id -> True: its thread exists; False: its replies go in the channel.
+        self._threads: OrderedDict[int, bool] = OrderedDict()
 
     def _channel(self, channel: ChannelRef) -> discord.PartialMessageable:
         guild_id = int(channel.workspace) if channel.workspace.isdigit() else None
         return self.client.get_partial_messageable(int(channel.channel), guild_id=guild_id)
+
+    def _thread(self, channel: ChannelRef, parent: int) -> discord.PartialMessageable:
+        """The thread on message `parent` (a thread made from a message has its id)."""
+        guild_id = int(channel.workspace) if channel.workspace.isdigit() else None
+        return self.client.get_partial_messageable(
+            parent, guild_id=guild_id, type=discord.ChannelType.public_thread
+        )
 
     async def _target(self, channel: ChannelRef) -> discord.PartialMessageable:
         """Where to post: the channel, or the DM channel with the member of a direct ref."""
@@ -91,53 +117,143 @@ class DiscordTransport:
             dm_id = self._dms[channel.key] = dm.id
         return self.client.get_partial_messageable(dm_id, type=discord.ChannelType.private)
 
-    async def send(self, channel: ChannelRef, post: Post, key: str) -> str:
+    async def send(self, channel: ChannelRef, post: Post, key: str, *, thread: str = "") -> str:
         rendered = render(post, marker=marker(key))
+        parent = int(thread) if thread.isdigit() and not channel.is_direct else 0
         try:
-            message = await (await self._target(channel)).send(
-                nonce=nonce(key), **rendered.message_kwargs()
-            )
+            target = await self._target(channel)
+            if parent and await self._open_thread(channel, parent, post):
+                try:
+                    message = await self._thread(channel, parent).send(
+                        nonce=nonce(key), **rendered.message_kwargs()
+                    )
+                    remember_files(message, post.attachments)
+                    return str(message.id)
+                except discord.NotFound as exc:
+                    if exc.code != UNKNOWN_CHANNEL:
+                        raise
+                    self._no_thread(channel, parent, "its thread was deleted")
+            message = await target.send(nonce=nonce(key), **rendered.message_kwargs())
         except PLATFORM_ERRORS as exc:
             raise delivery_error(exc, f"post {key} to {channel.key}") from exc
         remember_files(message, post.attachments)
         return str(message.id)
 
-    async def edit(self, channel: ChannelRef, message_id: str, post: Post) -> None:
-        rendered = render(post)
+    async def _open_thread(self, channel: ChannelRef, parent: int, post: Post) -> bool:
+        """Whether the thread on `parent` is there to post in, creating it if need be;
+        False sends the reply to the channel. A passing failure (429, 5xx, the network) is
+        raised, so the reply is tried again later, as a whole."""
+        known = self._threads.get(parent)
+        if known is not None:
+            return known
+        name = await self._thread_name(channel, parent, post)
         try:
-            target = (await self._target(channel)).get_partial_message(int(message_id))
-            files: list[discord.Attachment | discord.File] = []
-            if post.attachments:
-                current = await target.fetch()  # which files it has, to keep the unchanged
-                files = await files_for_edit(current.attachments, post.attachments)
-            edited = await target.edit(
-                content=rendered.content or None,
-                embeds=rendered.embeds,
-                view=rendered.view,
-                attachments=files,
-                allowed_mentions=rendered.allowed_mentions,
-            )
+            await self.client.http.start_thread_with_message(
+                int(channel.channel), parent, name=name,
+                auto_archive_duration=THREAD_ARCHIVE_MINUTES,
+            )  # fmt: skip
+        except discord.HTTPException as exc:
+            if exc.code == THREAD_EXISTS:
+                self._remember_thread(parent, True)
+                return True
+            if exc.status in (401, 429) or exc.status >= 500:
+                raise
+            # No permission (50013), a deleted parent, a channel without threads: the
+            # reply matters more than where it goes.
+            self._no_thread(channel, parent, f"HTTP {exc.status} {exc.text or ''}".strip())
+            return False
+        self._remember_thread(parent, True)
+        return True
+
+    async def _thread_name(self, channel: ChannelRef, parent: int, post: Post) -> str:
+        """The parent's title as plain text (Discord shows a thread's name as typed), cut to
+        Discord's 100 characters; the reply's own title if the parent cannot be read."""
+        try:
+            data = await self.client.http.get_message(int(channel.channel), parent)
+            embeds = data.get("embeds") or [{}]
+            shown = embeds[0].get("title") or (data.get("content") or "").split("\n", 1)[0]
+            name = _ESCAPED.sub(r"\1", shown)
+        except PLATFORM_ERRORS as exc:
+            log.info("discord: could not read %s to name its thread: %r", parent, exc)
+            name = flat(post.title, post.zone)
+        name = " ".join(name.split()) or "Replies"
+        return name[: THREAD_NAME_MAX - 1] + "…" if len(name) > THREAD_NAME_MAX else name
+
+    def _no_thread(self, channel: ChannelRef, parent: int, why: str) -> None:
+        log.warning("discord: replies to %s in %s go in the channel, not a thread: %s",
+                    parent, channel.key, why)  # fmt: skip
+        self._remember_thread(parent, False)
+
+    def _remember_thread(self, parent: int, exists: bool) -> None:
+        self._threads[parent] = exists
+        self._threads.move_to_end(parent)
+        while len(self._threads) > KNOWN_THREADS:
+            self._threads.popitem(last=False)
+
+    async def edit(
+        self, channel: ChannelRef, message_id: str, post: Post, *, thread: str = ""
+    ) -> None:
+        """Edit in place; a reply in its thread, or in the channel where it went instead."""
+        try:
+            if thread.isdigit() and not channel.is_direct:
+                try:
+                    await self._edit_in(self._thread(channel, int(thread)), message_id, post)
+                    return
+                except discord.NotFound:
+                    pass  # no thread, or the reply is not in it: it went in the channel
+            await self._edit_in(await self._target(channel), message_id, post)
         except PLATFORM_ERRORS as exc:
             raise delivery_error(exc, f"edit {message_id} in {channel.key}") from exc
+
+    async def _edit_in(
+        self, where: discord.PartialMessageable, message_id: str, post: Post
+    ) -> None:
+        rendered = render(post)
+        target = where.get_partial_message(int(message_id))
+        files: list[discord.Attachment | discord.File] = []
+        if post.attachments:
+            current = await target.fetch()  # which files it has, to keep the unchanged
+            files = await files_for_edit(current.attachments, post.attachments)
+        edited = await target.edit(
+            content=rendered.content or None,
+            embeds=rendered.embeds,
+            view=rendered.view,
+            attachments=files,
+            allowed_mentions=rendered.allowed_mentions,
+        )
         remember_files(edited, post.attachments)
 
-    async def find(self, channel: ChannelRef, key: str, since: float) -> str | None:
+    async def find(
+        self, channel: ChannelRef, key: str, since: float, *, thread: str = ""
+    ) -> str | None:
         """The id of a message of ours carrying `key`'s marker, if there is one: every
         message after just before `since` is read (ids carry their time), so a busy channel
-        cannot push the post out of reach."""
+        cannot push the post out of reach. A reply is looked for in its parent's thread (if
+        there is one), then in the channel, where it went if no thread could be made."""
         wanted = marker(key)
-        me = self.client.user.id if self.client.user else None
         after = discord.Object(id=discord.utils.time_snowflake(_moment(since - LOOKUP_MARGIN)))
         try:
-            target = await self._target(channel)
-            async for message in target.history(limit=None, after=after, oldest_first=True):
-                if me is not None and message.author.id != me:
-                    continue
-                texts = [message.content, *(e.description or "" for e in message.embeds)]
-                if any(text.endswith(wanted) for text in texts):
-                    return str(message.id)
+            if thread.isdigit() and not channel.is_direct:
+                try:
+                    found = await self._search(self._thread(channel, int(thread)), wanted, after)
+                except discord.NotFound:
+                    found = None  # no thread was made
+                if found:
+                    return found
+            return await self._search(await self._target(channel), wanted, after)
         except PLATFORM_ERRORS as exc:
             raise delivery_error(exc, f"search {channel.key} for {key}") from exc
+
+    async def _search(
+        self, where: discord.PartialMessageable, wanted: str, after: discord.Object
+    ) -> str | None:
+        me = self.client.user.id if self.client.user else None
+        async for message in where.history(limit=None, after=after, oldest_first=True):
+            if me is not None and message.author.id != me:
+                continue
+            texts = [message.content, *(e.description or "" for e in message.embeds)]
+            if any(text.endswith(wanted) for text in texts):
+                return str(message.id)
         return None
 
     async def engagement(self, channel: ChannelRef, message_id: str) -> Engagement | None:

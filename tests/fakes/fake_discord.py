@@ -11,6 +11,12 @@ It can misbehave on demand the way Discord does, for testing a delivery engine: 
 channel (``add_messages``), and ``posts`` lists what the bot really created, each message with
 the ``nonce`` it came with, so tests can count lost, doubled and out-of-order posts.
 
+Threads on a message (``POST /channels/{channel}/messages/{message}/threads``) are public
+threads whose id is the message's, as Discord makes them; a message posted in one is stored
+with the thread's id as its ``channel_id`` and counted in the thread's ``message_count``; a
+second thread on the same message is refused with code 160004, and ``threads_allowed = False``
+refuses them all as a bot without Create Public Threads is refused (403, code 50013).
+
 Usage in a test module::
 
     from tests.fakes.fake_discord import fake_discord, discord_endpoints  # noqa: F401
@@ -244,6 +250,8 @@ class FakeDiscord:
         self.roles: dict[int, dict[str, Any]] = {}
         self.channels: dict[int, dict[str, Any]] = {}
         self.dm_channels: dict[int, dict[str, Any]] = {}  # the bot's DMs, by channel id
+        self.threads: dict[int, dict[str, Any]] = {}  # threads on messages, by id (the message's)
+        self.threads_allowed = True  # False: the bot lacks Create Public Threads
         self.closed_dms: set[int] = set()  # users who do not accept DMs from the bot
 
         self.latency: float = 0.0
@@ -496,18 +504,27 @@ class FakeDiscord:
         thread's id is the message's, as Discord makes it); the message carries the thread
         with its ``message_count``, as a GET of it shows."""
         message = self.messages[message_id]
-        thread = message.get("thread")
-        if thread is None:
-            thread = message["thread"] = {
-                "id": str(message_id), "guild_id": str(self.guild_id), "type": 11,
-                "parent_id": message["channel_id"], "owner_id": str(self.bot_user_id),
-                "name": "replies", "last_message_id": None, "rate_limit_per_user": 0,
-                "message_count": 0, "member_count": 1, "total_message_sent": 0, "flags": 0,
-                "thread_metadata": {"archived": False, "auto_archive_duration": 1440,
-                                    "archive_timestamp": _now_iso(), "locked": False},
-            }  # fmt: skip
+        thread = message.get("thread") or self._open_thread(message, "replies", 1440)
         thread["message_count"] += count
         thread["total_message_sent"] += count
+        return thread
+
+    def thread_of(self, message_id: int) -> dict[str, Any] | None:
+        """The thread started from message ``message_id``, if one was."""
+        return self.threads.get(message_id)
+
+    def _open_thread(self, message: dict[str, Any], name: str, archive: int) -> dict[str, Any]:
+        """A public thread on a stored message, with the message's id; the message shows it."""
+        thread = {
+            "id": message["id"], "guild_id": str(self.guild_id), "type": 11,
+            "parent_id": message["channel_id"], "owner_id": str(self.bot_user_id),
+            "name": name, "last_message_id": None, "rate_limit_per_user": 0,
+            "message_count": 0, "member_count": 1, "total_message_sent": 0, "flags": 0,
+            "thread_metadata": {"archived": False, "auto_archive_duration": archive,
+                                "archive_timestamp": _now_iso(), "locked": False},
+        }  # fmt: skip
+        message["thread"] = thread
+        self.threads[int(message["id"])] = thread
         return thread
 
     @property
@@ -969,6 +986,7 @@ class FakeDiscord:
         r("GET", "/channels/{cid}/messages/{mid}", self._get_message)
         r("PATCH", "/channels/{cid}/messages/{mid}", self._edit_message)
         r("DELETE", "/channels/{cid}/messages/{mid}", self._delete_message)
+        r("POST", "/channels/{cid}/messages/{mid}/threads", self._start_thread)
         r("PUT", "/channels/{cid}/messages/{mid}/reactions/{emoji}/@me", self._no_content)
         r("DELETE", "/channels/{cid}/messages/{mid}/reactions/{emoji}/@me", self._no_content)
         r("POST", "/interactions/{iid}/{token}/callback", self._interaction_callback)
@@ -1166,7 +1184,8 @@ class FakeDiscord:
     def _channel_or_404(self, cid: str) -> dict[str, Any] | None:
         if not cid.isdigit():
             return None
-        return self.channels.get(int(cid)) or self.dm_channels.get(int(cid))
+        found = self.channels.get(int(cid)) or self.dm_channels.get(int(cid))
+        return found or self.threads.get(int(cid))
 
     def dm_channel_of(self, user_id: int) -> dict[str, Any] | None:
         """The bot's DM channel with `user_id`, once opened."""
@@ -1391,6 +1410,10 @@ class FakeDiscord:
         if nonce is not None:
             message["nonce"] = nonce  # echoed on create, as Discord does
         self.messages[int(message["id"])] = message
+        if channel.get("type") == 11:  # in a thread: its count, as its starter message shows
+            channel["message_count"] += 1
+            channel["total_message_sent"] += 1
+            channel["last_message_id"] = message["id"]
         if key is not None:
             self._nonces[key] = (int(message["id"]), time.monotonic())
         return _json_response(message)
@@ -1426,6 +1449,36 @@ class FakeDiscord:
             return _error(404, "Unknown Message", 10008)
         del self.messages[int(p["mid"])]
         return web.Response(status=204)
+
+    async def _start_thread(
+        self, request: web.Request, req: Req, p: dict[str, str]
+    ) -> web.StreamResponse:
+        """POST /channels/{cid}/messages/{mid}/threads: a public thread on a message of a
+        guild text channel, with the message's id, announced by THREAD_CREATE."""
+        channel = self._channel_or_404(p["cid"])
+        if channel is None:
+            return _error(404, "Unknown Channel", 10003)
+        if channel.get("type") != 0:
+            return _error(400, "Cannot execute action on this channel type", 50024)
+        message = self._message_in(p["cid"], p["mid"])
+        if message is None:
+            return _error(404, "Unknown Message", 10008)
+        if not self.threads_allowed:
+            return _error(403, "Missing Permissions", 50013)
+        body = req.json or {}
+        name = body.get("name")
+        if not isinstance(name, str) or not 1 <= len(name) <= 100:
+            wrong = _field_error("BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100 in length.")
+            return _invalid_form({"name": wrong})
+        archive = body.get("auto_archive_duration") or channel["default_auto_archive_duration"]
+        if archive not in (60, 1440, 4320, 10080):
+            wrong = _field_error("BASE_TYPE_CHOICES", "Value must be one of 60, 1440, 4320, 10080.")
+            return _invalid_form({"auto_archive_duration": wrong})
+        if int(p["mid"]) in self.threads:
+            return _error(400, "A thread has already been created for this message", 160004)
+        thread = self._open_thread(message, name, archive)
+        await self.dispatch("THREAD_CREATE", {**thread, "newly_created": True})
+        return _json_response(thread)
 
     async def _interaction_callback(
         self, request: web.Request, req: Req, p: dict[str, str]

@@ -1028,6 +1028,8 @@ class FakeSlack:
             if args.get("thread_ts"):
                 share["thread_ts"] = args["thread_ts"]
             self.messages.setdefault(str(args["channel_id"]), []).append(share)
+            if args.get("thread_ts"):
+                self._count_reply(str(args["channel_id"]), str(args["thread_ts"]), share)
         return {"ok": True, "files": done}
 
     def _file_object(self, upload: UploadedFile) -> JsonDict:
