@@ -1,6 +1,8 @@
 """A Post as JSON and back, for rows that keep a post until it is sent (the outbox).
 
-Attachments travel as base64; a timestamp as ISO 8601.
+Attachments travel as base64; a timestamp as ISO 8601. A row written before a field existed
+(a post queued before an upgrade) loads with that field's default: `thread_of` "", in the
+channel.
 """
 
 from __future__ import annotations

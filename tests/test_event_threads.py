@@ -12,6 +12,7 @@ are checked on the console and with a transport that has no threads.
 
 from __future__ import annotations
 
+import json
 import logging
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -24,6 +25,7 @@ from bot.events import Events
 from bot.events.drafts import Draft
 from bot.help import Help
 from bot.model import ChannelRef, Post
+from bot.postcodec import dump_post, load_post
 from tests.fakes.fake_discord import (  # noqa: F401
     FakeDiscord,
     discord_endpoints_fixture,
@@ -65,6 +67,13 @@ def announcement_key(channel: ChannelRef) -> str:
 
 def reminder_key(channel: ChannelRef, before: str, due: datetime) -> str:
     return f"event:1:remind:{before}@{int(due.timestamp())}:{channel.key}"
+
+
+def test_a_reply_keeps_its_parent_in_the_outbox_and_an_older_row_loads_without_one():
+    stored = json.loads(dump_post(Post(text="reminder", thread_of="event:1:console:demo:general")))
+    assert load_post(json.dumps(stored)).thread_of == "event:1:console:demo:general"
+    del stored["thread_of"]  # a row queued before threads existed
+    assert load_post(json.dumps(stored)) == Post(text="reminder")
 
 
 # --- Console ----------------------------------------------------------------------------
