@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import aiohttp
 import icalendar
 import pytest
 import recurring_ical_events
@@ -18,14 +17,13 @@ from aiohttp import web
 
 from adapters.console import Console
 from adapters.discord.render import render
-from adapters.slack import create
 from bot.events import Events
 from bot.help import Help
 from tests.fakes.fake_slack import block_actions_payload, interaction_body
 from tests.fakes.fake_slack import fake_slack as fake_slack_fixture  # noqa: F401
 from tests.test_events_calendar_feeds import ask, read
 from tests.test_events_ical import MONTHLY_SIG
-from tests.test_polls_slack import SECRET, Slack
+from tests.test_polls_slack import slack_bot
 
 FEATURES = [Help, Events]
 ADD = '@mod! /event add title="Service Desk SIG" start="2026-12-01 18:00" tz=Europe/London'
@@ -378,21 +376,8 @@ async def test_the_calendar_feed_carries_a_series_as_one_vevent(web, clock):
 
 @pytest.fixture
 async def slack(make_app, fake_slack):
-    """The bot on Slack (slack-bolt in HTTP mode, signed requests) against the fake."""
-    config = {"slack": {"mode": "http", "host": "127.0.0.1", "port": 0}}
-    app = await make_app(FEATURES, config=config)
-    env = {
-        "SLACK_BOT_TOKEN": "xoxb-test",
-        "SLACK_API_URL": fake_slack.base_url,
-        "SLACK_SIGNING_SECRET": SECRET,
-    }
-    surface = create(app, app.config.section("slack"), env)
-    await surface.start()
-    async with aiohttp.ClientSession() as session:
-        try:
-            yield Slack(app, surface, fake_slack, session)
-        finally:
-            await surface.stop()
+    async with slack_bot(make_app, fake_slack, FEATURES) as bot:
+        yield bot
 
 
 async def test_on_slack_the_menu_answers_every_date(slack, clock):

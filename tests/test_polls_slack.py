@@ -6,6 +6,7 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import aiohttp
 import pytest
@@ -65,8 +66,16 @@ class Slack:
 
 @pytest.fixture
 async def slack(make_app, fake_slack: FakeSlack) -> AsyncIterator[Slack]:
+    async with slack_bot(make_app, fake_slack, [Help, Polls, Surveys]) as bot:
+        yield bot
+
+
+@asynccontextmanager
+async def slack_bot(make_app, fake_slack: FakeSlack, features: list) -> AsyncIterator[Slack]:
+    """The bot with `features` on Slack (slack-bolt in HTTP mode, signed requests) against
+    the fake."""
     config = {"slack": {"mode": "http", "host": "127.0.0.1", "port": 0}}
-    app = await make_app([Help, Polls, Surveys], config=config)
+    app = await make_app(features, config=config)
     env = {
         "SLACK_BOT_TOKEN": "xoxb-test",
         "SLACK_API_URL": fake_slack.base_url,
