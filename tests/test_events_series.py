@@ -13,7 +13,6 @@ from datetime import UTC, datetime, timedelta
 import icalendar
 import pytest
 import recurring_ical_events
-from aiohttp import web
 
 from adapters.console import Console
 from adapters.discord.render import render
@@ -22,7 +21,7 @@ from bot.help import Help
 from tests.fakes.fake_slack import block_actions_payload, interaction_body
 from tests.fakes.fake_slack import fake_slack as fake_slack_fixture  # noqa: F401
 from tests.test_events_calendar_feeds import ask, read
-from tests.test_events_ical import MONTHLY_SIG
+from tests.test_events_import_series import calendar_url as calendar_url_fixture  # noqa: F401
 from tests.test_polls_slack import slack_bot
 
 FEATURES = [Help, Events]
@@ -432,30 +431,10 @@ async def test_on_discord_the_announcement_has_its_buttons_and_the_menu(make_app
     assert "0/10 going" in post.text
 
 
-@pytest.fixture
-async def sig_calendar_url():
-    """The monthly SIG calendar of tests/test_events_ical.py at a local URL."""
-
-    async def serve(request):
-        return web.Response(body=MONTHLY_SIG, content_type="text/calendar")
-
-    application = web.Application()
-    application.router.add_get("/sig.ics", serve)
-    runner = web.AppRunner(application)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    yield f"http://127.0.0.1:{port}/sig.ics"
-    await runner.cleanup()
-
-
-async def test_an_imported_monthly_series_is_one_series_end_to_end(
-    make_app, clock, sig_calendar_url
-):
+async def test_an_imported_monthly_series_is_one_series_end_to_end(make_app, clock, calendar_url):
     config = {"event": {"import_allow_private": True}}
     app, console, out = await boot(make_app, config)
-    await say(console, out, f"@mod! /event import {sig_calendar_url}")
+    await say(console, out, f"@mod! /event import {calendar_url}")
     (announcement,) = [n for n, s in console.screen.messages.items() if "SIG" in s.post.title]
     rows = await app.db.fetchall("SELECT id FROM events WHERE series_uid != '' ORDER BY start_at")
     sig = [r["id"] for r in rows]
