@@ -19,8 +19,8 @@ JANUARY = datetime(2027, 1, 14, 18, 0, tzinfo=UTC)  # the occurrence moved a wee
 APRIL = datetime(2027, 4, 1, 17, 0, tzinfo=UTC)
 
 
-@pytest.fixture
-async def calendar_url():
+@pytest.fixture(name="calendar_url")
+async def calendar_url_fixture():
     """MONTHLY_SIG (a monthly SIG with a moved, an excluded and a cancelled date, beside a
     one-off AGM) served at a local URL."""
 

@@ -21,7 +21,7 @@ from bot.help import Help
 from tests.fakes.fake_slack import block_actions_payload, interaction_body
 from tests.fakes.fake_slack import fake_slack as fake_slack_fixture  # noqa: F401
 from tests.test_events_calendar_feeds import ask, read
-from tests.test_events_import_series import calendar_url as calendar_url_fixture  # noqa: F401
+from tests.test_events_import_series import calendar_url_fixture  # noqa: F401
 from tests.test_polls_slack import slack_bot
 
 FEATURES = [Help, Events]
