@@ -19,6 +19,7 @@ JOBS = {
     "survey": "The community surveys, answered in chat",
     "event": "Upcoming itSMF events: announcements, reminders, RSVP",
     "justdoit": 'The daily BRM "just do it" prompt',
+    "digest": "The community's week in one post: articles, polls, events, prompt",
 }
 
 
@@ -65,6 +66,12 @@ def overview(registry: cmd.Registry, is_moderator: bool, help: str = "/help") ->
             continue
         lines = [_line(c, is_moderator) for c in found]
         fields.append(Field(f"/{name}", blurb + "\n" + "\n".join(lines), inline=False))
+    # Commands outside the jobs (the web console, a member's own settings) are still listed,
+    # so a feature added later shows up here without a line in JOBS.
+    others = [c for p, c in registry.commands.items() if p[0] not in JOBS and p[0] != "help"]
+    if others:
+        lines = [_line(c, is_moderator) for c in others]
+        fields.append(Field("More", "\n".join(lines), inline=False))
     return Post(
         title="What I can do",
         text=f"Type `{help} COMMAND` for the options of one command, e.g. `{help} poll create`.",

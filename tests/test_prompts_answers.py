@@ -233,6 +233,30 @@ async def test_weekly_digest_lists_what_members_did_by_competency(make_app, cloc
     assert [j.due_at for j in nxt] == [datetime(2026, 12, 7, 8, 30, tzinfo=UTC)]
 
 
+async def test_the_community_digest_carries_the_prompts_week_instead(make_app, clock) -> None:
+    """With the community's weekly digest on, the prompt's own digest is not posted (the
+    community digest has the streaks and shared answers); it still rearms for the week the
+    community digest may be off again."""
+    app, recorder = await scheduled_app(make_app, clock)
+    await say(app, "/digest schedule day=tue time=09:00 tz=UTC")
+    await fire_next(app, clock)
+    await member(app, '/justdoit answer "Named the analyst in the review"')
+    clock.set(datetime(2026, 11, 30, 8, 30, tzinfo=UTC))
+    await app.scheduler.run_due()
+    await app.outbox.drain()
+    assert not [k for _, _, k in recorder.sent if k.startswith("justdoit:digest:")]
+    nxt = await app.scheduler.pending("justdoit:digest:")
+    assert [j.due_at for j in nxt] == [datetime(2026, 12, 7, 8, 30, tzinfo=UTC)]
+    await say(app, "/digest off")
+    await fire_next(app, clock)  # Tue 1 Dec
+    await member(app, '/justdoit answer "Asked the CIO what keeps her up at night"')
+    clock.set(datetime(2026, 12, 7, 8, 30, tzinfo=UTC))
+    await app.scheduler.run_due()
+    await app.outbox.drain()
+    digests = [p for _, p, k in recorder.sent if k.startswith("justdoit:digest:")]
+    assert len(digests) == 1 and "Asked the CIO" in str(digests[0])
+
+
 async def test_private_digest_shows_counts_only(make_app, clock) -> None:
     app, recorder = await scheduled_app(make_app, clock)
     await say(app, "/justdoit settings answers=private")

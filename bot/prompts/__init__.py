@@ -353,6 +353,12 @@ class JustDoIt(Feature):
         if schedule is not None:
             await self.daily.arm_digest(schedule, self.app.clock.now())
 
+    async def _folded(self, community_id: int) -> bool:
+        """Whether the community's weekly digest is on: it carries the prompt's week (streak
+        leaders, answers shared), so the prompt's own digest would say it twice."""
+        digest = self.app.features.get("digest")
+        return digest is not None and await digest.covers(community_id)
+
     async def _on_digest(self, job: Job) -> None:
         channel = ChannelRef.parse(job.payload["channel"])
         schedule = await self.store.schedule(channel)
@@ -361,7 +367,9 @@ class JustDoIt(Feature):
         day = date.fromisoformat(job.payload["day"])
         scope = f"justdoit:{channel.key}"
         now = self.app.clock.now()
-        if await self.app.settings.get(scope, "digest", True):
+        if await self.app.settings.get(scope, "digest", True) and not await self._folded(
+            schedule.community_id
+        ):
             week_start = day - timedelta(days=7)
             answers = await self.store.channel_answers(channel, week_start, day)
             post = digest_post(
