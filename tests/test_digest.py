@@ -71,6 +71,7 @@ async def seed_week(run: ConsoleRun, clock, server: FeedServer) -> None:
     poll = number_of(run, "Which practice needs most love?")
     await say(f"@sam click {poll} Incident", f"@ana click {poll} Incident")
     await say(f"@ben click {poll} Change", "@mod! /poll close 1")
+    await say('@mod! /poll create "Never asked?" Yes No opens=3d', "@mod! /poll close 2")
     await say('@mod! /event add title="itSMF UK Conference" start="2026-12-05 09:00" tz=UTC')
     await say(f"@sam click {number_of(run, 'itSMF UK Conference')} going")
     await say('@mod! /event add title="Far away meetup" start="2027-02-01 09:00" tz=UTC')
@@ -96,6 +97,7 @@ async def test_a_seeded_week_becomes_one_post_with_every_part(make_app, clock, f
     assert "Which practice needs most love?" in digest and "Incident, 67% of 3 answering" in digest
     assert "itSMF UK Conference" in digest and "1 going" in digest
     assert "Far away meetup" not in digest  # past the next two weeks
+    assert "Never asked?" not in digest  # cancelled before it opened
     streaks = digest.split("Just do it: streaks")[1]
     assert "- sam: 7 days in a row" in streaks  # named: he chose to be
     assert "1 member on a 3-day streak" in streaks and "ana" not in streaks.split("Shared")[0]

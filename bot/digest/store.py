@@ -241,6 +241,7 @@ class DigestStore:
         """Polls and surveys of the community closed between `since` and `until`."""
         rows = await self.db.fetchall(
             "SELECT id, kind, title, closed_at FROM vote_runs WHERE community_id = ?"
+            " AND opened_at IS NOT NULL"  # a run cancelled before it opened is no result
             " AND closed_at > ? AND closed_at <= ? ORDER BY closed_at DESC, id DESC",
             (community_id, since, until),
         )
