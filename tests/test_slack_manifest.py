@@ -41,6 +41,7 @@ def test_commands_come_from_the_registry_with_help_as_itsm() -> None:
     assert data["settings"]["interactivity"] == {"is_enabled": True}
     scopes = data["oauth_config"]["scopes"]["bot"]
     assert {"commands", "chat:write", "users:read", "channels:history"} <= set(scopes)
+    assert "reactions:read" in scopes  # the digest reads reactions on the bot's posts
 
 
 def test_http_mode_manifest_points_commands_and_interactivity_at_the_url() -> None:

@@ -30,6 +30,7 @@ BOT_SCOPES = [
     "groups:history",  # ... and private ones the bot is in
     "im:write",  # open a member's direct messages (reminders, suggestion outcomes, files)
     "im:history",  # find a direct message again after a crash
+    "reactions:read",  # the weekly digest ranks the bot's feed posts by their reactions
 ]
 COMMAND_LENGTH = 32
 DESCRIPTION_LENGTH = 2000
