@@ -43,7 +43,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.slack.render import render
 from bot.errors import DeliveryError, Failure
 from bot.lanes import Engagement
-from bot.model import Attachment, ChannelRef, Post
+from bot.model import Attachment, ChannelRef, Post, UserRef
 
 log = logging.getLogger(__name__)
 
@@ -330,6 +330,18 @@ class SlackTransport:
             raise delivery_error(exc) from exc
         except FAILURES as exc:
             raise delivery_error(exc) from exc
+
+    async def member_zone(self, user: UserRef) -> str | None:
+        """The zone of the member's Slack profile (`users.info` `tz`, under the `users:read`
+        scope the moderator check already has); None if Slack does not say. The core asks
+        once per member and keeps the answer (bot/members.py)."""
+        try:
+            response = await self.client.users_info(user=user.user)
+        except FAILURES as exc:
+            raise delivery_error(exc) from exc
+        found = response.get("user")
+        zone = found.get("tz") if isinstance(found, dict) else None
+        return zone if isinstance(zone, str) and zone else None
 
     async def engagement(self, channel: ChannelRef, message_id: str) -> Engagement | None:
         """Reactions (`reactions.get`, every emoji's count but the bot's own) and thread
