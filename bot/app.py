@@ -28,6 +28,7 @@ from bot.failure_notices import FailureNotices
 from bot.groupcommit import GroupCommit
 from bot.intake import Intake
 from bot.model import (
+    MARK_OPEN,
     Action,
     ChannelRef,
     Ephemeral,
@@ -142,6 +143,8 @@ class App:
         self._forms: dict[str, FormHandler] = {}
         self._names: dict[str, SurfaceNames] = {}
         self._tasks: list[asyncio.Task[Any]] = []
+        # A member's own zone (bot/members.py sets it), for the replies only they see.
+        self.member_zone: Callable[[UserRef], Awaitable[str | None]] | None = None
         self.features: dict[str, Feature] = {}
         for cls in features:
             feature = cls(self)
@@ -305,7 +308,24 @@ class App:
                     )
                 )
             ]
-        return _replies(result)
+        replies = _replies(result)
+        await self._in_member_zone(user, replies)
+        return replies
+
+    async def _in_member_zone(self, user: UserRef, replies: list[Reply]) -> None:
+        """A reply only its member sees shows its times in that member's zone, where they
+        have one (posts in a channel keep the community's). The zone is looked up only for
+        a reply that shows a time: a vote's answer costs no lookup."""
+        posts = [r.post for r in replies if isinstance(r, Ephemeral) and shows_time(r.post)]
+        if not posts or self.member_zone is None:
+            return
+        try:
+            zone = await self.member_zone(user)
+        except Exception:  # the answer matters more than its zone: shown in the community's
+            log.exception("the zone of %s could not be read", user.key)
+            return
+        for post in posts if zone else []:
+            post.zone = zone
 
 
 def outbox_settings(config: CoreConfig) -> OutboxSettings:
@@ -320,6 +340,13 @@ def freeze_startup_heap() -> None:
     after, instead of pausing the whole bot for 50-90 ms in the middle of a burst of
     votes (seen in bench/votes.py). Objects made at start-up live as long as the bot."""
     gc.freeze()
+
+
+def shows_time(post: Post) -> bool:
+    """Whether a post carries a time marker (`time_tag`) anywhere a renderer shows one."""
+    mark = MARK_OPEN + "t:"
+    texts = [post.title, post.text, post.footer, *(f.name + f.value for f in post.fields)]
+    return post.timestamp is not None or any(mark in text for text in texts)
 
 
 def error_post(exc: UserError) -> Post:

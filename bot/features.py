@@ -7,10 +7,11 @@ from bot.digest import Digest
 from bot.events import Events
 from bot.feeds import Feeds
 from bot.help import Help
+from bot.members import My
 from bot.polls import Polls, Surveys
 from bot.prompts import JustDoIt
 from bot.web.feature import Web
 
 
 def all_features() -> list[type[Feature]]:
-    return [Help, Feeds, Polls, Surveys, Events, JustDoIt, Digest, Web]
+    return [Help, My, Feeds, Polls, Surveys, Events, JustDoIt, Digest, Web]

@@ -8,9 +8,11 @@ refused with the guess named, rather than taken as a date nobody meant.
 
 from __future__ import annotations
 
+import difflib
+import functools
 import re
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from bot.errors import UsageError
 
@@ -60,16 +62,43 @@ def duration_words(delta: timedelta) -> str:
     return " ".join(parts[:2])
 
 
-def zone(name: str) -> ZoneInfo:
-    """An IANA zone, or a UsageError naming it."""
+def zone(name: str, option: str = "tz") -> ZoneInfo:
+    """An IANA zone, or a UsageError naming it and the closest zone to what was typed."""
     try:
         return ZoneInfo(name.strip())
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
+        close = closest_zone(name)
+        meant = f"Did you mean {close}? " if close else ""
         raise UsageError(
             f"`{name}` is not a time zone I know.",
-            option="tz",
-            hint="Use an IANA name such as Europe/London, America/New_York or UTC.",
+            option=option,
+            hint=meant + "Use an IANA name such as Europe/London, America/New_York or UTC.",
         ) from exc
+
+
+@functools.cache
+def _zone_names() -> dict[str, str]:
+    """Every IANA zone name, by its lower-case form (what a typo is compared with)."""
+    return {name.lower(): name for name in available_timezones()}
+
+
+def closest_zone(typed: str) -> str | None:
+    """The zone name nearest to a mistyped one ('europe/olso' -> 'Europe/Oslo'), or None.
+
+    A wrong case or spaces for underscores is matched exactly; otherwise the whole name is
+    compared, then the part after the last slash (a bare city: 'Osloo')."""
+    names = _zone_names()
+    key = typed.strip().lower().replace(" ", "_")
+    if not key:
+        return None
+    if key in names:
+        return names[key]
+    found = difflib.get_close_matches(key, names, n=1, cutoff=0.75)
+    if found:
+        return names[found[0]]
+    cities = {name.rsplit("/", 1)[-1]: name for name in names if "/" in name}
+    found = difflib.get_close_matches(key.rsplit("/", 1)[-1], cities, n=1, cutoff=0.75)
+    return names[cities[found[0]]] if found else None
 
 
 def parse_when(text: str, tz: str, now: datetime) -> datetime:
