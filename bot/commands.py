@@ -16,7 +16,7 @@ from typing import Any
 
 from bot import textargs, timeutil
 from bot.errors import UsageError
-from bot.model import ChannelRef, UserRef
+from bot.model import ChannelRef, RoleRef, UserRef
 
 HELP = ("help",)  # the core's help command; each surface names it its own way (Slack: /itsm)
 
@@ -33,6 +33,7 @@ class Kind(StrEnum):
     DURATION = "duration"
     CHANNEL = "channel"
     USER = "user"
+    ROLE = "role"  # a Discord role or a Slack user group; "none" names none (RoleRef.role "")
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,8 @@ def takes(option: Option) -> str:
         said = "a channel, like #general"
     elif kind is Kind.USER:
         said = "a member, like @name"
+    elif kind is Kind.ROLE:
+        said = "a role or user group, like @oncall (or none)"
     elif option.name == "tz":  # read as a zone by `coerce`
         said = "a time zone name, like Europe/London or UTC"
     elif option.many:
@@ -326,6 +329,8 @@ def _one(option: Option, value: Any, tz: str, place: Place) -> Any:
         return value if isinstance(value, ChannelRef) else _channel(str(value), place)
     if kind is Kind.USER:
         return value if isinstance(value, UserRef) else _user(str(value), place)
+    if kind is Kind.ROLE:
+        return value if isinstance(value, RoleRef) else _role(str(value), place)
     raise ValueError(f"unsupported option kind {kind}")
 
 
@@ -373,3 +378,29 @@ def _user(text: str, place: Place) -> UserRef:
     if not match:
         raise ValueError(f"`{text}` is not a member; mention them like @name")
     return UserRef(place.channel.platform, place.channel.workspace, match.group(1))
+
+
+# A role as raw text carries it: Discord's `<@&ID>`, Slack's `<!subteam^ID|@handle>` (what
+# Slack sends for a user group named in a slash command), or `@name` (the console's roles).
+_ROLE_TAG = re.compile(r"^<@&(\d+)>$|^<!subteam\^([A-Z0-9]+)(?:\|@?([^>]*))?>$")
+_ROLE_NAME = re.compile(r"^@?([A-Za-z0-9][A-Za-z0-9_.-]*)$")
+_EVERYBODY = {"everyone", "here", "channel"}
+
+
+def _role(text: str, place: Place) -> RoleRef:
+    """A role or user group from raw text; "none" is RoleRef with no role. Never a member,
+    a channel, or everyone: those are refused, so no option can make a post ping them."""
+    text = text.strip()
+    here = (place.channel.platform, place.channel.workspace)
+    if text.lower() in ("none", "off", "-"):
+        return RoleRef(*here, "")
+    tag = _ROLE_TAG.match(text)
+    if tag:
+        return RoleRef(*here, tag.group(1) or tag.group(2), tag.group(3) or "")
+    named = _ROLE_NAME.match(text)
+    bare = text.lstrip("<@!").split("|")[0].rstrip(">").lower()
+    if bare in _EVERYBODY or text.lower().startswith("<!"):
+        raise ValueError("a post never pings everyone, here or the whole channel; name one role")
+    if not named or text.startswith("<"):
+        raise ValueError(f"`{text}` is not a role or user group; name one like @oncall")
+    return RoleRef(*here, named.group(1), named.group(1))

@@ -66,6 +66,17 @@ class UserRef:
         return f"{self.platform}:{self.workspace}:{self.user}"
 
 
+@dataclass(frozen=True)
+class RoleRef:
+    """A role (Discord) or user group (Slack subteam) a moderator named, to be pinged by a
+    post that lists `role` in `Post.mention_roles`. An empty `role` names none ("none")."""
+
+    platform: str
+    workspace: str
+    role: str
+    name: str = field(default="", compare=False)
+
+
 # --- Inline markers in Post text -----------------------------------------------------------
 # Post.text uses a small markdown subset (**bold**, _italic_, `code`, [label](https://url),
 # "- " bullets). Two things cannot be written in markdown because each platform shows them

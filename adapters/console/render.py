@@ -33,6 +33,8 @@ def render(post: Post, number: int, audience: str, edited: bool = False, reply_t
     if reply_to:
         head += f" (reply to #{reply_to})"
     lines = [head]
+    if post.mention_roles:  # the roles the post pings (a feed's `ping=`), first as on chat
+        lines.append("  " + " ".join(f"@{role}" for role in post.mention_roles))
     if post.title:
         lines.append(f"  ** {_text(post.title, post)} **" + (f" <{post.url}>" if post.url else ""))
     for line in _text(post.text, post).splitlines():

@@ -141,6 +141,8 @@ def annotation(option: cmd.Option) -> Any:
         return app_commands.Transform[app_commands.AppCommandChannel, TextChannelOption]
     if kind is cmd.Kind.USER:
         return discord.User
+    if kind is cmd.Kind.ROLE:
+        return discord.Role
     if option.max_length <= STRING_MAX:
         return app_commands.Range[str, None, option.max_length]
     return str

@@ -13,7 +13,7 @@ from typing import Any
 
 import discord
 
-from bot.model import ChannelRef, UserRef
+from bot.model import ChannelRef, RoleRef, UserRef
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +35,11 @@ def user_ref(interaction: discord.Interaction) -> UserRef:
 
 
 def neutral(value: Any, workspace: str) -> Any:
-    """An option value as the core takes it: channels and members become refs."""
+    """An option value as the core takes it: channels, members and roles become refs."""
     if isinstance(value, discord.User | discord.Member):
         return UserRef(PLATFORM, workspace, str(value.id), value.display_name)
+    if isinstance(value, discord.Role):
+        return RoleRef(PLATFORM, workspace, str(value.id), value.name)
     if isinstance(
         value, discord.abc.GuildChannel | discord.Thread | discord.app_commands.AppCommandChannel
     ):

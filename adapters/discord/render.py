@@ -2,8 +2,9 @@
 
 Pure: no network. Every Discord limit is respected with a visible "…", times become
 `<t:UNIX:STYLE>` so each reader sees their own zone, and nothing from content can ping:
-only the ids in `post.mentions` are allowed to, everything else is neutralised twice
-(AllowedMentions and a zero-width space inside `@everyone`, `<@…>`, `<@&…>`, `<#…>`).
+only the ids in `post.mentions` and the roles in `post.mention_roles` are allowed to,
+everything else is neutralised twice (AllowedMentions and a zero-width space inside
+`@everyone`, `<@…>`, `<@&…>`, `<#…>`).
 Platform syntax typed by anyone is shown as text in every field: a raw `<t:0:F>` shows no
 date, `</cmd:1>` no command. A link whose label names another address (a markup link, or
 the title linked to `post.url`) shows its real address (see "Trusted and untrusted text"
@@ -83,7 +84,8 @@ def render(post: Post, marker: str = "") -> Rendered:
     content when there is no embed, so the message can be recognised later.
     """
     mentions = [m for m in post.mentions if m.isdigit()]
-    pings = " ".join(f"<@{m}>" for m in mentions)
+    roles = [r for r in post.mention_roles if r.isdigit()]  # a role's id: nothing else pings
+    pings = " ".join([*(f"<@&{r}>" for r in roles), *(f"<@{m}>" for m in mentions)])
     view, dropped = _view(post.buttons, post.selects)
     note = f"\n_{dropped} more choice(s) do not fit on Discord._" if dropped else ""
     embed = _embed(post, set(mentions), len(marker), note)
@@ -91,11 +93,11 @@ def render(post: Post, marker: str = "") -> Rendered:
     allowed = (
         discord.AllowedMentions(
             everyone=False,
-            roles=False,
+            roles=[discord.Object(int(r)) for r in roles] if roles else False,
             replied_user=False,
-            users=[discord.Object(int(m)) for m in mentions],
+            users=[discord.Object(int(m)) for m in mentions] if mentions else False,
         )
-        if mentions
+        if mentions or roles
         else discord.AllowedMentions.none()
     )
     content = markup.truncate(pings, CONTENT_MAX - len(marker))

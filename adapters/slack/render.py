@@ -4,7 +4,8 @@ Every piece of content is escaped (`&`, `<`, `>`) before any Slack syntax is add
 nothing a member or a feed wrote can ping (`<!channel>`, `<@U…>`, `<!subteam^…>`), fake a
 date (`<!date^…>`) or become a link; the only `<…>` sequences in the output are the ones
 made here: links from the markup's `[label](https://…)`, mentions of the members the post
-lists in `Post.mentions`, and localised times (see "Trusted and untrusted text" in
+lists in `Post.mentions` and of the user groups in `Post.mention_roles` (first, in the text
+and in a block of their own), and localised times (see "Trusted and untrusted text" in
 bot/model.py). A link whose label names another address, the post's linked title included,
 shows its real address instead of hiding it.
 `plain_text` objects (header, labels) are escaped too: Slack decodes the three entities
@@ -61,6 +62,7 @@ _DATE_FORMATS = {
     "R": "{ago}",
 }
 _SLACK_USER = re.compile(r"^[UW][A-Z0-9]{1,20}$")
+_SLACK_GROUP = re.compile(r"^S[A-Z0-9]{1,20}$")
 _BROADCAST = re.compile(r"@(?=(?:here|channel|everyone)\b)", re.IGNORECASE)
 _BOLD = re.compile(r"\*\*(.+?)\*\*")
 _BULLET = re.compile(r"^- ", re.MULTILINE)
@@ -151,9 +153,19 @@ def _is_web_url(url: str) -> bool:
 
 def render(post: Post) -> dict[str, Any]:
     """A Post as `{"text": fallback, "blocks": [...]}`, ready for chat.postMessage."""
-    body = _title(post) + _text(post) + _fields(post) + _image(post)
+    pings = _group_pings(post)
+    # The pings have a block of their own first, as Discord's content above its embed.
+    head = [{"type": "section", "text": _mrkdwn_block(pings, SECTION_TEXT)}] if pings else []
+    body = head + _title(post) + _text(post) + _fields(post) + _image(post)
     tail = _actions(post) + _context(post)
-    return {"text": fallback(post), "blocks": _fit(body, tail)}
+    text = fallback(post)
+    text = cut(f"{pings} {text}", FALLBACK_TEXT) if pings else text
+    return {"text": text, "blocks": _fit(body, tail)}
+
+
+def _group_pings(post: Post) -> str:
+    """The user groups the post means to ping (a subteam id each; nothing else pings)."""
+    return " ".join(f"<!subteam^{g}>" for g in post.mention_roles if _SLACK_GROUP.match(g))
 
 
 def fallback(post: Post) -> str:
