@@ -326,9 +326,9 @@ def _one(option: Option, value: Any, tz: str, place: Place) -> Any:
     if kind is Kind.DURATION:
         return value if isinstance(value, timedelta) else timeutil.parse_duration(str(value))
     if kind is Kind.CHANNEL:
-        return value if isinstance(value, ChannelRef) else _channel(str(value), place)
+        return _here(value, place) if isinstance(value, ChannelRef) else _channel(str(value), place)
     if kind is Kind.USER:
-        return value if isinstance(value, UserRef) else _user(str(value), place)
+        return _here(value, place) if isinstance(value, UserRef) else _user(str(value), place)
     if kind is Kind.ROLE:
         return value if isinstance(value, RoleRef) else _role(str(value), place)
     raise ValueError(f"unsupported option kind {kind}")
@@ -364,6 +364,15 @@ def _bool(value: Any) -> bool:
     if text in _FALSE:
         return False
     raise ValueError(f"`{value}` is not yes or no")
+
+
+def _here(value: ChannelRef | UserRef, place: Place) -> Any:
+    """A channel or member handed over already made (a Discord option, the web console)
+    must be of the workspace the command came from, as a typed `#name` always is: another
+    workspace's is another community's, and no command reaches into that."""
+    if (value.platform, value.workspace) != (place.channel.platform, place.channel.workspace):
+        raise ValueError("that is not in this workspace")
+    return value
 
 
 def _channel(text: str, place: Place) -> ChannelRef:
