@@ -50,6 +50,19 @@ MIGRATIONS = [
     """
     ALTER TABLE communities ADD COLUMN moderators TEXT
     """,
+    # Hosting many communities (bot/tenancy.py): whether the bot is still in a workspace
+    # (a Discord server that removed it, a Slack workspace that uninstalled it keep their
+    # data, and their work waits), who added it, and the community's state: 'left' once
+    # every one of its workspaces has, since `left_at` (epoch seconds).
+    """
+    ALTER TABLE community_workspaces ADD COLUMN state TEXT NOT NULL DEFAULT 'active'
+        CHECK (state IN ('active', 'left'));
+    ALTER TABLE community_workspaces ADD COLUMN left_at REAL;
+    ALTER TABLE community_workspaces ADD COLUMN added_by TEXT;
+    ALTER TABLE communities ADD COLUMN state TEXT NOT NULL DEFAULT 'active'
+        CHECK (state IN ('active', 'left'));
+    ALTER TABLE communities ADD COLUMN left_at REAL
+    """,
 ]
 
 
@@ -97,13 +110,18 @@ class Communities:
                 for ws in spec.workspaces:
                     platform, workspace = ws.split(":", 1)
                     await tx.execute(
-                        "INSERT INTO community_workspaces VALUES (?, ?, ?) ON CONFLICT"
-                        " (platform, workspace) DO UPDATE SET community_id = excluded.community_id",
+                        "INSERT INTO community_workspaces (platform, workspace, community_id)"
+                        " VALUES (?, ?, ?) ON CONFLICT (platform, workspace)"
+                        " DO UPDATE SET community_id = excluded.community_id",
                         (platform, workspace, cid),
                     )
                 await tx.execute("DELETE FROM community_channels WHERE community_id = ?", (cid,))
                 for channel in spec.channels:
                     await tx.execute("INSERT INTO community_channels VALUES (?, ?)", (cid, channel))
+        self.forget()
+
+    def forget(self) -> None:
+        """Drop what is cached (after a community was created or erased elsewhere)."""
         self._by_workspace.clear()
         self._by_id.clear()
         self._workspaces.clear()
@@ -133,7 +151,8 @@ class Communities:
                 )
                 cid = await tx.fetchval("SELECT id FROM communities WHERE name = ?", (name,))
                 await tx.execute(
-                    "INSERT INTO community_workspaces VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                    "INSERT INTO community_workspaces (platform, workspace, community_id)"
+                    " VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
                     (channel.platform, channel.workspace, cid),
                 )
             self._workspaces.pop(cid, None)

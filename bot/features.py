@@ -10,8 +10,9 @@ from bot.help import Help
 from bot.members import My
 from bot.polls import Polls, Surveys
 from bot.prompts import JustDoIt
+from bot.tenancy import Tenancy
 from bot.web.feature import Web
 
 
 def all_features() -> list[type[Feature]]:
-    return [Help, My, Feeds, Polls, Surveys, Events, JustDoIt, Digest, Web]
+    return [Tenancy, Help, My, Feeds, Polls, Surveys, Events, JustDoIt, Digest, Web]

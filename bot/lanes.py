@@ -123,6 +123,11 @@ class Lane(NamedTuple):
     def platform(self) -> str:
         return self.channel.split(":", 1)[0]
 
+    @property
+    def workspace(self) -> tuple[str, str]:
+        platform, workspace, _ = self.channel.split(":", 2)
+        return platform, workspace
+
 
 @dataclass
 class Row:
@@ -164,6 +169,8 @@ class LaneRunner:
         self.worker = worker_id()
         self.transports: dict[str, Transport] = {}
         self.paused: dict[str, str] = {}  # platform -> why its lanes wait
+        # (platform, workspace) pairs the bot is no longer in: their lanes wait, rows kept.
+        self.held: set[tuple[str, str]] = set()
         self._last_sent: dict[Lane, float] = {}
         self._workers: dict[Lane, asyncio.Task[None]] = {}
         self._touched: set[Lane] = set()
@@ -185,6 +192,15 @@ class LaneRunner:
     def detach(self, transport: Transport) -> None:
         if self.transports.get(transport.platform) is transport:
             del self.transports[transport.platform]
+
+    def hold(self, platform: str, workspace: str) -> None:
+        """Serve no lane of that workspace until `release` (the bot was removed from it)."""
+        self.held.add((platform, workspace))
+
+    def release(self, platform: str, workspace: str) -> None:
+        """Serve that workspace's lanes again (the bot is back), from where they stopped."""
+        self.held.discard((platform, workspace))
+        self._sweep_now()
 
     def touch(self, lane: Lane) -> None:
         """New work in `lane`: the background runner looks at it at once."""
@@ -304,6 +320,7 @@ class LaneRunner:
             f"SELECT min(not_before) FROM outbox WHERE {OPEN} AND not_before > ?", (now,)
         )
         lanes = [Lane(r["channel"], r["kind"]) for r in rows]
+        lanes = [lane for lane in lanes if lane.workspace not in self.held]
         return [lane for lane in lanes if self._servable(lane.platform)], upcoming
 
     async def next_due(self) -> float | None:
@@ -317,6 +334,8 @@ class LaneRunner:
             lane = Lane(r["channel"], r["kind"])
             if lane.platform in self.paused or lane.platform not in self.transports:
                 continue
+            if lane.workspace in self.held:
+                continue
             head = await self._head(lane, now)
             times.append(r["first"] if head is None else self._ready_at(lane, head))
         return max(0.0, min(times) - now) if times else None
@@ -324,7 +343,7 @@ class LaneRunner:
     # --- One step of one lane ----------------------------------------------------------------
 
     async def _step(self, lane: Lane) -> Step:
-        if not self._servable(lane.platform):
+        if not self._servable(lane.platform) or lane.workspace in self.held:
             return Step()
         transport = self.transports[lane.platform]
         now = self._now()

@@ -128,6 +128,8 @@ class Outbox:
         """Queue a post once; False if this key was queued before (nothing changes)."""
         now = self._now()
         at = not_before.timestamp() if not_before else now
+        if (channel.platform, channel.workspace) in self.lanes.held:
+            return await self._spend(channel, post, key, at, now)
         created = await self.db.execute(
             "INSERT INTO outbox (key, kind, channel, payload, not_before, created_at) "
             "VALUES (?, 'post', ?, ?, ?, ?) ON CONFLICT(key) DO NOTHING",
@@ -136,6 +138,22 @@ class Outbox:
         if created:
             self.lanes.touch(Lane(channel.key, "post"))
         return bool(created)
+
+    async def _spend(
+        self, channel: ChannelRef, post: Post, key: str, at: float, now: float
+    ) -> bool:
+        """A post for a workspace the bot has left (a feed item, a reminder) is not queued.
+        Its key is still spent, as a withdrawn row, so it is not posted late if the bot comes
+        back, and an edit of it finds its target."""
+        spent = await self.db.execute(
+            "INSERT INTO outbox (key, kind, channel, payload, not_before, created_at, state,"
+            " last_error) VALUES (?, 'post', ?, ?, ?, ?, 'failed', 'withdrawn')"
+            " ON CONFLICT(key) DO NOTHING",
+            (key, channel.key, dump_post(post), at, now),
+        )
+        if spent:
+            log.info("outbox: %s not queued: the bot has left %s", key, channel.workspace)
+        return False
 
     async def edit(self, target_key: str, post: Post) -> None:
         """Show `post` in place of the message queued as `target_key`.
