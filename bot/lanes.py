@@ -37,7 +37,7 @@ from typing import Any, NamedTuple, Protocol, TypeVar
 
 from bot.clock import Clock
 from bot.errors import DeliveryError, Failure
-from bot.model import ChannelRef, Post
+from bot.model import ChannelRef, Post, UserRef
 from bot.postcodec import load_post
 from bot.store import Database
 
@@ -112,6 +112,16 @@ class ReadsEngagement(Protocol):
     async def engagement(self, channel: ChannelRef, message_id: str) -> Engagement | None:
         """Reactions and thread replies of the bot's message `message_id` in `channel`;
         None if the platform no longer has it."""
+        ...
+
+
+class ListsMembers(Protocol):
+    """The optional transport capability behind a poll's reminder to those who have not
+    voted: who can read `channel` (people only: no bots, not the bot itself)."""
+
+    async def members(self, channel: ChannelRef) -> list[UserRef] | None:
+        """The channel's members; None when the platform will not tell (a missing scope or
+        intent), so the caller falls back on what it knows itself."""
         ...
 
 
@@ -224,21 +234,28 @@ class LaneRunner:
     # --- Reading back ------------------------------------------------------------------
 
     async def engagement(self, channel: ChannelRef, message_id: str) -> Engagement | None:
-        """Reactions and replies of one of the bot's posts, through its platform's transport,
+        """Reactions and replies of one of the bot's posts (`ReadsEngagement`)."""
+        return await self._read(channel, "engagement", message_id)
+
+    async def members(self, channel: ChannelRef) -> list[UserRef] | None:
+        """Who is in a channel (`ListsMembers`)."""
+        return await self._read(channel, "members")
+
+    async def _read(self, channel: ChannelRef, capability: str, *args: Any) -> Any:
+        """Read from a channel's platform through its transport's optional `capability`,
         under the same cap and deadline as a send; None when the platform is not connected,
         cannot tell, or the read failed (logged: a read is worth no retry)."""
         platform = channel.platform
-        transport = self.transports.get(platform)
-        read = getattr(transport, "engagement", None)
+        read = getattr(self.transports.get(platform), capability, None)
         if read is None or platform in self.paused:
             return None
         try:
-            return await self._call(platform, read, channel, message_id)
+            return await self._call(platform, read, channel, *args)
         except DeliveryError as exc:
-            log.info("outbox: could not read %s in %s back: %s", message_id, channel.key, exc)
+            log.info("outbox: could not read %s of %s: %s", capability, channel.key, exc)
             return None
         except Exception:  # a bug in a read must not cost the caller its whole answer
-            log.exception("outbox: reading %s in %s back failed", message_id, channel.key)
+            log.exception("outbox: reading %s of %s failed", capability, channel.key)
             return None
 
     # --- Serving ---------------------------------------------------------------------------

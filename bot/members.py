@@ -190,6 +190,7 @@ class My(Feature):
                         "zone",
                         description="an IANA zone like Europe/Oslo, or reset",
                         positional=True,
+                        many=True,  # "America/New York" is read whole, to be corrected
                         max_length=64,
                         form="a time zone name like Europe/Oslo or America/New_York, or reset",
                     )
@@ -207,7 +208,11 @@ class My(Feature):
         ask = getattr(transport, "member_zone", None)
         return None if ask is None else await ask(user)
 
-    async def timezone(self, ctx: Context, zone: str | None = None) -> Ephemeral:
+    async def timezone(self, ctx: Context, zone: list[str] | None = None) -> Ephemeral:
+        typed = " ".join(zone or [])
+        return await self._timezone(ctx, typed or None)
+
+    async def _timezone(self, ctx: Context, zone: str | None) -> Ephemeral:
         if zone is None:
             return Ephemeral(Post(text=await self._current(ctx)))
         if zone.strip().lower() in RESET_WORDS:

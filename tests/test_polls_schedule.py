@@ -218,15 +218,15 @@ def test_periods_keep_the_local_time_and_the_day_of_the_month():
 # --- remind= -------------------------------------------------------------------------------
 
 
-async def test_a_reminder_goes_once_to_last_runs_voters_who_have_not_voted(make_app, clock):
+async def test_a_reminder_goes_once_to_each_member_who_has_not_voted(make_app, clock):
     run = await boot(make_app)
     said = await run.say(WEEKLY + " remind=1d")
-    assert "1 day before each run closes, the members who voted in the previous run" in said
+    assert "1 day before each run closes, the channel's members who have not voted yet" in said
     first = number(run, "poll:1:console:demo:general")
     for name in ("sam", "kim", "lee"):
         await run.say(f"@{name} click {first} Busy")
-    await tick(run, clock, START + WEEK - DAY)  # run 1's reminder: no previous run
-    assert await posts_queued(run, "poll:1:remind:") == []
+    await tick(run, clock, START + WEEK - DAY)  # the console's members: all who typed
+    assert await posts_queued(run, "poll:1:remind:") == ["poll:1:remind:console:demo:mia"]
 
     await tick(run, clock, START + WEEK)
     second = number(run, "poll:2:console:demo:general")
@@ -238,7 +238,8 @@ async def test_a_reminder_goes_once_to_last_runs_voters_who_have_not_voted(make_
     assert reminded == [
         "poll:2:remind:console:demo:kim",
         "poll:2:remind:console:demo:lee",
-    ]  # not sam (voted), not ann (new this run), not mia (never voted)
+        "poll:2:remind:console:demo:mia",
+    ]  # not sam nor ann: they voted in this run
     dm = shown(run, reminded[0])
     assert dm.audience == "@kim" and dm.post.title == "⏰ How was your week?"
     assert f"closes {time_tag(START + 2 * WEEK)}" in dm.post.text
@@ -255,6 +256,19 @@ async def test_a_reminder_goes_once_to_last_runs_voters_who_have_not_voted(make_
     assert await posts_queued(later, "poll:2:remind:") == reminded
 
 
+async def test_a_poll_that_does_not_repeat_reminds_before_it_closes(make_app, clock):
+    run = await boot(make_app)
+    said = await run.say('@mia! /poll create "Venue?" "Leeds" "York" closes=3d remind=1d')
+    assert "1 day before it closes, the channel's members who have not voted yet" in said
+    poll = number(run, "poll:1:console:demo:general")
+    await run.say(f"@sam click {poll} York", "@kim /help")  # kim is about but has not voted
+    await run.say(f"@mia click {poll} Leeds")
+    assert await tick(run, clock, START + 2 * DAY - timedelta(seconds=1)) == []
+    assert await tick(run, clock, START + 2 * DAY) == [("poll:1:remind", "done")]
+    assert await posts_queued(run, "poll:1:remind:") == ["poll:1:remind:console:demo:kim"]
+    assert shown(run, "poll:1:remind:console:demo:kim").audience == "@kim"
+
+
 # --- Refused values ------------------------------------------------------------------------
 
 
@@ -267,7 +281,8 @@ async def test_values_that_make_no_schedule_are_refused(console):
         "repeat=yearly": "`yearly` is not one of weekly, monthly",
         "runs=3": "`runs` counts the runs of a repeating poll.",
         "repeat=weekly runs=1": "must be at least 2",
-        "remind=1d": "`remind` is for repeating polls",
+        "remind=1d": "this poll never closes",
+        "closes=1d remind=1d": "`remind=1d` must be shorter than a run is open (1 day)",
         "repeat=weekly remind=1d anonymous": "An anonymous poll does not know who voted",
         "repeat=weekly remind=1w": "`remind=1w` must be shorter than a run is open (1 week)",
         "repeat=weekly closes=2d remind=3d": "must be shorter than a run is open (2 days)",
@@ -301,6 +316,9 @@ async def test_on_slack_the_reminder_is_a_dm_whose_buttons_vote(slack: Slack, cl
     assert mon2["value"] == "2:0"
     await slack.click(mon2["action_id"], mon2["value"], "U5", run2["ts"])
 
+    # Without the scope to list the channel, the previous run's voters are reminded.
+    slack.fake.channels["C1"] = {"members": ["UBOT", "U5", "U6", "U7"]}
+    slack.fake.fail_next("conversations.members", status=200, error="missing_scope")
     clock.set(START + 2 * WEEK - DAY)
     await slack.app.scheduler.run_due()
     await slack.app.outbox.drain()
@@ -319,3 +337,26 @@ async def test_on_slack_the_reminder_is_a_dm_whose_buttons_vote(slack: Slack, cl
     assert "You voted *Fri*" in as_json(voted)
     assert await slack.app.features["poll"].store.tallies(2) == {"q": {0: 1, 1: 1}}
     assert await slack.app.features["poll"].store.tallies(1) == {"q": {0: 2}}
+
+
+async def test_on_slack_a_reminder_reaches_every_channel_member_who_has_not_voted(
+    slack: Slack,  # noqa: F811
+    clock,
+):
+    """The channel's members are read page by page (`conversations.members`); the bot and
+    those who voted are left out, and each member is sent one direct message."""
+    others = [f"U{n:03d}" for n in range(250)]
+    slack.fake.channels["C1"] = {"members": ["UBOT", "U5", *others]}
+    said = await slack.command("poll", 'create "Venue?" Leeds York closes=3d remind=1d')
+    assert "1 day before it closes, the channel's members who have not voted" in said["text"]
+    await slack.app.outbox.drain()
+    leeds, _ = controls(slack.fake.calls_to("chat.postMessage")[0])
+    await slack.click(leeds["action_id"], leeds["value"], "U5", slack.fake.messages["C1"][0]["ts"])
+    clock.set(START + 2 * DAY)
+    await slack.app.scheduler.run_due()
+    await slack.app.outbox.drain()
+    pages = slack.fake.calls_to("conversations.members")
+    assert len(pages) == 2 and pages[1]["cursor"]
+    opened = sorted(c["users"] for c in slack.fake.calls_to("conversations.open"))
+    assert opened == others  # not UBOT, not U5 who voted
+    assert all("Venue?" in as_json(slack.fake.messages[f"D{u}"][0]) for u in others)

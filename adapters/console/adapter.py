@@ -114,6 +114,7 @@ class ConsoleTransport:
 
     def __init__(self, screen: Screen) -> None:
         self.screen = screen
+        self.seen: set[str] = set()  # everyone who has typed: the channel's members
 
     async def send(self, channel: ChannelRef, post: Post, key: str, *, thread: str = "") -> str:
         reply_to = int(thread) if thread.isdigit() else 0
@@ -140,6 +141,9 @@ class ConsoleTransport:
         reactions = sum(1 for n, _, _ in self.screen.reactions if n == number)
         return Engagement(reactions, len(self.screen.replies.get(number, [])))
 
+    async def members(self, channel: ChannelRef) -> list[UserRef] | None:
+        return [UserRef(PLATFORM, WORKSPACE, name, name) for name in sorted(self.seen)]
+
 
 class Console:
     def __init__(
@@ -163,6 +167,7 @@ class Console:
         return ChannelRef(PLATFORM, WORKSPACE, CHANNEL)
 
     def user(self, name: str) -> UserRef:
+        self.transport.seen.add(name)
         return UserRef(PLATFORM, WORKSPACE, name, name)
 
     async def handle(self, line: str) -> None:

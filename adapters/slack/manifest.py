@@ -31,6 +31,8 @@ BOT_SCOPES = [
     "im:write",  # open a member's direct messages (reminders, suggestion outcomes, files)
     "im:history",  # find a direct message again after a crash
     "reactions:read",  # the weekly digest ranks the bot's feed posts by their reactions
+    "channels:read",  # a poll's reminder goes to the channel's members who have not voted
+    "groups:read",  # ... in private channels too
 ]
 COMMAND_LENGTH = 32
 DESCRIPTION_LENGTH = 2000

@@ -67,6 +67,14 @@ TOKEN_FIX = "set SLACK_BOT_TOKEN to the app's current bot token (xoxb-...) and r
 
 # What a Web API call can raise: Slack's answer, or the network (timeouts included).
 FAILURES = (SlackApiError, aiohttp.ClientError, OSError)
+MEMBERS_PAGE = 200  # conversations.members' own recommended page size
+# Answers meaning "Slack will not list this channel's members" (the caller falls back).
+NOT_TOLD_ERRORS = {
+    "missing_scope",
+    "channel_not_found",
+    "not_in_channel",
+    "method_not_supported_for_channel_type",
+}
 
 
 class ShortRateLimitRetryHandler(AsyncRateLimitErrorRetryHandler):
@@ -135,6 +143,7 @@ class SlackTransport:
         self.pace = pace
         self._metadata: OrderedDict[str, dict[str, Any]] = OrderedDict()  # by channel:ts
         self._ims: dict[str, str] = {}  # direct ref key -> the IM conversation's id
+        self._me: dict[str, str] = {}  # workspace -> the bot's own user id (not to remind)
 
     async def conversation(self, channel: ChannelRef) -> ChannelRef:
         """`channel` itself, or for a member's direct messages the IM conversation with
@@ -342,6 +351,33 @@ class SlackTransport:
         found = response.get("user")
         zone = found.get("tz") if isinstance(found, dict) else None
         return zone if isinstance(zone, str) and zone else None
+
+    async def members(self, channel: ChannelRef) -> list[UserRef] | None:
+        """Who is in `channel` (`conversations.members`, page by page), the bot left out;
+        None where Slack will not tell: without the `channels:read` / `groups:read` scope
+        the manifest asks for, or a conversation the bot cannot see."""
+        found: list[str] = []
+        cursor = ""
+        try:
+            if channel.workspace not in self._me:
+                me = (await self.client.auth_test()).get("user_id")
+                self._me[channel.workspace] = str(me or "")
+            while True:
+                page = await self.client.conversations_members(
+                    channel=channel.channel, limit=MEMBERS_PAGE, cursor=cursor or None
+                )
+                found += page.get("members") or []
+                cursor = (page.get("response_metadata") or {}).get("next_cursor") or ""
+                if not cursor:
+                    break
+        except SlackApiError as exc:
+            if exc.response.get("error") in NOT_TOLD_ERRORS:
+                return None
+            raise delivery_error(exc) from exc
+        except FAILURES as exc:
+            raise delivery_error(exc) from exc
+        me = self._me[channel.workspace]
+        return [UserRef(channel.platform, channel.workspace, u) for u in found if u != me]
 
     async def engagement(self, channel: ChannelRef, message_id: str) -> Engagement | None:
         """Reactions (`reactions.get`, every emoji's count but the bot's own) and thread

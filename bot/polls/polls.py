@@ -107,7 +107,7 @@ class Polls(RunFeature):
                     cmd.Option(
                         "remind",
                         cmd.Kind.DURATION,
-                        "with repeat: DM last run's voters who have not voted, this long before a run closes",
+                        "DM the channel's members who have not voted, this long before it closes",
                     ),
                 ],
                 examples=[
@@ -179,6 +179,8 @@ class Polls(RunFeature):
         else:
             await self.schedule.arm_opening(run_id, when.opens)
             where = "the community's channels" if everywhere else "this channel"
+        if when.repeat is None and when.remind is not None and when.first_closes is not None:
+            await self.schedule.remind_at(run_id, when.first_closes - when.remind)
         log.info("poll %s created by %s (%s)", run_id, ctx.user.key, repeat or "once")
         series = await self.series.get(series_id) if series_id else None
         text = created_text(await self.require(run_id), when, series, where)

@@ -6,12 +6,14 @@ and every step is safe to run twice, so a restart before, during or after its mo
 it once: the run's message and each reminder have outbox keys of their own, and the next
 period's run is found again by its number rather than made again.
 
-Who is reminded: the platforms' member lists are not read (that is adapter work the bot
-does not do yet), so a reminder goes to the members who voted in the poll's previous run
-but not yet in this one. A poll that does not repeat has no one to remind, and an
-anonymous one does not know who voted: both refuse `remind=`. The reminder goes out
-`remind` before the run closes; every run of a repeating poll closes (at its own `closes`
-or when the next run opens), so that moment is always known.
+Who is reminded: the members of the poll's channels who have not voted yet, as the
+platform lists them (Slack `conversations.members`, the console's members). Where the
+platform will not tell (Discord, without the privileged members intent the bot does not
+ask for; Slack without the scope), a repeating poll falls back on those who voted in its
+previous run but not yet in this one. An anonymous poll does
+not know who voted and refuses `remind=`. The reminder goes out `remind` before the run
+closes, so a poll that does not repeat needs `closes=`; every run of a repeating poll closes
+(at its own `closes` or when the next run opens), so that moment is always known.
 """
 
 from __future__ import annotations
@@ -78,8 +80,10 @@ def plan(
             option="closes",
         )
     if repeat is None:
-        _refuse_without_repeat(runs, remind)
-        return Plan(opens, first, closes, None, None, None, closes)
+        _refuse_without_repeat(runs, remind, closes)
+        if remind is not None and closes is not None:
+            _check_remind(remind, closes - first, anonymous)
+        return Plan(opens, first, closes, None, None, remind, closes)
     second = opening(repeat, zone, first, 2)
     if closes is not None and closes > second:
         raise UsageError(
@@ -93,19 +97,20 @@ def plan(
     return Plan(opens, first, closes, repeat, runs, remind, closes or second)
 
 
-def _refuse_without_repeat(runs: int | None, remind: timedelta | None) -> None:
+def _refuse_without_repeat(
+    runs: int | None, remind: timedelta | None, closes: datetime | None
+) -> None:
     if runs is not None:
         raise UsageError(
             "`runs` counts the runs of a repeating poll.",
             option="runs",
             hint="Add repeat=weekly or repeat=monthly.",
         )
-    if remind is not None:
+    if remind is not None and closes is None:
         raise UsageError(
-            "`remind` is for repeating polls: the bot cannot list who is in a channel, so it "
-            "reminds the members who voted in a poll's previous run but not in the current one.",
+            "`remind` goes out that long before the poll closes, and this poll never closes.",
             option="remind",
-            hint="Add repeat=weekly or repeat=monthly.",
+            hint="Add closes=, e.g. closes=3d remind=1d.",
         )
 
 
@@ -134,11 +139,11 @@ def created_text(run: Run, plan: Plan, series: Series | None, where: str) -> str
         ]
     if series is not None:
         lines.append(_repeat_text(series))
-    if series is not None and series.remind is not None:
+    if plan.remind is not None:
+        each = "each run closes" if series is not None else "it closes"
         lines.append(
-            f"{duration_words(series.remind).capitalize()} before each run closes, the members "
-            "who voted in the previous run but not yet in that one get a direct message. The "
-            "bot is not told who is in a channel, so the first run sends no reminders."
+            f"{duration_words(plan.remind).capitalize()} before {each}, the channel's members "
+            "who have not voted yet get a direct message, once."
         )
     if series is not None:
         lines.append(f"Stop it with `/poll stop {run.id}`; close one run with `/poll close`.")
@@ -274,22 +279,42 @@ class Schedule:
             return
         await self.app.scheduler.schedule(_key(run.id, "remind"), REMIND, due, {"run": run.id})
 
+    async def remind_at(self, run_id: int, due: datetime) -> None:
+        """Arm the reminder of a poll that does not repeat (a series arms its runs' own)."""
+        await self.app.scheduler.schedule(_key(run_id, "remind"), REMIND, due, {"run": run_id})
+
     async def _remind_job(self, job: Job) -> None:
         run = await self.polls.store.get(int(job.payload["run"]))
         if run is None or run.anonymous or not run.is_open(self.app.clock.now()):
             return
-        previous = await self.polls.series.previous(run)
-        if previous is None or previous.anonymous:
-            log.info("poll %s: no previous run to remind its voters of", run.id)
-            return
-        missing = await self.polls.series.voters(previous.id)
-        missing -= await self.polls.series.voters(run.id)
+        missing = await self._not_voted(run)
         post = render.poll_reminder_post(run, await self.polls.question(run.id))
         for key in sorted(missing):
             direct = ChannelRef.direct(member(key))
             # The key names the run and the member: each member hears it once, ever.
             await self.app.outbox.enqueue(direct, post, f"{_key(run.id, 'remind')}:{key}")
         log.info("poll %s: reminded %d member(s)", run.id, len(missing))
+
+    async def _not_voted(self, run: Run) -> set[str]:
+        """Member keys to remind: the channels' members who have not voted, else (the
+        platform will not list them) the previous run's voters who have not voted again."""
+        voted = await self.polls.series.voters(run.id)
+        listed = await self._listed(run)
+        if listed is not None:
+            return listed - voted
+        previous = await self.polls.series.previous(run) if run.series_id else None
+        if previous is None or previous.anonymous:
+            log.info("poll %s: no member list and no previous run to remind of", run.id)
+            return set()
+        return await self.polls.series.voters(previous.id) - voted
+
+    async def _listed(self, run: Run) -> set[str] | None:
+        keys: set[str] | None = None
+        for channel in await self._channels(run):
+            members = await self.app.outbox.lanes.members(channel)
+            if members is not None:
+                keys = (keys or set()) | {m.key for m in members}
+        return keys
 
 
 def _key(run_id: int, what: str) -> str:

@@ -22,6 +22,7 @@ from bot.prompts.bank import COMPETENCIES, Prompt, load_bank
 from bot.prompts.daily import DAILY, DIGEST, Daily, describe, digest_prefix
 from bot.prompts.habit import digest_post
 from bot.prompts.members import Members
+from bot.prompts.reminders import Reminders
 from bot.prompts.schedule import parse_date, parse_days, parse_time
 from bot.prompts.store import MIGRATIONS, PromptStore, Schedule
 from bot.prompts.suggestions import Suggestions
@@ -54,6 +55,7 @@ class JustDoIt(Feature):
         self.bank: list[Prompt] = load_bank(self.settings.prompts or None)
         self.daily = Daily(self.store, app.scheduler, app.outbox)
         self.members = Members(self)
+        self.reminders = Reminders(self)
         self.suggestions = Suggestions(app, self.store)
 
     def register(self) -> None:
@@ -109,6 +111,15 @@ class JustDoIt(Feature):
         add(cmd.Command(("justdoit", "stats"), "Your streak and answers, and the community's",
                         self.members.stats))  # fmt: skip
         add(cmd.Command(
+            ("justdoit", "remind"), "A direct message at your own time if you have not answered",
+            self.reminders.remind,
+            options=[
+                cmd.Option("at", description="your local time of day, like 08:30, or off",
+                           positional=True, form="a time of day (08:30, 8am) or off"),
+            ],
+            examples=["/justdoit remind 08:30", "/justdoit remind off"],
+        ))  # fmt: skip
+        add(cmd.Command(
             ("justdoit", "suggest"), "Suggest a prompt for the bank (moderators review it)",
             self.suggestions.suggest,
             options=[
@@ -134,6 +145,7 @@ class JustDoIt(Feature):
         ))  # fmt: skip
         self.members.register()
         self.suggestions.register()
+        self.reminders.register()
         grace = self.settings.grace
         self.app.scheduler.handle(DAILY, self._on_daily, grace, skipped=self._daily_skipped)
         self.app.scheduler.handle(DIGEST, self._on_digest, grace, skipped=self._digest_skipped)
@@ -143,6 +155,7 @@ class JustDoIt(Feature):
         for schedule in await self.store.schedules():
             await self.daily.arm(schedule, now)
             await self.daily.arm_digest(schedule, now)
+        await self.reminders.start()
 
     async def seed_demo(self, channel: ChannelRef) -> None:
         if await self.store.schedule(channel) is not None:

@@ -80,6 +80,17 @@ MIGRATIONS = [
     """
     ALTER TABLE justdoit_schedules ADD COLUMN scheduled_by TEXT
     """,
+    # Members' reminders by direct message, at their own local time (bot/prompts/reminders.py).
+    """
+    CREATE TABLE justdoit_reminders (
+        channel TEXT NOT NULL,
+        member TEXT NOT NULL,
+        member_name TEXT NOT NULL,
+        at TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        PRIMARY KEY (channel, member)
+    )
+    """,
 ]
 
 

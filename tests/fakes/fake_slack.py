@@ -344,6 +344,7 @@ class FakeSlack:
             "conversations.history": self._conversations_history,
             "conversations.replies": self._conversations_replies,
             "conversations.open": self._conversations_open,
+            "conversations.members": self._conversations_members,
             "reactions.get": self._reactions_get,
             "files.getUploadURLExternal": self._files_get_upload_url,
             "files.completeUploadExternal": self._files_complete_upload,
@@ -944,6 +945,23 @@ class FakeSlack:
         }
         channel.update(self.channels.get(str(channel_id), {}))
         return {"ok": True, "channel": channel}
+
+    def _conversations_members(self, args: JsonDict) -> JsonDict:
+        """A channel's member ids (``channels[id]["members"]``; the bot alone by default), in
+        pages of ``limit`` with Slack's cursor."""
+        channel_id = str(args.get("channel") or "")
+        if not channel_id:
+            return {"ok": False, "error": "channel_not_found"}
+        members = list(self.channels.get(channel_id, {}).get("members", [BOT_USER_ID]))
+        start = int(args.get("cursor") or 0)
+        limit = int(args.get("limit") or 100)
+        end = start + limit
+        following = str(end) if end < len(members) else ""
+        return {
+            "ok": True,
+            "members": members[start:end],
+            "response_metadata": {"next_cursor": following},
+        }
 
     def _conversations_open(self, args: JsonDict) -> JsonDict:
         """Open (or reopen) the bot's DM with one member: the same D id every time, as Slack.
