@@ -1,0 +1,263 @@
+"""The walls between communities: a moderator of community A, on one bot with community B,
+can neither read, change nor export anything of B's, from chat or from the web console.
+
+B is seeded with one of everything (tests/walls.py). Then every command the bot declares
+and every route its web server has is walked as A's moderator with B's ids: each call
+that names one of B's things must be refused, every other answer must show nothing of B's,
+and B's rows must be the same after each call as before it. Commands and routes are read
+from the app's registry and router, so a new one is walked without touching this file.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from adapters.console.render import render
+from bot import commands as cmd
+from bot.app import ERROR_COLOR
+from bot.model import Invocation, Reply
+from tests.fakes import feed_server as fake_feeds
+from tests.fakes.feed_server import FeedServer, entries, rss
+from tests.walls import (
+    A_WORKSPACE,
+    B_WORKSPACE,
+    Seeded,
+    Tenant,
+    leaks,
+    rows_of,
+    seed_b,
+)
+from tests.web import WebRun, csrf_of, sign_in_link
+
+feed_server = fake_feeds.feed_server  # the fixture
+CONFIG = {"feeds": {"allow_private": True, "timeout": 2.0}}
+
+# Values for the options that name none of B's things, so that each command gets far
+# enough to look at the one that does. An option not named here gets one by its kind.
+FILLERS: dict[str, Any] = {
+    "question": "Alpha question?",
+    "choices": ["Alpha one", "Alpha two"],
+    "title": "Alpha title",
+    "start": "2026-12-20 10:00",
+    "what": "Alpha: I did it",
+    "prompt": "Alpha prompt",
+    "dates": "2026-11-24",
+    "date": "2026-12-07",  # a date of B's series, for `/event cancel B's-id date=`
+    "time": "08:30",
+    "day": "mon",
+    "name": "community",  # the survey B runs
+}
+
+
+@dataclass
+class Call:
+    """One command as A's moderator types it, and which of B's things it names."""
+
+    command: cmd.Command
+    options: dict[str, Any]
+    names_b: str  # e.g. "id=3", "channel=console:wall-b:general"; "" when it names none
+
+    def __str__(self) -> str:
+        shown = " ".join(f"{k}={v.key if hasattr(v, 'key') else v}" for k, v in self.options.items())  # fmt: skip
+        return f"/{self.command.name} {shown}".strip()
+
+
+def b_values(command: cmd.Command, option: cmd.Option, b: Seeded) -> list[Any]:
+    """B's things an option can name: its channel, and its ids of the command's kind (all
+    of B's ids for a group this table does not know yet)."""
+    if option.kind is cmd.Kind.CHANNEL:
+        return [b.channel]
+    if option.name == "id":
+        return b.ids.get(command.path[0]) or b.all_ids()
+    return []
+
+
+def filler(option: cmd.Option, b: Seeded) -> Any:
+    if option.name in FILLERS:
+        return FILLERS[option.name]
+    if option.name == "url":
+        return b.feed_url  # a public feed B follows: following it too is A's right
+    if option.kind is cmd.Kind.CHOICE:
+        return option.choices[0]
+    if option.kind is cmd.Kind.DATETIME:
+        return "2026-12-20 10:00"
+    return "alpha" if option.kind is cmd.Kind.STR else None
+
+
+def calls(command: cmd.Command, b: Seeded) -> list[Call]:
+    """Each of B's values in each option that takes one (the others filled), each once with
+    the command's switches off and once with them on; a command that can name nothing of
+    B's is called once each way all the same, and must then show nothing of B's."""
+    required = {o.name: filler(o, b) for o in command.options if o.required}
+    base = {k: v for k, v in required.items() if v is not None}
+    aimed = [
+        (option.name, value)
+        for option in command.options
+        for value in b_values(command, option, b)
+    ]  # fmt: skip
+    switches = {o.name: True for o in command.options if o.kind is cmd.Kind.BOOL}
+    found = []
+    for flags in ({}, switches) if switches else ({},):
+        for name, value in aimed or [("", None)]:
+            options = {**base, **flags}
+            if name:
+                options[name] = value
+            names_b = f"{name}={getattr(value, 'key', value)}" if name else ""
+            found.append(Call(command, options, names_b))
+    return found
+
+
+def shown(replies: list[Reply]) -> str:
+    """The replies as the console shows them, with the files they carry (an export)."""
+    posts = [r.post for r in replies if hasattr(r, "post")]
+    files = [a.data.decode("utf-8", "replace") for p in posts for a in p.attachments]
+    return "\n".join([*(render(p, 0, "reply") for p in posts), *files])
+
+
+def refused(replies: list[Reply]) -> bool:
+    """An error for the one who asked, and only that (not a crash: that is no wall)."""
+    posts = [getattr(r, "post", None) for r in replies]
+    return bool(posts) and all(
+        p is not None and p.color == ERROR_COLOR and "went wrong" not in p.text for p in posts
+    )
+
+
+async def two_communities(make_web: Any, feed_server: FeedServer) -> tuple[WebRun, Tenant, Tenant, Seeded]:  # fmt: skip
+    web = await make_web(CONFIG)
+    out: list[str] = []
+    a = Tenant(web.app, A_WORKSPACE, out)
+    b = Tenant(web.app, B_WORKSPACE, out, shared=a)
+    url = feed_server.set("shared.xml", body=rss(entries(2), title="Shared feed"))
+    seeded = await seed_b(b, url)
+    await a.say("@amos! /help")  # A's community exists before the walk
+    return web, a, b, seeded
+
+
+async def b_rows(a: Tenant, b: Seeded) -> dict[str, list[str]]:
+    await a.settle()
+    return await rows_of(a.app.db, b.community_id, B_WORKSPACE)
+
+
+def changed(before: dict[str, list[str]], after: dict[str, list[str]]) -> list[str]:
+    """B's tables whose rows differ, each with how many rows came and went."""
+    said = []
+    for table in sorted(set(before) | set(after)):
+        old, new = set(before.get(table, [])), set(after.get(table, []))
+        if old != new:
+            said.append(f"{table} (+{len(new - old)} -{len(old - new)})")
+    return said
+
+
+async def test_every_command_refuses_a_moderator_of_a_what_is_bs(make_web, feed_server):
+    web, a, _, b = await two_communities(make_web, feed_server)
+    moderator, where = a.user("amos"), a.channel
+    problems: list[str] = []
+    walked = 0
+    for command in list(web.app.registry.commands.values()):
+        for call in calls(command, b):
+            before = await b_rows(a, b)
+            replies = await web.app.invoke(
+                Invocation(command.path, moderator, where, True, options=call.options)
+            )
+            walked += 1
+            text = shown(replies)
+            if call.names_b and not refused(replies):
+                problems.append(f"{call}: not refused, answered {text[:200]!r}")
+            elif "went wrong" in text:
+                problems.append(f"{call}: crashed")
+            elif leaks(text):
+                problems.append(f"{call}: shows {leaks(text)} in {text[:300]!r}")
+            difference = changed(before, await b_rows(a, b))
+            if difference:
+                problems.append(f"{call}: changed B's {difference}")
+    assert walked > 2 * len(web.app.registry.commands) // 2
+    assert not problems, "\n".join(problems)
+
+
+# --- The web console ---------------------------------------------------------------------
+
+# Routes not walked, and why.
+NOT_WALKED = {
+    "/static": "the console's own stylesheet and scripts",
+    "/signin/{token}": "a sign-in link is its own credential: B's link signs in B's moderator",
+    "/signout": "ends A's own session",
+}
+# Which of B's things an {id} names, by the route's first part.
+ROUTE_IDS = {"feeds": "feed", "polls": "poll", "events": "event", "prompts": "justdoit"}
+_PARAM = re.compile(r"\{(\w+)[^}]*\}")
+
+
+@dataclass
+class Visit:
+    """One request of A's moderator's browser, and which of B's things it names."""
+
+    method: str
+    path: str
+    names_b: str
+
+
+def visits(method: str, route: str, b: Seeded, a_token: str) -> list[Visit]:
+    """Each of B's ids in the route's {id}; A's own calendar token in {token} (A's calendar
+    must show nothing of B's); a form or a query always names B's channel and feed."""
+    params = _PARAM.findall(route)
+    if not params:
+        return [Visit(method, route, "channel" if method == "POST" else "")]
+    if params == ["token"]:
+        return [Visit(method, _PARAM.sub(a_token, route), "")]
+    assert params == ["id"], f"a route with {params}: say here what of B's it names"
+    kind = ROUTE_IDS.get(route.strip("/").split("/")[0], "")
+    return [
+        Visit(method, _PARAM.sub(str(i), route), f"id={i}")
+        for i in b.ids.get(kind) or b.all_ids()
+    ]  # fmt: skip
+
+
+def routes(web: WebRun) -> list[tuple[str, str]]:
+    found = []
+    for route in web.server.web.router.routes():
+        path = route.resource.canonical if route.resource else ""
+        if route.method in ("GET", "POST") and path not in NOT_WALKED:
+            found.append((route.method, path))
+    return found
+
+
+async def signed_in(web: WebRun, a: Tenant) -> Any:
+    client = web.client()
+    link = sign_in_link(await a.say("@amos! /web"))
+    async with client.post(link.removeprefix(web.base), allow_redirects=False) as response:
+        assert response.status == 303
+    return client
+
+
+async def test_every_web_page_and_form_refuses_a_moderator_of_a_what_is_bs(make_web, feed_server):
+    web, a, _, b = await two_communities(make_web, feed_server)
+    a_token = re.findall(r"/calendar/([\w-]+)\.ics", await a.say("@amos /event calendar"))[-1]
+    client = await signed_in(web, a)
+    csrf = csrf_of(await web.page(client, "/feeds"))
+    form = {"csrf": csrf, "channel": b.channel.key, "url": b.feed_url, "title": "Alpha title"}
+    query = {"url": b.feed_url, "month": "2026-12", "channel": b.channel.key, "by": "exists"}
+    problems: list[str] = []
+    walked = 0
+    for method, route in routes(web):
+        for visit in visits(method, route, b, a_token):
+            before = await b_rows(a, b)
+            if method == "POST":
+                request = client.post(visit.path, data=form, allow_redirects=False)
+            else:
+                request = client.get(visit.path, params=query, allow_redirects=False)
+            async with request as response:
+                status, body = response.status, await response.text()
+            walked += 1
+            if visit.names_b and status not in (400, 403, 404):
+                problems.append(f"{method} {visit.path} ({visit.names_b}): answered {status}")
+            elif not visit.names_b and status not in (200, 303):
+                problems.append(f"{method} {visit.path}: answered {status}")
+            if leaks(body):
+                problems.append(f"{method} {visit.path}: shows {leaks(body)}")
+            difference = changed(before, await b_rows(a, b))
+            if difference:
+                problems.append(f"{method} {visit.path}: changed B's {difference}")
+    assert walked >= len(routes(web))
+    assert not problems, "\n".join(problems)
