@@ -120,6 +120,9 @@ class WebServer:
         self._zone = "UTC"  # of the page being rendered (rendering never awaits)
         self._flashes: dict[str, list[Markup]] = {}
         self._runner: web.AppRunner | None = None
+        # Routes an adapter hosts once it connects (Slack's install and events), after the
+        # router is frozen: found by `_guard` before aiohttp's own routing answers.
+        self._hosted: dict[tuple[str, str], Callable[[web.Request], Awaitable[web.StreamResponse]]] = {}  # fmt: skip
         self.web = web.Application(middlewares=[self._guard])
         self.templates = jinja2.Environment(
             loader=jinja2.FileSystemLoader(HERE / "templates"),
@@ -154,6 +157,14 @@ class WebServer:
         """A route anyone may open, with no session (a calendar feed behind its secret URL)."""
         self.web.router.add_get(path, handler)
 
+    def host(self, method: str, path: str, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> None:  # fmt: skip
+        """A route with no session that an adapter adds while the server runs (Slack's
+        `/slack/install`, `/slack/oauth_redirect` and `/slack/events`); `unhost` removes it."""
+        self._hosted[(method.upper(), path)] = handler
+
+    def unhost(self, method: str, path: str) -> None:
+        self._hosted.pop((method.upper(), path), None)
+
     # --- Serving ---------------------------------------------------------------------------
 
     async def start(self) -> None:
@@ -187,6 +198,7 @@ class WebServer:
 
     @web.middleware
     async def _guard(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        handler = self._hosted.get((request.method, request.path), handler)
         response = await handler(request)
         # No page of the console may be framed, cached by a proxy or sniffed as another type.
         response.headers.setdefault("X-Frame-Options", "DENY")
