@@ -20,6 +20,7 @@ import yarl
 from discord import app_commands
 
 from adapters.discord import commands
+from adapters.discord.guilds import GuildWatch
 from adapters.discord.identity import Moderators, channel_ref, neutral, user_ref, workspace_of
 from adapters.discord.journal import Journal, RememberingState, request_id
 from adapters.discord.replies import Answer
@@ -101,6 +102,7 @@ class DiscordSurface:
         self.moderators = Moderators(settings.moderator_role)
         self.transport = DiscordTransport(self.client, settings.pace)
         self.journal = Journal(app.intake, self.client._connection)
+        self.guilds = GuildWatch(self)  # servers joined and left, told to the core
         self._saved_endpoints: tuple[str, yarl.URL] | None = None
         self._connection: asyncio.Task[None] | None = None
 
