@@ -47,6 +47,7 @@ import pytest_asyncio
 import yarl
 from aiohttp import WSMsgType, web
 
+from tests.fakes.fake_discord_events import GuildEvents
 from tests.fakes.holds import Holds
 
 DISCORD_EPOCH_MS = 1420070400000
@@ -243,6 +244,7 @@ class FakeDiscord:
         self.interaction_responses: list[dict[str, Any]] = []
         self.followups: list[dict[str, Any]] = []
         self.scheduled_events: list[dict[str, Any]] = []
+        self.guild_events = GuildEvents(self)  # its routes, rules and interest events
         self.attachments: dict[int, FakeFile] = {}
         self.gateway_frames: list[dict[str, Any]] = []  # every frame the client sent, in order
         self.identify_payloads: list[dict[str, Any]] = []
@@ -672,7 +674,7 @@ class FakeDiscord:
             "voice_states": [],
             "presences": [],
             "stage_instances": [],
-            "guild_scheduled_events": [],
+            "guild_scheduled_events": list(self.scheduled_events),
             "soundboard_sounds": [],
             "application_id": None,
             "max_members": 500000,
@@ -997,8 +999,7 @@ class FakeDiscord:
         r("GET", "/guilds/{gid}", self._get_guild)
         r("GET", "/guilds/{gid}/roles", self._get_roles)
         r("GET", "/guilds/{gid}/channels", self._get_channels)
-        r("GET", "/guilds/{gid}/scheduled-events", self._list_events)
-        r("POST", "/guilds/{gid}/scheduled-events", self._create_event)
+        self.guild_events.add_routes()  # /guilds/{gid}/scheduled-events[/{id}]
 
     async def _read_body(self, request: web.Request) -> tuple[Any, list[FakeFile]]:
         ctype = request.headers.get("Content-Type", "")
@@ -1639,55 +1640,6 @@ class FakeDiscord:
         if not self._is_our_guild(p["gid"]):
             return _error(404, "Unknown Guild", 10004)
         return _json_response(list(self.channels.values()))
-
-    async def _list_events(
-        self, request: web.Request, req: Req, p: dict[str, str]
-    ) -> web.StreamResponse:
-        if not self._is_our_guild(p["gid"]):
-            return _error(404, "Unknown Guild", 10004)
-        return _json_response(self.scheduled_events)
-
-    async def _create_event(
-        self, request: web.Request, req: Req, p: dict[str, str]
-    ) -> web.StreamResponse:
-        if not self._is_our_guild(p["gid"]):
-            return _error(404, "Unknown Guild", 10004)
-        body = req.json or {}
-        missing = [
-            k
-            for k in ("name", "scheduled_start_time", "entity_type", "privacy_level")
-            if k not in body
-        ]
-        if body.get("entity_type") == 3:
-            missing += [k for k in ("scheduled_end_time",) if not body.get(k)]
-            if not (body.get("entity_metadata") or {}).get("location"):
-                missing.append("entity_metadata.location")
-        if missing:
-            return _json_response(
-                {"message": "Invalid Form Body", "code": 50035, "errors": {k: {} for k in missing}},
-                status=400,
-            )
-        event = {
-            "id": str(self.snowflake()),
-            "guild_id": str(self.guild_id),
-            "channel_id": body.get("channel_id"),
-            "creator_id": str(self.bot_user_id),
-            "creator": self.bot_user(),
-            "name": body["name"],
-            "description": body.get("description"),
-            "scheduled_start_time": body["scheduled_start_time"],
-            "scheduled_end_time": body.get("scheduled_end_time"),
-            "privacy_level": body["privacy_level"],
-            "status": 1,
-            "entity_type": body["entity_type"],
-            "entity_id": None,
-            "entity_metadata": body.get("entity_metadata"),
-            "user_count": 0,
-            "image": None,
-            "recurrence_rule": body.get("recurrence_rule"),
-        }
-        self.scheduled_events.append(event)
-        return _json_response(event)
 
 
 # ---------------------------------------------------------------------- pointing discord.py at it
