@@ -276,7 +276,8 @@ async def test_full_start_identifies_with_guilds_intent_only_and_syncs_the_regis
     try:
         assert discord.http.Route.BASE == fake.api_base
         assert fake.identify_payloads[0]["token"] == "fake-token"
-        assert fake.intents == discord.Intents(guilds=True).value
+        # guilds, and who is interested in a scheduled event (events are mirrored by default)
+        assert fake.intents == discord.Intents(guilds=True, guild_scheduled_events=True).value
         assert surface.client.is_ready()
 
         synced = fake.registered_commands[fake.guild_id]

@@ -256,7 +256,8 @@ async def test_on_slack_a_reply_whose_answer_was_lost_is_found_in_the_thread_not
 
 @asynccontextmanager
 async def discord_app(make_app: Any, fake: FakeDiscord, db: str = "bot.db") -> Any:
-    config = {"discord": {"guild_id": fake.guild_id, "pace": 0}}
+    # Threads only: the scheduled-event mirror's own job is tested on its own.
+    config = {"discord": {"guild_id": fake.guild_id, "pace": 0, "scheduled_events": False}}
     app = await make_app(FEATURES, config=config, db=db)
     async with logged_in(app, fake):
         yield app

@@ -17,3 +17,6 @@ class DiscordSettings(Section):
         default=2.0, gt=0, le=2.5
     )  # seconds before a slow answer is deferred
     ready_timeout: float = Field(default=30.0, gt=0)  # how long start-up waits for the gateway
+    # Mirror announced events as the server's Scheduled Events (needs Manage Events; without
+    # it the mirror is skipped with one log line) and count their "Interested" as RSVPs.
+    scheduled_events: bool = True

@@ -1,8 +1,9 @@
 """The bot on Discord: one client, the generated commands, and the listeners that turn
 interactions into core calls.
 
-Only the `guilds` intent is asked for: members act through slash commands, buttons and
-modals, never through message content, so no privileged intent is needed.
+Only the `guilds` intent is asked for, and `guild_scheduled_events` while events are
+mirrored (members' "Interested"): members act through slash commands, buttons and modals,
+never through message content, so no privileged intent is needed.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from adapters.discord.guilds import GuildWatch
 from adapters.discord.identity import Moderators, channel_ref, neutral, user_ref, workspace_of
 from adapters.discord.journal import Journal, RememberingState, request_id
 from adapters.discord.replies import Answer
+from adapters.discord.scheduled_events import EventsTransport, InterestState, interest_action
 from adapters.discord.settings import DiscordSettings
-from adapters.discord.transport import DiscordTransport
 from adapters.discord.views import (
     FORM_ID,
     FORM_TOKEN,
@@ -42,11 +43,17 @@ from bot.model import Action, Ephemeral, Form, Invocation, Post, Reply, Submissi
 log = logging.getLogger(__name__)
 
 
-def intents() -> discord.Intents:
-    """The fewest intents that work: guild and channel events only."""
+def intents(scheduled_events: bool = False) -> discord.Intents:
+    """The fewest intents that work: guild and channel events, and who is interested in a
+    scheduled event when events are mirrored."""
     wanted = discord.Intents.none()
     wanted.guilds = True
+    wanted.guild_scheduled_events = scheduled_events
     return wanted
+
+
+class State(InterestState, RememberingState):
+    pass
 
 
 class BotClient(discord.Client):
@@ -56,11 +63,11 @@ class BotClient(discord.Client):
     _connection: RememberingState
 
     def __init__(self, surface: DiscordSurface, **options: Any) -> None:
-        super().__init__(intents=intents(), **options)
+        super().__init__(intents=intents(surface.settings.scheduled_events), **options)
         self.surface = surface
 
     def _get_state(self, **options: Any) -> RememberingState:
-        return RememberingState(
+        return State(
             dispatch=self.dispatch, handlers=self._handlers, hooks=self._hooks, http=self.http,
             **options,
         )  # fmt: skip
@@ -68,6 +75,11 @@ class BotClient(discord.Client):
     async def on_interaction(self, interaction: discord.Interaction) -> None:
         if interaction.type is discord.InteractionType.modal_submit:
             await self.surface.on_modal(interaction)
+
+    async def on_native_interest(self, data: dict[str, Any], added: bool) -> None:
+        action = await interest_action(self, data, added)
+        if action is not None:
+            await self.surface.app.act(action)
 
 
 class DiscordSurface:
@@ -100,7 +112,7 @@ class DiscordSurface:
             self.tree.add_command(command)
         self.memory = FormMemory()
         self.moderators = Moderators(settings.moderator_role)
-        self.transport = DiscordTransport(self.client, settings.pace)
+        self.transport = EventsTransport(self.client, settings.pace, settings.scheduled_events)
         self.journal = Journal(app.intake, self.client._connection)
         self.guilds = GuildWatch(self)  # servers joined and left, told to the core
         self._saved_endpoints: tuple[str, yarl.URL] | None = None

@@ -4,7 +4,8 @@ The feature wires the pieces together: `store` (tables), `drafts` (checking inpu
 `render` (posts), `service` (what happens to an event), `commands` (what members type),
 `series`, `rules`, `series_store` and `series_commands` (series typed with repeat=),
 `waitlist` (capacity and the waiting list), `render_series` (their posts), `ical` (calendars), `calendar_feeds` (the .ics URLs calendar apps subscribe to, served by
-the web server) and `cli` (`itsm-bot events ics|import`).
+the web server), `mirror` (the platforms' own calendar events, e.g. Discord's Scheduled
+Events) and `cli` (`itsm-bot events ics|import`).
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ class Events(Feature):
         self.calendars = CalendarFeeds(self.app)
         self.service = LinkedEventService(self.app, self.calendars)
         self.service.register_jobs(self.settings.reminder_grace)
+        self.service.mirror.register()
         self.series = SeriesService(
             self.service, self.settings.import_horizon, self.settings.import_max_occurrences
         )

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from bot.errors import UserError
 from bot.events import ical, render, render_series
 from bot.events.drafts import Draft, check
+from bot.events.mirror import EventMirror
 from bot.events.series_store import Series, SeriesStore
 from bot.events.store import Event, EventStore
 from bot.events.waitlist import Answer, Waitlist
@@ -58,6 +59,7 @@ class EventService:
         self.waitlist = Waitlist(app)
         self.series_store = SeriesStore(app.db)
         self._series_ics: dict[str, tuple[tuple, bytes]] = {}
+        self.mirror = EventMirror(app, self)  # the platforms' own calendar events
 
     def register_jobs(self, reminder_grace: timedelta) -> None:
         self.app.scheduler.handle(REMIND_KIND, self._remind, grace=reminder_grace)
@@ -124,6 +126,7 @@ class EventService:
         if await self._announce_before_start(stored):
             notes.append("announced now: the new start is before the planned announcement")
         await self.refresh(stored.id)
+        await self.mirror.request(stored.id)
         return Outcome(stored, notes)
 
     async def _announce_before_start(self, event: Event) -> bool:
@@ -141,6 +144,7 @@ class EventService:
             return False
         await self.app.scheduler.cancel_prefix(f"event:{event.id}:")
         await self.refresh(event.id)
+        await self.mirror.request(event.id)
         log.info("event %d cancelled", event.id)
         return True
 
@@ -235,6 +239,7 @@ class EventService:
     async def announce(self, event: Event) -> None:
         channels = await self.app.communities.linked(event.channel)
         await self.store.add_posts(event.id, channels)
+        await self.mirror.request(event.id)  # asked for first: a crash after still mirrors
         post = await self.announcement(event)
         for channel in channels:
             await self.app.outbox.enqueue(channel, post, post_key(event.id, channel))
@@ -387,6 +392,7 @@ class EventService:
 
     async def _next_job(self, job: Job) -> None:
         await self.refresh(int(job.payload["event"]))
+        await self.mirror.request(int(job.payload["event"]))  # the next date gets its own
 
     async def _announce_job(self, job: Job) -> None:
         event = await self.store.get(int(job.payload["event"]))

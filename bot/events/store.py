@@ -131,6 +131,23 @@ MIGRATIONS = [
         WHERE moved_up_at IS NULL;
     CREATE INDEX event_waitlist_untold ON event_waitlist (event_id) WHERE told = 0
     """,
+    # The platform's own calendar event mirroring an event (bot/events/mirror.py), one per
+    # event and workspace (`place`: platform:workspace). `tried` is set before a create is
+    # sent, so after a lost answer or a crash it is looked up rather than made twice;
+    # `synced` is the event's sequence the platform last took.
+    """
+    CREATE TABLE event_mirrors (
+        event_id INTEGER NOT NULL REFERENCES events (id) ON DELETE CASCADE,
+        place TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        native_id TEXT NOT NULL DEFAULT '',
+        tried INTEGER NOT NULL DEFAULT 0,
+        synced INTEGER NOT NULL DEFAULT -1,
+        state TEXT NOT NULL DEFAULT 'live' CHECK (state IN ('live', 'refused', 'cancelled')),
+        PRIMARY KEY (event_id, place)
+    );
+    CREATE INDEX event_mirrors_native ON event_mirrors (place, native_id)
+    """,
 ]
 
 
