@@ -23,6 +23,7 @@ import jinja2
 from aiohttp import web
 from markupsafe import Markup
 
+from bot.communities import member_of
 from bot.model import ChannelRef, Ephemeral, Invocation, Public, Reply, UpdateMessage, UserRef
 from bot.timeutil import duration_words, local
 from bot.web.render import post_html, text_html
@@ -57,6 +58,7 @@ class Visit:
     community: Community
     workspaces: list[tuple[str, str]]
     said: list[Markup] = field(default_factory=list)
+    zone: str = "UTC"  # the signed-in member's zone for the page's times (bot/members.py)
 
     @property
     def app(self) -> App:
@@ -230,11 +232,21 @@ class WebServer:
             except KeyError:
                 return self._refuse(request, 401, "Your community is no longer served here.")
             workspaces = await self.app.communities.workspaces(community.id)
-            visit = Visit(request, self, session, community, workspaces)
+            zone = await self._member_zone(session, community.timezone)
+            visit = Visit(request, self, session, community, workspaces, zone=zone)
             visit.said.extend(self._flashes.pop(session.sid, []))
             return await handler(visit)
 
         return serve
+
+    async def _member_zone(self, session: Session, community_zone: str) -> str:
+        """The zone the signed-in member sees times in: their own (or their platform's,
+        as /my timezone says), else the community's."""
+        member = member_of(session.member)
+        found = None
+        if member is not None and self.app.member_zone is not None:
+            found = await self.app.member_zone(member)
+        return found or community_zone
 
     def flash(self, session: Session, said: list[Markup]) -> None:
         """What an action answered, kept for the page the browser is sent to next."""
@@ -249,12 +261,12 @@ class WebServer:
             "path": visit.request.path if visit else "",
             **values,
         }
-        self._zone = visit.community.timezone if visit else "UTC"
+        self._zone = visit.zone if visit else "UTC"
         html = self.templates.get_template(template).render(context)
         return web.Response(text=html, status=status, content_type="text/html")
 
     def _when(self, ts: float | None, zone: str | None = None) -> Markup:
-        """A stored moment (epoch seconds) in the community's zone, machine-readable too."""
+        """A stored moment (epoch seconds) in the member's zone, machine-readable too."""
         if ts is None:
             return Markup("never")
         moment = datetime.fromtimestamp(ts, UTC)

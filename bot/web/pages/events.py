@@ -192,7 +192,7 @@ def calendar(found: list[Row], first: date, today: date, zone: str) -> Month:
 
 async def show(visit: Visit) -> web.StreamResponse:
     found = await rows(visit)
-    zone = visit.community.timezone
+    zone = visit.zone
     today = timeutil.local(visit.app.clock.now(), zone).date()
     month = calendar(found, month_asked(visit, today), today, zone)
     upcoming = [r for r in found if not r.past]
