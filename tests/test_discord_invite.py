@@ -33,7 +33,11 @@ def test_invite_from_client_id_asks_only_for_what_the_bot_uses() -> None:
         embed_links=True,
         attach_files=True,
         read_message_history=True,
+        create_public_threads=True,
+        send_messages_in_threads=True,
+        manage_events=True,
     )
+    assert query["permissions"] == ["317827697664"]  # the number the README shows
 
 
 def test_invite_derives_the_id_from_the_token_and_asks_only_what_it_uses(
@@ -52,8 +56,10 @@ def test_invite_derives_the_id_from_the_token_and_asks_only_what_it_uses(
     assert query["client_id"] == [str(APP_ID)]
     granted = discord.Permissions(int(query["permissions"][0]))
     assert granted.send_messages and granted.embed_links and granted.attach_files
-    assert not granted.manage_events and not granted.create_events
+    assert granted.manage_events and granted.create_public_threads  # events: mirror, thread
+    assert not granted.create_events  # Manage Events covers the bot's own events
     assert not granted.administrator and not granted.manage_messages
+    assert not granted.manage_threads and not granted.create_private_threads
 
 
 def test_invite_without_an_id_or_with_a_bad_token_says_what_to_set() -> None:

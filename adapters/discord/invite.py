@@ -13,13 +13,17 @@ SCOPES = ("bot", "applications.commands")
 
 def permissions() -> discord.Permissions:
     """See channels, post and edit its own messages with embeds and files, read back history
-    (to find a post after a crash)."""
+    (to find a post after a crash), reply in a thread on its own post (an event's reminders),
+    and mirror events as the server's Scheduled Events."""
     return discord.Permissions(
         view_channel=True,
         send_messages=True,
         embed_links=True,
         attach_files=True,
         read_message_history=True,
+        create_public_threads=True,
+        send_messages_in_threads=True,
+        manage_events=True,
     )
 
 
