@@ -19,6 +19,11 @@ be tested against it: answer late (``latency``), limit ``chat.postMessage`` per 
 lose the answer (``lose_answer``), hold calls unanswered (``hang``/``release_hangs``) and
 refuse a revoked or unknown token (``revoke``, ``valid_tokens``). ``posts`` and
 ``post_keys`` count what was really delivered: lost, doubled and out-of-order posts.
+
+Workspaces install the app by OAuth v2 (``installs``: a code per workspace, traded once by
+``oauth.v2.access`` for a bot token that knows its team, so ``auth.test`` and the messages it
+posts carry that team); ``posted_with`` says which token posted into a channel, and
+``app_uninstalled`` / ``tokens_revoked`` build the events that end an installation.
 """
 
 from __future__ import annotations
@@ -350,7 +355,11 @@ class FakeSlack:
             "files.completeUploadExternal": self._files_complete_upload,
             "files.delete": self._files_delete,
             "apps.connections.open": self._apps_connections_open,
+            "oauth.v2.access": self._oauth_v2_access,
         }
+        self._caller: str | None = None  # the token of the call being answered, its headers
+        self._caller_headers: dict[str, str] = {}
+        self.installs = Installs()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -678,10 +687,13 @@ class FakeSlack:
         handler = self._handlers.get(method)
         if handler is None:
             return 200, {"ok": False, "error": "unknown_method"}, {}, False
+        self._caller, self._caller_headers = token, headers
         return 200, handler(args), {}, True
 
     def _token_error(self, method: str, token: str | None) -> str | None:
         """The error Slack gives for this token on this method, or None if it is accepted."""
+        if method == "oauth.v2.access":
+            return None  # the app's client id and secret authenticate it, not a token
         if token is not None and token in self._revoked:
             return self._revoked[token]
         if method == "apps.connections.open":
@@ -784,7 +796,20 @@ class FakeSlack:
             "user_id": BOT_USER_ID,
             "bot_id": BOT_ID,
             "is_enterprise_install": False,
+            **self.installs.auth_test(self._caller),
         }
+
+    def _oauth_v2_access(self, args: JsonDict) -> JsonDict:
+        return self.installs.access(args, self._caller_headers)
+
+    def posted_with(self, channel: str) -> list[str]:
+        """The token of every chat.postMessage that posted into ``channel``, in order."""
+        return [
+            c.token or ""
+            for c in self.calls
+            if c.method == "chat.postMessage" and c.args.get("channel") == channel
+            and c.response.get("ok")
+        ]  # fmt: skip
 
     def _chat_post_message(self, args: JsonDict) -> JsonDict:
         channel = args.get("channel")
@@ -798,7 +823,7 @@ class FakeSlack:
             "user": BOT_USER_ID,
             "bot_id": BOT_ID,
             "app_id": APP_ID,
-            "team": TEAM_ID,
+            "team": self.installs.team_of(self._caller),
             "text": args.get("text") or "",
             "ts": ts,
         }
@@ -1342,6 +1367,110 @@ def interaction_body(payload: JsonDict) -> str:
     return urlencode({"payload": json.dumps(payload)})
 
 
+# ---------------------------------------------------------------------- install by link
+
+
+@dataclass
+class Installed:
+    """A workspace's bot as oauth.v2.access hands it over."""
+
+    team_id: str
+    team_name: str
+    bot_token: str
+    bot_user_id: str
+    scopes: str
+
+
+class Installs:
+    """Workspaces installing the app (OAuth v2): a test makes a `code` for a workspace
+    (`code_for`), as Slack's authorize page would after the member approved, and the bot
+    trades it once for the workspace's own bot token (`oauth.v2.access`). Every token knows
+    its workspace, so `auth.test` and the messages it posts carry that team id.
+
+    ``client_id``/``client_secret`` are what oauth.v2.access accepts (HTTP Basic, as
+    slack-sdk sends them, or form fields); ``redirect_uris`` what it saw."""
+
+    def __init__(self) -> None:
+        self.client_id = "1234.5678"
+        self.client_secret = "fake-client-secret"
+        self._codes: dict[str, Installed] = {}
+        self._by_token: dict[str, Installed] = {}
+        self.redirect_uris: list[str | None] = []
+
+    def code_for(self, team_id: str, team_name: str = "", scopes: str = "commands,chat:write") -> str:  # fmt: skip
+        token = f"xoxb-{team_id.lower()}-{uuid.uuid4().hex[:12]}"
+        installed = Installed(team_id, team_name or f"Workspace {team_id}", token, f"UBOT{team_id}", scopes)  # fmt: skip
+        code = f"code-{uuid.uuid4().hex}"
+        self._codes[code] = installed
+        return code
+
+    def token_of(self, team_id: str) -> str:
+        """The bot token last given to `team_id`."""
+        found = [i.bot_token for i in self._by_token.values() if i.team_id == team_id]
+        assert found, f"{team_id} never installed the app"
+        return found[-1]
+
+    def tokens(self) -> set[str]:
+        return set(self._by_token)
+
+    def team_of(self, token: str | None) -> str:
+        installed = self._by_token.get(token or "")
+        return installed.team_id if installed else TEAM_ID
+
+    def auth_test(self, token: str | None) -> JsonDict:
+        installed = self._by_token.get(token or "")
+        if installed is None:
+            return {}
+        return {"team_id": installed.team_id, "team": installed.team_name,
+                "user_id": installed.bot_user_id}  # fmt: skip
+
+    def access(self, args: JsonDict, headers: dict[str, str]) -> JsonDict:
+        client_id, client_secret = _basic_auth(headers) or (args.get("client_id"), args.get("client_secret"))  # fmt: skip
+        if client_id != self.client_id or client_secret != self.client_secret:
+            return {"ok": False, "error": "invalid_client_id" if client_id != self.client_id else "bad_client_secret"}  # fmt: skip
+        installed = self._codes.pop(str(args.get("code") or ""), None)  # a code works once
+        if installed is None:
+            return {"ok": False, "error": "invalid_code"}
+        self.redirect_uris.append(args.get("redirect_uri"))
+        self._by_token[installed.bot_token] = installed
+        return {
+            "ok": True, "app_id": APP_ID, "authed_user": {"id": "UINSTALLER"},
+            "scope": installed.scopes, "token_type": "bot", "access_token": installed.bot_token,
+            "bot_user_id": installed.bot_user_id,
+            "team": {"id": installed.team_id, "name": installed.team_name},
+            "enterprise": None, "is_enterprise_install": False,
+        }  # fmt: skip
+
+
+def _basic_auth(headers: dict[str, str]) -> tuple[str, str] | None:
+    for name, value in headers.items():
+        if name.lower() == "authorization" and value.startswith("Basic "):
+            decoded = base64.b64decode(value.removeprefix("Basic ")).decode()
+            client_id, _, secret = decoded.partition(":")
+            return client_id, secret
+    return None
+
+
+def event_payload(team_id: str, event: JsonDict) -> JsonDict:
+    """An Events API callback from `team_id`, as Socket Mode hands it over (HTTP: as JSON)."""
+    return {
+        "token": "verification-token", "team_id": team_id, "api_app_id": APP_ID,
+        "event": {"event_ts": f"{int(time.time())}.000100", **event},
+        "type": "event_callback", "event_id": f"Ev{uuid.uuid4().hex[:10].upper()}",
+        "event_time": int(time.time()), "authorizations": [], "is_ext_shared_channel": False,
+    }  # fmt: skip
+
+
+def app_uninstalled(team_id: str) -> JsonDict:
+    return event_payload(team_id, {"type": "app_uninstalled"})
+
+
+def tokens_revoked(team_id: str, bot_users: list[str], users: list[str] | None = None) -> JsonDict:
+    return event_payload(
+        team_id, {"type": "tokens_revoked", "tokens": {"oauth": users or [], "bot": bot_users}}
+    )
+
+
 # ---------------------------------------------------------------------- pytest fixture
 
 
@@ -1368,6 +1497,9 @@ __all__ = [
     "Call",
     "FakeSlack",
     "UploadedFile",
+    "app_uninstalled",
+    "event_payload",
+    "tokens_revoked",
     "block_actions_payload",
     "fake_slack",
     "interaction_body",
