@@ -10,6 +10,7 @@ import asyncio
 import importlib
 import logging
 import os
+import re
 import signal
 import sys
 import tempfile
@@ -26,7 +27,10 @@ from bot.features import all_features
 
 log = logging.getLogger("bot")
 
-SECRETS = ("DISCORD_TOKEN", "SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET")
+SECRETS = ("DISCORD_TOKEN", "SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET",
+           "SLACK_CLIENT_SECRET", "ITSM_BOT_SECRET_KEY")  # fmt: skip
+# Slack tokens by their form: each installed workspace's bot token is in no variable.
+SLACK_TOKEN = re.compile(r"\b(?:xox[a-z]|xapp)-[0-9A-Za-z-]+")
 # platform -> (module with create(app, settings, env), settings module, settings class)
 ADAPTERS = {
     "slack": ("adapters.slack", "adapters.slack.settings", "SlackSettings"),
@@ -58,11 +62,12 @@ class RedactSecrets(logging.Filter):
         self.secrets = [env[k] for k in SECRETS if env.get(k)]
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if self.secrets:
-            message = record.getMessage()
-            for secret in self.secrets:
-                message = message.replace(secret, "***")
-            record.msg, record.args = message, None
+        message = record.getMessage()
+        redacted = SLACK_TOKEN.sub("***", message)
+        for secret in self.secrets:
+            redacted = redacted.replace(secret, "***")
+        if redacted != message:
+            record.msg, record.args = redacted, None
         return True
 
 
