@@ -80,6 +80,13 @@ async def test_a_mistyped_zone_is_refused_naming_the_closest(make_app) -> None:
     assert "Did you mean Europe/London?" in said
 
 
+async def test_help_lists_the_command_and_its_options(make_app) -> None:
+    run = Run(await make_app())
+    assert "/my timezone" in await run.say("@ann /help")
+    said = await run.say("@ann /help my timezone")
+    assert "/my timezone [zone...]" in said and "or reset" in said
+
+
 async def test_a_zone_set_elsewhere_is_the_members_own_per_platform(make_app) -> None:
     run = Run(await make_app())
     await run.say("@ann /my timezone Asia/Tokyo")

@@ -82,6 +82,24 @@ async def test_slack_replies_use_the_profiles_zone_until_the_member_sets_one(
         assert await zone_row(slack.app, "U5") == {"zone": "America/New_York", "source": "member"}
 
 
+async def test_slack_a_failed_profile_lookup_answers_in_the_communitys_zone_and_asks_later(
+    make_app, fake_slack: FakeSlack, clock
+) -> None:
+    fake_slack.users["U5"] = {"tz": "Europe/Oslo"}
+    async with slack_bot(make_app, fake_slack, FEATURES) as slack:
+        fake_slack.fail_next("users.info", status=500, times=2)  # the moderator check too
+        reply = await slack.command("my", "timezone", user="U5")
+        assert "You have not set a time zone: you see the community's" in shown(reply)
+        assert await zone_row(slack.app, "U5") is None
+        asked = len(fake_slack.calls_to("users.info"))
+        await slack.command("my", "timezone", user="U5")
+        assert await zone_row(slack.app, "U5") is None  # not asked again straight away
+        assert len(fake_slack.calls_to("users.info")) == asked + 1  # the moderator check only
+        clock.advance(3601)
+        reply = await slack.command("my", "timezone", user="U5")
+        assert "Europe/Oslo (it is 11:00 there, UTC+01:00)*, as Slack has it" in shown(reply)
+
+
 async def test_slack_refuses_a_mistyped_zone_naming_the_closest(
     make_app, fake_slack: FakeSlack
 ) -> None:
