@@ -24,6 +24,7 @@ from bot import config as configuration
 from bot.app import App, freeze_startup_heap
 from bot.errors import ConfigError, StartupError
 from bot.features import all_features
+from bot.tenancy_cli import communities, community
 
 log = logging.getLogger("bot")
 
@@ -320,3 +321,6 @@ def discord_invite(config_path: str | None) -> None:
 for feature in all_features():
     if getattr(feature, "cli", None) is not None:
         main.add_command(feature.cli)
+
+main.add_command(communities)  # the operator's view of hosted communities
+main.add_command(community)
