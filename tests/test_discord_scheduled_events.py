@@ -25,9 +25,9 @@ from adapters.discord.scheduled_events import payload
 from adapters.discord.surface import intents
 from adapters.discord.transport import marker
 from bot.events import Events
-from bot.events.mirror import NativeEvent, native_event
+from bot.events.mirror import INTEREST_ACTION, NativeEvent, native_event
 from bot.help import Help
-from bot.model import UserRef
+from bot.model import Action, UserRef
 from tests.fakes.fake_discord import (  # noqa: F401
     FakeDiscord,
     discord_endpoints_fixture,
@@ -167,10 +167,14 @@ async def test_interested_on_discord_is_an_rsvp_and_taking_it_back_removes_it(
         (rsvp,) = await store.rsvps(1)
         assert rsvp.member == UserRef("discord", str(fake.guild_id), str(MEMBER), "User 4242")
         assert rsvp.status == "interested"
-        clock.advance(5)
-        await app.outbox.drain()
-        message = fake.posts(fake.channel_id)[0]
-        assert "0 going · 1 interested" in message["embeds"][0]["description"]
+
+        async def shown() -> bool:  # the announcement's edit is queued once it is counted
+            clock.advance(5)
+            await app.outbox.drain()
+            message = fake.posts(fake.channel_id)[0]
+            return "0 going · 1 interested" in message["embeds"][0]["description"]
+
+        await until(shown, "the announcement to count the member")
 
         await fake.guild_events.interested(native["id"], MEMBER, added=False)
         await until(lambda: _is(interested, 0), "the interest to be taken back")
@@ -316,3 +320,63 @@ def test_the_payload_keeps_to_discords_limits_and_ends_with_the_whole_marker() -
     made = native_event(bare, "discord:1")
     assert made.end == start + timedelta(hours=1)  # no end: an hour, as calendars show it
     assert made.location == "See the announcement" and made.description == ""
+
+
+async def test_cancelling_a_date_of_a_series_cancels_its_mirror_and_mirrors_the_next(
+    fake_discord: FakeDiscord, make_app: Any, clock: Any
+) -> None:
+    fake = fake_discord
+    async with discord_bot(make_app, fake, clock) as app:
+        await add_seminar(app, fake, repeat="weekly", count=3)
+        await mirrored(app)
+        said = await run(fake, command(fake, "cancel", id=1, date="2026-12-05"))
+        assert "cancelled" in said, said
+        assert await mirrored(app) == ["done"]
+        first, second = fake.scheduled_events
+        assert first["status"] == 4 and second["status"] == 1
+        assert datetime.fromisoformat(second["scheduled_start_time"]) == START + timedelta(days=7)
+
+        await run(fake, command(fake, "cancel", id=1))  # the whole series
+        await mirrored(app)
+        assert [e["status"] for e in fake.scheduled_events] == [4, 4]
+    assert len(fake.requests_to("POST", f"/guilds/{fake.guild_id}/scheduled-events")) == 2
+
+
+async def test_an_event_started_on_discord_is_removed_when_cancelled(
+    fake_discord: FakeDiscord, make_app: Any, clock: Any
+) -> None:
+    """Discord cancels only a scheduled event; a started (active) one is deleted."""
+    fake = fake_discord
+    async with discord_bot(make_app, fake, clock) as app:
+        await add_seminar(app, fake)
+        await mirrored(app)
+        (native,) = fake.scheduled_events
+        native["status"] = 2  # a moderator started it in Discord
+        await run(fake, command(fake, "cancel", id=1))
+        assert await mirrored(app) == ["done"]
+        assert fake.scheduled_events == []
+        (mirror,) = await app.features["event"].service.mirror.store.of_event(1)
+        assert mirror.state == "cancelled"
+    (refused,) = fake.requests_to("PATCH", f"/guilds/{fake.guild_id}/scheduled-events/*")
+    assert refused.status == 400
+    (deleted,) = fake.requests_to("DELETE", f"/guilds/{fake.guild_id}/scheduled-events/*")
+    assert deleted.path.endswith(native["id"]) and deleted.status == 204
+
+
+async def test_interest_in_an_event_the_bot_did_not_make_changes_nothing(
+    fake_discord: FakeDiscord, make_app: Any, clock: Any
+) -> None:
+    fake = fake_discord
+    async with discord_bot(make_app, fake, clock) as app:
+        await add_seminar(app, fake)
+        await mirrored(app)
+        mirror = app.features["event"].service.mirror
+        stranger = UserRef("discord", str(fake.guild_id), "9", "Nine")
+        done = await mirror.interest(f"discord:{fake.guild_id}", "123", stranger, True)
+        assert done == "ignored: not a live mirror"
+        assert await app.features["event"].service.store.rsvps(1) == []
+
+        channel = channel_of(fake)
+        bad = Action(INTEREST_ACTION, "sideways:123", stranger, channel)
+        (reply,) = await app.act(bad)
+        assert "Not a change of interest" in reply.post.text
