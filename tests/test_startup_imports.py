@@ -1,5 +1,7 @@
 """What a real process imports: `itsm-bot run` on one platform never loads the other
-platform's library, and `itsm-bot demo` loads neither, yet prints what it always printed.
+platform's library, nor what only some work needs (the feed parsers and filters before a
+feed is parsed: an idle bot's memory, issue #16), and `itsm-bot demo` loads neither
+platform library, yet prints what it always printed.
 
 Each child runs with PYTHONPROFILEIMPORTTIME=1: Python itself then writes one line to
 stderr for every module the process imports, first use included, so the check covers
@@ -23,6 +25,8 @@ from tests.process import REPO, START_TIMEOUT, BotProcess, child_env, write_conf
 TRACE = {"PYTHONPROFILEIMPORTTIME": "1"}
 IMPORT_LINE = re.compile(r"^import time:\s+\d+ \|\s+\d+ \|\s*([\w.]+)\s*$")
 SLACK_LIBRARIES = {"slack_bolt", "slack_sdk"}
+# Loaded by the first feed parsed or filter compiled, never by a bot that has none to parse.
+FEED_PARSING = {"feedparser", "feedparser_rs", "nh3", "regex"}
 
 
 def imported(log: str) -> set[str]:
@@ -59,6 +63,7 @@ async def test_run_on_slack_alone_never_imports_discord(slack: FakeSlack, tmp_pa
     modules = imported(bot.log())
     assert SLACK_LIBRARIES <= modules  # the trace lists what was imported
     assert not {"discord"} & modules, sorted(m for m in modules if m == "discord")
+    assert not FEED_PARSING & modules, sorted(FEED_PARSING & modules)
     assert "connected to slack" in bot.log()
 
 
@@ -94,6 +99,7 @@ async def test_run_on_discord_alone_never_imports_slack(
     modules = imported(text)
     assert "discord" in modules  # the trace lists what was imported
     assert not SLACK_LIBRARIES & modules, sorted(SLACK_LIBRARIES & modules)
+    assert not FEED_PARSING & modules, sorted(FEED_PARSING & modules)
     assert "connected to discord" in text
 
 

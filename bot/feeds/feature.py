@@ -1,4 +1,4 @@
-"""The feeds feature: its commands (`/feed add|list|remove|pause|resume|preview`), its
+"""The feeds feature: its commands (`/feed add|edit|list|remove|pause|resume|preview`), its
 periodic poll, subscribing and the demo. `bot.feeds` names it (`from bot.feeds import
 Feeds`) without importing it until asked, so a parser process that imports
 `bot.feeds.parse` carries the parser alone, not the app."""
@@ -15,7 +15,6 @@ from bot import commands as cmd
 from bot.app import ERROR_COLOR, Context, Feature
 from bot.errors import UsageError, UserError
 from bot.feeds.cli import feeds_cli
-from bot.feeds.demo import DemoFeedServer, demo_feeds
 from bot.feeds.filters import compile_terms, stalling_pattern
 from bot.feeds.parse import ParsedFeed, Want, looks_like_html
 from bot.feeds.poller import Poller
@@ -23,12 +22,14 @@ from bot.feeds.render import check_template, item_post
 from bot.feeds.schema import MIGRATIONS
 from bot.feeds.settings import FeedSettings
 from bot.feeds.store import FeedStore, Source, Subscription
+from bot.feeds.tuning import checked_interval, edit, every_words, feed_hint, ping_of, ping_words
 from bot.fetch import FetchResult, check_url
-from bot.model import ChannelRef, Ephemeral, Field, Post, channel_tag, inert, time_tag
+from bot.model import ChannelRef, Ephemeral, Field, Post, RoleRef, channel_tag, inert, time_tag
 from bot.timeutil import duration_words
 
 if TYPE_CHECKING:
     from bot.app import App
+    from bot.feeds.demo import DemoFeedServer
 
 log = logging.getLogger("bot.feeds")
 
@@ -71,6 +72,8 @@ class Feeds(Feature):
     def register(self) -> None:
         url = cmd.Option("url", description="the feed's address, or its site's page", required=True, positional=True)  # fmt: skip
         sub_id = cmd.Option("id", cmd.Kind.INT, "the subscription's number, from /feed list", required=True, positional=True, min_value=1)  # fmt: skip
+        interval = cmd.Option("interval", cmd.Kind.DURATION, "how often to check the feed (default: the configured interval)")  # fmt: skip
+        ping = cmd.Option("ping", cmd.Kind.ROLE, "the one role or user group its posts mention (none: nobody)")  # fmt: skip
         add = self.app.command
         add(cmd.Command(
             ("feed", "add"), "Post a feed's new articles in a channel", self.add,
@@ -81,12 +84,20 @@ class Feeds(Feature):
                 cmd.Option("exclude", description="skip items with these words (a, b) or a /regex/", max_length=200, form=cmd.WORDS_OR_REGEX),
                 cmd.Option("backlog", cmd.Kind.INT, "how many of the latest items to post now", min_value=0, max_value=50),
                 cmd.Option("template", description="custom text: {title} {link} {summary} {author} {source} {date}", max_length=1000),
+                interval, ping,
             ],
             moderator=True,
             examples=[
                 "/feed add https://itsm.tools/feed/",
                 "/feed add https://www.bmc.com/blogs/ #news include=ITIL,incident backlog=0",
+                "/feed add https://itsm.tools/feed/ interval=2h ping=@itsm-news",
             ],
+        ))  # fmt: skip
+        add(cmd.Command(
+            ("feed", "edit"), "Change how often a feed is checked, or the role it pings", self.edit,
+            options=[sub_id, interval, ping, cmd.Option("noping", cmd.Kind.BOOL, "ping nobody any more")],
+            moderator=True,
+            examples=["/feed edit 3 interval=6h", "/feed edit 3 ping=@oncall", "/feed edit 3 ping=none"],
         ))  # fmt: skip
         add(cmd.Command(("feed", "list"), "The feeds this workspace follows, with their health", self.list_feeds))  # fmt: skip
         add(cmd.Command(("feed", "remove"), "Stop following a feed in its channel", self.remove, options=[sub_id], moderator=True))  # fmt: skip
@@ -129,6 +140,8 @@ class Feeds(Feature):
         allow_private: bool = False,
         title: str = "",
         origin: str = "",
+        check_every: float | None = None,
+        ping: RoleRef | None = None,
     ) -> tuple[Source, Subscription]:
         """Record a subscription without fetching; the next poll posts its backlog."""
         now = self.app.clock.now().timestamp()
@@ -136,7 +149,8 @@ class Feeds(Feature):
         sub_id = await self.store.subscribe(
             source.id, channel, include=include, exclude=exclude, template=template,
             backlog=self.settings.backlog if backlog is None else backlog,
-            created_by=created_by, now=now,
+            created_by=created_by, now=now, check_every=check_every,
+            ping_role=ping_of(ping)[0], ping_name=ping_of(ping)[1],
         )  # fmt: skip
         if sub_id is None:
             existing = await self.store.subscription_at(source.id, channel)
@@ -187,6 +201,8 @@ class Feeds(Feature):
         exclude: str | None = None,
         backlog: int | None = None,
         template: str | None = None,
+        interval: timedelta | None = None,
+        ping: RoleRef | None = None,
     ) -> Ephemeral:
         target = channel or ctx.channel
         include, exclude, template = include or "", exclude or "", template or ""
@@ -208,26 +224,27 @@ class Feeds(Feature):
         except ValueError as exc:
             raise UsageError(f"`template`: {inert(str(exc))}", option="template") from None
         feed_url, result, parsed = await self.resolve(url)
+        hint = feed_hint(parsed.ttl, result.max_age)
+        every = None if interval is None else checked_interval(interval, self.settings, hint)
         try:
             source, sub = await self.subscribe(
                 feed_url, target, include=include, exclude=exclude, template=template,
                 backlog=backlog, created_by=ctx.user.key, title=parsed.title,
+                check_every=every, ping=ping,
             )  # fmt: skip
         except AlreadySubscribed as exc:  # said here, where the channel can be named as one
             text = f"**{channel_tag(target)} already follows this feed (subscription #{exc.existing.id}).**"  # fmt: skip
             return Ephemeral(Post(text=f"{text}\n{exc.hint}", color=ERROR_COLOR))
         await self.poller.apply(source, result, parsed, force=True)
-        checked = f"checked about every {self._every()}"
+        checked = f"checked about every {every_words(sub, self.settings)}"
+        pings = f" Its posts ping {ping_words(sub)}." if sub.ping_role else ""
         return Ephemeral(
             Post(
                 text=f"{channel_tag(target)} now follows **{inert(parsed.title or feed_url)}** "
-                f"(subscription #{sub.id}). {await self._backlog_words(sub, checked)}",
-                footer=f"/feed pause {sub.id} · /feed remove {sub.id}",
+                f"(subscription #{sub.id}). {await self._backlog_words(sub, checked)}{pings}",
+                footer=f"/feed edit {sub.id} · /feed pause {sub.id} · /feed remove {sub.id}",
             )
         )
-
-    def _every(self) -> str:
-        return duration_words(self.settings.interval)
 
     async def _backlog_words(self, sub: Subscription, checked: str) -> str:
         """What a new subscription posts now, and when: the channel's cap may hold it back."""
@@ -281,7 +298,7 @@ class Feeds(Feature):
             wait = timedelta(seconds=source.next_check_at - source.last_fetch_at)
             upcoming = f"{_when(source.next_check_at)} (backing off: {duration_words(wait)} after the last failure)"  # fmt: skip
         else:
-            upcoming = f"{_when(source.next_check_at)} (checked about every {self._every()})"
+            upcoming = f"{_when(source.next_check_at)} (checked about every {every_words(sub, self.settings)})"  # fmt: skip
         lines = [
             f"in {channel_tag(sub.channel)} · {state}",
             f"last fetch: {_when(source.last_fetch_at)} · last new item: {_when(source.last_new_at)}",
@@ -290,6 +307,8 @@ class Feeds(Feature):
         extras = [f"{k}: `{inert(v)}`" for k, v in (("include", sub.include), ("exclude", sub.exclude)) if v]  # fmt: skip
         if sub.template:
             extras.append("custom template")
+        if sub.ping_role:
+            extras.append(f"pings {ping_words(sub)}")
         if extras:
             lines.append(" · ".join(extras))
         if sub.filter_trouble:
@@ -298,15 +317,21 @@ class Feeds(Feature):
         title = inert(source.title) or inert(source.url)
         return Field(f"#{sub.id} {title}", "\n".join(lines), inline=False)
 
-    async def _mine(self, ctx: Context, sub_id: int) -> Subscription:
+    async def mine(self, ctx: Context, sub_id: int) -> Subscription:
         sub = await self.store.subscription(sub_id)
         here = (ctx.channel.platform, ctx.channel.workspace)
         if sub is None or (sub.channel.platform, sub.channel.workspace) != here:
             raise UserError(f"There is no feed subscription #{sub_id} here.", hint="/feed list shows them.")  # fmt: skip
         return sub
 
+    async def edit(
+        self, ctx: Context, id: int, interval: timedelta | None = None,
+        ping: RoleRef | None = None, noping: bool | None = None,
+    ) -> Ephemeral:  # fmt: skip
+        return await edit(self, ctx, id, interval, ping, bool(noping))
+
     async def remove(self, ctx: Context, id: int) -> Ephemeral:
-        sub = await self._mine(ctx, id)
+        sub = await self.mine(ctx, id)
         source = await self.store.source(sub.source_id)
         async with self.poller.posting:
             told = await self.store.notice_groups_of(sub.id)
@@ -322,7 +347,7 @@ class Feeds(Feature):
     async def pause(self, ctx: Context, id: int) -> Ephemeral:
         """Pausing stops the posting now: what waits in the queue is withdrawn too (a
         resumed subscription starts from the moment it resumes)."""
-        sub = await self._mine(ctx, id)
+        sub = await self.mine(ctx, id)
         async with self.poller.posting:
             paused = await self.store.set_paused(sub.id, True)
             withdrawn = await self.poller.withdraw(sub.id)
@@ -331,7 +356,7 @@ class Feeds(Feature):
         return Ephemeral(Post(text=f"Paused subscription #{id}: nothing more is posted until `/feed resume {id}`.{_withdrawn(withdrawn)}"))  # fmt: skip
 
     async def resume(self, ctx: Context, id: int) -> Ephemeral:
-        sub = await self._mine(ctx, id)
+        sub = await self.mine(ctx, id)
         now = self.app.clock.now().timestamp()
         unpaused = await self.store.set_paused(sub.id, False)
         enabled = await self.store.enable(sub.source_id, now)
@@ -356,6 +381,9 @@ class Feeds(Feature):
 
     async def seed_demo(self, channel: ChannelRef) -> None:
         """Serve the bundled sample feeds locally and subscribe the demo channel to them."""
+        # Only the demo serves feeds: `run` never loads the demo's server (aiohttp.web).
+        from bot.feeds.demo import DemoFeedServer, demo_feeds
+
         if self._demo is None:
             self._demo = DemoFeedServer()
             await self._demo.start()

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-
-import regex
+from typing import TYPE_CHECKING
 
 from bot.feeds.parse import Item
+
+if TYPE_CHECKING:
+    import regex
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +106,8 @@ def _is_regex(term: str) -> bool:
 
 
 def _compile(term: str) -> regex.Pattern[str]:
+    import regex  # loaded by the first filter compiled: most feeds have none
+
     if not _is_regex(term):
         return regex.compile(rf"(?<!\w){regex.escape(term)}(?!\w)", regex.IGNORECASE)
     try:

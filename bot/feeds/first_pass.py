@@ -23,8 +23,6 @@ from feedparser.urls import _urifixer, _urljoin
 
 from bot.feeds.text import safe_link, string
 
-FIRST_PASS = "feedparser-rs"
-
 _XML_BASE = re.compile(rb"\bbase\s*=", re.I)
 _PERMALINK_VALUE = re.compile(rb"ispermalink\s*=\s*[\"']([^\"']*)", re.I)
 

@@ -23,20 +23,17 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import multiprocessing
 import os
 import random
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
-from bot.feeds import worker
 from bot.feeds.filters import Selection, make_filter
 from bot.feeds.parse import Item, ParsedFeed, Want, discover, parse_feed
 from bot.feeds.render import item_post, notices_post
@@ -47,6 +44,8 @@ from bot.fetch import Fetcher, FetchResult
 from bot.model import ChannelRef
 
 if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
+
     from bot.app import App
 
 log = logging.getLogger(__name__)
@@ -143,11 +142,21 @@ class Poller:
             return self._pool
 
     def _start_pool(self) -> ProcessPoolExecutor:
+        # Imported here, with the first pool: a bot that parses in its thread (the default)
+        # never loads multiprocessing's process machinery.
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        from bot.feeds import worker
+
         workers = self.settings.parse_workers  # only asked for when it is set
         context = multiprocessing.get_context("forkserver")
-        # The forkserver imports the parser and nothing else; `worker` says how it and the
-        # workers die with the bot.
-        context.set_forkserver_preload(["bot.feeds.parse", "bot.feeds.worker"])
+        # The forkserver imports the parsers and nothing else (bot.feeds.parse loads them
+        # only when it first parses: named here, so every worker shares the forkserver's
+        # copy); `worker` says how it and the workers die with the bot.
+        context.set_forkserver_preload(
+            ["bot.feeds.parse", "bot.feeds.first_pass", "feedparser", "nh3", "bot.feeds.worker"]
+        )
         pool = ProcessPoolExecutor(
             max_workers=workers, mp_context=context, initializer=worker.start,
             initargs=(os.getpid(),),
@@ -175,6 +184,8 @@ class Poller:
         if not (pooled and self.settings.parse_workers):
             return await loop.run_in_executor(self._parse_thread(), work, *args)
         pool = await self._executor()
+        from concurrent.futures.process import BrokenProcessPool  # loaded by the pool
+
         try:
             return await loop.run_in_executor(pool, work, *args)
         except BrokenProcessPool:
@@ -206,7 +217,7 @@ class Poller:
         fetching never waits for parsing while the queue has room."""
         due = [
             (s, prime)
-            for s, prime in await self.store.due_sources(self.now())
+            for s, prime in await self.store.due_sources(self.now(), self.default_every())
             if s.id not in self._in_flight
         ]
         due.sort(key=lambda pair: self.first(pair[0]), reverse=True)  # stable: ties keep order
@@ -337,8 +348,9 @@ class Poller:
             return None
         else:
             outcome = "unchanged"
+        every = await self.every(source)
         ok = FetchedOk(
-            source.id, now, self.next_check(now, max_age=result.max_age),
+            source.id, now, self.next_check(now, source.ttl, result.max_age, every),
             etag=result.etag, last_modified=result.last_modified,
         )  # fmt: skip
         if batch is not None:
@@ -362,21 +374,37 @@ class Poller:
         if parsed.error:
             return await self.failed(source, parsed.error)
         new = await self.ingest(source, parsed, subs, seen)
+        if parsed.ttl != source.ttl:
+            await self.store.set_ttl(source.id, parsed.ttl)  # unchanged answers honour it too
+        every = min((s.check_every or self.default_every() for s in subs), default=None)
         forgotten = await self.store.note_listing(source.id, parsed.keys, now)
         if forgotten:
             log.info("feeds: forgot %d item(s) %s no longer lists", forgotten, source.url)
         await self.store.fetched_ok(
-            source.id, now, self.next_check(now, ttl=parsed.ttl, max_age=result.max_age),
+            source.id, now, self.next_check(now, parsed.ttl, result.max_age, every),
             etag=result.etag, last_modified=result.last_modified, content_hash=digest,
             title=source.title or parsed.title, new_items=new > 0,
         )  # fmt: skip
         return "new" if new else "unchanged"
 
+    def default_every(self) -> float:
+        """Seconds between checks for a subscription that asks for no interval of its own."""
+        return self.settings.interval.total_seconds()
+
+    async def every(self, source: Source) -> float:
+        """The shortest interval the source's running subscriptions ask for: a feed shared
+        by several is checked as often as the most eager of them wants."""
+        if source.every is not None:  # read with the due sources
+            return source.every
+        return await self.store.shortest_every(source.id, self.default_every())
+
     def next_check(
-        self, now: float, ttl: float | None = None, max_age: float | None = None
-    ) -> float:
-        """Our interval, stretched (never shortened) by the feed's own hints, with jitter."""
-        interval = self.settings.interval.total_seconds()
+        self, now: float, ttl: float | None = None, max_age: float | None = None,
+        every: float | None = None,
+    ) -> float:  # fmt: skip
+        """The interval asked for (`every`, default the configured one), stretched (never
+        shortened) by the feed's own hints up to `max_interval`, with jitter."""
+        interval = every or self.default_every()
         hint = max((h for h in (ttl, max_age) if h), default=0.0)
         if hint > interval:
             interval = min(hint, self.settings.max_interval.total_seconds())
@@ -552,6 +580,7 @@ class Poller:
             for item in items:
                 at = slot(times, now, cap, window)
                 post = item_post(item, source, sub.template, zone)
+                post.mention_roles = [sub.ping_role] if sub.ping_role else []  # its one ping
                 key = post_key(sub.id, item.key_hash)
                 when = datetime.fromtimestamp(at, UTC)
                 if await self.app.outbox.enqueue(sub.channel, post, key, not_before=when):

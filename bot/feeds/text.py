@@ -8,8 +8,6 @@ import re
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-import nh3
-
 _BLOCK = re.compile(r"<(/?)(p|br|div|li|ul|ol|h[1-6]|tr|td|th|blockquote|pre|hr|table)\b", re.I)
 _SPACE = re.compile(r"\s+")
 _TAGLIKE = re.compile(r"<(?=[A-Za-z/!?@#])")
@@ -20,6 +18,8 @@ def clean_text(markup: str) -> str:
     """HTML or text -> one line of plain text; nothing that looks like a tag survives."""
     if not markup:
         return ""
+    import nh3  # loaded by the first text cleaned, not by an idle bot
+
     spaced = _BLOCK.sub(lambda m: f" <{m.group(1)}{m.group(2)}", markup)
     text = html.unescape(nh3.clean(spaced, tags=set(), clean_content_tags={"script", "style"}))
     text = _TAGLIKE.sub("\u2039", text)  # a literal "<tag" in text is shown as "‹tag"
