@@ -29,7 +29,6 @@ from bot.errors import DeliveryError, Failure, UserError
 from bot.events.store import Event
 from bot.model import Action, ChannelRef, UserRef
 from bot.scheduler import ANY_LATENESS, Job
-from bot.timeutil import utc_from_ts
 
 if TYPE_CHECKING:
     from bot.app import App, Context
@@ -42,6 +41,7 @@ INTEREST_ACTION = "event.native_interest"
 DEFAULT_LENGTH = timedelta(hours=1)  # an event without an end, as calendars show one
 RETRY_FIRST = timedelta(minutes=1)
 RETRY_MAX = timedelta(hours=1)
+ONE_MOMENT = timedelta(milliseconds=1)
 
 
 def job_key(event_id: int) -> str:
@@ -211,13 +211,10 @@ class EventMirror:
             return
         key = job_key(event_id)
         due = self.app.clock.now()
-        # A job that already ran is armed again only when moved: a second change in the
-        # same instant (a fast clock, or a test's) must still be taken.
-        ran_at = await self.app.db.fetchval(
-            "SELECT due_at FROM jobs WHERE key = ? AND state != 'pending'", (key,)
-        )
-        if ran_at is not None and ran_at >= due.timestamp():
-            due = utc_from_ts(ran_at + 0.001)
+        if await self.app.scheduler.state(key) not in (None, "pending"):
+            # A job that already ran is armed again only when moved: a change in the very
+            # instant it ran (a stopped clock, in tests) must still be taken.
+            due += ONE_MOMENT
         await self.app.scheduler.schedule(key, MIRROR_KIND, due, {"event": event_id})
 
     # --- Outbound ------------------------------------------------------------------------
@@ -250,11 +247,8 @@ class EventMirror:
     async def _places(self, event: Event) -> list[tuple[str, ChannelRef]]:
         """Each workspace the event is announced in (its announcement's channels), once."""
         announced = await self.service._announced_as(event)
-        channels = await self.service.store.posts(announced) or await self.service.store.posts(
-            event.id
-        )
         places: dict[str, ChannelRef] = {}
-        for channel in channels:
+        for channel in await self.service.store.posts(announced):
             if not channel.is_direct:
                 places.setdefault(place_of(channel), channel)
         return list(places.items())
@@ -318,7 +312,7 @@ class EventMirror:
     async def _retry(self, job: Job, event: Event) -> None:
         """Again later, backing off, while the event has not started."""
         tries = int(job.payload.get("tries", 0)) + 1
-        wait = min(RETRY_FIRST * 2 ** min(tries, 10), RETRY_MAX)
+        wait = min(RETRY_FIRST * 2 ** min(tries - 1, 10), RETRY_MAX)
         due = self.app.clock.now() + wait
         if due >= event.start:
             log.info("event %d: its mirror is left as it is: the event starts first", event.id)
