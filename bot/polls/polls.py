@@ -275,7 +275,9 @@ class Polls(RunFeature):
         except ValueError:
             raise UserError("That button is no longer in use.") from None
         run = await self._runs.get(run_id)
-        if run is None or run.kind != "poll":
+        # Buttons come from the platform's message, but a replayed or forged press must
+        # not reach another community's poll either.
+        if run is None or run.kind != "poll" or run.community_id != ctx.community.id:
             raise UserError("That poll no longer exists.")
         if run.opened_at is None:
             raise UserError(f"Poll #{run_id} is not open yet.")

@@ -318,8 +318,8 @@ class Surveys(RunFeature):
             run = await self.store.get(int(value))
         except ValueError:
             run = None
-        if run is None or run.kind != "survey":
-            raise UserError("That survey no longer exists.")
+        if run is None or run.kind != "survey" or run.community_id != ctx.community.id:
+            raise UserError("That survey no longer exists.")  # nor another community's
         if not run.is_open(ctx.now):
             raise UserError(f"The `{run.name}` survey is closed: answers are no longer taken.")
         return run
