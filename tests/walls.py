@@ -43,6 +43,13 @@ class Tenant(Console):
     def user(self, name: str) -> UserRef:
         return UserRef(PLATFORM, self.workspace, name, name)
 
+    def message_id(self, words: str) -> int:
+        """The poll or event id in the footer of the newest message that says `words`."""
+        footer = self.screen.messages[self.message(words)].post.footer
+        found = re.search(r"#(\d+)", footer)
+        assert found, footer
+        return int(found.group(1))
+
     async def say(self, *lines: str) -> str:
         start = len(self.out)
         for line in lines:
@@ -93,11 +100,15 @@ async def seed_b(b: Tenant, feed_url: str) -> Seeded:
     )
     await b.say(f"{member} click {b.message('Bravo hall')} Going")
     await b.say(f"{member} click {b.message('Repeats monthly')} Going to every date")
+    await b.say(f'{mod} /poll create "Bravo closed?" "Bravo one" "Bravo two"')
+    await b.say(f"{member} click {b.message('Bravo closed?')} Bravo two")
+    await b.say(f"{mod} /poll close {b.message_id('Bravo closed?')}")
+    await b.say(f"{mod} /justdoit schedule time=08:30", f"{mod} /justdoit today")
+    await b.say(f"@berit click {b.message('Just do it')} I did it")  # her form stays open
     said = await b.say(
-        f"{mod} /justdoit schedule time=08:30",
-        f"{mod} /justdoit today",
         f'{member} /justdoit answer "Bravo answer: I called the CIO"',
         f'{member} /justdoit suggest "Bravo suggestion: ask a customer what they need"',
+        f'{member} /justdoit suggest "Bravo suggestion: thank a sponsor" competency=inspire',
         f"{mod} /digest schedule day=mon time=09:00",
         f"{mod} /justdoit settings answers=public",
         f"{member} /digest named",
