@@ -1,7 +1,7 @@
 """Slack surface: `create(app, settings, env)` builds it; `start()` / `stop()` run it.
 
 Importing this package costs nothing: slack-bolt and slack-sdk are imported by `create`
-(from `adapters.slack.surface`), so reading the `[slack]` settings, or running on Discord
+(from `adapters.slack.setup`), so reading the `[slack]` settings, or running on Discord
 alone, never loads them.
 """
 
@@ -21,7 +21,7 @@ __all__ = ["SlackSurface", "create"]
 def create(
     app: App, settings: SlackSettings, env: Mapping[str, str], **options: Any
 ) -> SlackSurface:
-    from adapters.slack.surface import create as build
+    from adapters.slack.setup import create as build
 
     return build(app, settings, env, **options)
 

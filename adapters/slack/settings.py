@@ -20,3 +20,7 @@ class SlackSettings(Section):
     moderator_cache: float = Field(default=300.0, ge=0)  # seconds a moderator check is reused
     pace: float = Field(default=1.0, ge=0)  # seconds between two posts in one channel
     rate_limit_wait: float = Field(default=5.0, ge=0)  # wait out a 429 this short in place
+    # Install by link: any workspace installs the bot through /slack/install (OAuth v2),
+    # each with its own bot token, kept encrypted in the database (adapters/slack/distribution.py).
+    distribution: bool = False
+    client_id: str = ""  # the app's Client ID (Basic Information); $SLACK_CLIENT_ID wins

@@ -11,9 +11,8 @@ import asyncio
 import functools
 import logging
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from aiohttp import web
@@ -36,13 +35,16 @@ from adapters.slack.transport import (
     delivery_error,
 )
 from bot.app import App
-from bot.errors import ConfigError, Failure, StartupError
+from bot.errors import Failure, StartupError
 from bot.model import (
     FormErrors,
     OpenForm,
     Reply,
     Submission,
 )
+
+if TYPE_CHECKING:
+    from adapters.slack.distribution import Credentials, Distribution, TeamTransport
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +66,14 @@ class Tokens:
 
 class SlackSurface:
     def __init__(
-        self, core: App, settings: SlackSettings, tokens: Tokens, api_url: str, mode: str, port: int
+        self,
+        core: App,
+        settings: SlackSettings,
+        tokens: Tokens,
+        api_url: str,
+        mode: str,
+        port: int,
+        creds: Credentials | None = None,
     ) -> None:
         self.core = core
         # Slack has no /help: the core's texts name /itsm, Slack's own help command.
@@ -79,7 +88,9 @@ class SlackSurface:
         # The outbox's own client retries nothing by itself: a post whose answer was lost
         # must be looked up before it is sent again, and a 429 holds back only its lane.
         outbox_client = AsyncWebClient(token=tokens.bot, base_url=api_url, retry_handlers=[])
-        self.transport = SlackTransport(outbox_client, settings.pace)
+        self._outbox_client = outbox_client
+        single = SlackTransport(outbox_client, settings.pace)
+        self.transport: SlackTransport | TeamTransport = single
         self.moderators = Moderators(
             self.client,
             settings.moderator_users,
@@ -88,13 +99,26 @@ class SlackSurface:
         )
         self._identity: AuthorizeResult | None = None  # the bot's, from auth.test
         self._identity_lock = asyncio.Lock()
+        # Install by link: each workspace's own token, from the installation store.
+        self.distribution: Distribution | None = None
+        bolt_auth: dict[str, Any] = {"authorize": lambda **_: self._authorize()}
+        if creds is not None:
+            from adapters.slack.distribution import Distribution
+
+            self.distribution = Distribution(self, creds, api_url)
+            self.transport = self.distribution.transport
+            bolt_auth = {
+                "authorize": self.distribution.authorize,
+                "installation_store": self.distribution.store,
+                "oauth_settings": self.distribution.oauth_settings,
+            }
         self.bolt = AsyncApp(
             # No token of bolt's own: every request is authorized by `_authorize`, from the
             # one auth.test made at start. Bolt's own single-workspace authorization calls
             # auth.test for every request that arrives before its first answer came back: a
             # burst of clicks after a restart made a thousand of them.
             client=AsyncWebClient(base_url=api_url),
-            authorize=lambda **_: self._authorize(),  # bolt passes arguments by name
+            **bolt_auth,  # bolt passes the authorize function's arguments by name
             signing_secret=tokens.signing_secret or None,
             request_verification_enabled=mode == "http",
             # Answer as soon as a listener returns: every listener acks and hands its work
@@ -105,13 +129,14 @@ class SlackSurface:
         self.bolt.action(_ANY)(self._on_action)
         self.bolt.view(_ANY)(self._on_view)
         self.bolt.error(self._on_error)
+        if self.distribution is not None:
+            self.distribution.listen()
         self._socket: AsyncSocketModeHandler | None = None
         self._runner: web.AppRunner | None = None
         self._work: set[asyncio.Task[Any]] = set()
         self._slots = asyncio.Semaphore(WORK_SLOTS)
         self.arrivals = Arrivals()
-        self.replies = Replies(self.client, self.transport)
-        self.deliver = self.replies.deliver
+        self.replies = Replies(self.client, single)
         self._journaled: set[str] = set()  # taken at the socket, before bolt saw them
 
     # --- Life cycle ----------------------------------------------------------------------
@@ -122,19 +147,30 @@ class SlackSurface:
         # timeout only to sessions it makes itself, so this one carries it.
         timeout = aiohttp.ClientTimeout(total=self.client.timeout)
         self.session = aiohttp.ClientSession(timeout=timeout)
-        self.client.session = self.transport.client.session = self.bolt.client.session = (
-            self.session
-        )
-        await self.check_token()
+        self.client.session = self._outbox_client.session = self.bolt.client.session = self.session
+        web_server = self._web_server()
+        if self.distribution is None:
+            await self.check_token()
+        else:
+            await self.distribution.start(web_server)
         self.core.outbox.attach(self.transport)
-        if self.mode == "socket":
+        if self.mode == "http" and self.distribution is not None and web_server is not None:
+            # One public address for everything Slack sends: the web server's.
+            door = Door(self.bolt, self._tokens.signing_secret, first=self)
+            self.distribution.host(web_server, [("POST", self.settings.path, door.handle)])
+            self.port = web_server.port
+        elif self.mode == "socket":
             self._socket = JournalFirstHandler(self, self.bolt, app_token=self._tokens.app)
             await self._socket.connect_async()
             log.info("slack: connected in Socket Mode")
         else:
             # Replays, malformed: 4xx; commands and clicks journaled and acked at the door.
             door = Door(self.bolt, self._tokens.signing_secret, first=self)
-            runner = web.AppRunner(door.web_app(self.settings.path), access_log=None)
+            door_app = door.web_app(self.settings.path)
+            if self.distribution is not None:  # no web server: the install routes are here
+                for method, path, handler in self.distribution.routes():
+                    door_app.router.add_route(method, path, handler)
+            runner = web.AppRunner(door_app, access_log=None)
             self._runner = runner
             await runner.setup()
             await web.TCPSite(runner, self.settings.host, self.port).start()
@@ -143,6 +179,25 @@ class SlackSurface:
                 "slack: listening for HTTP requests on port %d%s", self.port, self.settings.path
             )
         await self.replay()
+
+    def _web_server(self) -> Any:
+        """The bot's web server if it runs (the `[web]` console), else None."""
+        web_feature = self.core.features.get("web")
+        return getattr(web_feature, "server", None)
+
+    async def _moderators(self, workspace: str) -> Moderators:
+        """Who checks moderators in `workspace` (with its own token when installed by link)."""
+        if self.distribution is None:
+            return self.moderators
+        made = await self.distribution.workspaces.get(workspace)
+        return made.moderators if made is not None else self.moderators
+
+    async def deliver(self, replies: list[Reply], origin: Origin) -> None:
+        """Send replies back, with the token of the workspace they answer."""
+        if self.distribution is None:
+            await self.replies.deliver(replies, origin)
+        elif made := await self.distribution.workspaces.get(origin.channel.workspace):
+            await made.replies.deliver(replies, origin)
 
     async def check_token(self) -> None:
         """Ask Slack whether it takes the bot token (auth.test): a refusal stops start-up
@@ -168,6 +223,8 @@ class SlackSurface:
 
     async def stop(self) -> None:
         self.core.outbox.detach(self.transport)
+        if self.distribution is not None:
+            self.distribution.unhost()
         if self._socket is not None:
             await self._socket.close_async()
             self._socket = None
@@ -177,7 +234,7 @@ class SlackSurface:
         if self._work:
             await asyncio.gather(*self._work, return_exceptions=True)
         if self.session is not None:
-            self.client.session = self.transport.client.session = self.bolt.client.session = None
+            self.client.session = self._outbox_client.session = self.bolt.client.session = None
             await self.session.close()
             self.session = None
 
@@ -207,7 +264,10 @@ class SlackSurface:
         return rid
 
     async def take_first(self, body: dict[str, Any]) -> bool:
-        """Journal a Socket Mode request before bolt sees it; False if it came before."""
+        """Journal a Socket Mode request before bolt sees it; False if it came before (or
+        comes from a workspace without the bot: bolt would refuse it after the journal)."""
+        if self.distribution is not None and not await self.distribution.installed(body):
+            return False
         rid = await self._taken(body)
         if rid is None:
             return False
@@ -221,7 +281,8 @@ class SlackSurface:
             self._track(self._handled(rid, self._command(body, self._responder(body))))
 
     async def _command(self, body: dict[str, Any], respond: Responder | None) -> None:
-        moderator = await self.moderators.check(str(body.get("user_id", "")))
+        moderators = await self._moderators(str(body.get("team_id", "")))
+        moderator = await moderators.check(str(body.get("user_id", "")))
         inv = translate.invocation(body, moderator)
         replies = await self.core.invoke(inv)
         origin = Origin(inv.channel, inv.user, respond, str(body.get("trigger_id", "")))
@@ -239,7 +300,8 @@ class SlackSurface:
         if action is None:
             return  # a link button, or a control outside a message
         action.request_id = rid
-        action.moderator_check = functools.partial(self.moderators.check, user_id)
+        moderators = await self._moderators(action.channel.workspace)
+        action.moderator_check = functools.partial(moderators.check, user_id)
         replies = await self.core.act(action)
         container = body.get("container") or {}
         origin = Origin(
@@ -328,7 +390,8 @@ class SlackSurface:
         return Origin(sub.channel, sub.user, respond, "", meta.get("m", ""), bool(card))
 
     async def _submit(self, sub: Submission) -> list[Reply]:
-        sub.is_moderator = await self.moderators.check(sub.user.user)
+        moderators = await self._moderators(sub.user.workspace)
+        sub.is_moderator = await moderators.check(sub.user.user)
         return await self.core.submit(sub)
 
     async def _late(self, work: asyncio.Task[list[Reply]], origin: Origin) -> None:
@@ -355,32 +418,3 @@ class SlackSurface:
             log.exception("slack: work after the ack failed")
 
     # --- Replies -------------------------------------------------------------------------
-
-
-def create(core: App, settings: SlackSettings, env: Mapping[str, str]) -> SlackSurface:
-    """Build the surface from configuration and the environment's tokens (never logged)."""
-    bot_token = env.get("SLACK_BOT_TOKEN", "")
-    app_token = env.get("SLACK_APP_TOKEN", "")
-    secret = env.get("SLACK_SIGNING_SECRET", "")
-    if not bot_token.startswith("xoxb-"):
-        raise ConfigError("SLACK_BOT_TOKEN must be set to the app's bot token (xoxb-...).")
-    mode = settings.mode
-    if mode == "socket" and not app_token and secret:
-        mode = "http"  # only a signing secret given: the deployment is behind a URL
-    if mode == "socket" and not app_token.startswith("xapp-"):
-        raise ConfigError(
-            "Socket Mode needs SLACK_APP_TOKEN (an app-level token, xapp-..., with the "
-            "connections:write scope); or set SLACK_SIGNING_SECRET for HTTP mode."
-        )
-    if mode == "http" and not secret:
-        raise ConfigError("HTTP mode needs SLACK_SIGNING_SECRET (Basic Information page).")
-    port = settings.port
-    if env.get("PORT"):
-        try:
-            port = int(env["PORT"])
-        except ValueError:
-            raise ConfigError(f"PORT must be a number, not {env['PORT']!r}") from None
-    api_url = env.get("SLACK_API_URL") or settings.api_url
-    if not api_url.endswith("/"):
-        api_url += "/"
-    return SlackSurface(core, settings, Tokens(bot_token, app_token, secret), api_url, mode, port)
