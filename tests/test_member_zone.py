@@ -167,6 +167,15 @@ async def test_a_new_zone_moves_the_reminder_and_off_stops_it(make_app, clock) -
     assert run.direct("ann") == []
 
 
+async def test_a_reminder_before_the_prompt_is_posted_is_warned_of(make_app) -> None:
+    run = Run(await make_app(features=FEATURES))
+    await prompt_today(run)  # posted at 08:30 UTC
+    await run.say("@ann /my timezone Europe/Oslo")
+    said = await run.say("@ann /justdoit remind 09:00")  # 08:00 UTC
+    assert "That is before the prompt is posted (09:30)" in said  # in her zone
+    assert "before the prompt" not in await run.say("@ann /justdoit remind 09:45")
+
+
 async def test_bad_reminder_input_is_refused_clearly(make_app) -> None:
     run = Run(await make_app(features=FEATURES))
     said = await run.say("@ann /justdoit remind 08:30")

@@ -98,10 +98,25 @@ class Reminders:
         zone = await self._zone(ctx.channel, ctx.user)
         jobs = await self.app.scheduler.pending(job_prefix(ctx.channel, ctx.user))
         when = f" Next: {time_tag(jobs[0].due_at, 'f')}." if jobs else ""
-        return (
+        said = (
             f"I will remind you of the daily prompt in {channel_tag(ctx.channel)} at "
             f"**{wall:%H:%M} {zone}** by direct message, on the days you have not answered it "
             f"by then.{when} /justdoit remind off stops it; /my timezone changes your zone."
+        )
+        return said + (await self._too_early(ctx.channel, jobs[0].due_at) if jobs else "")
+
+    async def _too_early(self, channel: ChannelRef, due: datetime) -> str:
+        """A warning when the reminder comes before the day's prompt is posted: it would
+        look for a prompt that is not there yet, and so never remind of one."""
+        schedule = await self.feature.store.schedule(channel)
+        if schedule is None:
+            return ""
+        posted = schedule.rule.moment(schedule.rule.local_day(due))
+        if due >= posted:
+            return ""
+        return (
+            f"\n**That is before the prompt is posted** ({time_tag(posted, 't')}), so there "
+            "would be no prompt of the day yet to remind you of: choose a later time."
         )
 
     async def _stop(self, ctx: Context) -> str:
