@@ -17,6 +17,9 @@ with the thread's id as its ``channel_id`` and counted in the thread's ``message
 second thread on the same message is refused with code 160004, and ``threads_allowed = False``
 refuses them all as a bot without Create Public Threads is refused (403, code 50013).
 
+Guild scheduled events (``fake.guild_events``, in tests/fakes/fake_discord_events.py) take
+Discord's routes and rules, and send members' "Interested" over the gateway.
+
 Usage in a test module::
 
     from tests.fakes.fake_discord import fake_discord, discord_endpoints  # noqa: F401
