@@ -50,6 +50,15 @@ async def test_the_members_zone_is_shown_in_their_replies_only(make_app) -> None
     assert "Sat 05 Dec 2026 09:00 UTC" in other and "CET" not in other
 
 
+async def test_a_polls_opening_time_is_told_in_the_creators_zone(make_app) -> None:
+    run = Run(await make_app())
+    await run.say("@ann /my timezone Asia/Kolkata")
+    said = await run.say('@ann /poll create "Which practice?" Incident Change opens=2d')
+    assert "will be posted in this channel Wed 25 Nov 2026 14:30 IST" in said
+    said = await run.say('@bob /poll create "Which one?" Problem Change opens=2d')
+    assert "Wed 25 Nov 2026 09:00 UTC" in said
+
+
 async def test_show_and_reset_go_back_to_the_communitys_zone(make_app) -> None:
     run = Run(await make_app(config={"bot": {"timezone": "Europe/London"}}))
     said = await run.say("@ann /my timezone")
