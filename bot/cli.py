@@ -142,7 +142,8 @@ def run(config_path: str | None, db_path: str | None) -> None:
 def _has_tokens(platform: str, env: Mapping[str, str]) -> bool:
     if platform == "discord":
         return bool(env.get("DISCORD_TOKEN"))
-    return bool(env.get("SLACK_BOT_TOKEN")) and bool(
+    # Installed by link ([slack] distribution), each workspace's token is in the database.
+    return bool(env.get("SLACK_BOT_TOKEN") or env.get("SLACK_CLIENT_SECRET")) and bool(
         env.get("SLACK_APP_TOKEN") or env.get("SLACK_SIGNING_SECRET")
     )
 
@@ -295,13 +296,24 @@ def check_config(path: str | None) -> None:
     help="For HTTP mode: the public URL Slack sends requests to (…/slack/events). "
     "Without it the manifest is for Socket Mode.",
 )
-def slack_manifest(config_path: str | None, request_url: str) -> None:
+@click.option(
+    "--distribution",
+    metavar="URL",
+    default="",
+    help="Install by link: the bot's public address (https://bot.example.org); the "
+    "manifest gets its OAuth redirect URL/slack/oauth_redirect and the uninstall events.",
+)
+def slack_manifest(config_path: str | None, request_url: str, distribution: str) -> None:
     """Print a Slack app manifest (JSON) to paste into api.slack.com/apps."""
     from adapters.slack import manifest
 
     config = load_config(config_path)
     commands = manifest.registry(config, all_features())
-    click.echo(manifest.render_json(manifest.manifest(config.bot.name, commands, request_url)))
+    try:
+        data = manifest.manifest(config.bot.name, commands, request_url, distribution)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--distribution") from None
+    click.echo(manifest.render_json(data))
 
 
 @main.command("discord-invite")

@@ -67,3 +67,35 @@ def test_cli_prints_json_for_every_installed_feature(tmp_path, monkeypatch) -> N
     commands = [c["command"] for c in data["features"]["slash_commands"]]
     assert "/itsm" in commands and len(commands) == len(expected.groups)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bot.toml"]  # no database made
+
+
+def test_distribution_manifest_has_the_oauth_redirect_and_the_uninstall_events() -> None:
+    data = manifest.manifest(
+        "Bot", manifest.registry(make_config(), [Help]), distribution="https://bot.example.org/"
+    )
+
+    assert data["oauth_config"]["redirect_urls"] == ["https://bot.example.org/slack/oauth_redirect"]
+    settings = data["settings"]
+    assert settings["org_deploy_enabled"] is False
+    assert settings["is_hosted"] is False
+    assert settings["token_rotation_enabled"] is False
+    assert settings["event_subscriptions"] == {"bot_events": ["app_uninstalled", "tokens_revoked"]}
+    assert settings["socket_mode_enabled"] is True  # events come over the socket too
+
+
+def test_cli_distribution_in_http_mode_sends_events_to_the_request_url() -> None:
+    url = "https://bot.example.org/slack/events"
+    args = ["slack-manifest", "--request-url", url, "--distribution", "https://bot.example.org"]
+    result = CliRunner().invoke(main, args)
+
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["settings"]["event_subscriptions"]["request_url"] == url
+    assert data["oauth_config"]["redirect_urls"] == ["https://bot.example.org/slack/oauth_redirect"]
+
+
+def test_cli_refuses_a_distribution_address_that_is_not_a_url() -> None:
+    result = CliRunner().invoke(main, ["slack-manifest", "--distribution", "bot.example.org"])
+
+    assert result.exit_code == 2
+    assert "--distribution" in result.output and "public address" in result.output

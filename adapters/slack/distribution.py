@@ -41,7 +41,7 @@ from slack_sdk.oauth.installation_store import Installation
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.installations import Installations, OAuthStates
-from adapters.slack.manifest import BOT_SCOPES
+from adapters.slack.manifest import BOT_SCOPES, REDIRECT_PATH
 from adapters.slack.moderators import Moderators
 from adapters.slack.replies import Replies
 from adapters.slack.translate import team_of
@@ -59,7 +59,6 @@ log = logging.getLogger(__name__)
 
 PLATFORM = "slack"
 INSTALL_PATH = "/slack/install"
-REDIRECT_PATH = "/slack/oauth_redirect"
 STATE_SECONDS = 600  # bolt's default: an install started 10 minutes ago must start again
 HELD_RETRY = 60.0  # seconds between two looks at a post of a workspace without the bot
 Route = tuple[str, str, Callable[[web.Request], Awaitable[web.StreamResponse]]]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from typing import Any
 
 from adapters.slack.translate import slash_name
@@ -34,6 +35,8 @@ BOT_SCOPES = [
     "channels:read",  # a poll's reminder goes to the channel's members who have not voted
     "groups:read",  # ... in private channels too
 ]
+REDIRECT_PATH = "/slack/oauth_redirect"  # where bolt's OAuth flow takes the installer back
+URL = re.compile(r"https?://[^\s/?#]+(/[^\s?#]*)?")
 COMMAND_LENGTH = 32
 DESCRIPTION_LENGTH = 2000
 USAGE_HINT_LENGTH = 1000
@@ -81,12 +84,15 @@ def _usage_hint(command: cmd.Command | None) -> str:
     return " ".join(o.placeholder() for o in command.options) if command else ""
 
 
-def manifest(name: str, commands: cmd.Registry, request_url: str = "") -> dict[str, Any]:
-    """The whole manifest; with `request_url` it is for HTTP mode, else Socket Mode."""
+def manifest(
+    name: str, commands: cmd.Registry, request_url: str = "", distribution: str = ""
+) -> dict[str, Any]:
+    """The whole manifest; with `request_url` it is for HTTP mode, else Socket Mode. With
+    `distribution` (the bot's public address) any workspace may install it by link."""
     interactivity: dict[str, Any] = {"is_enabled": True}
     if request_url:
         interactivity["request_url"] = request_url
-    return {
+    data = {
         "display_information": {
             "name": name[:35],
             "description": "Feeds, survey polls, events and a daily BRM prompt for the community",
@@ -104,6 +110,27 @@ def manifest(name: str, commands: cmd.Registry, request_url: str = "") -> dict[s
             "token_rotation_enabled": False,
         },
     }
+    if distribution:
+        _distributed(data, distribution, request_url)
+    return data
+
+
+def _distributed(data: dict[str, Any], base_url: str, request_url: str) -> None:
+    """Install by link: Slack sends the installer back to the bot's OAuth redirect, and
+    tells the bot when a workspace uninstalls it or revokes its token. One workspace's
+    install is one token: no org-wide deploy, no Slack-hosted app, no token rotation."""
+    if not URL.fullmatch(base_url):
+        raise ValueError(f"{base_url!r} is not the bot's public address (https://host[/path])")
+    data["oauth_config"]["redirect_urls"] = [base_url.rstrip("/") + REDIRECT_PATH]
+    events: dict[str, Any] = {"bot_events": ["app_uninstalled", "tokens_revoked"]}
+    if request_url:
+        events["request_url"] = request_url
+    data["settings"].update(
+        event_subscriptions=events,
+        org_deploy_enabled=False,
+        is_hosted=False,
+        token_rotation_enabled=False,
+    )
 
 
 def render_json(data: dict[str, Any]) -> str:
