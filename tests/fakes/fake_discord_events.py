@@ -6,7 +6,8 @@ a name of 1 to 100 characters, privacy level 2, an external event (entity type 3
 (by ``now``, a test may set it to its own clock) and an end after the start, a description
 of at most 1000 characters, and only Discord's status moves (scheduled to active or
 cancelled, active to completed). ``manage_events = False`` refuses writes as Discord refuses
-a bot without Manage Events (403, code 50013). Each change is announced on the gateway
+a bot without Manage Events (403, code 50013), and ``keeps_invisible = False`` drops
+zero-width characters from descriptions (should Discord do so). Each change is announced on the gateway
 (GUILD_SCHEDULED_EVENT_CREATE/UPDATE/DELETE), and ``interested(id, user, True|False)``
 sends GUILD_SCHEDULED_EVENT_USER_ADD/REMOVE as a member's click in Discord's own UI does.
 
@@ -24,6 +25,7 @@ from aiohttp import web
 
 MOVES = {1: {2, 4}, 2: {3}, 3: set(), 4: set()}  # status -> statuses it may go to
 EXTERNAL = 3
+INVISIBLE = "\u200b\u200c\u2060"
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
@@ -55,6 +57,7 @@ class GuildEvents:
     def __init__(self, fake: Any) -> None:
         self.fake = fake
         self.manage_events = True  # False: the bot lacks Manage Events
+        self.keeps_invisible = True  # False: descriptions lose zero-width characters
         self.now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
         self.users: dict[str, set[int]] = {}  # event id -> interested user ids
 
@@ -119,7 +122,7 @@ class GuildEvents:
             "creator_id": str(self.fake.bot_user_id),
             "creator": self.fake.bot_user(),
             "name": body["name"],
-            "description": body.get("description"),
+            "description": self._kept(body.get("description")),
             "scheduled_start_time": body["scheduled_start_time"],
             "scheduled_end_time": body.get("scheduled_end_time"),
             "privacy_level": body["privacy_level"],
@@ -144,6 +147,7 @@ class GuildEvents:
         merged = {**event, **body}
         if "entity_metadata" in body:
             merged["entity_metadata"] = body["entity_metadata"]
+        merged["description"] = self._kept(merged.get("description"))
         problems = self._problems(merged, creating=False, changed=body)
         if "status" in body and body["status"] not in MOVES[event["status"]]:
             problems["status"] = f"Cannot go from status {event['status']} to {body['status']}"
@@ -161,6 +165,11 @@ class GuildEvents:
         self.events.remove(event)
         await self.fake.dispatch("GUILD_SCHEDULED_EVENT_DELETE", event)
         return web.Response(status=204)
+
+    def _kept(self, text: str | None) -> str | None:
+        if text is None or self.keeps_invisible:
+            return text
+        return "".join(c for c in text if c not in INVISIBLE)
 
     def _problems(
         self, body: dict[str, Any], creating: bool, changed: dict[str, Any] | None = None
