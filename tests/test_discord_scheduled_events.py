@@ -247,6 +247,25 @@ async def test_a_lost_create_answer_is_looked_up_after_a_restart_not_made_twice(
     assert len(fake.requests_to("POST", f"/guilds/{fake.guild_id}/scheduled-events")) == 1
 
 
+async def test_a_lost_create_is_found_by_name_and_start_where_the_marker_was_dropped(
+    fake_discord: FakeDiscord, make_app: Any, clock: Any
+) -> None:
+    fake = fake_discord
+    fake.guild_events.keeps_invisible = False
+    fake.lose_answer("POST", f"/guilds/{fake.guild_id}/scheduled-events")
+    async with discord_bot(make_app, fake, clock) as app:
+        await add_seminar(app, fake)
+        await mirrored(app)
+        (retry,) = await app.scheduler.pending("event-mirror:")
+        clock.set(retry.due_at)
+        assert await mirrored(app) == ["done"]
+        (native,) = fake.scheduled_events
+        assert marker("x")[0] not in native["description"]
+        (mirror,) = await app.features["event"].service.mirror.store.of_event(1)
+        assert mirror.native_id == native["id"]
+    assert len(fake.requests_to("POST", f"/guilds/{fake.guild_id}/scheduled-events")) == 1
+
+
 async def test_a_stop_before_the_mirror_ran_mirrors_once_when_connected_again(
     fake_discord: FakeDiscord, make_app: Any, clock: Any
 ) -> None:

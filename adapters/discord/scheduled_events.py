@@ -5,7 +5,7 @@ A mirror is an external event (entity_type 3) seen by the server's members (priv
 2) with its place in `entity_metadata.location` and both times, as Discord requires for an
 external event. Its description ends with an invisible marker of its key (as the bot's
 posts do, see transport.py), which `find_mirror` looks for among the server's events when
-a create's answer was lost. Cancelling sets status 4 (CANCELED); one that Discord will no
+a create's answer was lost (then its name and start, should Discord drop the marker). Cancelling sets status 4 (CANCELED); one that Discord will no
 longer cancel (it has started) is deleted instead.
 
 Inbound, GUILD_SCHEDULED_EVENT_USER_ADD and _REMOVE (intent GUILD_SCHEDULED_EVENTS) carry
@@ -17,6 +17,7 @@ over as `native_interest`, and the surface passes it to the core as an action.
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any
 
 import discord
@@ -34,6 +35,13 @@ NAME_MAX = 100
 LOCATION_MAX = 100
 DESCRIPTION_MAX = 1000
 UNKNOWN_EVENT = 10070
+
+
+def _moment(value: Any) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
 
 
 def _cut(text: str, limit: int) -> str:
@@ -76,16 +84,22 @@ class EventsTransport(DiscordTransport):
             raise delivery_error(exc, f"mirror {event.key} in guild {guild}") from exc
         return str(data["id"])
 
-    async def find_mirror(self, channel: ChannelRef, key: str) -> str | None:
-        wanted = marker(key)
+    async def find_mirror(self, channel: ChannelRef, event: NativeEvent) -> str | None:
+        """One of the bot's events in the guild carrying `event`'s marker; failing that
+        (a description Discord took without it), one with its very name and start."""
+        body = payload(event, marker(event.key))
         me = str(self.client.user.id) if self.client.user else None
         try:
             found = await self.client.http.get_scheduled_events(int(channel.workspace), False)
         except PLATFORM_ERRORS as exc:
-            raise delivery_error(exc, f"look for {key} in guild {channel.workspace}") from exc
-        for data in found:
-            ours = me is None or str(data.get("creator_id")) == me
-            if ours and (data.get("description") or "").endswith(wanted):
+            raise delivery_error(exc, f"look for {event.key} in {channel.workspace}") from exc
+        ours = [d for d in found if me is None or str(d.get("creator_id")) == me]
+        for data in ours:
+            if (data.get("description") or "").endswith(marker(event.key)):
+                return str(data["id"])
+        for data in ours:
+            same_start = _moment(data.get("scheduled_start_time")) == event.start
+            if data.get("name") == body["name"] and same_start and data.get("status") == SCHEDULED:
                 return str(data["id"])
         return None
 

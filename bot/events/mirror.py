@@ -82,8 +82,8 @@ class MirrorsEvents(Protocol):
         it to `event`; return its id."""
         ...
 
-    async def find_mirror(self, channel: ChannelRef, key: str) -> str | None:
-        """The id of a native event made with `key`, if the platform has one."""
+    async def find_mirror(self, channel: ChannelRef, event: NativeEvent) -> str | None:
+        """The id of the native event made for `event` (by its `key`), if there is one."""
         ...
 
     async def cancel_mirror(self, channel: ChannelRef, native_id: str) -> None:
@@ -290,7 +290,7 @@ class EventMirror:
         channel = mirror.channel
         native_id = mirror.native_id
         if not native_id and mirror.tried:  # a create whose answer may have been lost
-            native_id = await transport.find_mirror(channel, mirror_key(event.id, mirror.place))
+            native_id = await transport.find_mirror(channel, native_event(event, mirror.place))
             if native_id:
                 await self.store.set(mirror, native_id=native_id)
         if event.cancelled:
