@@ -226,8 +226,9 @@ class My(Feature):
         await self.zones.choose(ctx.user, chosen, ctx.now)
         return Ephemeral(
             Post(
-                text=f"Your time zone is now **{zone_words(chosen, ctx.now)}**. The times I "
-                "show you alone use it; posts in channels keep the community's zone.",
+                text=f"Your time zone is now **{zone_words(chosen, ctx.now)}**. Replies only "
+                "you see, the web console and your reminders use it; posts in channels keep "
+                "the community's zone.",
                 footer="Type /my timezone reset to go back.",
             )
         )
