@@ -26,7 +26,7 @@ from adapters.slack.distribution import HELD_RETRY, STATE_SECONDS
 from adapters.slack.surface import SlackSurface
 from bot.app import App
 from bot.cli import RedactSecrets
-from bot.errors import ConfigError
+from bot.errors import ConfigError, StartupError
 from bot.help import Help
 from bot.model import ChannelRef, Post
 from bot.polls import Polls, Surveys
@@ -37,6 +37,7 @@ from tests.fakes.fake_slack import (
     app_uninstalled,
     signed_headers,
     slash_command_body,
+    slash_command_payload,
     tokens_revoked,
 )
 from tests.fakes.fake_slack import fake_slack as fake_slack_fixture  # noqa: F401
@@ -298,3 +299,74 @@ async def test_distribution_needs_its_credentials_and_a_good_key(make_app, fake_
     no_id = await make_app(FEATURES, config={"slack": {"distribution": True}}, db="other.db")
     with pytest.raises(ConfigError, match="client_id"):
         create(no_id, no_id.config.section("slack"), env)
+
+
+async def test_in_socket_mode_the_uninstall_comes_over_the_socket(
+    make_app, fake_slack: FakeSlack
+) -> None:
+    slack = {"distribution": True, "client_id": fake_slack.installs.client_id}
+    app = await make_app(FEATURES, config={"web": WEB, "slack": slack})
+    env = hosted_env(fake_slack, SLACK_APP_TOKEN="xapp-1-A1-test")
+    del env["SLACK_SIGNING_SECRET"]
+    surface = create(app, app.config.section("slack"), env)
+    assert surface.mode == "socket"
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as session:
+        run = Hosted(app, surface, fake_slack, session, env)
+        await surface.start()
+        try:
+            await fake_slack.wait_connected(1)
+            await run.install("T2")
+            t3 = await run.install("T3")
+
+            gone = await fake_slack.push("events_api", app_uninstalled("T2"))
+            await fake_slack.wait_ack(gone)
+            await fake_slack.wait_until(lambda: not app.features["tenancy"].is_active("slack", "T2"))  # type: ignore[attr-defined]  # fmt: skip
+            assert [t for t, _ in await surface.distribution.store.teams()] == ["T3"]  # type: ignore[union-attr]  # fmt: skip
+
+            url = fake_slack.response_url()
+            payload = slash_command_payload("/poll", 'create "Q?" A B', channel_id="C3", team_id="T3", response_url=url)  # fmt: skip
+            await fake_slack.wait_ack(await fake_slack.push("slash_commands", payload))
+            await surface.settled()
+            await app.outbox.drain()
+            assert fake_slack.posted_with("C3") == [t3]
+        finally:
+            await surface.stop()
+
+
+async def test_without_the_web_console_http_mode_serves_the_install_itself(
+    make_app, fake_slack: FakeSlack
+) -> None:
+    slack = {"mode": "http", "host": "127.0.0.1", "port": 0, "distribution": True,
+             "client_id": fake_slack.installs.client_id}  # fmt: skip
+    app = await make_app(FEATURES, config={"slack": slack})
+    surface = create(app, app.config.section("slack"), hosted_env(fake_slack))
+    await surface.start()
+    base = f"http://127.0.0.1:{surface.port}"
+    try:
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as session:
+            async with session.get(base + "/slack/install", allow_redirects=False) as r:
+                assert r.status == 302
+                query = parse_qs(urlsplit(r.headers["Location"]).query)
+                cookie = r.headers["Set-Cookie"].split(";")[0]
+            assert "redirect_uri" not in query  # Slack uses the app's one redirect URL
+            code = fake_slack.installs.code_for("T2")
+            url = f"{base}/slack/oauth_redirect?code={code}&state={query['state'][0]}"
+            async with session.get(url, headers={"Cookie": cookie}) as r:
+                assert r.status == 200
+        assert fake_slack.installs.redirect_uris == [None]
+        assert [t for t, _ in await surface.distribution.store.teams()] == ["T2"]  # type: ignore[union-attr]  # fmt: skip
+    finally:
+        await surface.stop()
+
+
+async def test_socket_mode_without_the_web_console_cannot_serve_the_install(
+    make_app, fake_slack: FakeSlack
+) -> None:
+    slack = {"distribution": True, "client_id": "1.2"}
+    app = await make_app(FEATURES, config={"slack": slack})
+    surface = create(app, app.config.section("slack"), hosted_env(fake_slack, SLACK_APP_TOKEN="xapp-1"))  # fmt: skip
+    try:
+        with pytest.raises(StartupError, match=r"\[web\] enabled"):
+            await surface.start()
+    finally:
+        await surface.stop()
