@@ -223,9 +223,16 @@ def routes(web: WebRun) -> list[tuple[str, str]]:
     return found
 
 
-async def signed_in(web: WebRun, a: Tenant) -> Any:
+def web_query(b: Seeded) -> dict[str, str]:
+    """What every GET asks for: B's feed and channel, a month of B's events, a question of
+    the survey B runs to compare by."""
+    return {"url": b.feed_url, "month": "2026-12", "channel": b.channel.key, "by": "exists"}
+
+
+async def signed_in(web: WebRun, tenant: Tenant, moderator: str = "amos") -> Any:
+    """A browser signed in to the web console as a moderator of `tenant`'s community."""
     client = web.client()
-    link = sign_in_link(await a.say("@amos! /web"))
+    link = sign_in_link(await tenant.say(f"@{moderator}! /web"))
     async with client.post(link.removeprefix(web.base), allow_redirects=False) as response:
         assert response.status == 303
     return client
@@ -237,7 +244,7 @@ async def test_every_web_page_and_form_refuses_a_moderator_of_a_what_is_bs(make_
     client = await signed_in(web, a)
     csrf = csrf_of(await web.page(client, "/feeds"))
     form = {"csrf": csrf, "channel": b.channel.key, "url": b.feed_url, "title": "Alpha title"}
-    query = {"url": b.feed_url, "month": "2026-12", "channel": b.channel.key, "by": "exists"}
+    query = web_query(b)
     problems: list[str] = []
     walked = 0
     for method, route in routes(web):
@@ -346,3 +353,33 @@ async def test_every_button_and_form_of_b_refuses_a_member_of_a(make_web, feed_s
             if difference:
                 problems.append(f"form {form.id} by {user.user}: changed B's {difference}")
     assert not problems, "\n".join(problems)
+
+
+# --- The walk aims true --------------------------------------------------------------------
+
+
+async def test_the_ids_walked_are_bs_own_which_bs_moderator_reaches(make_web, feed_server):
+    """A refusal proves a wall only if the id is one that exists: B's own moderator, with
+    the same calls and pages, is answered."""
+    web, _, b_console, b = await two_communities(make_web, feed_server)
+    moderator = b_console.user("beatrix")
+    with_ids = {c.path[0] for c in web.app.registry.commands.values() if c.option("id")}
+    answered = set()
+    for command in list(web.app.registry.commands.values()):
+        for call in calls(command, b):
+            if call.names_b.startswith("id="):
+                replies = await web.app.invoke(
+                    Invocation(command.path, moderator, b.channel, True, options=call.options)
+                )
+                if not refused(replies):
+                    answered.add(command.path[0])
+    assert answered == with_ids
+    client = await signed_in(web, b_console, "beatrix")
+    pages = {route for method, route in routes(web) if method == "GET" and "{id" in route}
+    shown_pages = set()
+    for route in pages:
+        for visit in visits("GET", route, b, ""):
+            async with client.get(visit.path, params=web_query(b)) as response:
+                if response.status == 200:
+                    shown_pages.add(route)
+    assert pages and shown_pages == pages
