@@ -30,11 +30,10 @@ log = logging.getLogger(__name__)
 
 EXTERNAL = 3
 GUILD_ONLY = 2
-SCHEDULED, ACTIVE, CANCELED = 1, 2, 4
+SCHEDULED, CANCELED = 1, 4
 NAME_MAX = 100
 LOCATION_MAX = 100
 DESCRIPTION_MAX = 1000
-UNKNOWN_EVENT = 10070
 
 
 def _moment(value: Any) -> datetime | None:
@@ -44,14 +43,15 @@ def _moment(value: Any) -> datetime | None:
         return None
 
 
-def _cut(text: str, limit: int) -> str:
-    text = " ".join(text.split()) if limit <= NAME_MAX else text.strip()
+def _cut(text: str, limit: int, one_line: bool = True) -> str:
+    """At most `limit` characters, a visible "…" where cut; a name or place on one line."""
+    text = " ".join(text.split()) if one_line else text.strip()
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def payload(event: NativeEvent, mark: str) -> dict[str, Any]:
     """The JSON Discord takes, cut to its limits (the marker always kept whole)."""
-    description = _cut(event.description, DESCRIPTION_MAX - len(mark) - 1)
+    description = _cut(event.description, DESCRIPTION_MAX - len(mark) - 1, one_line=False)
     return {
         "name": _cut(event.name, NAME_MAX) or "Event",
         "description": f"{description}\n{mark}" if description else mark,
