@@ -195,3 +195,30 @@ async def test_a_removed_server_waits_keeps_its_data_and_goes_on_when_added_back
         assert await app.outbox.state("held:1") == "sent"
         assert await app.outbox.state("feed:9:a") == "failed"  # never sent late
         assert dm_texts(fake, ADDER) == ["Thanks for adding me to Second Guild"]  # not twice
+
+
+async def test_a_server_added_back_while_the_bot_was_down_resumes_at_start(
+    fake: GuildsFake, make_app: Any, clock: Any
+) -> None:
+    async with running(make_app, fake) as app:
+        guild, channel = await fake.add_guild(OWNER, added_by=ADDER)
+        await eventually(lambda: workspace_row(app, guild), "the community")
+        await app.outbox.drain()
+        await fake.remove_guild(guild)
+        await eventually(lambda: asyncio.sleep(0, not tenancy_of(app).is_active("discord", str(guild))), "the removal")  # fmt: skip
+        second = ChannelRef("discord", str(guild), str(channel))
+        await app.db.execute(
+            "INSERT INTO outbox (key, kind, channel, payload, not_before, created_at)"
+            " SELECT 'held:1', 'post', ?, payload, not_before, created_at FROM outbox"
+            " WHERE key = ?",
+            (second.key, f"welcome:discord:{guild}"),
+        )
+    await fake.readd_guild(guild)  # nobody is connected to hear it
+    async with running(make_app, fake) as app:
+        await eventually(lambda: asyncio.sleep(0, tenancy_of(app).is_active("discord", str(guild))), "the resume")  # fmt: skip
+        assert (await workspace_row(app, guild))["state"] == "active"
+        # Came back as available (not joined): the audit log was read once, at the join.
+        assert len(fake.requests_to("GET", f"/guilds/{guild}/audit-logs")) == 1
+        await app.outbox.drain()
+        assert await app.outbox.state("held:1") == "sent"
+        assert dm_texts(fake, ADDER) == ["Thanks for adding me to Second Guild"]  # once

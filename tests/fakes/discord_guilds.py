@@ -5,7 +5,9 @@ channel, and sends its GUILD_CREATE as Discord does when the bot joins a server 
 `unavailable` key: discord.py calls `on_guild_join`); with `added_by` it also writes the
 BOT_ADD entry (action type 28) that `GET /guilds/{id}/audit-logs` returns. A server in
 `audit_forbidden` answers that request 403 (50013), as for a bot without View Audit Log.
-`remove_guild()` sends GUILD_DELETE without `unavailable` (the bot was removed).
+`remove_guild()` sends GUILD_DELETE without `unavailable` (the bot was removed), and
+`readd_guild()` a new GUILD_CREATE for it. A new session (a restart) gets every added server
+back with `unavailable: false`, as Discord sends the servers a bot is already in.
 The fake's own guild stays as it was, so every other test sees the fake unchanged.
 """
 
@@ -35,6 +37,13 @@ class GuildsFake(FakeDiscord):
         self.audit_forbidden: set[int] = set()
         self.removed: dict[int, dict[str, Any]] = {}  # servers the bot was removed from
         self._route("GET", "/guilds/{gid}/audit-logs", self._audit_logs)
+
+    async def _identify(self, ws: web.WebSocketResponse, data: dict[str, Any]) -> None:
+        """A new session: the servers the bot is in come back as available, as at any start
+        (discord.py: `on_guild_available`, not `on_guild_join`)."""
+        await super()._identify(ws, data)
+        for payload in self.extra_guilds.values():
+            await self.dispatch("GUILD_CREATE", {**payload, "unavailable": False})
 
     def _is_our_guild(self, gid: str) -> bool:
         return super()._is_our_guild(gid) or (gid.isdigit() and int(gid) in self.extra_guilds)
