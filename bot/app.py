@@ -14,7 +14,7 @@ import logging
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -143,8 +143,10 @@ class App:
         self._forms: dict[str, FormHandler] = {}
         self._names: dict[str, SurfaceNames] = {}
         self._tasks: list[asyncio.Task[Any]] = []
-        # A member's own zone (bot/members.py sets it), for the replies only they see.
-        self.member_zone: Callable[[UserRef], Awaitable[str | None]] | None = None
+        # A member's own zone (bot/members.py sets it), for the replies only they see; with
+        # ask=False only a zone already known, never a question to the platform.
+        self.member_zone: Callable[..., Awaitable[str | None]] | None = None
+        self.outbox.for_member = self._direct_in_member_zone
         self.features: dict[str, Feature] = {}
         for cls in features:
             feature = cls(self)
@@ -308,24 +310,43 @@ class App:
                     )
                 )
             ]
-        replies = _replies(result)
-        await self._in_member_zone(user, replies)
-        return replies
+        return await self._in_member_zone(user, _replies(result))
 
-    async def _in_member_zone(self, user: UserRef, replies: list[Reply]) -> None:
+    async def _in_member_zone(self, user: UserRef, replies: list[Reply]) -> list[Reply]:
         """A reply only its member sees shows its times in that member's zone, where they
         have one (posts in a channel keep the community's). The zone is looked up only for
-        a reply that shows a time: a vote's answer costs no lookup."""
-        posts = [r.post for r in replies if isinstance(r, Ephemeral) and shows_time(r.post)]
-        if not posts or self.member_zone is None:
-            return
+        a reply that shows a time: a vote's answer costs no lookup. Posts are copied, never
+        changed: a handler may hand the same post to several members."""
+        if self.member_zone is None:
+            return replies
+        if not any(isinstance(r, Ephemeral) and shows_time(r.post) for r in replies):
+            return replies
+        zone = await self._zone_or_none(user, ask=True)
+        if not zone:
+            return replies
+        return [
+            Ephemeral(replace(r.post, zone=zone))
+            if isinstance(r, Ephemeral) and shows_time(r.post)
+            else r
+            for r in replies
+        ]
+
+    async def _direct_in_member_zone(self, channel: ChannelRef, post: Post) -> Post:
+        """A direct message is read by one member too: its times in their zone, where one
+        is known already (a reminder to many members never waits on the platform)."""
+        if self.member_zone is None or not shows_time(post):
+            return post
+        member = UserRef(channel.platform, channel.workspace, channel.direct_user)
+        zone = await self._zone_or_none(member, ask=False)
+        return replace(post, zone=zone) if zone else post
+
+    async def _zone_or_none(self, member: UserRef, ask: bool) -> str | None:
+        assert self.member_zone is not None
         try:
-            zone = await self.member_zone(user)
-        except Exception:  # the answer matters more than its zone: shown in the community's
-            log.exception("the zone of %s could not be read", user.key)
-            return
-        for post in posts if zone else []:
-            post.zone = zone
+            return await self.member_zone(member, ask=ask)
+        except Exception:  # the message matters more than its zone: the community's, then
+            log.exception("the zone of %s could not be read", member.key)
+            return None
 
 
 def outbox_settings(config: CoreConfig) -> OutboxSettings:

@@ -92,12 +92,12 @@ class MemberZones:
         self._known[user.key] = found
         return found
 
-    async def zone_of(self, user: UserRef, now: datetime) -> str | None:
-        """The member's zone: their own choice, else the platform's (asked once and kept),
-        else None (the caller uses the community's)."""
+    async def zone_of(self, user: UserRef, now: datetime, ask: bool = True) -> str | None:
+        """The member's zone: their own choice, else the platform's (asked once and kept;
+        with `ask` False only if known already), else None (the caller uses the community's)."""
         found = await self.stored(user)
-        if found is not None:
-            return found.zone
+        if found is not None or not ask:
+            return found.zone if found else None
         asked = self._asked.get(user.key)
         if asked is not None and now - asked < ASK_AGAIN:
             return None
@@ -200,8 +200,8 @@ class My(Feature):
         )
         self.app.member_zone = self.zone_of
 
-    async def zone_of(self, user: UserRef) -> str | None:
-        return await self.zones.zone_of(user, self.app.clock.now())
+    async def zone_of(self, user: UserRef, ask: bool = True) -> str | None:
+        return await self.zones.zone_of(user, self.app.clock.now(), ask)
 
     async def _platform_zone(self, user: UserRef) -> str | None:
         transport = self.app.outbox.lanes.transports.get(user.platform)

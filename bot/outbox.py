@@ -15,6 +15,7 @@ platform before it is sent again.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -101,6 +102,8 @@ class Outbox:
         self.clock = clock
         self.settings = settings or OutboxSettings()
         self.lanes = LaneRunner(db, clock, self.settings)
+        # Shows a direct message's times in its member's own zone (set by the App).
+        self.for_member: Callable[[ChannelRef, Post], Awaitable[Post]] | None = None
 
     # --- Connections ---------------------------------------------------------------------
 
@@ -128,6 +131,8 @@ class Outbox:
         """Queue a post once; False if this key was queued before (nothing changes)."""
         now = self._now()
         at = not_before.timestamp() if not_before else now
+        if channel.is_direct and self.for_member is not None:
+            post = await self.for_member(channel, post)
         if (channel.platform, channel.workspace) in self.lanes.held:
             return await self._spend(channel, post, key, at, now)
         created = await self.db.execute(

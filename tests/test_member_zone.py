@@ -103,6 +103,19 @@ async def test_a_zone_set_elsewhere_is_the_members_own_per_platform(make_app) ->
     assert tuple(row) == ("console", "demo", "ann")
 
 
+async def test_a_direct_message_shows_its_times_in_the_members_zone(make_app, clock) -> None:
+    run = Run(await make_app())
+    await run.say("@ann /my timezone Asia/Tokyo")
+    await run.say(EVENT + " remind=1h")
+    await run.say("@ann click 3 going + remind me", "@bob click 3 going + remind me")
+    await at(run, clock, datetime(2026, 12, 5, 8, 0, tzinfo=UTC))
+    (ann,) = run.direct("ann")
+    (bob,) = run.direct("bob")
+    assert ann.zone == "Asia/Tokyo" and bob.zone == "UTC"  # bob has none: the community's
+    (shown,) = [block for block in run.out if "[direct to ann]" in block]
+    assert "05 Dec 2026 18:00 JST" in shown, shown
+
+
 # --- The daily prompt's reminder ---------------------------------------------------------
 
 FEATURES = [Help, My, JustDoIt]
