@@ -222,3 +222,20 @@ async def test_a_server_added_back_while_the_bot_was_down_resumes_at_start(
         await app.outbox.drain()
         assert await app.outbox.state("held:1") == "sent"
         assert dm_texts(fake, ADDER) == ["Thanks for adding me to Second Guild"]  # once
+
+
+async def test_a_server_outage_is_not_a_removal(
+    fake: GuildsFake, make_app: Any, clock: Any, caplog: Any
+) -> None:
+    async with running(make_app, fake) as app:
+        guild, _ = await fake.add_guild(OWNER, added_by=ADDER)
+        await eventually(lambda: workspace_row(app, guild), "the community")
+        await fake.dispatch("GUILD_DELETE", {"id": str(guild), "unavailable": True})
+        await fake.dispatch("GUILD_CREATE", {**fake.extra_guilds[guild], "unavailable": False})
+        await fake.remove_guild(guild)  # then removed for real: the events came in order
+        await eventually(lambda: asyncio.sleep(0, not tenancy_of(app).is_active("discord", str(guild))), "the removal")  # fmt: skip
+        assert len(fake.requests_to("GET", f"/guilds/{guild}/audit-logs")) == 1  # no new join
+        told = [r.getMessage() for r in caplog.records if r.name == "bot.tenancy"]
+        assert [m for m in told if m.startswith("left ")] == [
+            f"left discord workspace {guild} (community 1): its work waits, its data is kept"
+        ]  # once, for the removal: the outage before it left nothing
