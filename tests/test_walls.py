@@ -57,7 +57,7 @@ class Call:
 
     command: cmd.Command
     options: dict[str, Any]
-    names_b: str  # e.g. "id=3", "channel=console:wall-b:general"; "" when it names none
+    names_b: str  # e.g. "id=3", "channel=console:chapter-1:general"; "" when it names none
 
     def __str__(self) -> str:
         shown = " ".join(f"{k}={v.key if hasattr(v, 'key') else v}" for k, v in self.options.items())  # fmt: skip
@@ -223,6 +223,11 @@ def routes(web: WebRun) -> list[tuple[str, str]]:
     return found
 
 
+def calendar_path(said: str) -> str:
+    """The path of the calendar feed an answer of `/event calendar` gives."""
+    return re.findall(r"/calendar/[\w-]+\.ics", said)[0]
+
+
 def web_query(b: Seeded) -> dict[str, str]:
     """What every GET asks for: B's feed and channel, a month of B's events, a question of
     the survey B runs to compare by."""
@@ -240,7 +245,9 @@ async def signed_in(web: WebRun, tenant: Tenant, moderator: str = "amos") -> Any
 
 async def test_every_web_page_and_form_refuses_a_moderator_of_a_what_is_bs(make_web, feed_server):
     web, a, _, b = await two_communities(make_web, feed_server)
-    a_token = re.findall(r"/calendar/([\w-]+)\.ics", await a.say("@amos /event calendar"))[-1]
+    a_token = (
+        calendar_path(await a.say("@amos /event calendar")).split("/")[-1].removesuffix(".ics")
+    )
     client = await signed_in(web, a)
     csrf = csrf_of(await web.page(client, "/feeds"))
     form = {"csrf": csrf, "channel": b.channel.key, "url": b.feed_url, "title": "Alpha title"}
@@ -383,3 +390,22 @@ async def test_the_ids_walked_are_bs_own_which_bs_moderator_reaches(make_web, fe
                 if response.status == 200:
                     shown_pages.add(route)
     assert pages and shown_pages == pages
+
+
+async def test_b_s_exports_are_refused_and_a_s_calendar_shows_a_s_events_only(make_web, feed_server):  # fmt: skip
+    web, a, b_console, b = await two_communities(make_web, feed_server)
+    await a.say('@amos! /event add title="Alpha meetup" start="2026-12-10 18:00" tz=UTC')
+    poll = b.ids["poll"][0]
+    said = await a.say(f"@amos! /poll export {poll}", "@amos! /survey export community")
+    assert f"There is no poll #{poll} here" in said and "has not been run here" in said
+    assert not leaks(said)
+    client = await signed_in(web, a)
+    async with client.get(f"/polls/{poll}.csv") as response:
+        assert response.status == 404 and not leaks(await response.text())
+    theirs = calendar_path(await b_console.say("@bertram /event calendar"))
+    ours = calendar_path(await a.say("@ann /event calendar"))
+    async with client.get(ours) as response:
+        calendar = await response.text()
+    assert "Alpha meetup" in calendar and not leaks(calendar)
+    async with web.client().get(theirs) as response:  # B's own link still reads B's
+        assert "Bravo Conference" in await response.text()

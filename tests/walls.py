@@ -1,10 +1,12 @@
 """Two communities on one bot, for the walls test (tests/test_walls.py).
 
-Each community is a console workspace of its own (`console:wall-a`, `console:wall-b`), both
-shown on one screen: the console transport posts every community's messages, and buttons
-are pressed by message number as in the demo. `seed_b` gives community B one of everything
-a community keeps, each named with "Bravo" so that a leak of it shows in any answer;
-`rows_of` dumps what belongs to a community, so that a test can see nothing of it changed.
+Each community is a console workspace of its own, both shown on one screen: the console
+transport posts every community's messages, and buttons are pressed by message number as
+in the demo. A is `console:chapter_1` and B `console:chapter-1`: ids one character apart,
+so that a LIKE pattern made of A's id unescaped (where `_` matches any character) would
+take in B's rows too. `seed_b` gives B one of everything a community keeps, each named
+with "Bravo" so that a leak of it shows in any answer; `rows_of` dumps what belongs to a
+community, so that a test can see nothing of it changed.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from bot.model import ChannelRef, UserRef
 from bot.store import Database
 
 PLATFORM = "console"
-A_WORKSPACE, B_WORKSPACE = "wall-a", "wall-b"
+A_WORKSPACE, B_WORKSPACE = "chapter_1", "chapter-1"
 # What only B's data says: a reply or a page of A's that shows one of these has leaked.
 B_MARKERS = ("bravo", B_WORKSPACE, "beatrix", "bertram")
 
