@@ -370,3 +370,24 @@ async def test_socket_mode_without_the_web_console_cannot_serve_the_install(
             await surface.start()
     finally:
         await surface.stop()
+
+
+async def test_a_token_slack_refuses_stops_that_workspace_only(hosted: Hosted) -> None:
+    """An uninstall whose event never came (the bot was down): the first refusal of the
+    token ends that installation; the other workspaces' posts are not paused."""
+    t2 = await hosted.install("T2")
+    t3 = await hosted.install("T3")
+    outbox = hosted.app.outbox
+    await outbox.drain()  # the welcomes
+    hosted.fake.revoke(t2)
+
+    await outbox.enqueue(ChannelRef("slack", "T2", "C2"), Post(title="For T2"), "k2")
+    await outbox.enqueue(ChannelRef("slack", "T3", "C3"), Post(title="For T3"), "k3")
+    await outbox.drain()
+
+    assert hosted.fake.posted_with("C3") == [t3]
+    assert await outbox.state("k2") == "pending"
+    assert outbox.paused == {}
+    store = hosted.surface.distribution.store  # type: ignore[union-attr]
+    assert [t for t, _ in await store.teams()] == ["T3"]
+    assert not hosted.app.features["tenancy"].is_active("slack", "T2")  # type: ignore[attr-defined]

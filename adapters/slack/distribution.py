@@ -48,7 +48,7 @@ from adapters.slack.translate import team_of
 from adapters.slack.transport import ShortRateLimitRetryHandler, SlackTransport
 from bot.errors import ConfigError, DeliveryError, Failure, StartupError
 from bot.lanes import Engagement
-from bot.model import ChannelRef, Post
+from bot.model import ChannelRef, Post, UserRef
 from bot.secretbox import SecretBox
 from bot.tenancy import Tenancy
 
@@ -168,9 +168,13 @@ class TeamAuthorize(AsyncAuthorize):
 
 class TeamTransport:
     """The outbox's one Slack transport: each call goes through the transport of its
-    channel's workspace (`ChannelRef.workspace` is the team id). A post for a workspace
-    that has no installation (uninstalled, not yet reinstalled) waits in its lane, every
-    `HELD_RETRY` seconds looked at again, and goes out once the bot is back."""
+    channel's workspace (`ChannelRef.workspace` is the team id).
+
+    A post for a workspace without an installation (uninstalled, not yet back) waits in its
+    lane, looked at again every `HELD_RETRY` seconds. A token Slack refuses is one
+    workspace's trouble, not the platform's: rather than the pause of every Slack post that
+    a refused SLACK_BOT_TOKEN means, that workspace is taken as uninstalled (`on_refused`:
+    its installation deleted, the core's `left`), and its posts wait for it to come back."""
 
     platform = "slack"
     threads = True
@@ -178,33 +182,50 @@ class TeamTransport:
     def __init__(self, workspaces: Workspaces, pace: float) -> None:
         self.workspaces = workspaces
         self.pace = pace
-
-    async def _of(self, channel: ChannelRef) -> SlackTransport:
-        workspace = await self.workspaces.get(channel.workspace)
-        if workspace is None:
-            raise DeliveryError(
-                f"slack: workspace {channel.workspace} has not installed the bot (or removed "
-                "it); its posts wait until it is installed again",
-                Failure.RATE_LIMITED,
-                retry_after=HELD_RETRY,
-            )
-        return workspace.transport
+        self.on_refused: Callable[[str, str], Awaitable[None]] | None = None
 
     async def send(self, channel: ChannelRef, post: Post, key: str, *, thread: str = "") -> str:
-        return await (await self._of(channel)).send(channel, post, key, thread=thread)
+        return await self._call(channel.workspace, "send", channel, post, key, thread=thread)  # type: ignore[no-any-return]  # fmt: skip
 
     async def edit(
         self, channel: ChannelRef, message_id: str, post: Post, *, thread: str = ""
     ) -> None:
-        await (await self._of(channel)).edit(channel, message_id, post, thread=thread)
+        await self._call(channel.workspace, "edit", channel, message_id, post, thread=thread)
 
     async def find(
         self, channel: ChannelRef, key: str, since: float, *, thread: str = ""
     ) -> str | None:
-        return await (await self._of(channel)).find(channel, key, since, thread=thread)
+        return await self._call(channel.workspace, "find", channel, key, since, thread=thread)  # type: ignore[no-any-return]  # fmt: skip
 
     async def engagement(self, channel: ChannelRef, message_id: str) -> Engagement | None:
-        return await (await self._of(channel)).engagement(channel, message_id)
+        return await self._call(channel.workspace, "engagement", channel, message_id)  # type: ignore[no-any-return]  # fmt: skip
+
+    async def members(self, channel: ChannelRef) -> list[UserRef] | None:
+        return await self._call(channel.workspace, "members", channel)  # type: ignore[no-any-return]  # fmt: skip
+
+    async def member_zone(self, user: UserRef) -> str | None:
+        return await self._call(user.workspace, "member_zone", user)  # type: ignore[no-any-return]  # fmt: skip
+
+    async def _call(self, team_id: str, name: str, *args: Any, **options: Any) -> Any:
+        workspace = await self.workspaces.get(team_id)
+        if workspace is None:
+            raise _held(team_id, "has not installed the bot (or removed it)")
+        try:
+            return await getattr(workspace.transport, name)(*args, **options)
+        except DeliveryError as exc:
+            if exc.failure is not Failure.CREDENTIALS:
+                raise
+            if self.on_refused is not None:
+                await self.on_refused(team_id, "has a bot token Slack refuses")
+            raise _held(team_id, "has a bot token Slack refuses") from None
+
+
+def _held(team_id: str, why: str) -> DeliveryError:
+    return DeliveryError(
+        f"slack: workspace {team_id} {why}; its posts wait until it installs the bot again",
+        Failure.RATE_LIMITED,
+        retry_after=HELD_RETRY,
+    )
 
 
 class Distribution:
@@ -219,10 +240,20 @@ class Distribution:
         self.store.on_change = self.workspaces.forget
         self.authorize = TeamAuthorize(self.store)
         self.transport = TeamTransport(self.workspaces, surface.settings.pace)
+        self.transport.on_refused = self._refused_token
         self.creds = creds
         self.oauth_settings = self._oauth_settings()
         self._revocations = AsyncTokenRevocationListeners(self.store)
         self._hosted: list[tuple[Any, str, str]] = []  # (web server, method, path)
+
+    def bolt_options(self) -> dict[str, Any]:
+        """What bolt's AsyncApp is built with: our authorize, store and OAuth settings
+        (given, bolt makes no file-based stores of its own from SLACK_CLIENT_ID/SECRET)."""
+        return {
+            "authorize": self.authorize,
+            "installation_store": self.store,
+            "oauth_settings": self.oauth_settings,
+        }
 
     def _oauth_settings(self) -> AsyncOAuthSettings:
         """Bolt's settings; the redirect URI is set at `start`, once the address is known."""
@@ -311,6 +342,12 @@ class Distribution:
     async def _refused(self, args: AsyncFailureArgs) -> BoltResponse:
         log.warning("slack: an install was refused: %s", args.reason)
         return await args.default.failure(args)
+
+    async def _refused_token(self, team_id: str, why: str) -> None:
+        """Slack refused a workspace's token (an uninstall whose event never came, while the
+        bot was down): the installation is dead, so it goes as an uninstall does."""
+        await self.store.async_delete_bot(enterprise_id=None, team_id=team_id)
+        await workspace_left(self.surface, team_id, why)
 
     async def _uninstalled(self, ack: Any, context: Any) -> None:
         await ack()

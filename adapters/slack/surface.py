@@ -3,6 +3,9 @@ neutral requests, then deliver the core's replies back where the request came fr
 
 Socket Mode (an app-level token, no public URL) is the default; HTTP mode serves bolt's
 aiohttp app, which checks every request's signature and age before any listener runs.
+
+One workspace (SLACK_BOT_TOKEN) is the default; with `[slack] distribution` any workspace
+installs the bot by link and is served with its own token (adapters/slack/distribution.py).
 """
 
 from __future__ import annotations
@@ -107,11 +110,7 @@ class SlackSurface:
 
             self.distribution = Distribution(self, creds, api_url)
             self.transport = self.distribution.transport
-            bolt_auth = {
-                "authorize": self.distribution.authorize,
-                "installation_store": self.distribution.store,
-                "oauth_settings": self.distribution.oauth_settings,
-            }
+            bolt_auth = self.distribution.bolt_options()
         self.bolt = AsyncApp(
             # No token of bolt's own: every request is authorized by `_authorize`, from the
             # one auth.test made at start. Bolt's own single-workspace authorization calls
