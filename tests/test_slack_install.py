@@ -20,9 +20,11 @@ from urllib.parse import parse_qs, urlsplit
 import aiohttp
 import pytest
 from cryptography.fernet import Fernet
+from slack_sdk.oauth.installation_store import Bot
 
 from adapters.slack import create
 from adapters.slack.distribution import HELD_RETRY, STATE_SECONDS
+from adapters.slack.installations import Installations
 from adapters.slack.surface import SlackSurface
 from bot.app import App
 from bot.cli import RedactSecrets
@@ -30,6 +32,7 @@ from bot.errors import ConfigError, StartupError
 from bot.help import Help
 from bot.model import ChannelRef, Post
 from bot.polls import Polls, Surveys
+from bot.secretbox import KEY_ENV, SecretBox
 from bot.tenancy import Tenancy
 from bot.web.feature import Web
 from tests.fakes.fake_slack import (
@@ -159,7 +162,9 @@ async def test_two_workspaces_install_and_each_is_served_with_its_own_token(
     assert hosted.fake.posted_with("C2") == [t2]
     assert hosted.fake.posted_with("C3") == [t3]
     assert hosted.fake.posts("C2")[0]["team"] == "T2"
-    # The replies (response_url) and the welcomes (each installer's direct messages) too.
+    # Moderator checks and the welcomes (each installer's direct messages) too.
+    checks = [c.token for c in hosted.fake.calls if c.method == "users.info"]
+    assert checks and set(checks) <= {t2, t3}
     opened = [c for c in hosted.fake.calls if c.method == "conversations.open"]
     assert sorted(c.token for c in opened) == sorted([t2, t3])
     # Tokens rest sealed in the database, and no log line ever shows one.
@@ -391,3 +396,23 @@ async def test_a_token_slack_refuses_stops_that_workspace_only(hosted: Hosted) -
     store = hosted.surface.distribution.store  # type: ignore[union-attr]
     assert [t for t, _ in await store.teams()] == ["T3"]
     assert not hosted.app.features["tenancy"].is_active("slack", "T2")  # type: ignore[attr-defined]
+
+
+async def test_sealed_tokens_open_only_with_their_key_and_keys_rotate(make_app) -> None:
+    app = await make_app([Tenancy])
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    store = Installations(app.db, SecretBox([old]), app.clock)
+    await store.migrate()
+    await store.async_save_bot(Bot(team_id="T2", bot_token="xoxb-t2-secret", bot_id="B2",
+                                   bot_user_id="U2", installed_at=0.0))  # fmt: skip
+
+    rotated = Installations(app.db, SecretBox.from_env({KEY_ENV: f"{new},{old}"}), app.clock)
+    found = await rotated.async_find_bot(enterprise_id=None, team_id="T2")
+    assert found is not None and found.bot_token == "xoxb-t2-secret"
+    stranger = Installations(app.db, SecretBox([new]), app.clock)
+    with pytest.raises(ValueError, match=KEY_ENV):
+        await stranger.async_find_bot(enterprise_id=None, team_id="T2")
+    with pytest.raises(ValueError, match="bot token"):
+        await store.async_save_bot(Bot(team_id="T3", bot_token="", bot_id="B3", bot_user_id="U3", installed_at=0.0))  # fmt: skip
+    assert await store.migrate() == 0  # run again: nothing to do
+    assert await app.db.version("slack-installations") == 1

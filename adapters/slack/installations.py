@@ -74,8 +74,9 @@ class Installations(AsyncInstallationStore):
     def logger(self) -> logging.Logger:
         return log
 
-    async def migrate(self) -> None:
-        await self.db.migrate(FEATURE, MIGRATIONS)
+    async def migrate(self) -> int:
+        """Bring the tables up to date; how many scripts ran."""
+        return await self.db.migrate(FEATURE, MIGRATIONS)
 
     async def async_save(self, installation: Installation) -> None:
         await self.async_save_bot(installation.to_bot(), installation.user_id or "")
