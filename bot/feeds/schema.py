@@ -98,4 +98,14 @@ MIGRATIONS = [
     CREATE INDEX feed_notices_waiting ON feed_notices (channel, id) WHERE group_id IS NULL;
     CREATE INDEX feed_notices_group ON feed_notices (group_id)
     """,
+    # A subscription's own check interval (`check_every`, seconds; NULL: the configured one)
+    # and the one role or user group its posts ping (`ping_role`, its id, '' for none;
+    # `ping_name` to show it). A source keeps the TTL its last parse gave, so answers that
+    # are not parsed (304, unchanged) honour it too.
+    """
+    ALTER TABLE feed_subscriptions ADD COLUMN check_every REAL;
+    ALTER TABLE feed_subscriptions ADD COLUMN ping_role TEXT NOT NULL DEFAULT '';
+    ALTER TABLE feed_subscriptions ADD COLUMN ping_name TEXT NOT NULL DEFAULT '';
+    ALTER TABLE feed_sources ADD COLUMN ttl REAL
+    """,
 ]

@@ -12,6 +12,8 @@ from bot.config import Duration, Section
 class FeedSettings(Section):
     interval: Duration = timedelta(minutes=30)  # how often a healthy feed is checked
     max_interval: Duration = timedelta(hours=24)  # ceiling when honouring a feed's TTL/max-age
+    # The shortest `interval=` a subscription may ask for (never below `poll_every` either).
+    min_interval: Duration = timedelta(minutes=10)
     jitter: float = Field(default=0.1, ge=0, le=0.5)  # +/- fraction of the interval
     poll_every: Duration = timedelta(seconds=30)  # how often due feeds are looked for
     timeout: float = Field(default=10.0, gt=0, le=120)  # seconds, whole request

@@ -56,6 +56,10 @@ class Source:
     last_ok_at: float | None
     last_new_at: float | None
     next_check_at: float
+    ttl: float | None = None  # seconds, the feed's own <ttl> at its last parse
+    # Seconds between checks its running subscriptions ask for (the shortest), when the
+    # query that read it said (`due_sources`); None: not read (see `Poller.every`).
+    every: float | None = None
 
     @classmethod
     def of(cls, row: Any) -> Source:
@@ -140,6 +144,9 @@ class Subscription:
     created_at: float
     filter_trouble: str | None = None  # what went wrong the last time the filter timed out
     filter_trouble_at: float | None = None
+    check_every: float | None = None  # seconds between checks it asks for; None: the default
+    ping_role: str = ""  # the role or user group its posts ping (an id), "" for none
+    ping_name: str = ""  # that role's name, to show it
 
     @classmethod
     def of(cls, row: Any) -> Subscription:
@@ -187,18 +194,20 @@ class FeedStore:
         rows = await self.db.fetchall("SELECT * FROM feed_sources ORDER BY id")
         return [Source.of(r) for r in rows]
 
-    async def due_sources(self, now: float) -> list[tuple[Source, bool]]:
-        """Active sources due by `now` with at least one running subscription.
+    async def due_sources(self, now: float, every: float) -> list[tuple[Source, bool]]:
+        """Active sources due by `now` with at least one running subscription, each with
+        the shortest interval they ask for (`Source.every`; `every` for those that ask none).
 
         The flag says whether a subscription still waits for its first items (its backlog):
         such a source is fetched and parsed even if unchanged.
         """
         rows = await self.db.fetchall(
-            "SELECT s.*, min(sub.primed) AS all_primed FROM feed_sources s "
+            "SELECT s.*, min(sub.primed) AS all_primed,"
+            " min(coalesce(sub.check_every, ?)) AS every FROM feed_sources s "
             "JOIN feed_subscriptions sub ON sub.source_id = s.id AND sub.paused = 0 "
             "WHERE s.state = 'active' AND s.next_check_at <= ? "
             "GROUP BY s.id ORDER BY s.next_check_at",
-            (now,),
+            (every, now),
         )
         out = []
         for row in rows:
@@ -294,6 +303,19 @@ class FeedStore:
             )
         )
 
+    async def shortest_every(self, source_id: int, every: float) -> float:
+        """The shortest interval the running subscriptions of a source ask for (`every`
+        for those that ask none, and when none runs)."""
+        found = await self.db.fetchval(
+            "SELECT min(coalesce(check_every, ?)) FROM feed_subscriptions"
+            " WHERE source_id = ? AND paused = 0",
+            (every, source_id),
+        )
+        return every if found is None else float(found)
+
+    async def set_ttl(self, source_id: int, ttl: float | None) -> None:
+        await self.db.execute("UPDATE feed_sources SET ttl = ? WHERE id = ?", (ttl, source_id))
+
     async def check_soon(self, source_id: int, now: float) -> None:
         await self.db.execute(
             "UPDATE feed_sources SET next_check_at = min(next_check_at, ?) WHERE id = ?",
@@ -320,14 +342,21 @@ class FeedStore:
         backlog: int,
         created_by: str,
         now: float,
+        check_every: float | None = None,
+        ping_role: str = "",
+        ping_name: str = "",
     ) -> int | None:
         """A new subscription's id, or None if this channel already follows the source."""
         return await self.db.insert(
             "INSERT INTO feed_subscriptions (source_id, channel, include, exclude, template,"
-            " backlog, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            " backlog, created_by, created_at, check_every, ping_role, ping_name)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT(source_id, channel) DO NOTHING",
-            (source_id, channel.key, include, exclude, template, backlog, created_by, now),
-        )
+            (
+                source_id, channel.key, include, exclude, template, backlog, created_by, now,
+                check_every, ping_role, ping_name if ping_role else "",
+            ),
+        )  # fmt: skip
 
     async def subscription(self, sub_id: int) -> Subscription | None:
         row = await self.db.fetchone("SELECT * FROM feed_subscriptions WHERE id = ?", (sub_id,))
@@ -368,6 +397,17 @@ class FeedStore:
                 " WHERE id = ? AND paused <> ?",
                 (int(paused), int(paused), int(paused), sub_id, int(paused)),
             )
+        )
+
+    async def set_check_every(self, sub_id: int, seconds: float | None) -> None:
+        await self.db.execute(
+            "UPDATE feed_subscriptions SET check_every = ? WHERE id = ?", (seconds, sub_id)
+        )
+
+    async def set_ping(self, sub_id: int, role: str, name: str) -> None:
+        await self.db.execute(
+            "UPDATE feed_subscriptions SET ping_role = ?, ping_name = ? WHERE id = ?",
+            (role, name if role else "", sub_id),
         )
 
     async def set_filter_trouble(self, sub_id: int, trouble: str, now: float) -> None:
