@@ -7,6 +7,7 @@ Members may read this page (`/feed list` is theirs too); changes are the moderat
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -35,6 +36,11 @@ class Row:
         if self.sub.paused:
             return "paused"
         return "failing" if self.source.failures else "running"
+
+    @property
+    def every(self) -> timedelta | None:
+        """The subscription's own check interval, if it asks for one."""
+        return timedelta(seconds=self.sub.check_every) if self.sub.check_every else None
 
 
 def add(server: WebServer) -> None:
@@ -98,7 +104,7 @@ async def add_feed(visit: Visit) -> web.StreamResponse:
         channel = ChannelRef.parse(form.get("channel", ""))
     except ValueError:
         raise web.HTTPBadRequest(text="Choose a channel.") from None
-    options = {k: form[k] for k in ("url", "include", "exclude", "template") if form.get(k)}
+    options = {k: form[k] for k in ("url", "include", "exclude", "template", "interval") if form.get(k)}  # fmt: skip
     if form.get("backlog", "").strip():
         options["backlog"] = form["backlog"].strip()
     await visit.command(("feed", "add"), channel, channel=channel, **options)
