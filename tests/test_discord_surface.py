@@ -337,6 +337,7 @@ _TYPES = {
     cmd.Kind.BOOL: 5,
     cmd.Kind.USER: 6,
     cmd.Kind.CHANNEL: 7,
+    cmd.Kind.ROLE: 8,
 }
 
 
