@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from adapters.console.render import render
@@ -409,3 +410,27 @@ async def test_b_s_exports_are_refused_and_a_s_calendar_shows_a_s_events_only(ma
     assert "Alpha meetup" in calendar and not leaks(calendar)
     async with web.client().get(theirs) as response:  # B's own link still reads B's
         assert "Bravo Conference" in await response.text()
+
+
+async def test_a_following_the_feed_b_follows_takes_no_item_from_b(make_web, feed_server, clock):
+    """A feed's source is shared by every channel that follows it: A subscribing to it while
+    an item is new must not mark it seen for B, nor post it in A's channel B's way."""
+    web, a, b_console, b = await two_communities(make_web, feed_server)
+    feed_server.set("shared.xml", body=rss(entries(3), title="Shared feed"))
+    add = Invocation(("feed", "add"), a.user("amos"), a.channel, True, options={"url": b.feed_url, "backlog": 0})  # fmt: skip
+    said = shown(await web.app.invoke(add))
+    assert "now follows" in said and not leaks(said)
+    await poll_feeds(a, clock)
+    screen = a.text_of_screen()
+    assert screen.count("Bravo template item 3") == 1  # in B's channel, B's way, once
+    assert "** item 3 **" not in screen  # A follows from now on
+    feed_server.set("shared.xml", body=rss(entries(4), title="Shared feed"))
+    await poll_feeds(a, clock)
+    screen = a.text_of_screen()
+    assert screen.count("Bravo template item 4") == 1 and screen.count("** item 4 **") == 1
+
+
+async def poll_feeds(a: Tenant, clock: Any) -> None:
+    clock.advance(timedelta(hours=2))
+    await a.app.features["feeds"].poll_due()  # type: ignore[attr-defined]
+    await a.settle()

@@ -45,6 +45,9 @@ class Tenant(Console):
     def user(self, name: str) -> UserRef:
         return UserRef(PLATFORM, self.workspace, name, name)
 
+    def text_of_screen(self) -> str:
+        return "\n".join(self.out)
+
     def message_id(self, words: str) -> int:
         """The poll or event id in the footer of the newest message that says `words`."""
         footer = self.screen.messages[self.message(words)].post.footer
