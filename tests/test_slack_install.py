@@ -287,6 +287,14 @@ async def test_installations_outlive_a_restart_and_need_the_same_key(
             assert fake_slack.posted_with("C2") == [token]
         finally:
             await again.surface.stop()
+        other_key = {**env, "ITSM_BOT_SECRET_KEY": Fernet.generate_key().decode()}
+        app = await make_app(FEATURES, config=again.app.config.model_dump())
+        refused = create(app, app.config.section("slack"), other_key)
+        try:
+            with pytest.raises(StartupError, match="ITSM_BOT_SECRET_KEY"):
+                await refused.start()
+        finally:
+            await refused.stop()
 
 
 async def test_distribution_needs_its_credentials_and_a_good_key(make_app, fake_slack) -> None:

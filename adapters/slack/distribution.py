@@ -299,8 +299,22 @@ class Distribution:
         flow.redirect_uri = flow.settings.redirect_uri = redirect
         flow.settings.authorize_url_generator.redirect_uri = redirect
         teams = await self.store.teams()
+        await self._check_key(teams)
         log.warning("slack: installed in %d workspace(s); the install link is %s%s",
                     len(teams), base_url or "(this server)", INSTALL_PATH)  # fmt: skip
+
+    async def _check_key(self, teams: list[tuple[str, str]]) -> None:
+        """A key that does not open the stored tokens stops start-up, rather than every
+        request and post failing after it."""
+        if not teams:
+            return
+        try:
+            await self.store.async_find_bot(enterprise_id=None, team_id=teams[0][0])
+        except ValueError as exc:
+            raise StartupError(
+                f"{exc}: set it to the key the workspaces were installed with (a list of keys,"
+                " comma-separated, to move to a new one)"
+            ) from None
 
     def host(self, web_server: Any, routes: list[Route]) -> None:
         for method, path, handler in routes:
