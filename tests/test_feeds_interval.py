@@ -15,7 +15,9 @@ import pytest
 
 from adapters.console import Console
 from bot.feeds import Feeds
+from bot.feeds.schema import MIGRATIONS
 from bot.help import Help
+from bot.store import Database
 from tests.conftest import ConsoleRun
 from tests.fakes import feed_server as fake_feeds
 from tests.fakes.fake_discord import (  # noqa: F401
@@ -221,6 +223,28 @@ async def test_the_interval_is_listed_and_kept_across_a_restart(
     sub = await feeds(again).store.subscription(1)
     assert sub is not None and sub.check_every == 3 * HOUR
     assert "every 3 h (its own interval)" in await again.say("/feed list")
+
+
+async def test_a_subscription_stored_before_the_migration_keeps_the_defaults(
+    start, tmp_path, feed_server: FeedServer, clock
+):
+    db = await Database.open(tmp_path / "bot.db")
+    await db.migrate("feeds", MIGRATIONS[:4])  # the schema before intervals and pings
+    url = feed_server.set("f.xml", body=rss(entries(1)))
+    await db.execute(
+        "INSERT INTO feed_sources (url, allow_private, next_check_at) VALUES (?, 1, 0)", (url,)
+    )
+    await db.execute(
+        "INSERT INTO feed_subscriptions (source_id, channel, backlog, primed, created_at)"
+        " VALUES (1, 'console:demo:general', 0, 1, 0)"
+    )
+    await db.close()
+    run = await start()  # the same file: the feeds' migration 5 runs
+    assert await run.app.db.version("feeds") == len(MIGRATIONS)
+    sub = await feeds(run).store.subscription(1)
+    assert sub is not None and (sub.check_every, sub.ping_role, sub.ping_name) == (None, "", "")
+    assert "checked about every 30 min" in await run.say("/feed list")
+    assert "every 2 h" in await run.say("@mod! /feed edit 1 interval=2h")
 
 
 async def test_the_web_console_shows_each_subscriptions_interval(make_web, feed_server):
