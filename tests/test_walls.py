@@ -283,7 +283,6 @@ async def test_every_web_page_and_form_refuses_a_moderator_of_a_what_is_bs(make_
 
 # Buttons B's seed shows none of, and why.
 UNSEEDED = {
-    "survey.write": "the survey B runs has no written answer",
     "event.native_interest": "a Discord calendar's own Interested, found by the workspace it"
     " came from (bot/events/mirror.py); the console has no calendar of its own",
 }

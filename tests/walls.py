@@ -18,7 +18,7 @@ from typing import Any
 from adapters.console import Console
 from adapters.console.render import render
 from bot.app import App
-from bot.model import ChannelRef, UserRef
+from bot.model import Action, ChannelRef, UserRef
 from bot.store import Database
 
 PLATFORM = "console"
@@ -97,6 +97,7 @@ async def seed_b(b: Tenant, feed_url: str) -> Seeded:
     await b.say(f"{mod} /survey start community")
     await b.say(f"{member} click {b.message('Survey `community`')} Take the survey")
     await b.say(f"{member} click {b.message('such a thing as an ITSM community?')} Yes")
+    await write_a_survey_answer(b, "bertram")
     await b.say(
         f'{mod} /event add title="Bravo Conference" start="2026-12-05 09:00" tz=Europe/London'
         ' location="Bravo hall" remind=1d capacity=5',
@@ -132,6 +133,19 @@ async def seed_b(b: Tenant, feed_url: str) -> Seeded:
     ids["survey"] = ids["poll"]
     assert all(ids.values()), ids
     return Seeded(community_id, b.channel, feed_url, token, ids, ["2026-12-07", "2027-01-07"])
+
+
+async def write_a_survey_answer(b: Tenant, name: str) -> None:
+    """`itsm-focus` asks one question in words: its card is opened there (Skip to it), and
+    its form is left open for `name`."""
+    await b.say("@beatrix! /survey start itsm-focus")
+    await b.say(f"@{name} click {b.message('Survey `itsm-focus`')} Take the survey")
+    card = b.message("visitor from outer space? — 1/")
+    run = b.message_id("Survey `itsm-focus`")
+    go = Action("survey.go", f"{run}:next-step", b.user(name), b.channel, str(card))
+    b.show_replies(name, await b.app.act(go), card)
+    await b.say(f"@{name} click {card} Write answer")
+    assert name in b.forms, "no survey form open"
 
 
 async def _ids(db: Database, sql: str) -> list[int]:
