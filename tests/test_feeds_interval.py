@@ -117,6 +117,8 @@ async def test_a_bad_interval_is_a_usage_error(start, feed_server: FeedServer):
     url = feed_server.set("f.xml", body=rss(entries(1)))
     out = await run.say(f"@mod! /feed add {url} interval=often")
     assert "`interval`" in out and "now follows" not in out
+    help = await run.say("/help feed add")
+    assert "a duration like 2h or 90m, from 10 min to 1 day" in help
 
 
 # --- Schedule --------------------------------------------------------------------------

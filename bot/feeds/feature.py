@@ -22,7 +22,15 @@ from bot.feeds.render import check_template, item_post
 from bot.feeds.schema import MIGRATIONS
 from bot.feeds.settings import FeedSettings
 from bot.feeds.store import FeedStore, Source, Subscription
-from bot.feeds.tuning import checked_interval, edit, every_words, feed_hint, ping_of, ping_words
+from bot.feeds.tuning import (
+    checked_interval,
+    edit,
+    every_words,
+    feed_hint,
+    interval_form,
+    ping_of,
+    ping_words,
+)
 from bot.fetch import FetchResult, check_url
 from bot.model import ChannelRef, Ephemeral, Field, Post, RoleRef, channel_tag, inert, time_tag
 from bot.timeutil import duration_words
@@ -72,7 +80,7 @@ class Feeds(Feature):
     def register(self) -> None:
         url = cmd.Option("url", description="the feed's address, or its site's page", required=True, positional=True)  # fmt: skip
         sub_id = cmd.Option("id", cmd.Kind.INT, "the subscription's number, from /feed list", required=True, positional=True, min_value=1)  # fmt: skip
-        interval = cmd.Option("interval", cmd.Kind.DURATION, "how often to check the feed (default: the configured interval)")  # fmt: skip
+        interval = cmd.Option("interval", cmd.Kind.DURATION, "how often to check the feed (default: the configured interval)", form=interval_form(self.settings))  # fmt: skip
         ping = cmd.Option("ping", cmd.Kind.ROLE, "the one role or user group its posts mention (none: nobody)")  # fmt: skip
         add = self.app.command
         add(cmd.Command(

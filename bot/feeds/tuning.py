@@ -67,6 +67,14 @@ def checked_interval(asked: timedelta, settings: FeedSettings, hint: float | Non
     return seconds
 
 
+def interval_form(settings: FeedSettings) -> str:
+    """What `interval=` takes, in words, for `/help`."""
+    return (
+        f"a duration like 2h or 90m, {bounds(settings).words()}, and never more often than"
+        " the feed itself asks (its TTL or max-age)"
+    )
+
+
 def feed_hint(*hints: float | None) -> float | None:
     """What a feed asks of its readers (the longest of its TTL and max-age), if anything."""
     return max((h for h in hints if h), default=None)
