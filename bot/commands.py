@@ -330,7 +330,7 @@ def _one(option: Option, value: Any, tz: str, place: Place) -> Any:
     if kind is Kind.USER:
         return _here(value, place) if isinstance(value, UserRef) else _user(str(value), place)
     if kind is Kind.ROLE:
-        return value if isinstance(value, RoleRef) else _role(str(value), place)
+        return _here(value, place) if isinstance(value, RoleRef) else _role(str(value), place)
     raise ValueError(f"unsupported option kind {kind}")
 
 
@@ -366,8 +366,8 @@ def _bool(value: Any) -> bool:
     raise ValueError(f"`{value}` is not yes or no")
 
 
-def _here(value: ChannelRef | UserRef, place: Place) -> Any:
-    """A channel or member handed over already made (a Discord option, the web console)
+def _here(value: ChannelRef | UserRef | RoleRef, place: Place) -> Any:
+    """A channel, member or role handed over already made (a Discord option, the web console)
     must be of the workspace the command came from, as a typed `#name` always is: another
     workspace's is another community's, and no command reaches into that."""
     if (value.platform, value.workspace) != (place.channel.platform, place.channel.workspace):
