@@ -18,12 +18,23 @@ from typing import Any
 from adapters.console.render import render
 from bot import commands as cmd
 from bot.app import ERROR_COLOR
-from bot.model import Action, Ephemeral, Invocation, Public, Reply, Submission, UpdateMessage
+from bot.model import (
+    Action,
+    Ephemeral,
+    Invocation,
+    Public,
+    Reply,
+    RoleRef,
+    Submission,
+    UpdateMessage,
+    UserRef,
+)
 from tests.fakes import feed_server as fake_feeds
 from tests.fakes.feed_server import FeedServer, entries, rss
 from tests.walls import (
     A_WORKSPACE,
     B_WORKSPACE,
+    PLATFORM,
     Seeded,
     Tenant,
     leaks,
@@ -52,6 +63,10 @@ FILLERS: dict[str, Any] = {
 }
 
 
+# An option that names a thing by its number, other than `id`, must be taught to b_values.
+ID_LIKE = re.compile(r"(^|_)id$|^(poll|event|run|series|suggestion|feed|subscription)$")
+
+
 @dataclass
 class Call:
     """One command as A's moderator types it, and which of B's things it names."""
@@ -66,12 +81,17 @@ class Call:
 
 
 def b_values(command: cmd.Command, option: cmd.Option, b: Seeded) -> list[Any]:
-    """B's things an option can name: its channel, and its ids of the command's kind (all
-    of B's ids for a group this table does not know yet)."""
+    """B's things an option can name: its channel, member or role, and its ids of the
+    command's kind (all of B's ids for a group this table does not know yet)."""
     if option.kind is cmd.Kind.CHANNEL:
         return [b.channel]
+    if option.kind is cmd.Kind.USER:
+        return [UserRef(PLATFORM, B_WORKSPACE, "bertram", "bertram")]
+    if option.kind is cmd.Kind.ROLE:
+        return [RoleRef(PLATFORM, B_WORKSPACE, "bravo-team", "bravo-team")]
     if option.name == "id":
         return b.ids.get(command.path[0]) or b.all_ids()
+    assert not ID_LIKE.search(option.name), f"/{command.name} {option.name}=: say here what of B's it names"  # fmt: skip
     return []
 
 
