@@ -11,15 +11,19 @@ from the app's registry and router, so a new one is walked without touching this
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import pytest
 
 from adapters.console.render import render
 from bot import commands as cmd
 from bot.app import ERROR_COLOR
+from bot.errors import UsageError
 from bot.model import (
     Action,
+    ChannelRef,
     Ephemeral,
     Invocation,
     Public,
@@ -453,3 +457,22 @@ async def poll_feeds(a: Tenant, clock: Any) -> None:
     clock.advance(timedelta(hours=2))
     await a.app.features["feeds"].poll_due()  # type: ignore[attr-defined]
     await a.settle()
+
+
+def test_a_channel_member_or_role_of_another_workspace_is_refused_by_any_option():
+    """What the walk found: a Discord option or the web console hands the core a made
+    ChannelRef; one of another workspace is another community's, whatever the command."""
+    here = ChannelRef(PLATFORM, A_WORKSPACE, "general")
+    place = cmd.Place(here, "UTC", datetime(2026, 11, 23, tzinfo=UTC))
+    theirs = {
+        cmd.Kind.CHANNEL: ChannelRef(PLATFORM, B_WORKSPACE, "general"),
+        cmd.Kind.USER: UserRef(PLATFORM, B_WORKSPACE, "bertram"),
+        cmd.Kind.ROLE: RoleRef(PLATFORM, B_WORKSPACE, "bravo-team"),
+    }
+    for kind, value in theirs.items():
+        command = cmd.Command(("x",), "x", handler=None, options=[cmd.Option("where", kind)])  # type: ignore[arg-type]  # fmt: skip
+        with pytest.raises(UsageError) as refused_:
+            cmd.coerce(command, {"where": value}, place)
+        assert refused_.value.option == "where" and "not in this workspace" in refused_.value.message  # fmt: skip
+        ours = replace(value, workspace=A_WORKSPACE)
+        assert cmd.coerce(command, {"where": ours}, place) == {"where": ours}
