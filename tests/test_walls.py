@@ -51,7 +51,8 @@ feed_server = fake_feeds.feed_server  # the fixture
 CONFIG = {"feeds": {"allow_private": True, "timeout": 2.0}}
 
 # Values for the options that name none of B's things, so that each command gets far
-# enough to look at the one that does. An option not named here gets one by its kind.
+# enough to look at the one that does: these are always given, and any other required
+# option gets one by its kind.
 FILLERS: dict[str, Any] = {
     "question": "Alpha question?",
     "choices": ["Alpha one", "Alpha two"],
@@ -115,8 +116,8 @@ def calls(command: cmd.Command, b: Seeded) -> list[Call]:
     """Each of B's values in each option that takes one (the others filled), each once with
     the command's switches off and once with them on; a command that can name nothing of
     B's is called once each way all the same, and must then show nothing of B's."""
-    required = {o.name: filler(o, b) for o in command.options if o.required}
-    base = {k: v for k, v in required.items() if v is not None}
+    given = {o.name: filler(o, b) for o in command.options if o.required or o.name in FILLERS}
+    base = {k: v for k, v in given.items() if v is not None}
     aimed = [
         (option.name, value)
         for option in command.options
@@ -416,7 +417,7 @@ async def test_the_ids_walked_are_bs_own_which_bs_moderator_reaches(make_web, fe
     assert pages and shown_pages == pages
 
 
-async def test_b_s_exports_are_refused_and_a_s_calendar_shows_a_s_events_only(make_web, feed_server):  # fmt: skip
+async def test_b_s_exports_are_errorand_a_s_calendar_shows_a_s_events_only(make_web, feed_server):  # fmt: skip
     web, a, b_console, b = await two_communities(make_web, feed_server)
     await a.say('@amos! /event add title="Alpha meetup" start="2026-12-10 18:00" tz=UTC')
     poll = b.ids["poll"][0]
@@ -459,7 +460,7 @@ async def poll_feeds(a: Tenant, clock: Any) -> None:
     await a.settle()
 
 
-def test_a_channel_member_or_role_of_another_workspace_is_refused_by_any_option():
+def test_a_channel_member_or_role_of_another_workspace_is_errorby_any_option():
     """What the walk found: a Discord option or the web console hands the core a made
     ChannelRef; one of another workspace is another community's, whatever the command."""
     here = ChannelRef(PLATFORM, A_WORKSPACE, "general")
@@ -471,8 +472,8 @@ def test_a_channel_member_or_role_of_another_workspace_is_refused_by_any_option(
     }
     for kind, value in theirs.items():
         command = cmd.Command(("x",), "x", handler=None, options=[cmd.Option("where", kind)])  # type: ignore[arg-type]  # fmt: skip
-        with pytest.raises(UsageError) as refused_:
+        with pytest.raises(UsageError) as error:
             cmd.coerce(command, {"where": value}, place)
-        assert refused_.value.option == "where" and "not in this workspace" in refused_.value.message  # fmt: skip
+        assert error.value.option == "where" and "not in this workspace" in error.value.message  # fmt: skip
         ours = replace(value, workspace=A_WORKSPACE)
         assert cmd.coerce(command, {"where": ours}, place) == {"where": ours}
