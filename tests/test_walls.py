@@ -477,3 +477,23 @@ def test_a_channel_member_or_role_of_another_workspace_is_errorby_any_option():
         assert error.value.option == "where" and "not in this workspace" in error.value.message  # fmt: skip
         ours = replace(value, workspace=A_WORKSPACE)
         assert cmd.coerce(command, {"where": ours}, place) == {"where": ours}
+
+
+async def test_the_dump_of_b_holds_one_of_everything_and_nothing_of_a(make_web, feed_server):
+    """The before/after comparison is only as good as the dump: it must hold B's rows of
+    every feature, and none of A's."""
+    web, a, _, b = await two_communities(make_web, feed_server)
+    await a.say('@amos! /poll create "Alpha?" "One" "Two"', "@amos! /justdoit schedule time=09:00")
+    theirs = await b_rows(a, b)
+    a_id = (await web.app.communities.of(a.channel)).id
+    ours = await rows_of(web.app.db, a_id, A_WORKSPACE)
+    seeded = {
+        "feed_subscriptions", "feed_posts", "vote_runs", "vote_questions", "vote_answers",
+        "events", "event_rsvps", "event_series", "event_series_rsvps", "justdoit_schedules",
+        "justdoit_answers", "justdoit_suggestions", "digest_schedules", "event_calendar_feeds",
+        "settings", "outbox", "communities",
+    }  # fmt: skip
+    assert seeded <= set(theirs), seeded - set(theirs)
+    assert {"vote_runs", "justdoit_schedules"} <= set(ours)
+    for table in theirs:
+        assert not set(theirs[table]) & set(ours.get(table, [])), table
