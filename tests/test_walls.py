@@ -41,7 +41,6 @@ from tests.walls import (
     PLATFORM,
     Seeded,
     Tenant,
-    leaks,
     rows_of,
     seed_b,
 )
@@ -193,8 +192,8 @@ async def test_every_command_refuses_a_moderator_of_a_what_is_bs(make_web, feed_
                 problems.append(f"{call}: not refused, answered {text[:200]!r}")
             elif "went wrong" in text:
                 problems.append(f"{call}: crashed")
-            elif leaks(text):
-                problems.append(f"{call}: shows {leaks(text)} in {text[:300]!r}")
+            elif b.leaks(text):
+                problems.append(f"{call}: shows {b.leaks(text)} in {text[:300]!r}")
             difference = changed(before, await b_rows(a, b))
             if difference:
                 problems.append(f"{call}: changed B's {difference}")
@@ -294,8 +293,8 @@ async def test_every_web_page_and_form_refuses_a_moderator_of_a_what_is_bs(make_
                 problems.append(f"{method} {visit.path} ({visit.names_b}): answered {status}")
             elif not visit.names_b and status not in (200, 303):
                 problems.append(f"{method} {visit.path}: answered {status}")
-            if leaks(body):
-                problems.append(f"{method} {visit.path}: shows {leaks(body)}")
+            if b.leaks(body):
+                problems.append(f"{method} {visit.path}: shows {b.leaks(body)}")
             difference = changed(before, await b_rows(a, b))
             if difference:
                 problems.append(f"{method} {visit.path}: changed B's {difference}")
@@ -369,8 +368,8 @@ async def test_every_button_and_form_of_b_refuses_a_member_of_a(make_web, feed_s
             text = shown(replies)
             if not refused(replies):
                 problems.append(f"{press} by {user.user}: not refused, answered {text[:160]!r}")
-            if leaks(text):
-                problems.append(f"{press} by {user.user}: shows {leaks(text)}")
+            if b.leaks(text):
+                problems.append(f"{press} by {user.user}: shows {b.leaks(text)}")
             difference = changed(before, await b_rows(a, b))
             if difference:
                 problems.append(f"{press} by {user.user}: changed B's {difference}")
@@ -379,8 +378,8 @@ async def test_every_button_and_form_of_b_refuses_a_member_of_a(make_web, feed_s
             values = {f.id: "Alpha words" for f in form.fields}
             replies = await web.app.submit(Submission(form.id, form.value, values, user, a.channel, moderator))  # fmt: skip
             text = shown(replies)
-            if leaks(text):
-                problems.append(f"form {form.id} by {user.user}: shows {leaks(text)}")
+            if b.leaks(text):
+                problems.append(f"form {form.id} by {user.user}: shows {b.leaks(text)}")
             difference = changed(before, await b_rows(a, b))
             if difference:
                 problems.append(f"form {form.id} by {user.user}: changed B's {difference}")
@@ -423,15 +422,15 @@ async def test_b_s_exports_are_errorand_a_s_calendar_shows_a_s_events_only(make_
     poll = b.ids["poll"][0]
     said = await a.say(f"@amos! /poll export {poll}", "@amos! /survey export community")
     assert f"There is no poll #{poll} here" in said and "has not been run here" in said
-    assert not leaks(said)
+    assert not b.leaks(said)
     client = await signed_in(web, a)
     async with client.get(f"/polls/{poll}.csv") as response:
-        assert response.status == 404 and not leaks(await response.text())
+        assert response.status == 404 and not b.leaks(await response.text())
     theirs = calendar_path(await b_console.say("@bertram /event calendar"))
     ours = calendar_path(await a.say("@ann /event calendar"))
     async with client.get(ours) as response:
         calendar = await response.text()
-    assert "Alpha meetup" in calendar and not leaks(calendar)
+    assert "Alpha meetup" in calendar and not b.leaks(calendar)
     async with web.client().get(theirs) as response:  # B's own link still reads B's
         assert "Bravo Conference" in await response.text()
 
@@ -443,7 +442,7 @@ async def test_a_following_the_feed_b_follows_takes_no_item_from_b(make_web, fee
     feed_server.set("shared.xml", body=rss(entries(3), title="Shared feed"))
     add = Invocation(("feed", "add"), a.user("amos"), a.channel, True, options={"url": b.feed_url, "backlog": 0})  # fmt: skip
     said = shown(await web.app.invoke(add))
-    assert "now follows" in said and not leaks(said)
+    assert "now follows" in said and not b.leaks(said)
     await poll_feeds(a, clock)
     screen = a.text_of_screen()
     assert screen.count("Bravo template item 3") == 1  # in B's channel, B's way, once

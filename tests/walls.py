@@ -78,7 +78,10 @@ class Seeded:
     feed_url: str
     calendar_token: str
     ids: dict[str, list[int]] = field(default_factory=dict)  # per command group
-    dates: list[str] = field(default_factory=list)  # a date of B's series
+
+    def leaks(self, text: str) -> list[str]:
+        """What of B's `text` shows: its markers, or its calendar feed's secret token."""
+        return leaks(text) + ([self.calendar_token] if self.calendar_token in text else [])
 
     def all_ids(self) -> list[int]:
         return sorted({i for found in self.ids.values() for i in found})
@@ -132,7 +135,7 @@ async def seed_b(b: Tenant, feed_url: str) -> Seeded:
     }
     ids["survey"] = ids["poll"]
     assert all(ids.values()), ids
-    return Seeded(community_id, b.channel, feed_url, token, ids, ["2026-12-07", "2027-01-07"])
+    return Seeded(community_id, b.channel, feed_url, token, ids)
 
 
 async def write_a_survey_answer(b: Tenant, name: str) -> None:
