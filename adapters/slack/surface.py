@@ -112,6 +112,9 @@ class SlackSurface:
             self.transport = self.distribution.transport
             bolt_auth = self.distribution.bolt_options()
         self.bolt = AsyncApp(
+            # Named, so bolt does not name the app after its caller's file by inspect.stack(),
+            # which reads the source of every file on the stack into linecache (~0.8 MB kept).
+            name="itsm-bot",
             # No token of bolt's own: every request is authorized by `_authorize`, from the
             # one auth.test made at start. Bolt's own single-workspace authorization calls
             # auth.test for every request that arrives before its first answer came back: a
