@@ -777,18 +777,31 @@ class FakeDiscord:
         values: list[str] | None = None,
         user_id: int = 1001,
         permissions: str = "0",
+        in_dm: bool = False,
     ) -> dict[str, Any]:
-        """INTERACTION_CREATE body for a click (type 2) or select (types 3, 5-8) on a message."""
+        """INTERACTION_CREATE body for a click (type 2) or select (types 3, 5-8) on a message;
+        `in_dm`: on a message in the bot's DM with the member, which carries no guild."""
         data: dict[str, Any] = {"custom_id": custom_id, "component_type": component_type}
         if component_type != 2:
             data["values"] = list(values or [])
         payload = self._new_interaction(3, data, user_id, permissions, None)
+        if in_dm:
+            self._from_direct_messages(payload, user_id)
         message = self.messages.get(int(message_id))
         if message is None:
             message = self._message(self.channel_id, {"content": ""}, message_id=int(message_id))
         payload["message"] = message
         self._interactions[payload["token"]].original_message_id = int(message_id)
         return payload
+
+    def _from_direct_messages(self, payload: dict[str, Any], user_id: int) -> None:
+        """As Discord sends an interaction from a DM: no guild, a user not a member."""
+        channel = self.dm_channel_of(user_id)
+        assert channel is not None, f"the bot has no DM with {user_id} yet"
+        for key in ("guild_id", "guild", "member", "guild_locale"):
+            payload.pop(key, None)
+        payload.update(user=self.user(user_id), channel_id=channel["id"], channel=dict(channel))
+        payload["context"] = 1  # BOT_DM
 
     def modal_submit_payload(
         self,
