@@ -70,6 +70,10 @@ MIGRATIONS = [
     """
     ALTER TABLE outbox ADD COLUMN thread TEXT
     """,
+    # A sent message found again by its id (`direct_of`: whose DM a press came from).
+    """
+    CREATE INDEX outbox_message ON outbox (message_id) WHERE message_id IS NOT NULL
+    """,
 ]
 
 DAY = 86400.0
@@ -234,6 +238,17 @@ class Outbox:
 
     async def message_id(self, key: str) -> str | None:
         return await self.db.fetchval("SELECT message_id FROM outbox WHERE key = ?", (key,))
+
+    async def direct_of(self, platform: str, message_id: str) -> ChannelRef | None:
+        """The member's direct messages a sent message went to, by its id on `platform`:
+        a press there may name no workspace (Discord's DMs have no guild), and this does."""
+        prefix = f"{platform}:"
+        rows = await self.db.fetchall(
+            "SELECT channel FROM outbox WHERE message_id = ? AND substr(channel, 1, ?) = ?",
+            (message_id, len(prefix), prefix),
+        )
+        found = [ChannelRef.parse(row[0]) for row in rows]
+        return next((ref for ref in found if ref.is_direct), None)
 
     async def state(self, key: str) -> str | None:
         return await self.db.fetchval("SELECT state FROM outbox WHERE key = ?", (key,))

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 import discord
@@ -22,7 +23,14 @@ from discord import app_commands
 
 from adapters.discord import commands
 from adapters.discord.guilds import GuildWatch
-from adapters.discord.identity import Moderators, channel_ref, neutral, user_ref, workspace_of
+from adapters.discord.identity import (
+    PLATFORM,
+    Moderators,
+    channel_ref,
+    neutral,
+    user_ref,
+    workspace_of,
+)
 from adapters.discord.journal import Journal, RememberingState, request_id
 from adapters.discord.replies import Answer
 from adapters.discord.scheduled_events import EventsTransport, InterestState, interest_action
@@ -38,7 +46,17 @@ from adapters.discord.views import (
 )
 from bot.app import App
 from bot.errors import StartupError
-from bot.model import Action, Ephemeral, Form, Invocation, Post, Reply, Submission
+from bot.model import (
+    Action,
+    ChannelRef,
+    Ephemeral,
+    Form,
+    Invocation,
+    Post,
+    Reply,
+    Submission,
+    UserRef,
+)
 
 log = logging.getLogger(__name__)
 
@@ -214,11 +232,12 @@ class DiscordSurface:
         data: dict[str, Any] = interaction.data or {}  # type: ignore[assignment]
 
         async def work() -> list[Reply]:
+            user, channel = await self._where_pressed(interaction)
             event = Action(
                 action,
                 value,
-                user_ref(interaction),
-                channel_ref(interaction),
+                user,
+                channel,
                 message_id=str(interaction.message.id) if interaction.message else "",
                 values=[str(v) for v in data.get("values", [])],
                 raw=interaction,
@@ -229,6 +248,18 @@ class DiscordSurface:
             return await self.app.act(event)
 
         await self._answer(interaction, work())
+
+    async def _where_pressed(self, interaction: discord.Interaction) -> tuple[UserRef, ChannelRef]:
+        """Who pressed, and where. A press in a DM carries no guild: the DM the bot sent the
+        message to names the member's server, so that the press counts for them in its
+        community (a poll reminder's vote), and in no other."""
+        user, channel = user_ref(interaction), channel_ref(interaction)
+        if interaction.guild_id is not None or interaction.message is None:
+            return user, channel
+        direct = await self.app.outbox.direct_of(PLATFORM, str(interaction.message.id))
+        if direct is None or direct.direct_user != user.user:
+            return user, channel
+        return replace(user, workspace=direct.workspace), direct
 
     async def on_modal(self, interaction: discord.Interaction) -> None:
         data: dict[str, Any] = interaction.data or {}  # type: ignore[assignment]
