@@ -25,7 +25,7 @@ SECRET = "test-signing-secret"
 FEEDS = {"allow_private": True, "timeout": 2, "per_channel_cap": 50, "jitter": 0}
 MANAGE_GUILD = str(discord.Permissions(manage_guild=True).value)
 # Discord's option types (application command option type numbers).
-SUB_COMMAND, STRING, ROLE = 1, 3, 8
+SUB_COMMAND, STRING, INTEGER, BOOLEAN, ROLE = 1, 3, 4, 5, 8
 
 
 class SlackBot:
@@ -68,11 +68,13 @@ class DiscordBot:
     def __init__(self, app: App, surface: Any, fake: FakeDiscord) -> None:
         self.app, self.surface, self.fake = app, surface, fake
 
-    async def feed(self, verb: str, role: dict[str, Any] | None = None, **options: str) -> str:
-        """`/feed verb` with string options (and a role option `ping`, resolved as Discord
-        resolves it); the text of the bot's answer."""
+    async def feed(
+        self, verb: str, role: dict[str, Any] | None = None, **options: str | int | bool
+    ) -> str:
+        """`/feed verb` with options typed as Discord types them (and a role option `ping`,
+        resolved as Discord resolves it); the text of the bot's answer."""
         typed: list[dict[str, Any]] = [
-            {"name": k, "type": STRING, "value": v} for k, v in options.items()
+            {"name": k, "type": _type(v), "value": v} for k, v in options.items()
         ]
         if role is not None:
             typed.append({"name": "ping", "type": ROLE, "value": role["id"]})
@@ -90,6 +92,12 @@ class DiscordBot:
         """The bodies of the bot's channel posts (REST), in order."""
         path = f"/channels/{self.fake.channel_id}/messages"
         return [r.json for r in self.fake.requests_to("POST", path) if r.status == 200]
+
+
+def _type(value: str | int | bool) -> int:
+    if isinstance(value, bool):
+        return BOOLEAN
+    return INTEGER if isinstance(value, int) else STRING
 
 
 @asynccontextmanager

@@ -290,6 +290,6 @@ async def test_discord_refuses_an_interval_out_of_bounds_and_takes_one_within(
         assert "1 min is too often: at least 10 min" in small and "from 10 min to 1 day" in small
         assert "'flags': 64" in small  # only the moderator sees it
         assert "at most 1 day" in await bot.feed("add", url=url, interval="25h")
-        assert "now follows" in await bot.feed("add", url=url, interval="45m", backlog="0")
+        assert "now follows" in await bot.feed("add", url=url, interval="45m", backlog=0)
         sub = await bot.app.features["feeds"].store.subscription(1)
         assert sub is not None and sub.check_every == 45 * 60

@@ -174,7 +174,7 @@ async def test_discord_allows_only_the_chosen_role_to_be_mentioned(
     role = fake.add_role("oncall")
     url = feed_server.set("f.xml", body=rss([hostile(1)]))
     async with discord_bot(make_app, fake) as bot:
-        said = await bot.feed("add", role=role, url=url, backlog="1")
+        said = await bot.feed("add", role=role, url=url, backlog=1)
         assert "Its posts ping @oncall." in said
         await bot.app.outbox.drain()
         (post,) = bot.posts()
@@ -185,7 +185,7 @@ async def test_discord_allows_only_the_chosen_role_to_be_mentioned(
         assert "<@&42>" not in embed and "@&42>" in embed  # the feed's role tag is text
         assert "@everyone" not in embed and "@\u200beveryone" in embed
 
-        assert "ping nobody" in await bot.feed("edit", id="1", noping="yes")
+        assert "ping nobody" in await bot.feed("edit", id=1, noping=True)
         feed_server.set("f.xml", body=rss([hostile(2), hostile(1)]))
         clock.advance(LATER)
         await bot.app.features["feeds"].poll_due()
@@ -193,3 +193,14 @@ async def test_discord_allows_only_the_chosen_role_to_be_mentioned(
         latest = bot.posts()[-1]
         assert "Alert 2" in json.dumps(latest["embeds"])
         assert not latest.get("content") and latest["allowed_mentions"] == {"parse": []}
+
+        sre = fake.add_role("sre")
+        assert "its posts ping @sre" in await bot.feed("edit", role=sre, id=1)
+        assert (await bot.app.features["feeds"].store.subscription(1)).ping_role == sre["id"]  # type: ignore[union-attr]
+        feed_server.set("f.xml", body=rss([hostile(3), hostile(2), hostile(1)]))
+        clock.advance(LATER)
+        await bot.app.features["feeds"].poll_due()
+        await bot.app.outbox.drain()
+        latest = bot.posts()[-1]
+        assert "Alert 3" in json.dumps(latest["embeds"]) and latest["content"] == f"<@&{sre['id']}>"
+        assert latest["allowed_mentions"] == {"parse": [], "roles": [int(sre["id"])]}  # one role
