@@ -175,7 +175,7 @@ def changed(before: dict[str, list[str]], after: dict[str, list[str]]) -> list[s
     return said
 
 
-async def test_every_command_refuses_a_moderator_of_a_what_is_bs(make_web, feed_server):
+async def test_every_command_refuses_bs_things_to_a_moderator_of_a(make_web, feed_server):
     web, a, _, b = await two_communities(make_web, feed_server)
     moderator, where = a.user("amos"), a.channel
     problems: list[str] = []
@@ -197,7 +197,7 @@ async def test_every_command_refuses_a_moderator_of_a_what_is_bs(make_web, feed_
             difference = changed(before, await b_rows(a, b))
             if difference:
                 problems.append(f"{call}: changed B's {difference}")
-    assert walked > 2 * len(web.app.registry.commands) // 2
+    assert walked >= len(web.app.registry.commands)  # each at least once
     assert not problems, "\n".join(problems)
 
 
@@ -268,7 +268,7 @@ async def signed_in(web: WebRun, tenant: Tenant, moderator: str = "amos") -> Any
     return client
 
 
-async def test_every_web_page_and_form_refuses_a_moderator_of_a_what_is_bs(make_web, feed_server):
+async def test_every_web_page_and_form_refuses_bs_things_to_a_moderator_of_a(make_web, feed_server):
     web, a, _, b = await two_communities(make_web, feed_server)
     a_token = (
         calendar_path(await a.say("@amos /event calendar")).split("/")[-1].removesuffix(".ics")
@@ -416,7 +416,7 @@ async def test_the_ids_walked_are_bs_own_which_bs_moderator_reaches(make_web, fe
     assert pages and shown_pages == pages
 
 
-async def test_b_s_exports_are_errorand_a_s_calendar_shows_a_s_events_only(make_web, feed_server):  # fmt: skip
+async def test_b_s_exports_are_refused_and_a_s_calendar_shows_a_s_events_only(make_web, feed_server):  # fmt: skip
     web, a, b_console, b = await two_communities(make_web, feed_server)
     await a.say('@amos! /event add title="Alpha meetup" start="2026-12-10 18:00" tz=UTC')
     poll = b.ids["poll"][0]
@@ -459,7 +459,7 @@ async def poll_feeds(a: Tenant, clock: Any) -> None:
     await a.settle()
 
 
-def test_a_channel_member_or_role_of_another_workspace_is_errorby_any_option():
+def test_a_channel_member_or_role_of_another_workspace_is_refused_by_any_option():
     """What the walk found: a Discord option or the web console hands the core a made
     ChannelRef; one of another workspace is another community's, whatever the command."""
     here = ChannelRef(PLATFORM, A_WORKSPACE, "general")
