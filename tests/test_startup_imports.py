@@ -25,8 +25,9 @@ from tests.process import REPO, START_TIMEOUT, BotProcess, child_env, write_conf
 TRACE = {"PYTHONPROFILEIMPORTTIME": "1"}
 IMPORT_LINE = re.compile(r"^import time:\s+\d+ \|\s+\d+ \|\s*([\w.]+)\s*$")
 SLACK_LIBRARIES = {"slack_bolt", "slack_sdk"}
-# Loaded by the first feed parsed or filter compiled, never by a bot that has none to parse.
-FEED_PARSING = {"feedparser", "feedparser_rs", "nh3", "regex"}
+# Loaded by the first feed parsed or filter compiled, never by a bot that has none to parse;
+# xml also by `feeds import|export` (OPML), never by the bot itself.
+FEED_PARSING = {"feedparser", "feedparser_rs", "nh3", "regex", "xml"}
 
 
 def imported(log: str) -> set[str]:

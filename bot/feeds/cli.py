@@ -6,15 +6,19 @@ import asyncio
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from bot.feeds import opml
 from bot.feeds.schema import MIGRATIONS
 from bot.feeds.store import FeedStore
 from bot.model import ChannelRef
 from bot.store import Database
+
+if TYPE_CHECKING:
+    # Imported by the commands that read or write OPML: the bot itself never does, and
+    # opml brings xml.etree and expat (about 0.5 MB of an idle bot).
+    from bot.feeds import opml
 
 
 def _config(config_path: str | None) -> Any:
@@ -52,6 +56,8 @@ def import_opml(
     The addresses /feed add refuses are refused here too (private and loopback ones unless
     [feeds] allow_private), at most [feeds] import_max feeds are taken from one file, and
     every entry left out is listed with its reason before the summary."""
+    from bot.feeds import opml
+
     config = _config(config_path)
     settings = config.section("feeds")
     try:
@@ -133,6 +139,8 @@ def export_opml(db_path: str | None, config_path: str | None) -> None:
 
 
 async def _export(path: str) -> bytes:
+    from bot.feeds import opml
+
     store = await _store(path)
     try:
         sources = await store.all_sources()
