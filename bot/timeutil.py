@@ -8,7 +8,6 @@ refused with the guess named, rather than taken as a date nobody meant.
 
 from __future__ import annotations
 
-import difflib
 import functools
 import re
 from datetime import UTC, datetime, timedelta
@@ -93,6 +92,8 @@ def closest_zone(typed: str) -> str | None:
         return None
     if key in names:
         return names[key]
+    import difflib  # only for a mistyped zone: not part of every bot's memory
+
     found = difflib.get_close_matches(key, names, n=1, cutoff=0.75)
     if found:
         return names[found[0]]

@@ -28,9 +28,10 @@ SLACK_LIBRARIES = {"slack_bolt", "slack_sdk"}
 # Loaded by the first feed parsed or filter compiled, never by a bot that has none to parse;
 # xml also by `feeds import|export` (OPML), never by the bot itself.
 FEED_PARSING = {"feedparser", "feedparser_rs", "nh3", "regex", "xml"}
-# Not needed by a bot idle on one platform: the above, and the web console's templates
-# (only with [web] enabled, which the default configuration is not).
-IDLE_UNNEEDED = FEED_PARSING | {"jinja2"}
+# Not needed by a bot idle on one platform: the above, the web console's templates and
+# cookie signing (only with [web] enabled, which the default configuration is not), and
+# the near-miss matching of a mistyped time zone.
+IDLE_UNNEEDED = FEED_PARSING | {"jinja2", "itsdangerous", "difflib"}
 
 
 def imported(log: str) -> set[str]:

@@ -15,8 +15,6 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
-from itsdangerous import BadSignature, URLSafeSerializer
-
 from bot.store import Database
 
 MIGRATIONS = [
@@ -59,6 +57,10 @@ class SignIn:
         self.db = db
         self.secret = secret
         self.session_seconds = session_seconds
+        # Imported here: the web feature imports this module whether the console is on or
+        # not, and a bot without it need not carry itsdangerous.
+        from itsdangerous import URLSafeSerializer
+
         self._cookies = URLSafeSerializer(secret, salt="itsm-bot web session")
 
     # --- One-time links -----------------------------------------------------------------
@@ -116,6 +118,8 @@ class SignIn:
         """The session a cookie carries; None for a missing, forged or expired one."""
         if not cookie:
             return None
+        from itsdangerous import BadSignature  # loaded with the serializer, in __init__
+
         try:
             sid, member, name, community_id, moderator, expires = self._cookies.loads(cookie)
             if float(expires) <= now:
