@@ -105,6 +105,8 @@ async def test_run_on_discord_alone_never_imports_slack(
     assert "discord" in modules  # the trace lists what was imported
     assert not SLACK_LIBRARIES & modules, sorted(SLACK_LIBRARIES & modules)
     assert not IDLE_UNNEEDED & modules, sorted(IDLE_UNNEEDED & modules)
+    # html is the feeds' alone on Discord (cleaning text, reading a page); bolt brings it on Slack.
+    assert "html" not in modules
     assert "connected to discord" in text
 
 

@@ -3,7 +3,6 @@ links kept only when they are whole http(s) addresses. Shared by both feed parse
 
 from __future__ import annotations
 
-import html
 import re
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -18,7 +17,9 @@ def clean_text(markup: str) -> str:
     """HTML or text -> one line of plain text; nothing that looks like a tag survives."""
     if not markup:
         return ""
-    import nh3  # loaded by the first text cleaned, not by an idle bot
+    import html  # with nh3, loaded by the first text cleaned, not by an idle bot
+
+    import nh3
 
     spaced = _BLOCK.sub(lambda m: f" <{m.group(1)}{m.group(2)}", markup)
     text = html.unescape(nh3.clean(spaced, tags=set(), clean_content_tags={"script", "style"}))
