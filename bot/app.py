@@ -25,7 +25,6 @@ from bot.communities import Communities, Community, CommunitySpec, Settings
 from bot.config import CoreConfig, Section
 from bot.errors import PermissionDenied, UserError
 from bot.failure_notices import FailureNotices
-from bot.groupcommit import GroupCommit
 from bot.intake import Intake
 from bot.model import (
     MARK_OPEN,
@@ -134,7 +133,7 @@ class App:
         self.settings = Settings(db)
         # Small writes that must be on disk before a platform hears back (votes, journaled
         # requests) share one batching connection of their own.
-        self.writer = GroupCommit(db.path)
+        self.writer = db.group_commit()
         self.intake = Intake(db, self.writer, clock)
         self.outbox = Outbox(db, clock, outbox_settings(config))
         self.outbox.lanes.on_give_up = FailureNotices(self).given_up

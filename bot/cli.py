@@ -32,6 +32,8 @@ SECRETS = ("DISCORD_TOKEN", "SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING
            "SLACK_CLIENT_SECRET", "ITSM_BOT_SECRET_KEY")  # fmt: skip
 # Slack tokens by their form: each installed workspace's bot token is in no variable.
 SLACK_TOKEN = re.compile(r"\b(?:xox[a-z]|xapp)-[0-9A-Za-z-]+")
+# The password in a database URL (postgresql://user:PASSWORD@host/db), wherever it shows.
+URL_PASSWORD = re.compile(r"(\bpostgres(?:ql)?://[^:/@\s]*:)[^@\s]+@")
 # platform -> (module with create(app, settings, env), settings module, settings class)
 ADAPTERS = {
     "slack": ("adapters.slack", "adapters.slack.settings", "SlackSettings"),
@@ -64,7 +66,7 @@ class RedactSecrets(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        redacted = SLACK_TOKEN.sub("***", message)
+        redacted = URL_PASSWORD.sub(r"\1***@", SLACK_TOKEN.sub("***", message))
         for secret in self.secrets:
             redacted = redacted.replace(secret, "***")
         if redacted != message:
@@ -124,7 +126,8 @@ config_option = click.option(
     # No checks here: opening the database says in one line what is wrong with the file.
     type=click.Path(readable=False),
     default=None,
-    help="SQLite file to keep state in (default: [bot] database of the configuration).",
+    help="SQLite file, or postgresql:// URL, to keep state in (default: [bot] database of "
+    "the configuration, or $DATABASE_URL).",
 )
 def run(config_path: str | None, db_path: str | None) -> None:
     """Run the bot on Discord and/or Slack, from the tokens in the environment."""

@@ -7,6 +7,7 @@ Secrets never live here: they come from the environment.
 
 from __future__ import annotations
 
+import os
 import tomllib
 from datetime import timedelta
 from pathlib import Path
@@ -132,6 +133,9 @@ def load(path: str | Path | None, sections: dict[str, type[Section]]) -> CoreCon
             raise ConfigError(f"{path}: no such configuration file") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    url = os.environ.get("DATABASE_URL")
+    if url:  # a host's database (a Procfile deploy) wins over the file's [bot] database
+        data.setdefault("bot", {})["database"] = url
     try:
         return cls.model_validate(data)
     except ValidationError as exc:

@@ -63,8 +63,7 @@ async def scope_of(db: Database | Tx, community_id: int) -> Scope:
 
 
 async def tables(db: Database | Tx) -> set[str]:
-    rows = await db.fetchall("SELECT name FROM sqlite_master WHERE type = 'table'")
-    return {r[0] for r in rows}
+    return set(await db.tables())
 
 
 # --- Counting ------------------------------------------------------------------------------
@@ -234,7 +233,7 @@ class _Eraser:
     async def keyed_by_workspace(self) -> None:
         """Any table keyed by `platform` and `workspace` columns (a member's own zone)."""
         for table in sorted(self.have - {"community_workspaces"}):
-            columns = {r[1] for r in await self.tx.fetchall(f"PRAGMA table_info({table})")}
+            columns = set(await self.tx.columns(table))
             if {"platform", "workspace"} <= columns:
                 for pair in self.scope.workspaces:
                     await self.delete(table, "platform = ? AND workspace = ?", pair)

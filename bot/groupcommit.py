@@ -7,6 +7,11 @@ a connection of our own on one worker thread: one hop and one commit per batch, 
 its size. Each write runs in its own savepoint, so one that raises changes nothing and its
 caller gets the exception, while the rest of the batch still commits. Batches run in
 arrival order, so two writes of one member apply one after the other exactly as they came.
+
+A write is written once, as an `async def` over a `Tx` (what bot/store.py's transactions
+give), so the same write runs on PostgreSQL (bot/postgres.py batches them the same way, on
+the event loop). Here, on SQLite's worker thread, its `Tx` is a plain connection whose
+methods never suspend, so each write is driven to its end in one step (`_finish`).
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -22,7 +27,7 @@ from typing import Any, TypeVar
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-Write = Callable[[sqlite3.Connection], Any]
+Write = Callable[[Any], Coroutine[Any, Any, Any]]
 
 
 @dataclass
@@ -38,7 +43,7 @@ class GroupCommit:
         self._queue: list[tuple[Write, asyncio.Future[Any]]] = []
         self._task: asyncio.Task[None] | None = None
 
-    async def run(self, write: Callable[[sqlite3.Connection], T]) -> T:
+    async def run(self, write: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
         """Apply `write` in the next batch; resolve with what it returned once the batch has
         committed (or raise what it raised, its own changes undone)."""
         done: asyncio.Future[T] = asyncio.get_running_loop().create_future()
@@ -94,18 +99,20 @@ class GroupCommit:
             # (the redraw's edit): a checkpoint syncs the file to disk, and every ~300th
             # batch paid for it, 12-20 ms that every write waiting behind it paid too.
             conn.execute("PRAGMA wal_autocheckpoint=0")
+            conn.row_factory = sqlite3.Row
             self._conn = conn
         return self._conn
 
     def _apply(self, writes: list[Write]) -> list[Any]:
         conn = self._connection()
+        tx = ThreadTx(conn)
         outcomes: list[Any] = []
         conn.execute("BEGIN IMMEDIATE")
         try:
             for write in writes:
                 conn.execute("SAVEPOINT one")
                 try:
-                    outcomes.append(write(conn))
+                    outcomes.append(_finish(write(tx)))
                     conn.execute("RELEASE one")
                 except Exception as exc:
                     conn.execute("ROLLBACK TO one")
@@ -116,3 +123,31 @@ class GroupCommit:
             conn.execute("ROLLBACK")
             raise
         return outcomes
+
+
+class ThreadTx:
+    """The `Tx` of a write on the worker thread: a plain sqlite3 connection, so no call
+    ever suspends."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+        return self._conn.execute(sql, params)
+
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        return self._conn.execute(sql, params).fetchone()
+
+    async def fetchval(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        row = self._conn.execute(sql, params).fetchone()
+        return None if row is None else row[0]
+
+
+def _finish(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a write that never suspends to its end, here and now."""
+    try:
+        coro.send(None)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+    coro.close()
+    raise RuntimeError("a batched write waited on something other than its own Tx")

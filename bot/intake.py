@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 from typing import Any
 
 from bot.clock import Clock
@@ -39,17 +38,20 @@ MIGRATIONS = [
     """
 ]
 
+ORPHANED_AFTER = 300.0  # seconds after which a held request's worker is taken to be gone
 KEEP_DONE = 86400.0  # seconds a handled request is remembered, to refuse it if it comes again
 
 
-def consume(conn: sqlite3.Connection, request_id: str, now: float) -> bool:
+async def consume(tx: Any, request_id: str, now: float) -> bool:
     """Inside a write: True the first time `request_id`'s effect is applied, False if it
     was applied before (the request is being handled again after a crash)."""
-    changed = conn.execute(
-        "INSERT INTO intake (request_id, platform, body, received_at, done_at)"
-        " VALUES (?, '', '{}', ?, ?) ON CONFLICT(request_id) DO UPDATE"
-        " SET done_at = excluded.done_at WHERE intake.done_at IS NULL",
-        (request_id, now, now),
+    changed = (
+        await tx.execute(
+            "INSERT INTO intake (request_id, platform, body, received_at, done_at)"
+            " VALUES (?, '', '{}', ?, ?) ON CONFLICT(request_id) DO UPDATE"
+            " SET done_at = excluded.done_at WHERE intake.done_at IS NULL",
+            (request_id, now, now),
+        )
     ).rowcount
     return changed == 1
 
@@ -66,36 +68,51 @@ class Intake:
         now = self._now()
         text = json.dumps(body, separators=(",", ":"))
 
-        def write(conn: sqlite3.Connection) -> bool:
-            return (
-                conn.execute(
-                    "INSERT INTO intake (request_id, platform, body, received_at)"
-                    " VALUES (?, ?, ?, ?) ON CONFLICT(request_id) DO NOTHING",
-                    (request_id, platform, text, now),
-                ).rowcount
-                == 1
+        async def write(tx: Any) -> bool:
+            cursor = await tx.execute(
+                "INSERT INTO intake (request_id, platform, body, received_at)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT(request_id) DO NOTHING",
+                (request_id, platform, text, now),
             )
+            return cursor.rowcount == 1
 
         return await self.writer.run(write)
 
     async def done(self, request_id: str) -> None:
         """The core has handled the request: it is not handled again at the next start."""
         now = self._now()
-        await self.writer.run(
-            lambda conn: conn.execute(
+
+        async def write(tx: Any) -> None:
+            await tx.execute(
                 "UPDATE intake SET done_at = ? WHERE request_id = ? AND done_at IS NULL",
                 (now, request_id),
             )
-        )
+
+        await self.writer.run(write)
 
     async def held(self, platform: str) -> list[tuple[str, dict[str, Any]]]:
-        """Requests acknowledged but not handled when the bot last stopped, oldest first."""
+        """Requests acknowledged but not handled when the bot last stopped, oldest first.
+
+        On a shared database another live worker may be handling the newest, so only those
+        older than `ORPHANED_AFTER` are given back, each to one worker: taking one moves its
+        time on, and should this worker die too another takes it that much later."""
+        now = self._now()
+        before = now - ORPHANED_AFTER if self.db.shared else now + 1
         rows = await self.db.fetchall(
-            "SELECT request_id, body FROM intake WHERE platform = ? AND done_at IS NULL"
-            " ORDER BY received_at, rowid",
-            (platform,),
+            "SELECT request_id, body, received_at FROM intake WHERE platform = ?"
+            " AND done_at IS NULL AND received_at < ? ORDER BY received_at, rowid",
+            (platform, before),
         )
-        return [(r["request_id"], json.loads(r["body"])) for r in rows]
+        taken = []
+        for r in rows:
+            if self.db.shared and not await self.db.execute(
+                "UPDATE intake SET received_at = ? WHERE request_id = ? AND received_at = ?"
+                " AND done_at IS NULL",
+                (now, r["request_id"], r["received_at"]),
+            ):
+                continue  # another worker took it first
+            taken.append((r["request_id"], json.loads(r["body"])))
+        return taken
 
     async def prune(self) -> int:
         """Forget requests handled more than a day ago."""

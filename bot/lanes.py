@@ -261,10 +261,14 @@ class LaneRunner:
     # --- Serving ---------------------------------------------------------------------------
 
     async def recover(self) -> int:
+        """Rows a crash left claimed go back to their lanes: all of them on a database this
+        process alone uses, those whose lease has run out on a shared one."""
+        expired = " AND claimed_until < ?" if self.db.shared else ""
         recovered = await self.db.execute(
             "UPDATE outbox SET state = 'pending', claimed_by = NULL, claimed_until = NULL,"
             " in_doubt = CASE WHEN kind = 'post' THEN 1 ELSE in_doubt END"
-            " WHERE state = 'sending'"
+            " WHERE state = 'sending'" + expired,
+            (self._now(),) if expired else (),
         )
         if recovered:
             log.warning("outbox: %d post(s) were in flight at a crash; looking them up", recovered)

@@ -38,11 +38,11 @@ MIGRATIONS = [
     CREATE TABLE member_zones (
         platform TEXT NOT NULL,
         workspace TEXT NOT NULL,
-        user TEXT NOT NULL,
+        "user" TEXT NOT NULL,
         zone TEXT NOT NULL,
         source TEXT NOT NULL CHECK (source IN ('member', 'platform')),
         updated_at REAL NOT NULL,
-        PRIMARY KEY (platform, workspace, user)
+        PRIMARY KEY (platform, workspace, "user")
     )
     """,
 ]
@@ -85,7 +85,7 @@ class MemberZones:
             return self._known[user.key]
         row = await self.db.fetchone(
             "SELECT zone, source FROM member_zones WHERE platform = ? AND workspace = ?"
-            " AND user = ?",
+            ' AND "user" = ?',
             (user.platform, user.workspace, user.user),
         )
         found = MemberZone(row["zone"], row["source"]) if row else None
@@ -117,7 +117,7 @@ class MemberZones:
         asked afresh); True if there was one."""
         had = await self.stored(user)
         await self.db.execute(
-            "DELETE FROM member_zones WHERE platform = ? AND workspace = ? AND user = ?",
+            'DELETE FROM member_zones WHERE platform = ? AND workspace = ? AND "user" = ?',
             (user.platform, user.workspace, user.user),
         )
         self._known.pop(user.key, None)
@@ -133,7 +133,7 @@ class MemberZones:
         guard = " WHERE member_zones.source != 'member'" if keep_member else ""
         await self.db.execute(
             "INSERT INTO member_zones VALUES (?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT (platform, workspace, user) DO UPDATE SET zone = excluded.zone,"
+            ' ON CONFLICT (platform, workspace, "user") DO UPDATE SET zone = excluded.zone,'
             f" source = excluded.source, updated_at = excluded.updated_at{guard}",
             (user.platform, user.workspace, user.user, zone, source, now.timestamp()),
         )

@@ -190,10 +190,10 @@ class Outbox:
                 "INSERT INTO outbox (key, kind, channel, target, payload, not_before,"
                 " created_at) VALUES (?, 'edit', ?, ?, ?, ?, ?) "
                 "ON CONFLICT(key) DO UPDATE SET payload = excluded.payload,"
-                " version = version + 1, last_error = NULL,"
-                " not_before = CASE WHEN state = 'pending' THEN not_before"
+                " version = outbox.version + 1, last_error = NULL,"
+                " not_before = CASE WHEN outbox.state = 'pending' THEN outbox.not_before"
                 " ELSE excluded.not_before END,"
-                " state = CASE WHEN state = 'sending' THEN state ELSE 'pending' END",
+                " state = CASE WHEN outbox.state = 'sending' THEN outbox.state ELSE 'pending' END",
                 (
                     f"edit:{target_key}",
                     target["channel"],

@@ -75,11 +75,12 @@ WAKE = "scheduler.wake"  # the one APScheduler job this module owns
 RETRY = timedelta(seconds=5)  # a wake-up that failed (the store was busy) tries again
 
 # `{kinds}` is one placeholder per kind with a handler: rows of an unknown kind stay pending.
-# PostgreSQL: append FOR UPDATE SKIP LOCKED to the sub-select.
+# `{skip}` is the database's skip_locked: on PostgreSQL, workers claiming at once skip each
+# other's rows, and the outer `state` check keeps a row from being claimed twice.
 _CLAIM = (
     "UPDATE jobs SET state = 'running', claimed_by = ?, claimed_until = ? "
-    "WHERE id IN (SELECT id FROM jobs WHERE state = 'pending' AND due_at <= ?"
-    " AND kind IN ({kinds}) ORDER BY due_at, id LIMIT ?) "
+    "WHERE state = 'pending' AND id IN (SELECT id FROM jobs WHERE state = 'pending'"
+    " AND due_at <= ? AND kind IN ({kinds}) ORDER BY due_at, id LIMIT ?{skip}) "
     "RETURNING id, key, kind, due_at, payload"
 )
 # A handler may have re-scheduled its own key (a recurring job): its due time moved, or
@@ -231,7 +232,10 @@ class Scheduler:
         """Release what a previous process left claimed, start the clock, and catch up on
         what came due meanwhile (which also arms the timer for what is next)."""
         self._stopped = False
-        await self.db.execute(_RELEASE + "WHERE state = 'running'")
+        if self.db.shared:  # other workers' claims are theirs until their lease runs out
+            await self._rescue()
+        else:
+            await self.db.execute(_RELEASE + "WHERE state = 'running'")
         await self._warn_unknown_kinds()
         if not self.timers.running:
             self.timers.start(paused=paused)
@@ -268,7 +272,7 @@ class Scheduler:
             return []
         until = (now + self.lease).timestamp()
         rows = await self.db.fetchall(
-            _CLAIM.format(kinds=_marks(kinds)),
+            _CLAIM.format(kinds=_marks(kinds), skip=self.db.skip_locked),
             (self.worker, until, now.timestamp(), *kinds, self.batch_size),
         )
         # RETURNING gives no order: due order is restored here.

@@ -27,10 +27,14 @@ from typing import Any
 import aiosqlite
 
 from bot.errors import StartupError
+from bot.groupcommit import GroupCommit
 
 log = logging.getLogger(__name__)
 
 Params = Sequence[Any] | dict[str, Any]
+# What every backend raises for a broken UNIQUE, FOREIGN KEY, NOT NULL or CHECK constraint
+# (bot/postgres.py raises it too), for code that takes a conflict as an answer.
+IntegrityError = sqlite3.IntegrityError
 MEMORY = ":memory:"
 # Statements that touch the file for real, cheaply (no scan of the data): the header
 # (journal mode), the schema, and a write of page 1 rolled back, since BEGIN IMMEDIATE
@@ -50,6 +54,17 @@ PRAGMAS = (
     "PRAGMA synchronous=NORMAL",
     "PRAGMA foreign_keys=ON",
 )
+
+
+def is_server(location: str) -> bool:
+    """Whether a database location names a server (postgresql://…) rather than a file."""
+    return location.startswith(("postgresql://", "postgres://"))
+
+
+def missing(location: str) -> bool:
+    """Whether a database file named for reading is not there (a server is looked up by
+    opening it)."""
+    return not is_server(location) and not Path(location).exists()
 
 
 class Tx:
@@ -76,8 +91,23 @@ class Tx:
         row = await self.fetchone(sql, params)
         return None if row is None else row[0]
 
+    # The catalogue, the same on every backend (bot/postgres.py reads its own).
+    async def tables(self) -> list[str]:
+        """The bot's tables, by name."""
+        rows = await self.fetchall(
+            "SELECT name FROM sqlite_master WHERE type = 'table'"
+            " AND name NOT LIKE 'sqlite_%' ORDER BY name"
+        )
+        return [r[0] for r in rows]
+
+    async def columns(self, table: str) -> list[str]:
+        """A table's columns, in order."""
+        return [r[1] for r in await self.fetchall(f"PRAGMA table_info({table})")]
+
 
 class Database:
+    dialect = "sqlite"
+
     def __init__(
         self, conn: aiosqlite.Connection, path: str, lock: ProcessLock | None = None
     ) -> None:
@@ -93,6 +123,10 @@ class Database:
 
         With `lock=False` no process lock is taken (a read-only look alongside a bot)."""
         path = str(path)
+        if is_server(path):
+            from bot.postgres import PostgresDatabase
+
+            return await PostgresDatabase.open(path)  # type: ignore[return-value]
         held = None
         if path != MEMORY:
             _make_directory(path)
@@ -104,6 +138,19 @@ class Database:
                 held.release()
             raise
         return cls(conn, path, held)
+
+    # One process holds a SQLite file (the process lock), so what a crash left claimed is
+    # free at start; a shared database's claims are another live worker's until they expire.
+    shared = False
+    # The clause a claiming sub-select ends with to skip rows another worker is claiming.
+    skip_locked = ""
+    # The clause that makes a SELECT lock its rows to the end of the transaction, where two
+    # transactions may run at once (a SQLite transaction already holds the whole file).
+    for_update = ""
+
+    def group_commit(self) -> GroupCommit:
+        """The batched writer of small writes on this database (bot/groupcommit.py)."""
+        return GroupCommit(self.path)
 
     async def close(self) -> None:
         """Close the connection, then let another process have the file (safe twice)."""
@@ -152,6 +199,14 @@ class Database:
     async def fetchval(self, sql: str, params: Params = ()) -> Any:
         async with self._lock:
             return await Tx(self._conn).fetchval(sql, params)
+
+    async def tables(self) -> list[str]:
+        async with self._lock:
+            return await Tx(self._conn).tables()
+
+    async def columns(self, table: str) -> list[str]:
+        async with self._lock:
+            return await Tx(self._conn).columns(table)
 
     async def migrate(self, feature: str, scripts: Sequence[str]) -> int:
         """Bring one feature's schema up to date; return how many scripts ran."""

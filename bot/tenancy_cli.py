@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import click
 
 from bot import communities as community_schema
 from bot import erasure
+from bot.store import missing
 
 db_option = click.option(
     "--db", "db_path", type=click.Path(dir_okay=False), default=None,
@@ -34,7 +34,7 @@ def database_path(db_path: str | None, config_path: str | None) -> str:
     from bot.cli import load_config
 
     path = db_path or load_config(config_path).bot.database
-    if not Path(path).exists():
+    if missing(path):
         raise click.ClickException(f"{path}: no such database")
     return path
 

@@ -113,7 +113,7 @@ class DigestStore:
             " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (community_id) DO UPDATE SET"
             " weekday = excluded.weekday, at = excluded.at, tz = excluded.tz,"
             " channel = excluded.channel, set_by = excluded.set_by, active = 1,"
-            " rev = rev + 1, updated_at = excluded.updated_at",
+            " rev = digest_schedules.rev + 1, updated_at = excluded.updated_at",
             (community_id, weekly.weekday, f"{weekly.at:%H:%M}", weekly.tz, channel.key, by.key,
              now.timestamp()),
         )  # fmt: skip

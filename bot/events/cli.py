@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from bot.model import ChannelRef
+from bot.store import missing
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ def ics(db_path: str | None, config_path: str | None) -> None:
 
     config = load_config(config_path)
     path = db_path or config.bot.database
-    if not Path(path).exists():
+    if missing(path):
         raise click.ClickException(f"{path}: no such database")
     click.echo(asyncio.run(_ics(path)).decode(), nl=False)
 

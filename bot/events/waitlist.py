@@ -61,6 +61,7 @@ class WaitlistStore:
         and the event is full. A member already waiting who presses "Going" keeps their
         place; any other answer takes them off the list."""
         async with self.db.transaction() as tx:
+            await self._lock(tx, event)
             current = await tx.fetchval(
                 "SELECT status FROM event_rsvps WHERE event_id = ? AND member = ?",
                 (event.id, member.key),
@@ -80,10 +81,16 @@ class WaitlistStore:
             await _set(tx, event.id, member, status, notify, now)
             return Answer(status, freed=current == "going" and status != "going")
 
+    async def _lock(self, tx: Tx, event: Event) -> None:
+        """One answer at a time per event, so the count it decides by stays true (on a
+        database where transactions run side by side)."""
+        await tx.execute(f"SELECT id FROM events WHERE id = ?{self.db.for_update}", (event.id,))
+
     async def fill(self, event: Event, now: datetime) -> int:
         """Move the first ones waiting up into the places free (all of them once the event
         has no limit); return how many moved."""
         async with self.db.transaction() as tx:
+            await self._lock(tx, event)
             rows = await tx.fetchall(
                 "SELECT * FROM event_waitlist WHERE event_id = ? AND moved_up_at IS NULL"
                 " ORDER BY id",

@@ -59,6 +59,9 @@ NOTICE_GATHER = 10 * 60.0  # seconds: one channel gets at most one notice post t
 # (fetching waits beyond it; one body is always let in; see bot/feeds/stages.py).
 QUEUE_BYTES = 4_000_000
 PARSE_TASKS = 2  # bodies parsed, their items queued, at once
+# A shared database: a worker holds the feeds it took for this many fetch timeouts (a
+# fetch, its parse and its items queued take less), then another worker may take them.
+CLAIM_TIMEOUTS = 4
 IN_ROUND: ContextVar[bool] = ContextVar("feeds_in_round", default=False)
 
 
@@ -217,7 +220,9 @@ class Poller:
         fetching never waits for parsing while the queue has room."""
         due = [
             (s, prime)
-            for s, prime in await self.store.due_sources(self.now(), self.default_every())
+            for s, prime in await self.store.due_sources(
+                self.now(), self.default_every(), CLAIM_TIMEOUTS * self.settings.timeout
+            )
             if s.id not in self._in_flight
         ]
         due.sort(key=lambda pair: self.first(pair[0]), reverse=True)  # stable: ties keep order

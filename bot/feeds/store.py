@@ -33,7 +33,7 @@ FETCHED_OK = (
     " last_modified = coalesce(?, last_modified),"
     " content_hash = coalesce(?, content_hash),"
     " title = CASE WHEN ? <> '' THEN ? ELSE title END,"
-    " last_new_at = CASE WHEN ? THEN ? ELSE last_new_at END WHERE id = ?"
+    " last_new_at = CASE WHEN ? = 1 THEN ? ELSE last_new_at END WHERE id = ?"
 )
 
 
@@ -194,7 +194,9 @@ class FeedStore:
         rows = await self.db.fetchall("SELECT * FROM feed_sources ORDER BY id")
         return [Source.of(r) for r in rows]
 
-    async def due_sources(self, now: float, every: float) -> list[tuple[Source, bool]]:
+    async def due_sources(
+        self, now: float, every: float, claim_for: float = 0.0
+    ) -> list[tuple[Source, bool]]:
         """Active sources due by `now` with at least one running subscription, each with
         the shortest interval they ask for (`Source.every`; `every` for those that ask none).
 
@@ -209,12 +211,30 @@ class FeedStore:
             "GROUP BY s.id ORDER BY s.next_check_at",
             (every, now),
         )
+        if self.db.shared:  # `claim_for`: longer than a check takes
+            rows = await self._claim(rows, now + claim_for)
         out = []
         for row in rows:
             data = dict(row)
             all_primed = data.pop("all_primed")
             out.append((Source.of(data), not all_primed))
         return out
+
+    async def _claim(self, rows: list[Any], until: float) -> list[Any]:
+        """On a shared database, the due sources this worker takes: each one's next check
+        moves to `until`, guarded by the time it was read, so of several workers one takes
+        it; the check's outcome then sets the real next time. Should the worker die, the
+        source is due again at `until`."""
+        taken = []
+        async with self.db.transaction() as tx:
+            for row in rows:
+                moved = await tx.execute(
+                    "UPDATE feed_sources SET next_check_at = ? WHERE id = ? AND next_check_at = ?",
+                    (until, row["id"], row["next_check_at"]),
+                )
+                if moved.rowcount == 1:
+                    taken.append(row)
+        return taken
 
     async def move_source(self, source_id: int, new_url: str) -> bool:
         """Follow a permanent redirect; False if another source already has that URL."""
@@ -392,8 +412,8 @@ class FeedStore:
         return bool(
             await self.db.execute(
                 "UPDATE feed_subscriptions SET paused = ?,"
-                " primed = CASE WHEN ? THEN primed ELSE 0 END,"
-                " quiet = CASE WHEN ? THEN quiet ELSE 1 END"
+                " primed = CASE WHEN ? = 1 THEN primed ELSE 0 END,"
+                " quiet = CASE WHEN ? = 1 THEN quiet ELSE 1 END"
                 " WHERE id = ? AND paused <> ?",
                 (int(paused), int(paused), int(paused), sub_id, int(paused)),
             )

@@ -6,10 +6,10 @@ arrival order, so a member's repeated presses toggle exactly as they came.
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
+from typing import Any
 
 from bot import intake
 from bot.groupcommit import GroupCommit
@@ -64,49 +64,49 @@ class BallotBox:
         return await self.writer.run(partial(_one, press=press))
 
 
-def _one(conn: sqlite3.Connection, press: _Press) -> tuple[Outcome, int | None]:
+async def _one(tx: Any, press: _Press) -> tuple[Outcome, int | None]:
     """One press: refused once closed; a multi choice never exceeds its maximum."""
     p, q = press, press.question
     slot = 0 if q.kind == "single" else p.option
-    state = conn.execute(
+    state = await tx.fetchone(
         "SELECT r.closed_at, r.closes_at, a.option FROM vote_runs r"
         " LEFT JOIN vote_answers a ON a.run_id = r.id AND a.qid = ? AND a.voter = ?"
         " AND a.slot = ? WHERE r.id = ?",
         (q.qid, p.voter, slot, p.run.id),
-    ).fetchone()
+    )
     if state is None or state[0] is not None:
         raise Closed("This is closed: answers are no longer taken.")
     if state[1] is not None and state[1] <= p.now:
         raise Closed("This has reached its deadline: answers are no longer taken.")
-    if p.request_id and not intake.consume(conn, p.request_id, p.now):
+    if p.request_id and not await intake.consume(tx, p.request_id, p.now):
         return "counted", None
     before = state[2]
     key = (p.run.id, q.qid, p.voter, slot)
     if before is not None and (q.kind != "single" or before == p.option):
-        conn.execute(
+        await tx.execute(
             "DELETE FROM vote_answers WHERE run_id = ? AND qid = ? AND voter = ? AND slot = ?", key
         )
         return "removed", None
     if before is not None:
-        conn.execute(
+        await tx.execute(
             "UPDATE vote_answers SET option = ?, answered_at = ? WHERE run_id = ? AND qid = ?"
             " AND voter = ? AND slot = ?",
             (p.option, p.at, *key),
         )
         return "changed", before
     if q.kind == "multi":
-        held = conn.execute(
+        held = await tx.fetchval(
             "SELECT count(*) FROM vote_answers WHERE run_id = ? AND qid = ? AND voter = ?",
             key[:3],
-        ).fetchone()[0]
+        )
         if held >= q.max_choices:
             raise TooMany(
                 f"You can choose at most {q.max_choices}.",
                 hint="Press one of your choices again to remove it first.",
             )
-    if p.run.anonymous and conn.execute(FIRST_ANSWER, (p.run.id, p.voter)).rowcount == 1:
-        conn.execute(COUNT_TURNOUT, (p.run.id, turnout_day(p.now)))
-    conn.execute(
+    if p.run.anonymous and (await tx.execute(FIRST_ANSWER, (p.run.id, p.voter))).rowcount == 1:
+        await tx.execute(COUNT_TURNOUT, (p.run.id, turnout_day(p.now)))
+    await tx.execute(
         "INSERT INTO vote_answers (run_id, qid, voter, slot, option, text, voter_name,"
         " answered_at) VALUES (?, ?, ?, ?, ?, NULL, ?, ?)",
         (*key, p.option, p.name, p.at),

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import calendar
 import logging
-import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from bot.model import UserRef
 from bot.polls.store import Question, Run, VoteStore, run_from_row
-from bot.store import Database
+from bot.store import Database, IntegrityError
 from bot.timeutil import local, utc_from_ts
 
 log = logging.getLogger(__name__)
@@ -131,7 +130,7 @@ class SeriesStore:
                 everywhere=template.everywhere, closes_at=closes, opens_at=opens,
                 series=(template.series_id, number),
             )  # fmt: skip
-        except sqlite3.IntegrityError:  # made meanwhile by another call for the same period
+        except IntegrityError:  # made meanwhile by another call for the same period
             found = await self._run_id(template.series_id, number)
             if found is None:
                 raise

@@ -412,7 +412,7 @@ class VoteStore:
 FIRST_ANSWER = "INSERT INTO vote_turnout_voters VALUES (?, ?) ON CONFLICT DO NOTHING"
 COUNT_TURNOUT = (
     "INSERT INTO vote_turnout VALUES (?, ?, 1) ON CONFLICT (run_id, day)"
-    " DO UPDATE SET respondents = respondents + 1"
+    " DO UPDATE SET respondents = vote_turnout.respondents + 1"
 )
 
 

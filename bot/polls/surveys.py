@@ -12,7 +12,6 @@ and exports never carry identities.
 from __future__ import annotations
 
 import logging
-import sqlite3
 from datetime import datetime
 from pathlib import Path
 
@@ -38,6 +37,7 @@ from bot.model import (
 from bot.polls import chart, definitions, render, results
 from bot.polls.runs import RunFeature
 from bot.polls.store import MIGRATIONS, Closed, Question, Run, VoteStore
+from bot.store import IntegrityError
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +129,7 @@ class Surveys(RunFeature):
                 channel=ctx.channel, creator=ctx.user, questions=spec.questions(), now=ctx.now,
                 anonymous=True, everywhere=True, closes_at=closes,
             )  # fmt: skip
-        except sqlite3.IntegrityError:
+        except IntegrityError:
             raise UsageError(
                 f"The `{name}` survey is already running here.",
                 hint=f"Close it first with /survey close {name}.",

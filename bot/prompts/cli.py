@@ -11,12 +11,11 @@ import csv
 import io
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import click
 
-from bot.store import Database
+from bot.store import Database, missing
 
 COLUMNS = (
     "day", "channel", "member", "member_name", "competency", "prompt_id", "prompt", "answer",
@@ -67,7 +66,7 @@ def export(db_path: str | None, config_path: str | None) -> None:
         from bot.cli import load_config
 
         db_path = load_config(config_path).bot.database
-    if not Path(db_path).is_file():
+    if missing(db_path):
         raise click.ClickException(f"{db_path}: no such database file")
     click.echo(asyncio.run(_export(db_path)), nl=False)
 

@@ -148,8 +148,8 @@ class PromptStore:
             "INSERT INTO justdoit_schedules (channel, community_id, at, tz, days, updated_at,"
             " scheduled_by) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(channel) DO UPDATE SET"
             " at = excluded.at, tz = excluded.tz, days = excluded.days, paused = 0,"
-            " rev = rev + 1, updated_at = excluded.updated_at,"
-            " scheduled_by = coalesce(excluded.scheduled_by, scheduled_by)",
+            " rev = justdoit_schedules.rev + 1, updated_at = excluded.updated_at,"
+            " scheduled_by = coalesce(excluded.scheduled_by, justdoit_schedules.scheduled_by)",
             (channel.key, community_id, at, tz, ",".join(map(str, sorted(days))), now.timestamp(),
              by.key if by else None),
         )  # fmt: skip

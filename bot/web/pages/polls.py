@@ -197,7 +197,7 @@ async def written(store: VoteStore, run_id: int) -> dict[str, list[str]]:
     rows = await store.db.fetchall(
         "SELECT qid, text FROM (SELECT qid, text, rowid AS n, row_number() OVER"
         " (PARTITION BY qid ORDER BY rowid) AS rank FROM vote_answers"
-        " WHERE run_id = ? AND text IS NOT NULL) WHERE rank <= ? ORDER BY n",
+        " WHERE run_id = ? AND text IS NOT NULL) AS ranked WHERE rank <= ? ORDER BY n",
         (run_id, TEXTS_SHOWN),
     )
     found: dict[str, list[str]] = {}
