@@ -16,6 +16,8 @@ from bot.cli import sections
 from bot.clock import FakeClock
 from bot.features import all_features
 
+pytest_plugins = ["tests.databases"]  # the `places` fixture: each backend's databases
+
 START = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
 
@@ -33,8 +35,9 @@ AppFactory = Callable[..., Awaitable[App]]
 
 
 @pytest.fixture
-async def make_app(tmp_path, clock) -> AsyncIterator[AppFactory]:
-    """Start Apps on a SQLite file in tmp_path; nothing runs in the background.
+async def make_app(places, clock) -> AsyncIterator[AppFactory]:
+    """Start Apps on a database of each backend (tests/databases.py); nothing runs in the
+    background.
 
     Calling it again with the same `db` name is a restart on the same database.
     """
@@ -49,7 +52,7 @@ async def make_app(tmp_path, clock) -> AsyncIterator[AppFactory]:
             make_config(config),
             features if features is not None else all_features(),
             clock=clock,
-            db_path=str(tmp_path / db),
+            db_path=await places.url(db),
             background=False,
         )
         return await stack.enter_async_context(app_cm)

@@ -17,6 +17,7 @@ from bot.digest import Digest, job_key, post_key
 from bot.digest.timing import Weekly
 from bot.model import ChannelRef
 from tests.conftest import ConsoleRun
+from tests.databases import allow_inserts, refuse_inserts
 from tests.fakes import feed_server as fake_feeds
 from tests.fakes.feed_server import FeedServer, entries, rss
 
@@ -165,15 +166,12 @@ async def test_a_crash_while_queuing_posts_each_channel_once(make_app, clock, fe
     out: list[str] = []
     run = ConsoleRun(Console(app, write=out.append), out)
     await seed_week(run, clock, feed_server)
-    await app.db.execute(
-        "CREATE TRIGGER die BEFORE INSERT ON outbox WHEN NEW.key LIKE 'digest:%:slack:%'"
-        " BEGIN SELECT RAISE(ABORT, 'the process died here'); END"
-    )
+    await refuse_inserts(app.db, "die", "outbox", "the process died here", "digest:%:slack:%")
     clock.set(MONDAY)
     await app.scheduler.run_due()
     first = await app.db.fetchall("SELECT key, payload FROM outbox WHERE key LIKE 'digest:%'")
     assert [r["key"] for r in first] == [post_key(1, WEEK, GENERAL)]
-    await app.db.execute("DROP TRIGGER die")
+    await allow_inserts(app.db, "die", "outbox")
     # The job is still to do, as after a crash before its outcome was written.
     await app.db.execute("UPDATE jobs SET state = 'running' WHERE key = ?", (job_key(1, WEEK),))
     restarted = await make_app(config=config, db="crash.db")

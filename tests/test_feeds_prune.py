@@ -79,6 +79,7 @@ async def test_pruning_is_bounded_per_fetch(
     assert await remembered(run) == 8 - 4
 
 
+@pytest.mark.sqlite_only("a SQLite file written by an older bot")
 async def test_a_database_from_before_pruning_is_upgraded_and_keeps_its_items(make_app, tmp_path):
     from bot.feeds import Feeds
     from bot.help import Help

@@ -24,8 +24,8 @@ async def test_one_failing_write_changes_nothing_and_the_rest_of_its_batch_commi
     writer = GroupCommit(path)
 
     def insert(key: str):
-        def write(conn: sqlite3.Connection) -> str:
-            conn.execute("INSERT INTO t VALUES (?)", (key,))
+        async def write(tx) -> str:
+            await tx.execute("INSERT INTO t VALUES (?)", (key,))
             if key == "bad":
                 raise ValueError("refused after writing")
             return key

@@ -33,7 +33,7 @@ class Run:
 
     async def zone_row(self, user: str):
         return await self.app.db.fetchone(
-            "SELECT zone, source FROM member_zones WHERE user = ?", (user,)
+            'SELECT zone, source FROM member_zones WHERE "user" = ?', (user,)
         )
 
 
@@ -99,7 +99,7 @@ async def test_help_lists_the_command_and_its_options(make_app) -> None:
 async def test_a_zone_set_elsewhere_is_the_members_own_per_platform(make_app) -> None:
     run = Run(await make_app())
     await run.say("@ann /my timezone Asia/Tokyo")
-    row = await run.app.db.fetchone("SELECT platform, workspace, user FROM member_zones")
+    row = await run.app.db.fetchone('SELECT platform, workspace, "user" FROM member_zones')
     assert tuple(row) == ("console", "demo", "ann")
 
 

@@ -36,7 +36,7 @@ def shown(data: object) -> str:
 
 
 async def zone_row(app, user: str) -> dict | None:
-    row = await app.db.fetchone("SELECT zone, source FROM member_zones WHERE user = ?", (user,))
+    row = await app.db.fetchone('SELECT zone, source FROM member_zones WHERE "user" = ?', (user,))
     return dict(row) if row else None
 
 

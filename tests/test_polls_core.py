@@ -6,12 +6,12 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-import sqlite3
 from datetime import timedelta
 
 import pytest
 
 from bot.polls import Polls, Surveys
+from bot.store import IntegrityError
 from tests.test_polls_support import (
     COMMUNITY,
     DISCORD,
@@ -290,7 +290,7 @@ async def test_the_unique_key_refuses_a_second_single_choice_row(polls):
     app, _, _ = await polls()
     await say(app, MOD, CREATE, mod=True)
     await click(app, member("alice"), "poll.vote", "1:0")
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(IntegrityError):
         await app.db.execute(
             "INSERT INTO vote_answers (run_id, qid, voter, slot, option) VALUES (1, 'q', ?, 0, 1)",
             (member("alice").key,),
@@ -305,6 +305,6 @@ async def test_the_ballot_box_refuses_a_vote_for_a_question_the_run_does_not_hav
     feature = app.features["poll"]
     run = await feature.store.get(1)
     stray = Question("nope", "Not in this poll", "single", ["A", "B"])
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(IntegrityError):
         await feature.ballots.press(run, stray, member("alice"), 0, clock.now())
     assert await app.db.fetchval("SELECT count(*) FROM vote_answers") == 0

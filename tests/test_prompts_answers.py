@@ -286,7 +286,7 @@ async def test_export_command_and_cli(make_app, clock, tmp_path) -> None:
     assert rows[1]["answer"] == "Said thanks, in person"
     assert rows[1]["day"] == "2026-11-24" and rows[1]["answered_at"].startswith("2026-11-24T08:30")
     cli = CliRunner()
-    args = ["prompts", "export", "--db", str(tmp_path / "bot.db")]
+    args = ["prompts", "export", "--db", app.db.path]  # its file, or its server
     result = await asyncio.to_thread(cli.invoke, main, args)
     assert result.exit_code == 0, result.output
     assert result.output.splitlines()[0].startswith("day,channel,member,member_name")

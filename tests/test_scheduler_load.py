@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.app import App, Feature
@@ -144,6 +145,7 @@ async def fire_due_timers(app: App, now: datetime) -> None:
     await asyncio.gather(*(j.func(*j.args, **j.kwargs) for j in due))
 
 
+@pytest.mark.sqlite_only("SQLite's own step counter")
 async def test_sqlite_work_to_fire_due_jobs_is_linear_not_quadratic(make_app, clock):
     """SQLite's own count of the steps it took while the timers fired what came due:
     doubling the due jobs about doubles it (a timer per job that reads every due row, as
@@ -286,6 +288,7 @@ async def test_jobs_of_a_kind_without_handler_stay_pending(make_app, clock, capl
     assert "1 pending job(s) of kind removed.feature have no handler" in caplog.text
 
 
+@pytest.mark.sqlite_only("a SQLite file written by an older bot")
 async def test_a_database_from_before_leases_is_migrated_and_caught_up(tmp_path, make_app, clock):
     db = await Database.open(tmp_path / "old.db")
     await db.migrate("scheduler", MIGRATIONS[:1])

@@ -20,6 +20,7 @@ from slack_bolt.request.internals import parse_body
 from adapters.slack.http import read_body
 from adapters.slack.intake import Arrivals, request_id
 from tests import test_slack_surface
+from tests.databases import refuse_inserts
 from tests.fakes.fake_slack import block_actions_payload, interaction_body, slash_command_payload
 from tests.fakes.fake_slack import fake_slack as fake_slack_fixture  # noqa: F401
 from tests.test_slack_surface import Http
@@ -67,9 +68,7 @@ async def test_a_click_is_routed_by_bolt_after_its_ack_and_answered_once(http: H
 async def test_a_request_the_journal_cannot_take_is_a_500_and_nothing_runs(
     http: Http, caplog: pytest.LogCaptureFixture
 ) -> None:
-    await http.app.db.execute(
-        "CREATE TRIGGER refuse BEFORE INSERT ON intake BEGIN SELECT RAISE(ABORT, 'full'); END"
-    )
+    await refuse_inserts(http.app.db, "refuse", "intake", "full")
     payload = block_actions_payload("toy.pick#0", "b", response_url=http.fake.response_url())
 
     status, _, _ = await http.post(interaction_body(payload))

@@ -20,6 +20,7 @@ from adapters.console.render import render
 from bot.app import App
 from bot.model import Action, ChannelRef, UserRef
 from bot.store import Database
+from tests.databases import foreign_keys
 
 PLATFORM = "console"
 A_WORKSPACE, B_WORKSPACE = "chapter_1", "chapter-1"
@@ -168,21 +169,10 @@ class Link:
 
 
 async def schema(db: Database) -> dict[str, list[Link]]:
-    """Every table of the bot and its foreign keys. The one place that reads SQLite's own
-    catalogue (PostgreSQL would read information_schema here instead)."""
-    names = await db.fetchall(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-        " ORDER BY name"
-    )
+    """Every table of the bot and its foreign keys, from the backend's own catalogue."""
     tables: dict[str, list[Link]] = {}
-    for (name,) in names:
-        keys: dict[int, list[Any]] = {}
-        for fk in await db.fetchall(f"PRAGMA foreign_key_list({name})"):
-            keys.setdefault(fk["id"], []).append(fk)
-        tables[name] = [
-            Link(tuple(k["from"] for k in fk), fk[0]["table"], tuple(k["to"] for k in fk))
-            for fk in keys.values()
-        ]
+    for name in await db.tables():
+        tables[name] = [Link(*fk) for fk in await foreign_keys(db, name)]
     return tables
 
 
