@@ -86,6 +86,7 @@ class CountingDb:
         self._db = db
         self.statements: Counter[str] = Counter()
         self.rows = 0
+        self.shared, self.skip_locked = db.shared, db.skip_locked  # the backend's dialect
 
     def _count(self, sql: str) -> None:
         self.statements["claim" if "SET state = 'running'" in sql else sql.split()[0]] += 1
