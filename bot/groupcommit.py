@@ -31,7 +31,9 @@ Write = Callable[[Any], Coroutine[Any, Any, Any]]
 
 
 @dataclass
-class _Raised:
+class Raised:
+    """The outcome of a write that raised: its own changes were undone."""
+
     error: BaseException
 
 
@@ -66,21 +68,22 @@ class GroupCommit:
             await asyncio.get_running_loop().run_in_executor(self._pool, conn.close)
         self._pool.shutdown(wait=False)  # idempotent; the one worker is idle by now
 
+    async def commit(self, writes: list[Write]) -> list[Any]:
+        """Apply one batch in one transaction: each write's result, or `Raised`."""
+        return await asyncio.get_running_loop().run_in_executor(self._pool, self._apply, writes)
+
     async def _drain(self) -> None:
-        loop = asyncio.get_running_loop()
         while self._queue:
             batch, self._queue = self._queue, []
             try:
-                outcomes = await loop.run_in_executor(
-                    self._pool, self._apply, [w for w, _ in batch]
-                )
+                outcomes = await self.commit([w for w, _ in batch])
             except Exception as exc:  # the commit failed: the whole batch rolled back
                 log.exception("group commit: a batch of %d writes failed", len(batch))
-                outcomes = [_Raised(exc)] * len(batch)
+                outcomes = [Raised(exc)] * len(batch)
             for (_, done), outcome in zip(batch, outcomes, strict=True):
                 if done.done():
                     continue
-                if isinstance(outcome, _Raised):
+                if isinstance(outcome, Raised):
                     done.set_exception(outcome.error)
                 else:
                     done.set_result(outcome)
@@ -117,7 +120,7 @@ class GroupCommit:
                 except Exception as exc:
                     conn.execute("ROLLBACK TO one")
                     conn.execute("RELEASE one")
-                    outcomes.append(_Raised(exc))
+                    outcomes.append(Raised(exc))
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")

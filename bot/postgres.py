@@ -9,17 +9,17 @@ REAL is double precision, BLOB is bytea, and `WITHOUT ROWID` means nothing).
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
 import re
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 import asyncpg
 
 from bot.errors import StartupError
+from bot.groupcommit import GroupCommit, Raised
 from bot.store import IntegrityError
 
 log = logging.getLogger(__name__)
@@ -335,51 +335,21 @@ class PostgresDatabase:
         )
 
 
-class PgGroupCommit:
-    """bot/groupcommit.py's batches on PostgreSQL: queued writes applied in one
-    transaction, each in a savepoint of its own, in arrival order."""
+class PgGroupCommit(GroupCommit):
+    """bot/groupcommit.py's batches on PostgreSQL: one transaction a batch, a savepoint a
+    write, on the event loop (asyncpg needs no thread)."""
 
     def __init__(self, db: PostgresDatabase) -> None:
+        super().__init__(db.path)
         self.db = db
-        self._queue: list[
-            tuple[Callable[[Any], Coroutine[Any, Any, Any]], asyncio.Future[Any]]
-        ] = []
-        self._task: asyncio.Task[None] | None = None
 
-    async def run(self, write: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
-        done: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._queue.append((write, done))
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._drain(), name="group-commit")
-        return await done
-
-    @property
-    def busy(self) -> bool:
-        return bool(self._queue) or (self._task is not None and not self._task.done())
-
-    async def close(self) -> None:
-        while self._task is not None and not self._task.done():
-            await asyncio.shield(self._task)
-
-    async def _drain(self) -> None:
-        while self._queue:
-            batch, self._queue = self._queue, []
-            outcomes: list[tuple[bool, Any]] = []
-            try:
-                async with self.db.transaction() as tx:
-                    for write, _ in batch:
-                        try:
-                            async with tx._conn.transaction():  # a savepoint
-                                outcomes.append((True, await write(tx)))
-                        except Exception as exc:
-                            outcomes.append((False, exc))
-            except Exception as exc:  # the commit failed: the whole batch rolled back
-                log.exception("group commit: a batch of %d writes failed", len(batch))
-                outcomes = [(False, exc)] * len(batch)
-            for (_, done), (ok, value) in zip(batch, outcomes, strict=True):
-                if done.done():
-                    continue
-                if ok:
-                    done.set_result(value)
-                else:
-                    done.set_exception(value)
+    async def commit(self, writes: list[Any]) -> list[Any]:
+        outcomes: list[Any] = []
+        async with self.db.transaction() as tx:
+            for write in writes:
+                try:
+                    async with tx._conn.transaction():  # a savepoint
+                        outcomes.append(await write(tx))
+                except Exception as exc:
+                    outcomes.append(Raised(exc))
+        return outcomes
