@@ -16,16 +16,8 @@ import click
 
 from bot import communities as community_schema
 from bot import erasure
+from bot.cli_options import config_option, db_option
 from bot.store import missing
-
-db_option = click.option(
-    "--db", "db_path", type=click.Path(dir_okay=False), default=None,
-    help="SQLite file (default: the configuration's bot.database).",
-)  # fmt: skip
-config_option = click.option(
-    "--config", "config_path", envvar="ITSM_BOT_CONFIG", type=click.Path(dir_okay=False),
-    default=None, help="TOML configuration file (also ITSM_BOT_CONFIG).",
-)  # fmt: skip
 
 COLUMNS = ("id", "name", "state", "workspaces", "feeds", "polls", "events", "answers", "waiting")
 

@@ -13,19 +13,11 @@ from pathlib import Path
 
 import click
 
+from bot.cli_options import config_option, db_option
 from bot.model import ChannelRef
 from bot.store import missing
 
 log = logging.getLogger(__name__)
-
-db_option = click.option(
-    "--db", "db_path", type=click.Path(dir_okay=False), default=None,
-    help="SQLite file (default: the configuration's bot.database).",
-)  # fmt: skip
-config_option = click.option(
-    "--config", "config_path", envvar="ITSM_BOT_CONFIG", type=click.Path(dir_okay=False),
-    default=None, help="TOML configuration file (also ITSM_BOT_CONFIG).",
-)  # fmt: skip
 
 
 @click.group()

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from bot.cli_options import config_option, db_option
 from bot.feeds.schema import MIGRATIONS
 from bot.feeds.store import FeedStore
 from bot.model import ChannelRef
@@ -46,8 +47,8 @@ def feeds_cli() -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--channel", help="Subscribe this channel (platform:workspace:channel).")
 @click.option("--backlog", type=click.IntRange(0, 50), default=3, show_default=True)
-@click.option("--db", "db_path", type=click.Path(dir_okay=False), help="SQLite file.")
-@click.option("--config", "config_path", envvar="ITSM_BOT_CONFIG", type=click.Path(dir_okay=False))
+@db_option
+@config_option
 def import_opml(
     file: str, channel: str | None, backlog: int, db_path: str | None, config_path: str | None
 ) -> None:
@@ -131,8 +132,8 @@ async def _import(
 
 
 @feeds_cli.command("export")
-@click.option("--db", "db_path", type=click.Path(dir_okay=False), help="SQLite file.")
-@click.option("--config", "config_path", envvar="ITSM_BOT_CONFIG", type=click.Path(dir_okay=False))
+@db_option
+@config_option
 def export_opml(db_path: str | None, config_path: str | None) -> None:
     """Write every feed the bot knows as OPML to standard output."""
     sys.stdout.buffer.write(asyncio.run(_export(_db_path(config_path, db_path))))

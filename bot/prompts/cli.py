@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 
+from bot.cli_options import config_option, db_option
 from bot.store import Database, missing
 
 COLUMNS = (
@@ -52,14 +53,8 @@ def group() -> None:
 
 
 @group.command("export")
-@click.option(
-    "--db", "db_path", type=click.Path(dir_okay=False), default=None,
-    help="The bot's SQLite file (default: the one in the configuration).",
-)  # fmt: skip
-@click.option(
-    "--config", "config_path", envvar="ITSM_BOT_CONFIG", type=click.Path(dir_okay=False),
-    default=None, help="TOML configuration file (also ITSM_BOT_CONFIG).",
-)  # fmt: skip
+@db_option
+@config_option
 def export(db_path: str | None, config_path: str | None) -> None:
     """Print every answer to the daily prompt as CSV."""
     if db_path is None:
