@@ -145,6 +145,9 @@ class ThreadTx:
         row = self._conn.execute(sql, params).fetchone()
         return None if row is None else row[0]
 
+    async def serialise(self, key: str) -> None:
+        """A no-op: the batch's transaction already holds the whole SQLite file."""
+
 
 def _finish(coro: Coroutine[Any, Any, T]) -> T:
     """Run a write that never suspends to its end, here and now."""

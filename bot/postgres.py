@@ -225,6 +225,12 @@ class PgTx:
         text, args = _args(sql, params)
         return await self._run(self._conn.fetchval, text, args)
 
+    async def serialise(self, key: str) -> None:
+        """Hold `key` to the end of the transaction: another worker's transaction asking
+        for the same key waits for this one to commit (a transaction-scoped advisory lock,
+        for checks no constraint can make, like a member's number of choices)."""
+        await self._conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", key)
+
     async def tables(self) -> list[str]:
         rows = await self.fetchall(
             "SELECT table_name FROM information_schema.tables WHERE table_schema ="

@@ -91,6 +91,10 @@ class Tx:
         row = await self.fetchone(sql, params)
         return None if row is None else row[0]
 
+    async def serialise(self, key: str) -> None:
+        """Hold `key` to the end of the transaction against other workers' transactions
+        (a no-op here: a SQLite transaction already holds the whole file)."""
+
     # The catalogue, the same on every backend (bot/postgres.py reads its own).
     async def tables(self) -> list[str]:
         """The bot's tables, by name."""

@@ -155,13 +155,15 @@ class Places:
 
 def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
     """A test marked `sqlite_only` is about SQLite itself: its PostgreSQL run is left out
-    (deselected, not skipped: there is nothing there for it to test)."""
+    (deselected, not skipped: there is nothing there for it to test). One marked
+    `shared_only` is about workers sharing a database: its SQLite run is left out."""
     kept, left = [], []
     for item in items:
-        on_postgres = (
-            getattr(item, "callspec", None) and item.callspec.params.get("places") == "postgresql"
+        backend = getattr(item, "callspec", None) and item.callspec.params.get("places")
+        unfit = (backend == "postgresql" and item.get_closest_marker("sqlite_only")) or (
+            backend == "sqlite" and item.get_closest_marker("shared_only")
         )
-        (left if on_postgres and item.get_closest_marker("sqlite_only") else kept).append(item)
+        (left if unfit else kept).append(item)
     if left:
         config.hook.pytest_deselected(items=left)
         items[:] = kept

@@ -286,6 +286,23 @@ async def test_concurrent_multi_choice_never_exceeds_the_maximum(polls):
     assert await app.db.fetchval("SELECT count(*) FROM vote_answers") == 2
 
 
+@pytest.mark.shared_only
+async def test_two_workers_pressing_at_once_never_exceed_the_maximum(polls):
+    first, _, _ = await polls()
+    second, _, _ = await polls()  # a second worker on the same database
+    await say(first, MOD, '/poll create "Days?" Mon Tue Wed Thu Fri multi max=2', mod=True)
+    voters = [member(f"m{n}") for n in range(8)]
+    await asyncio.gather(
+        *(
+            click((first, second)[i % 2], voter, "poll.vote", f"1:{i}")
+            for voter in voters
+            for i in range(5)
+        )
+    )
+    held = await first.db.fetchall("SELECT voter, count(*) FROM vote_answers GROUP BY voter")
+    assert len(held) == len(voters) and {n for _, n in held} == {2}, held
+
+
 async def test_the_unique_key_refuses_a_second_single_choice_row(polls):
     app, _, _ = await polls()
     await say(app, MOD, CREATE, mod=True)

@@ -95,6 +95,9 @@ async def _one(tx: Any, press: _Press) -> tuple[Outcome, int | None]:
         )
         return "changed", before
     if q.kind == "multi":
+        # Two presses by one member on two workers would each count the other's choice
+        # as not yet made: counting and adding are one step per member and question.
+        await tx.serialise(f"choices:{p.run.id}:{q.qid}:{p.voter}")
         held = await tx.fetchval(
             "SELECT count(*) FROM vote_answers WHERE run_id = ? AND qid = ? AND voter = ?",
             key[:3],

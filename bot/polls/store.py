@@ -316,6 +316,7 @@ class VoteStore:
             raise TooMany(f"You can choose at most {question.max_choices}.")
         voter = run.voter(user)
         async with self.db.transaction() as tx:
+            await tx.serialise(f"choices:{run.id}:{question.qid}:{voter}")  # see ballots.py
             await _check_open(tx, run.id, now)
             await _count_turnout(tx, run, voter, now)
             await tx.execute(
@@ -331,6 +332,7 @@ class VoteStore:
     ) -> None:
         voter = run.voter(user)
         async with self.db.transaction() as tx:
+            await tx.serialise(f"choices:{run.id}:{question.qid}:{voter}")  # see ballots.py
             await _check_open(tx, run.id, now)
             await _count_turnout(tx, run, voter, now)
             await tx.execute(
