@@ -60,13 +60,12 @@ class Sessions:
 
     def __init__(self) -> None:
         self.current: list[Session] = []
-        self.opened = 0  # IDENTIFYs answered with READY, in all
+        self.opened = 0  # sessions sent READY and their GUILD_CREATEs, in all
 
     def open(self, ws: web.WebSocketResponse, shard: Any, session_id: str) -> Session:
         wanted = tuple(shard) if shard else UNSHARDED
         session = Session(ws, (int(wanted[0]), int(wanted[1])), session_id)
         self.current = [s for s in self.current if s.shard != session.shard] + [session]
-        self.opened += 1
         return session
 
     def by_id(self, session_id: str | None) -> Session | None:

@@ -88,12 +88,14 @@ class GuildsFake(FakeDiscord):
         return guild_id, channel_id
 
     def add_channel(self, guild_id: int, name: str) -> int:
-        """One more text channel in an added server (before a session gets the server)."""
+        """One more text channel in the fake's own server or an added one (before a session
+        gets the server: its GUILD_CREATE lists it)."""
         channel_id = self.snowflake()
-        channel = self._text_channel(channel_id, name, len(self.extra_guilds[guild_id]["channels"]))
+        channel = self._text_channel(channel_id, name, len(self.channels))
         channel["guild_id"] = str(guild_id)
         self.channels[channel_id] = channel
-        self.extra_guilds[guild_id]["channels"].append(channel)
+        if guild_id in self.extra_guilds:
+            self.extra_guilds[guild_id]["channels"].append(channel)
         return channel_id
 
     def snowflake_on_shard(self, shard: int, count: int) -> int:
