@@ -8,6 +8,9 @@ BOT_ADD entry (action type 28) that `GET /guilds/{id}/audit-logs` returns. A ser
 `remove_guild()` sends GUILD_DELETE without `unavailable` (the bot was removed), and
 `readd_guild()` a new GUILD_CREATE for it. A new session (a restart) gets every added server
 back with `unavailable: false`, as Discord sends the servers a bot is already in.
+For shard tests, `new_guild()` makes a server before the bot connects (with an id from
+`snowflake_on_shard()` to put it on a chosen shard), `add_channel()` gives a server more
+channels, and `in_guild()` moves an interaction payload into another server's channel.
 The fake's own guild stays as it was, so every other test sees the fake unchanged.
 """
 
