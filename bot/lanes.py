@@ -26,10 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import random
-import secrets
-import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -39,7 +36,7 @@ from bot.clock import Clock
 from bot.errors import DeliveryError, Failure
 from bot.model import ChannelRef, Post, UserRef
 from bot.postcodec import load_post
-from bot.store import Database
+from bot.store import Database, lapsed_claims
 
 log = logging.getLogger("bot.outbox")
 
@@ -167,16 +164,12 @@ class Step:
     wait: float | None = None
 
 
-def worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
-
-
 class LaneRunner:
     def __init__(self, db: Database, clock: Clock, settings: Any) -> None:
         self.db = db
         self.clock = clock
         self.settings = settings
-        self.worker = worker_id()
+        self.worker = db.worker
         self.transports: dict[str, Transport] = {}
         self.paused: dict[str, str] = {}  # platform -> why its lanes wait
         # (platform, workspace) pairs the bot is no longer in: their lanes wait, rows kept.
@@ -262,13 +255,13 @@ class LaneRunner:
 
     async def recover(self) -> int:
         """Rows a crash left claimed go back to their lanes: all of them on a database this
-        process alone uses, those whose lease has run out on a shared one."""
-        expired = " AND claimed_until < ?" if self.db.shared else ""
+        process alone uses; on a shared one, those of workers that died or whose lease ran
+        out."""
+        where, params = await lapsed_claims(self.db, "outbox", "sending", self._now())
         recovered = await self.db.execute(
             "UPDATE outbox SET state = 'pending', claimed_by = NULL, claimed_until = NULL,"
-            " in_doubt = CASE WHEN kind = 'post' THEN 1 ELSE in_doubt END"
-            " WHERE state = 'sending'" + expired,
-            (self._now(),) if expired else (),
+            " in_doubt = CASE WHEN kind = 'post' THEN 1 ELSE in_doubt END WHERE " + where,
+            params,
         )
         if recovered:
             log.warning("outbox: %d post(s) were in flight at a crash; looking them up", recovered)

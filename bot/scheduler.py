@@ -32,9 +32,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
-import secrets
-import socket
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -44,7 +41,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
 
 from bot.clock import Clock
-from bot.store import Database
+from bot.store import Database, lapsed_claims
 from bot.timeutil import utc_from_ts
 
 log = logging.getLogger(__name__)
@@ -157,7 +154,7 @@ class Scheduler:
         self.batch_size = batch_size
         self.lease = lease
         self.concurrency = concurrency
-        self.worker = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self.worker = db.worker
         self._kinds: dict[str, _Kind] = {}
         self._waking = False
         self._stopped = False
@@ -232,10 +229,7 @@ class Scheduler:
         """Release what a previous process left claimed, start the clock, and catch up on
         what came due meanwhile (which also arms the timer for what is next)."""
         self._stopped = False
-        if self.db.shared:  # other workers' claims are theirs until their lease runs out
-            await self._rescue()
-        else:
-            await self.db.execute(_RELEASE + "WHERE state = 'running'")
+        await self._rescue()
         await self._warn_unknown_kinds()
         if not self.timers.running:
             self.timers.start(paused=paused)
@@ -280,13 +274,13 @@ class Scheduler:
         return [_Claim(r["id"], r["due_at"], _job(r)) for r in rows]
 
     async def _rescue(self) -> None:
-        """Take back claims whose lease ran out: their worker died mid-batch."""
-        rescued = await self.db.execute(
-            _RELEASE + "WHERE state = 'running' AND claimed_until < ?",
-            (self.clock.now().timestamp(),),
+        """Take back the claims of workers that died mid-batch (or whose lease ran out)."""
+        where, params = await lapsed_claims(
+            self.db, "jobs", "running", self.clock.now().timestamp()
         )
+        rescued = await self.db.execute(_RELEASE + "WHERE " + where, params)
         if rescued:
-            log.warning("scheduler: %d job(s) whose claim expired are due again", rescued)
+            log.warning("scheduler: %d job(s) claimed by a worker now gone are due again", rescued)
 
     async def _run_batch(self, batch: Sequence[_Claim], now: datetime) -> list[_Outcome]:
         """Run a batch, one group of jobs due at the same instant after another, and record

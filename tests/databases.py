@@ -190,6 +190,28 @@ def _drop_schemas_at_the_end() -> Iterator[None]:
 # --- Reading and bending a database the same way on both backends -------------------------
 
 
+async def unhandled(db: Any, platform: str) -> list[tuple[str, dict[str, Any]]]:
+    """The requests journaled and not yet handled, oldest first: what is on disk, read
+    without taking them as `Intake.held` does (on a shared database that is a claim)."""
+    import json
+
+    rows = await db.fetchall(
+        "SELECT request_id, body FROM intake WHERE platform = ? AND done_at IS NULL"
+        " ORDER BY received_at, rowid",
+        (platform,),
+    )
+    return [(r[0], json.loads(r[1])) for r in rows]
+
+
+async def died(db: Any) -> None:
+    """Make the worker on `db` count as dead to the others, as when its process is killed:
+    the server drops the connection holding its liveness lock. (A SQLite file's other
+    workers count as dead anyway: one process holds the file.)"""
+    alive = getattr(db, "alive", None)
+    if alive is not None and not alive.is_closed():
+        await alive.close()
+
+
 async def foreign_keys(db: Any, table: str) -> list[tuple[tuple[str, ...], str, tuple[str, ...]]]:
     """A table's foreign keys: (its columns, the parent table, the parent's columns)."""
     if db.dialect == "sqlite":

@@ -87,6 +87,7 @@ class CountingDb:
         self.statements: Counter[str] = Counter()
         self.rows = 0
         self.shared, self.skip_locked = db.shared, db.skip_locked  # the backend's dialect
+        self.worker, self.dead = db.worker, db.dead  # liveness: not a statement of its own
 
     def _count(self, sql: str) -> None:
         self.statements["claim" if "SET state = 'running'" in sql else sql.split()[0]] += 1
