@@ -20,18 +20,13 @@ import asyncpg
 
 from bot.errors import StartupError
 from bot.groupcommit import GroupCommit, Raised
-from bot.store import IntegrityError
+from bot.store import IntegrityError, redacted
 
 log = logging.getLogger(__name__)
 
 Params = Sequence[Any] | dict[str, Any]
 T = TypeVar("T")
 POOL_SIZE = 8  # connections per worker: the outbox's lanes, the scheduler, the feeds, requests
-
-
-def _shown(url: str) -> str:
-    """The URL without its password, for messages."""
-    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
 
 
 _TOKENS = re.compile(r"'(?:[^']|'')*'|\"[^\"]*\"|\?|:[A-Za-z_]\w*|[^'\"?:]+|.", re.S)
@@ -259,8 +254,8 @@ class PostgresDatabase:
         try:
             pool = await asyncpg.create_pool(url, min_size=1, max_size=POOL_SIZE, timeout=10)
         except (OSError, TimeoutError, asyncpg.PostgresError, ValueError) as exc:
-            raise StartupError(f"cannot use the database {_shown(url)}: {exc}") from None
-        return cls(pool, _shown(url))
+            raise StartupError(f"cannot use the database {redacted(url)}: {exc}") from None
+        return cls(pool, redacted(url))
 
     async def close(self) -> None:
         await self._pool.close()
