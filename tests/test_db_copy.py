@@ -23,9 +23,10 @@ import asyncpg
 import pytest
 from click.testing import CliRunner
 
+from adapters.slack import installations
 from bot.app import App
 from bot.cli import main
-from bot.db_copy import copy
+from bot.db_copy import CopyRefused, copy
 from bot.features import all_features
 from bot.model import Post
 from bot.store import Database
@@ -324,6 +325,48 @@ async def test_values_of_every_kind_rowids_and_counters_survive_the_copy(
         assert await db.fetchval("SELECT rowid FROM lines WHERE line = 'line 6'") > 4
     finally:
         await db.close()
+
+
+async def test_an_adapters_tables_come_along_where_the_source_has_them(
+    target: str, tmp_path: Path, clock: Any
+) -> None:
+    source = tmp_path / "bot.db"
+    await small(source, clock)
+    db = await Database.open(source)
+    try:
+        await db.migrate(installations.FEATURE, installations.MIGRATIONS)
+        await db.execute(
+            "INSERT INTO slack_installations (team_id, bot_id, bot_user_id, bot_token,"
+            " installed_at) VALUES ('T9', 'B9', 'U9', 'sealed-token', 1790000000.5)"
+        )
+    finally:
+        await db.close()
+    before = await contents(str(source))
+    result = await copy_cli(source, target)
+    assert result.exit_code == 0 and "  slack_installations: 1\n" in result.output
+    same_rows(before, await contents(target))
+
+
+async def test_a_row_the_target_refuses_rolls_the_whole_copy_back(tmp_path: Path) -> None:
+    """PostgreSQL takes no NUL character in text, SQLite does: the copy stops at that
+    table, names it, and leaves every table empty, so it can run again once mended."""
+    source = tmp_path / "kinds.db"
+    db = await Database.open(source)
+    try:
+        await db.migrate("kinds", [KINDS])
+        await db.execute("INSERT INTO things (id, label) VALUES (1, 'one')")
+        await db.execute("INSERT INTO tickets (thing_id, note) VALUES (1, ?)", ("a\x00b",))
+    finally:
+        await db.close()
+    async with own_schema("itsm_copy") as url:
+        with pytest.raises(CopyRefused, match=r"^copying tickets failed after 0 rows: "):
+            await copy(str(source), url, [("kinds", [KINDS])])
+        _, rows = await contents(url)
+        assert rows["things"] == [] and rows["tickets"] == []
+        db = await Database.open(source)
+        await db.execute("UPDATE tickets SET note = 'ab'")
+        await db.close()
+        assert await copy(str(source), url, [("kinds", [KINDS])]) == {"lines": 0, "things": 1, "tags": 0, "tickets": 1}  # fmt: skip
 
 
 # --- Refusals -------------------------------------------------------------------------------
