@@ -2,7 +2,8 @@
 state, copied through the real CLI into a new PostgreSQL schema (and a new SQLite file),
 holds the same rows, every column and rowid, value for value and type for type; the bot
 started on the copy reposts nothing and loses nothing. Refusals: a target with data, a
-missing or foreign source, a source of an older or newer bot, all before writing a row.
+missing or foreign source, one a running bot holds, one of an older or newer bot, all
+before writing a row; a row the target will not take rolls the whole copy back.
 
 PostgreSQL runs skip, saying why, without ITSM_BOT_TEST_POSTGRES (tests/databases.py)."""
 
@@ -12,6 +13,8 @@ import asyncio
 import json
 import re
 import sqlite3
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -78,7 +81,8 @@ def cli(*args: str) -> Any:
 async def copy_cli(source: Path, target: str) -> Any:
     """`itsm-bot db copy` in a thread: it runs its own event loop, as from a shell."""
     result = await asyncio.to_thread(cli, "db", "copy", str(source), target)
-    assert PASSWORD not in result.output
+    secret = urlsplit(target).password if target.startswith("postgresql") else None
+    assert not secret or secret not in result.output
     return result
 
 
@@ -417,6 +421,33 @@ def test_a_missing_or_foreign_source_is_refused_and_no_target_made(tmp_path: Pat
     assert server.exit_code == 1 and "SOURCE must be the bot's SQLite file" in server.output
     assert PASSWORD not in server.output
     assert not target.exists()
+
+
+async def test_a_source_a_running_bot_holds_is_refused(tmp_path: Path, clock: Any) -> None:
+    source, target = tmp_path / "bot.db", tmp_path / "copy.db"
+    await small(source, clock)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(source)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        result = await asyncio.to_thread(cli, "db", "copy", str(source), str(target))
+    finally:
+        holder.kill()
+        holder.wait()
+    assert result.exit_code == 1
+    assert f"another itsm-bot process (pid {holder.pid}) is using it" in result.output
+    assert not target.exists()
+
+
+# Another process holding the database as a running bot does, until killed.
+HOLD = """
+import sys, time
+from bot.store import ProcessLock
+ProcessLock.acquire(sys.argv[1])
+print("held", flush=True)
+time.sleep(600)
+"""
 
 
 async def test_a_source_of_an_older_or_newer_bot_is_refused(tmp_path: Path, clock: Any) -> None:
