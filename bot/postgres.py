@@ -20,7 +20,7 @@ import asyncpg
 
 from bot.errors import StartupError
 from bot.groupcommit import GroupCommit, Raised
-from bot.store import IntegrityError, worker_id
+from bot.store import IntegrityError, redacted, worker_id
 
 log = logging.getLogger(__name__)
 
@@ -33,11 +33,6 @@ POOL_SIZE = 8  # connections per worker: the outbox's lanes, the scheduler, the 
 # once that its claims are free, instead of waiting for their leases to run out.
 LIVENESS = 0x17B0
 _KEY = "hashtext($1) & 2147483647"  # a worker id's lock key (int4, not negative)
-
-
-def _shown(url: str) -> str:
-    """The URL without its password, for messages."""
-    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
 
 
 _TOKENS = re.compile(r"'(?:[^']|'')*'|\"[^\"]*\"|\?|:[A-Za-z_]\w*|[^'\"?:]+|.", re.S)
@@ -274,8 +269,8 @@ class PostgresDatabase:
             pool = await asyncpg.create_pool(url, min_size=1, max_size=POOL_SIZE, timeout=10)
             alive = await asyncpg.connect(url, timeout=10)
         except (OSError, TimeoutError, asyncpg.PostgresError, ValueError) as exc:
-            raise StartupError(f"cannot use the database {_shown(url)}: {exc}") from None
-        db = cls(pool, _shown(url), alive)
+            raise StartupError(f"cannot use the database {redacted(url)}: {exc}") from None
+        db = cls(pool, redacted(url), alive)
         await alive.execute(f"SELECT pg_advisory_lock({LIVENESS}, {_KEY})", db.worker)
         return db
 

@@ -16,6 +16,7 @@ import errno
 import fcntl
 import logging
 import os
+import re
 import secrets
 import socket
 import sqlite3
@@ -56,6 +57,15 @@ PRAGMAS = (
     "PRAGMA synchronous=NORMAL",
     "PRAGMA foreign_keys=ON",
 )
+
+
+# The password in a database URL (postgresql://user:PASSWORD@host/db), wherever it shows.
+URL_PASSWORD = re.compile(r"(\bpostgres(?:ql)?://[^:/@\s]*:)[^@\s]+@")
+
+
+def redacted(text: str) -> str:
+    """`text` with every database URL's password replaced by ***, for messages and logs."""
+    return URL_PASSWORD.sub(r"\1***@", text)
 
 
 def is_server(location: str) -> bool:

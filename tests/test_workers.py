@@ -11,10 +11,7 @@ and event reminders). The database is a schema of its own on the test server
 from __future__ import annotations
 
 import asyncio
-import os
-import secrets
 from collections import Counter
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,12 +23,13 @@ from bot.features import all_features
 from bot.model import ChannelRef, Invocation, UserRef
 from tests import process
 from tests.conftest import make_config
-from tests.databases import server_url
+from tests.databases import server_schema
 from tests.fakes.fake_slack import TEAM_ID, FakeSlack
 from tests.fakes.feed_server import FeedServer, entries, rss
 from tests.process import BotProcess, Delivery, subscribe_feed, titles, wait_for, write_config
 
 fake, feeds = process.fake, process.feeds  # the fixtures
+database = server_schema  # a schema of its own on the test server, dropped afterwards
 
 CHANNELS = [f"C{n}" for n in range(1, 21)]  # 20 channels of feed posts
 EVENT_CHANNELS = ["E1", "E2", "E3"]  # and three of events
@@ -40,22 +38,6 @@ EVENTS = 30  # each with a reminder due in the same minute
 INTERVAL = 4.0  # seconds between two checks of a feed
 TIMEOUT = 240.0  # seconds for everything to arrive on a busy machine
 MOD = UserRef("slack", TEAM_ID, "U1", "Mod")
-
-
-@pytest.fixture
-async def database() -> AsyncIterator[str]:
-    """A schema of its own on the test server; its URL (with search_path)."""
-    import asyncpg
-
-    url = server_url()
-    schema = f"itsm_workers_{os.getpid()}_{secrets.token_hex(3)}"
-    conn = await asyncpg.connect(url)
-    await conn.execute(f"CREATE SCHEMA {schema}")
-    try:
-        yield f"{url}{'&' if '?' in url else '?'}search_path={schema}"
-    finally:
-        await conn.execute(f"DROP SCHEMA {schema} CASCADE")
-        await conn.close()
 
 
 async def query(url: str, sql: str) -> list[Any]:
