@@ -42,6 +42,7 @@ async def make_app(places, clock) -> AsyncIterator[AppFactory]:
     Calling it again with the same `db` name is a restart on the same database after a
     crash: the Apps started on it before are left open (what they left half done is for
     the new one to find), but count as dead workers from then on (tests/databases.py).
+    With `alongside=True` it is a second worker on the database instead.
     """
     from tests.databases import died  # after pytest_plugins has registered it
 
@@ -52,8 +53,9 @@ async def make_app(places, clock) -> AsyncIterator[AppFactory]:
         features: list[type[Feature]] | None = None,
         config: dict[str, Any] | None = None,
         db: str = "bot.db",
+        alongside: bool = False,
     ) -> App:
-        for crashed in started.get(db, []):
+        for crashed in [] if alongside else started.get(db, []):
             await died(crashed.db)
         app_cm = App.running(
             make_config(config),
