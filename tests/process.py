@@ -124,8 +124,9 @@ async def run_cli(*args: str, timeout: float = EXIT_TIMEOUT) -> tuple[int, str]:
 async def subscribe_feed(
     directory: Path, db: Path, url: str, channel: str, backlog: int = 50, name: str = ""
 ) -> None:
-    """Subscribe `channel` (a fake channel id, e.g. "C1") to the feed at `url`, in `db`,
-    with `itsm-bot feeds import` (one OPML file per feed and channel)."""
+    """Subscribe `channel` (a fake Slack channel id, e.g. "C1", or a channel key of any
+    platform, e.g. "discord:GUILD:CHANNEL") to the feed at `url`, in `db`, with
+    `itsm-bot feeds import` (one OPML file per feed and channel)."""
     opml = directory / f"{name or channel}.opml"
     opml.write_text(
         '<?xml version="1.0"?><opml version="2.0"><head><title>t</title></head><body>'
@@ -135,7 +136,7 @@ async def subscribe_feed(
     config = directory / "import.toml"
     config.write_text("[feeds]\nallow_private = true\n")
     status, out = await run_cli(
-        "feeds", "import", str(opml), "--channel", channel_ref(channel),
+        "feeds", "import", str(opml), "--channel", channel if ":" in channel else channel_ref(channel),
         "--backlog", str(backlog), "--db", str(db), "--config", str(config),
     )  # fmt: skip
     if status != 0 or "1 new subscription" not in out:
@@ -197,14 +198,7 @@ class BotProcess:
             raise RuntimeError("the bot is still running")
         self.runs += 1
         connections = self.fake.connections
-        env = child_env(
-            {
-                "SLACK_BOT_TOKEN": self.token,
-                "SLACK_APP_TOKEN": self.app_token,
-                "SLACK_API_URL": self.fake.base_url,
-                **self.extra_env,
-            }
-        )
+        env = child_env({**self.platform_env(), **self.extra_env})
         with self.stderr_path(self.runs).open("wb") as log:
             self.proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "bot", "run", "--config", str(self.config),
@@ -214,6 +208,14 @@ class BotProcess:
         self.started_at = time.monotonic()
         if connect:
             await self.wait_connected(connections + 1, timeout)
+
+    def platform_env(self) -> dict[str, str]:
+        """The variables that point the bot at the fake (tests/discord_process.py: Discord's)."""
+        return {
+            "SLACK_BOT_TOKEN": self.token,
+            "SLACK_APP_TOKEN": self.app_token,
+            "SLACK_API_URL": self.fake.base_url,
+        }
 
     async def wait_connected(self, count: int, timeout: float = START_TIMEOUT) -> None:
         """Wait until the fake has seen `count` connections in all, or the child ended."""

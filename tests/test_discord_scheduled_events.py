@@ -21,8 +21,8 @@ import discord
 import pytest
 
 from adapters.discord import create
+from adapters.discord.client import intents
 from adapters.discord.scheduled_events import payload
-from adapters.discord.surface import intents
 from adapters.discord.transport import marker
 from bot.events import Events
 from bot.events.mirror import INTEREST_ACTION, NativeEvent, native_event

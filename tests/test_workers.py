@@ -10,7 +10,6 @@ and event reminders). The database is a schema of its own on the test server
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,15 +20,15 @@ import pytest
 from bot.app import App
 from bot.features import all_features
 from bot.model import ChannelRef, Invocation, UserRef
-from tests import process
+from tests import process, workers_db
 from tests.conftest import make_config
-from tests.databases import server_schema
 from tests.fakes.fake_slack import TEAM_ID, FakeSlack
 from tests.fakes.feed_server import FeedServer, entries, rss
 from tests.process import BotProcess, Delivery, subscribe_feed, titles, wait_for, write_config
+from tests.workers_db import query, settled
 
 fake, feeds = process.fake, process.feeds  # the fixtures
-database = server_schema  # a schema of its own on the test server, dropped afterwards
+database = workers_db.database
 
 CHANNELS = [f"C{n}" for n in range(1, 21)]  # 20 channels of feed posts
 EVENT_CHANNELS = ["E1", "E2", "E3"]  # and three of events
@@ -38,30 +37,6 @@ EVENTS = 30  # each with a reminder due in the same minute
 INTERVAL = 4.0  # seconds between two checks of a feed
 TIMEOUT = 240.0  # seconds for everything to arrive on a busy machine
 MOD = UserRef("slack", TEAM_ID, "U1", "Mod")
-
-
-async def query(url: str, sql: str) -> list[Any]:
-    import asyncpg
-
-    conn = await asyncpg.connect(url)
-    try:
-        return list(await conn.fetch(sql))
-    finally:
-        await conn.close()
-
-
-async def settled(url: str) -> list[Any]:
-    """Wait until the outbox has nothing left to send (so a late second copy would have
-    arrived), then a moment more; the rows still open (none, unless it timed out)."""
-    deadline = asyncio.get_running_loop().time() + TIMEOUT
-    while True:
-        rows = await query(
-            url, "SELECT key, state FROM outbox WHERE state IN ('pending', 'sending')"
-        )
-        if not rows or asyncio.get_running_loop().time() > deadline:
-            await asyncio.sleep(2)
-            return rows
-        await asyncio.sleep(0.5)
 
 
 def sections() -> dict[str, dict[str, Any]]:
@@ -168,7 +143,7 @@ async def test_workers_share_the_work_and_survive_one_killed(
                 f"{len(reminders(fake))} reminders; jobs {[tuple(r) for r in jobs]}\n"
                 + bots[1].log()[-3000:]
             ) from None
-        open_rows = await settled(database)
+        open_rows = await settled(database, TIMEOUT)
     finally:
         for bot in bots:
             await bot.close()

@@ -2,6 +2,8 @@
 
 The token comes from DISCORD_TOKEN; DISCORD_API_URL and DISCORD_GATEWAY_URL (or the
 `[discord]` settings `api_url` / `gateway_url`) point the client elsewhere, e.g. at a fake.
+DISCORD_SHARD_COUNT and DISCORD_SHARD_IDS (or `shard_count` / `shard_ids`) choose the
+shards this process connects (adapters/discord/shards.py).
 
 Importing this package costs nothing: discord.py is imported by `create` (from
 `adapters.discord.surface`), so reading the `[discord]` settings, or running on Slack
@@ -13,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from adapters.discord import shards
 from adapters.discord.settings import DiscordSettings
 
 if TYPE_CHECKING:
@@ -28,6 +31,7 @@ def create(
     token = env.get("DISCORD_TOKEN", "")
     if not token:
         raise RuntimeError("DISCORD_TOKEN is not set")
+    plan = shards.plan(settings.shard_count, settings.shard_ids, env)
     from adapters.discord.surface import DiscordSurface
 
     return DiscordSurface(
@@ -36,6 +40,7 @@ def create(
         token,
         api_url=env.get("DISCORD_API_URL") or settings.api_url,
         gateway_url=env.get("DISCORD_GATEWAY_URL") or settings.gateway_url,
+        shards=plan,
         **options,
     )
 

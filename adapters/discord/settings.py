@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
+from adapters.discord.shards import problem
 from bot.config import Section
 
 
@@ -20,3 +21,14 @@ class DiscordSettings(Section):
     # Mirror announced events as the server's Scheduled Events (needs Manage Events; without
     # it the mirror is skipped with one log line) and count their "Interested" as RSVPs.
     scheduled_events: bool = True
+    # Shards this process connects (adapters/discord/shards.py); DISCORD_SHARD_COUNT and
+    # DISCORD_SHARD_IDS win. Neither: one connection, no shards.
+    shard_count: int | None = None
+    shard_ids: list[int] | None = None
+
+    @model_validator(mode="after")
+    def _shards_fit(self) -> DiscordSettings:
+        wrong = problem(self.shard_count, self.shard_ids)
+        if wrong:
+            raise ValueError(wrong)
+        return self

@@ -1,10 +1,6 @@
-"""The bot on Discord: one client, the generated commands, and the listeners that turn
-interactions into core calls.
-
-Only the `guilds` intent is asked for, and `guild_scheduled_events` while events are
-mirrored (members' "Interested"): members act through slash commands, buttons and modals,
-never through message content, so no privileged intent is needed.
-"""
+"""The bot on Discord: one client (adapters/discord/client.py: one connection, or this
+process's shards), the generated commands, and the listeners that turn interactions into
+core calls."""
 
 from __future__ import annotations
 
@@ -22,6 +18,7 @@ import yarl
 from discord import app_commands
 
 from adapters.discord import commands
+from adapters.discord.client import new_client
 from adapters.discord.guilds import GuildWatch
 from adapters.discord.identity import (
     PLATFORM,
@@ -31,10 +28,11 @@ from adapters.discord.identity import (
     user_ref,
     workspace_of,
 )
-from adapters.discord.journal import Journal, RememberingState, request_id
+from adapters.discord.journal import Journal, request_id
 from adapters.discord.replies import Answer
-from adapters.discord.scheduled_events import EventsTransport, InterestState, interest_action
+from adapters.discord.scheduled_events import EventsTransport
 from adapters.discord.settings import DiscordSettings
+from adapters.discord.shards import Shards
 from adapters.discord.views import (
     FORM_ID,
     FORM_TOKEN,
@@ -61,45 +59,6 @@ from bot.model import (
 log = logging.getLogger(__name__)
 
 
-def intents(scheduled_events: bool = False) -> discord.Intents:
-    """The fewest intents that work: guild and channel events, and who is interested in a
-    scheduled event when events are mirrored."""
-    wanted = discord.Intents.none()
-    wanted.guilds = True
-    wanted.guild_scheduled_events = scheduled_events
-    return wanted
-
-
-class State(InterestState, RememberingState):
-    pass
-
-
-class BotClient(discord.Client):
-    """A discord.Client that hands modal submissions to the surface that owns it, and keeps
-    the raw payloads of recent interactions (to journal one before deferring it)."""
-
-    _connection: RememberingState
-
-    def __init__(self, surface: DiscordSurface, **options: Any) -> None:
-        super().__init__(intents=intents(surface.settings.scheduled_events), **options)
-        self.surface = surface
-
-    def _get_state(self, **options: Any) -> RememberingState:
-        return State(
-            dispatch=self.dispatch, handlers=self._handlers, hooks=self._hooks, http=self.http,
-            **options,
-        )  # fmt: skip
-
-    async def on_interaction(self, interaction: discord.Interaction) -> None:
-        if interaction.type is discord.InteractionType.modal_submit:
-            await self.surface.on_modal(interaction)
-
-    async def on_native_interest(self, data: dict[str, Any], added: bool) -> None:
-        action = await interest_action(self, data, added)
-        if action is not None:
-            await self.surface.app.act(action)
-
-
 class DiscordSurface:
     """Connects the core to Discord; `start()` / `stop()` are all the CLI needs."""
 
@@ -112,6 +71,7 @@ class DiscordSurface:
         token: str,
         api_url: str,
         gateway_url: str,
+        shards: Shards | None = None,
         # discord.py waits this long after the last GUILD_CREATE before READY (its default,
         # 2 s, is for bots that chunk members, which this one never does): the guilds of
         # one connection come back to back, and one arriving later is handled all the same.
@@ -123,7 +83,8 @@ class DiscordSurface:
         self._token = token
         self.api_url = api_url.rstrip("/")
         self.gateway_url = gateway_url
-        self.client = BotClient(self, guild_ready_timeout=guild_ready_timeout)
+        self.shards = shards
+        self.client = new_client(self, shards, guild_ready_timeout=guild_ready_timeout)
         self.tree = app_commands.CommandTree(self.client)
         self.tree.on_error = self._command_error  # type: ignore[method-assign]
         for command in commands.build(app.registry, self.on_command):
@@ -168,6 +129,8 @@ class DiscordSurface:
 
     async def start(self) -> None:
         await self.login()
+        if self.shards is not None:
+            log.info("discord: connecting %s", self.shards)
         self._connection = asyncio.create_task(self.client.connect(), name="discord-gateway")
         ready = asyncio.create_task(self.client.wait_until_ready())
         await asyncio.wait(

@@ -18,6 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.discord_gateway import shard_of
 from tests.fakes.fake_discord import (
     EVERYONE_PERMISSIONS,
     FakeDiscord,
@@ -38,12 +39,11 @@ class GuildsFake(FakeDiscord):
         self.removed: dict[int, dict[str, Any]] = {}  # servers the bot was removed from
         self._route("GET", "/guilds/{gid}/audit-logs", self._audit_logs)
 
-    async def _identify(self, ws: web.WebSocketResponse, data: dict[str, Any]) -> None:
+    def guilds_at_identify(self) -> list[dict[str, Any]]:
         """A new session: the servers the bot is in come back as available, as at any start
         (discord.py: `on_guild_available`, not `on_guild_join`)."""
-        await super()._identify(ws, data)
-        for payload in self.extra_guilds.values():
-            await self.dispatch("GUILD_CREATE", {**payload, "unavailable": False})
+        extra = [{**payload, "unavailable": False} for payload in self.extra_guilds.values()]
+        return super().guilds_at_identify() + extra
 
     def _is_our_guild(self, gid: str) -> bool:
         return super()._is_our_guild(gid) or (gid.isdigit() and int(gid) in self.extra_guilds)
@@ -58,9 +58,21 @@ class GuildsFake(FakeDiscord):
     ) -> tuple[int, int]:
         """Add the bot to a new server; return (guild id, its text channel's id).
         `audit_log=False`: the bot may not read it; `system_channel=False`: it has none."""
-        guild_id, channel_id = self.snowflake(), self.snowflake()
+        guild_id, channel_id = self.new_guild(owner_id, name, system_channel)
         if not audit_log:
             self.audit_forbidden.add(guild_id)
+        if added_by is not None:
+            self.audit_entries.setdefault(guild_id, []).insert(0, self._bot_added(added_by))
+        await self.wait_ready(guild_id=guild_id)
+        await self.dispatch("GUILD_CREATE", self.extra_guilds[guild_id])
+        return guild_id, channel_id
+
+    def new_guild(
+        self, owner_id: int, name: str, system_channel: bool = True, guild_id: int = 0
+    ) -> tuple[int, int]:
+        """A server the bot is in, told to no session yet (a new session gets it): return
+        (guild id, its text channel's id). `guild_id` 0: a fresh one."""
+        guild_id, channel_id = guild_id or self.snowflake(), self.snowflake()
         channel = self._text_channel(channel_id, "welcome", 0)
         channel["guild_id"] = str(guild_id)
         self.channels[channel_id] = channel
@@ -73,11 +85,37 @@ class GuildsFake(FakeDiscord):
         )  # fmt: skip
         del payload["unavailable"]  # a join, not a server coming back after an outage
         self.extra_guilds[guild_id] = payload
-        if added_by is not None:
-            self.audit_entries.setdefault(guild_id, []).insert(0, self._bot_added(added_by))
-        await self.wait_ready()
-        await self.dispatch("GUILD_CREATE", payload)
         return guild_id, channel_id
+
+    def add_channel(self, guild_id: int, name: str) -> int:
+        """One more text channel in the fake's own server or an added one (before a session
+        gets the server: its GUILD_CREATE lists it)."""
+        channel_id = self.snowflake()
+        channel = self._text_channel(channel_id, name, len(self.channels))
+        channel["guild_id"] = str(guild_id)
+        self.channels[channel_id] = channel
+        if guild_id in self.extra_guilds:
+            self.extra_guilds[guild_id]["channels"].append(channel)
+        return channel_id
+
+    def snowflake_on_shard(self, shard: int, count: int) -> int:
+        """A fresh id for a server whose events come on `shard` of `count` (its timestamp
+        part, `id >> 22`, picks the shard: later milliseconds until one fits)."""
+        while True:
+            candidate = self.snowflake()
+            if shard_of(candidate, count) == shard:
+                return candidate
+            self._snowflake_last = ((candidate >> 22) + 1) << 22
+
+    def in_guild(self, payload: dict[str, Any], guild_id: int, channel_id: int) -> dict[str, Any]:
+        """An interaction payload made for the fake's own guild, moved to an added server's
+        channel, as Discord would send it from there."""
+        payload.update(
+            guild_id=str(guild_id), channel_id=str(channel_id),
+            guild={**payload["guild"], "id": str(guild_id)}, channel=dict(self.channels[channel_id]),
+            authorizing_integration_owners={"0": str(guild_id)},
+        )  # fmt: skip
+        return payload
 
     async def readd_guild(self, guild_id: int, added_by: int | None = None) -> None:
         """Add the bot back to a server it was removed from."""

@@ -17,6 +17,11 @@ with the thread's id as its ``channel_id`` and counted in the thread's ``message
 second thread on the same message is refused with code 160004, and ``threads_allowed = False``
 refuses them all as a bot without Create Public Threads is refused (403, code 50013).
 
+The gateway takes several connections at once, one session each: a client that IDENTIFYs
+with ``shard: [id, count]`` gets only the events of the servers on that shard (their
+GUILD_CREATE, interactions, scheduled events), as from Discord
+(tests/fakes/discord_gateway.py); ``connections`` counts the sessions opened.
+
 Guild scheduled events (``fake.guild_events``, in tests/fakes/fake_discord_events.py) take
 Discord's routes and rules, and send members' "Interested" over the gateway.
 
@@ -50,6 +55,7 @@ import pytest_asyncio
 import yarl
 from aiohttp import WSMsgType, web
 
+from tests.fakes.discord_gateway import Session, Sessions, guild_of
 from tests.fakes.fake_discord_events import GuildEvents
 from tests.fakes.holds import Holds
 
@@ -279,14 +285,11 @@ class FakeDiscord:
 
         self._changed: asyncio.Condition | None = None
         self._runner: web.AppRunner | None = None
-        self._ws: web.WebSocketResponse | None = None
+        self._ws: web.WebSocketResponse | None = None  # the newest socket
         self._all_ws: set[web.WebSocketResponse] = set()
         self._ws_lock: asyncio.Lock | None = None
-        self._session_id: str | None = None
-        self._seq = 0
-        # Dispatches of the current session, replayed to a client that resumes.
-        self._sent_events: list[dict[str, Any]] = []
-        self._ready = False
+        # One per shard connected (tests/fakes/discord_gateway.py), each replayed on RESUME.
+        self._sessions = Sessions()
         self._resumes = 0
 
         self.roles[self.guild_id] = self._role(self.guild_id, "@everyone", EVERYONE_PERMISSIONS, 0)
@@ -375,9 +378,30 @@ class FakeDiscord:
 
         return await self._wait(enough, timeout, f"{count} x {method} {path_glob}")
 
-    async def wait_ready(self, timeout: float = 5.0) -> None:
-        """Wait until a client identified and was sent READY and GUILD_CREATE."""
-        await self._wait(lambda: self._ready, timeout, "IDENTIFY/READY")
+    @property
+    def _ready(self) -> bool:
+        return any(session.ready for session in self._sessions.current)
+
+    @property
+    def connections(self) -> int:
+        """Gateway sessions opened (IDENTIFY answered with READY), in all."""
+        return self._sessions.opened
+
+    async def wait_connected(self, count: int = 1, timeout: float = 5.0) -> None:
+        """Wait until ``count`` gateway sessions have been opened in all."""
+        await self._wait(lambda: self.connections >= count, timeout, f"{count} gateway session(s)")
+
+    def shards_identified(self) -> list[list[int] | None]:
+        """The ``shard`` of every IDENTIFY, in order (None: the client sent none)."""
+        return [payload.get("shard") for payload in self.identify_payloads]
+
+    async def wait_ready(self, timeout: float = 5.0, guild_id: int | None = None) -> None:
+        """Wait until the session that gets a server's events (default: the fake's own
+        guild) was sent READY and its GUILD_CREATEs."""
+        await self._wait_session(guild_id or self.guild_id, timeout)
+
+    async def _wait_session(self, guild_id: int | None, timeout: float = 5.0) -> None:
+        await self._wait(lambda: self._sessions.ready_for(guild_id), timeout, "IDENTIFY/READY")
 
     async def wait_interaction_response(
         self, interaction_id: str, timeout: float = 5.0
@@ -667,7 +691,7 @@ class FakeDiscord:
             "roles": list(self.roles.values()),
             "emojis": [],
             "stickers": [],
-            "channels": list(self.channels.values()),
+            "channels": [c for c in self.channels.values() if c["guild_id"] == str(self.guild_id)],
             "threads": [],
             "members": [self.member(self.bot_user_id, roles=[str(self.bot_role_id)])],
             "member_count": 2,
@@ -842,12 +866,19 @@ class FakeDiscord:
                     await ws.send_str(json.dumps(frame))
 
     async def dispatch(self, event: str, data: dict[str, Any]) -> dict[str, Any]:
-        """Send any DISPATCH event; if no socket is up it is replayed when the client resumes."""
-        self._seq += 1
-        frame = {"op": 0, "t": event, "s": self._seq, "d": data}
-        self._sent_events.append(frame)
-        if self._ws is not None and not self._ws.closed:
-            await self._send_frame(self._ws, frame)
+        """Send any DISPATCH event on the session whose shard holds its server (shard 0 for
+        none); if its socket is down it is replayed when the client resumes. With no such
+        session (nobody identified for that shard) it goes nowhere, as on Discord."""
+        session = self._sessions.holding(guild_of(event, data))
+        if session is None:
+            return {"op": 0, "t": event, "s": None, "d": data}
+        return await self._send_on(session, event, data)
+
+    async def _send_on(self, session: Session, event: str, data: dict[str, Any]) -> dict[str, Any]:
+        frame = session.frame(event, data)
+        if session.live:
+            assert session.ws is not None
+            await self._send_frame(session.ws, frame)
         return frame
 
     async def send_interaction(self, data: dict[str, Any]) -> dict[str, Any]:
@@ -856,7 +887,7 @@ class FakeDiscord:
         payload.setdefault("id", str(self.snowflake()))
         payload.setdefault("token", f"fake-interaction-token-{next(self._token_counter)}")
         self._interactions.setdefault(payload["token"], _Interaction(payload))
-        await self.wait_ready()
+        await self._wait_session(guild_of("INTERACTION_CREATE", payload))
         await self.dispatch("INTERACTION_CREATE", payload)
         return payload
 
@@ -924,17 +955,22 @@ class FakeDiscord:
         elif op == 8:
             await self._send_member_chunk(ws, data)
 
+    def guilds_at_identify(self) -> list[dict[str, Any]]:
+        """The GUILD_CREATE of every server the bot is in, as a new session gets them."""
+        return [self.guild_payload()]
+
     async def _identify(self, ws: web.WebSocketResponse, data: dict[str, Any]) -> None:
+        """A new session for the shard asked for: READY names the servers of that shard
+        (unavailable), then each one's GUILD_CREATE follows, as from Discord."""
         self.identify_payloads.append(data)
-        self._ready = False
-        self._session_id = f"fake-session-{self.snowflake()}"
-        self._seq = 0
-        self._sent_events = []
+        session_id = f"fake-session-{self.snowflake()}"
+        session = self._sessions.open(ws, data.get("shard"), session_id)
+        guilds = [g for g in self.guilds_at_identify() if session.holds(int(g["id"]))]
         ready: dict[str, Any] = {
             "v": 10,
             "user": self.bot_user(),
-            "guilds": [{"id": str(self.guild_id), "unavailable": True}],
-            "session_id": self._session_id,
+            "guilds": [{"id": g["id"], "unavailable": True} for g in guilds],
+            "session_id": session_id,
             "resume_gateway_url": self.gateway_url,
             "session_type": "normal",
             "private_channels": [],
@@ -948,21 +984,25 @@ class FakeDiscord:
         }
         if "shard" in data:
             ready["shard"] = data["shard"]
-        await self.dispatch("READY", ready)
-        await self.dispatch("GUILD_CREATE", self.guild_payload())
-        self._ready = True
+        await self._send_on(session, "READY", ready)
+        for guild in guilds:
+            await self._send_on(session, "GUILD_CREATE", guild)
+        session.ready = True
+        self._sessions.opened += 1
 
     async def _resume(self, ws: web.WebSocketResponse, data: dict[str, Any]) -> None:
         self.resume_payloads.append(data)
-        if data.get("session_id") != self._session_id:
+        session = self._sessions.by_id(data.get("session_id"))
+        if session is None:
             await self._send_frame(ws, {"op": 9, "d": False, "s": None, "t": None})
             return
+        session.ws = ws
         last_seen = data.get("seq") or 0
-        for frame in self._sent_events:
+        for frame in session.sent:
             if frame["s"] > last_seen:
                 await self._send_frame(ws, frame)
         self._resumes += 1
-        await self.dispatch("RESUMED", {"_trace": ["fake-discord"]})
+        await self._send_on(session, "RESUMED", {"_trace": ["fake-discord"]})
 
     async def _send_member_chunk(self, ws: web.WebSocketResponse, data: dict[str, Any]) -> None:
         chunk = {
