@@ -150,7 +150,7 @@ class App:
         self.intake = Intake(db, self.writer, clock)
         self.outbox = Outbox(db, clock, outbox_settings(config))
         self.outbox.lanes.on_give_up = FailureNotices(self).given_up
-        self.scheduler = Scheduler(db, clock, config.scheduler.grace)
+        self.scheduler = Scheduler(db, clock, config.scheduler.grace, lease=config.scheduler.lease)
         self._actions: dict[str, tuple[ActionHandler, bool]] = {}
         self._forms: dict[str, FormHandler] = {}
         self._names: dict[str, SurfaceNames] = {}

@@ -9,7 +9,7 @@ in batches by the (state, due_at) index: one UPDATE ... RETURNING marks up to `b
 rows `running` under this instance's worker id and a lease (`claimed_until`). The batch
 runs, then its outcomes are written in one transaction. Cost is O(due jobs), memory is
 bounded by the batch. A crashed worker's claims expire with their lease and are taken
-again; on SQLite one process holds the file, so `start()` also releases every claim left
+again (the timer is armed for the earliest lease too, so that happens on time); on SQLite one process holds the file, so `start()` also releases every claim left
 `running`. On PostgreSQL the claim's sub-select gains `FOR UPDATE SKIP LOCKED` so several
 workers share the table with the same statements.
 
@@ -388,25 +388,30 @@ class Scheduler:
         )
 
     async def _rearm(self) -> None:
-        """Arm the timer for the earliest pending job, as the table says now. It is disarmed
-        first, so a schedule() that lands while the table is read arms for itself, and the
-        earlier of the two times wins."""
+        """Arm the timer for the earliest pending job, or the earliest claim's lease to run
+        out, as the table says now. It is disarmed first, so a schedule() that lands while
+        the table is read arms for itself, and the earlier of the two times wins."""
         if self.timers.get_job(WAKE) is not None:
             self.timers.remove_job(WAKE)
-        due = await self._next_due()
+        due = await self._next_wake()
         if due is not None:
             self._arm(due)
 
-    async def _next_due(self) -> datetime | None:
+    async def _next_wake(self) -> datetime | None:
+        """The earliest pending due time, or lease expiry of a claim held now: a worker that
+        dies with jobs claimed leaves nothing pending, so without waking for its lease the
+        others would take those jobs back only when other work next woke them."""
         kinds = list(self._kinds)
         if not kinds:
             return None
-        due = await self.db.fetchval(
-            f"SELECT due_at FROM jobs WHERE state = 'pending' AND kind IN ({_marks(kinds)}) "
-            "ORDER BY due_at, id LIMIT 1",
+        row = await self.db.fetchone(
+            "SELECT (SELECT due_at FROM jobs WHERE state = 'pending'"
+            f" AND kind IN ({_marks(kinds)}) ORDER BY due_at, id LIMIT 1) AS due,"
+            " (SELECT min(claimed_until) FROM jobs WHERE state = 'running') AS lease",
             kinds,
         )
-        return utc_from_ts(due)
+        times = [t for t in (row["due"], row["lease"]) if t is not None] if row else []
+        return utc_from_ts(min(times)) if times else None
 
     async def _wake(self) -> None:
         """The timer fired: run what is due, then re-arm from the table."""
