@@ -6,8 +6,9 @@ configuration with its own SQLite file, start `python -m bot run --config CFG` a
 process in a session of its own, wait for its "connected to <platform>" line, leave it idle
 `--idle` seconds, then add up the resident memory (VmRSS) of the bot and of every process
 it started (a forkserver, parse workers, a resource tracker: none is expected while idle).
-Prints min/median/max of the tree's RSS, the processes it held in the last run, and whether
-the other platform's library was imported (one more run, with PYTHONPROFILEIMPORTTIME).
+Prints min/median/max of the tree's RSS, the processes it held in the last run (each with
+its RSS split into anonymous memory and mapped files), and whether the other platform's
+library was imported (one more run, with PYTHONPROFILEIMPORTTIME).
 Target (issue #16): ≤ 60 MB, the other platform's library never imported.
 
     python bench/idle_memory.py [--runs 3] [--idle 5] [--only slack|discord] [--top N]
@@ -78,14 +79,20 @@ def tree(root: int) -> list[int]:
     return family
 
 
-def rss_kb(pid: int) -> int:
+def memory_kb(pid: int) -> dict[str, int]:
+    """VmRSS and its two parts: RssAnon (the heap: Python objects, C libraries' allocations)
+    and RssFile (pages of the interpreter and shared libraries, shared with other processes
+    that map them, and given back under memory pressure). Empty if the process ended."""
+    wanted = {"VmRSS:": "rss", "RssAnon:": "anon", "RssFile:": "file"}
+    found: dict[str, int] = {}
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
+            key, *value = line.split()
+            if key in wanted:
+                found[wanted[key]] = int(value[0])
     except OSError:
         pass  # ended while we looked
-    return 0
+    return found
 
 
 def command_line(pid: int) -> str:
@@ -127,7 +134,7 @@ async def run_once(platform: str, idle: float, trace: bool = False) -> dict[str,
                 async with asyncio.timeout(TIMEOUT):
                     await wait_line(log_path, f"connected to {platform}", proc)
                 await asyncio.sleep(idle)
-                processes = {pid: (rss_kb(pid), command_line(pid)) for pid in tree(proc.pid)}
+                processes = {pid: (memory_kb(pid), command_line(pid)) for pid in tree(proc.pid)}
                 proc.terminate()
                 async with asyncio.timeout(TIMEOUT):
                     await proc.wait()
@@ -139,7 +146,7 @@ async def run_once(platform: str, idle: float, trace: bool = False) -> dict[str,
     finally:
         await fake.close()
     return {
-        "rss": sum(kb for kb, _ in processes.values()) / 1024,
+        "rss": sum(kb.get("rss", 0) for kb, _ in processes.values()) / 1024,
         "processes": processes,
         "log": text,
     }
@@ -204,7 +211,8 @@ async def main() -> None:
         results = [await run_once(platform, args.idle) for _ in range(args.runs)]
         print(f"run {platform:<8} idle tree RSS {summary([r['rss'] for r in results])}")
         for pid, (kb, cmd) in results[-1]["processes"].items():
-            print(f"    {kb / 1024:6.1f} MB  pid {pid}: {cmd}")
+            parts = f"anon {kb.get('anon', 0) / 1024:.1f} + files {kb.get('file', 0) / 1024:.1f}"
+            print(f"    {kb.get('rss', 0) / 1024:6.1f} MB ({parts})  pid {pid}: {cmd}")
         traced = await run_once(platform, args.idle, trace=True)
         others = other_library(traced["log"], platform)
         other = "discord" if platform == "slack" else "slack"

@@ -45,6 +45,13 @@ from bot.store import Database
 log = logging.getLogger(__name__)
 
 ERROR_COLOR = 0xCC3333
+# The engine's own tables, migrated before any feature's.
+CORE_SCHEMAS: tuple[tuple[str, list[str]], ...] = (
+    ("communities", communities.MIGRATIONS),
+    ("outbox", outbox.MIGRATIONS),
+    ("scheduler", scheduler.MIGRATIONS),
+    ("intake", intake.MIGRATIONS),
+)
 
 
 @dataclass(frozen=True)
@@ -117,6 +124,12 @@ class Feature:
         """Load bundled content for the offline demo into `channel` (idempotent)."""
 
 
+def schemas(features: list[type[Feature]]) -> list[tuple[str, list[str]]]:
+    """Every schema an App of these features keeps, by name in `schema_versions`, in the
+    order `App.start` migrates them."""
+    return [*CORE_SCHEMAS, *((f.name, list(f.migrations)) for f in features)]
+
+
 class App:
     def __init__(
         self,
@@ -137,7 +150,7 @@ class App:
         self.intake = Intake(db, self.writer, clock)
         self.outbox = Outbox(db, clock, outbox_settings(config))
         self.outbox.lanes.on_give_up = FailureNotices(self).given_up
-        self.scheduler = Scheduler(db, clock, config.scheduler.grace)
+        self.scheduler = Scheduler(db, clock, config.scheduler.grace, lease=config.scheduler.lease)
         self._actions: dict[str, tuple[ActionHandler, bool]] = {}
         self._forms: dict[str, FormHandler] = {}
         self._names: dict[str, SurfaceNames] = {}
@@ -179,10 +192,8 @@ class App:
             await db.close()
 
     async def start(self, background: bool = True) -> None:
-        await self.db.migrate("communities", communities.MIGRATIONS)
-        await self.db.migrate("outbox", outbox.MIGRATIONS)
-        await self.db.migrate("scheduler", scheduler.MIGRATIONS)
-        await self.db.migrate("intake", intake.MIGRATIONS)
+        for name, scripts in CORE_SCHEMAS:
+            await self.db.migrate(name, scripts)
         await self.outbox.recover()
         await self.intake.prune()
         for name, feature in self.features.items():

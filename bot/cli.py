@@ -21,7 +21,9 @@ from typing import Any
 import click
 
 from bot import config as configuration
+from bot import store
 from bot.app import App, freeze_startup_heap
+from bot.db_copy import db
 from bot.errors import ConfigError, StartupError
 from bot.features import all_features
 from bot.tenancy_cli import communities, community
@@ -32,13 +34,14 @@ SECRETS = ("DISCORD_TOKEN", "SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING
            "SLACK_CLIENT_SECRET", "ITSM_BOT_SECRET_KEY")  # fmt: skip
 # Slack tokens by their form: each installed workspace's bot token is in no variable.
 SLACK_TOKEN = re.compile(r"\b(?:xox[a-z]|xapp)-[0-9A-Za-z-]+")
-# The password in a database URL (postgresql://user:PASSWORD@host/db), wherever it shows.
-URL_PASSWORD = re.compile(r"(\bpostgres(?:ql)?://[^:/@\s]*:)[^@\s]+@")
 # platform -> (module with create(app, settings, env), settings module, settings class)
 ADAPTERS = {
     "slack": ("adapters.slack", "adapters.slack.settings", "SlackSettings"),
     "discord": ("adapters.discord", "adapters.discord.settings", "DiscordSettings"),
 }
+# Modules of adapters that keep tables in the bot's database (each with FEATURE, its name in
+# schema_versions, and MIGRATIONS), migrated only where that adapter's feature is in use.
+ADAPTER_SCHEMAS = ("adapters.slack.installations",)
 BUNDLED = Path(__file__).resolve().parent.parent / "config"
 
 
@@ -48,6 +51,12 @@ def sections() -> dict[str, type[configuration.Section]]:
     for name, (_, module, cls) in ADAPTERS.items():
         found[name] = getattr(importlib.import_module(module), cls)
     return found
+
+
+def adapter_schemas() -> list[tuple[str, list[str]]]:
+    """The adapters' own schemas, as `bot.app.schemas` gives the features'."""
+    modules = [importlib.import_module(name) for name in ADAPTER_SCHEMAS]
+    return [(module.FEATURE, list(module.MIGRATIONS)) for module in modules]
 
 
 def load_config(path: str | None) -> configuration.CoreConfig:
@@ -66,7 +75,7 @@ class RedactSecrets(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        redacted = URL_PASSWORD.sub(r"\1***@", SLACK_TOKEN.sub("***", message))
+        redacted = store.redacted(SLACK_TOKEN.sub("***", message))
         for secret in self.secrets:
             redacted = redacted.replace(secret, "***")
         if redacted != message:
@@ -354,3 +363,4 @@ for feature in all_features():
 
 main.add_command(communities)  # the operator's view of hosted communities
 main.add_command(community)
+main.add_command(db)  # moving the database: `db copy`

@@ -73,6 +73,9 @@ class OutboxSection(Section):
 
 class SchedulerSection(Section):
     grace: Duration = timedelta(hours=6)
+    # How long a worker's claim on a batch of due jobs stands unrenewed (renewed halfway):
+    # a worker that dies holding one has those jobs run by another this much later.
+    lease: Annotated[Duration, Field(ge=timedelta(seconds=1))] = timedelta(minutes=5)
 
 
 WORKSPACE_KEY = r"^[a-z]+:[^:]+$"  # "platform:workspace"

@@ -35,7 +35,9 @@ MIGRATIONS = [
     );
     CREATE INDEX intake_held ON intake (platform, received_at) WHERE done_at IS NULL;
     CREATE INDEX intake_done ON intake (done_at) WHERE done_at IS NOT NULL
-    """
+    """,
+    # The worker handling a request: when it dies, another gives its requests back at once.
+    "ALTER TABLE intake ADD COLUMN claimed_by TEXT",
 ]
 
 ORPHANED_AFTER = 300.0  # seconds after which a held request's worker is taken to be gone
@@ -70,9 +72,9 @@ class Intake:
 
         async def write(tx: Any) -> bool:
             cursor = await tx.execute(
-                "INSERT INTO intake (request_id, platform, body, received_at)"
-                " VALUES (?, ?, ?, ?) ON CONFLICT(request_id) DO NOTHING",
-                (request_id, platform, text, now),
+                "INSERT INTO intake (request_id, platform, body, received_at, claimed_by)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT(request_id) DO NOTHING",
+                (request_id, platform, text, now, self.db.worker),
             )
             return cursor.rowcount == 1
 
@@ -94,21 +96,28 @@ class Intake:
         """Requests acknowledged but not handled when the bot last stopped, oldest first.
 
         On a shared database another live worker may be handling the newest, so only those
-        older than `ORPHANED_AFTER` are given back, each to one worker: taking one moves its
-        time on, and should this worker die too another takes it that much later."""
+        of workers that died, or older than `ORPHANED_AFTER`, are given back, each to one
+        worker: taking one makes it this worker's, and should this worker die too another
+        takes it then."""
         now = self._now()
         before = now - ORPHANED_AFTER if self.db.shared else now + 1
+        claimers = await self.db.fetchall(
+            "SELECT DISTINCT claimed_by FROM intake WHERE platform = ? AND done_at IS NULL",
+            (platform,),
+        )
+        dead = sorted(await self.db.dead(r[0] for r in claimers))
+        among = f" OR claimed_by IN ({', '.join('?' * len(dead))})" if dead else ""
         rows = await self.db.fetchall(
             "SELECT request_id, body, received_at FROM intake WHERE platform = ?"
-            " AND done_at IS NULL AND received_at < ? ORDER BY received_at, rowid",
-            (platform, before),
+            f" AND done_at IS NULL AND (received_at < ?{among}) ORDER BY received_at, rowid",
+            (platform, before, *dead),
         )
         taken = []
         for r in rows:
             if self.db.shared and not await self.db.execute(
-                "UPDATE intake SET received_at = ? WHERE request_id = ? AND received_at = ?"
-                " AND done_at IS NULL",
-                (now, r["request_id"], r["received_at"]),
+                "UPDATE intake SET received_at = ?, claimed_by = ? WHERE request_id = ?"
+                " AND received_at = ? AND done_at IS NULL",
+                (now, self.db.worker, r["request_id"], r["received_at"]),
             ):
                 continue  # another worker took it first
             taken.append((r["request_id"], json.loads(r["body"])))

@@ -26,10 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import random
-import secrets
-import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -39,7 +36,7 @@ from bot.clock import Clock
 from bot.errors import DeliveryError, Failure
 from bot.model import ChannelRef, Post, UserRef
 from bot.postcodec import load_post
-from bot.store import Database
+from bot.store import Database, lapsed_claims
 
 log = logging.getLogger("bot.outbox")
 
@@ -154,6 +151,7 @@ class Row:
     attempted_at: float | None
     retry_at: float | None
     state: str
+    claimed_by: str | None
     claimed_until: float | None
     thread: str | None  # where a reply went: its parent's message id, '' the channel
 
@@ -167,16 +165,12 @@ class Step:
     wait: float | None = None
 
 
-def worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
-
-
 class LaneRunner:
     def __init__(self, db: Database, clock: Clock, settings: Any) -> None:
         self.db = db
         self.clock = clock
         self.settings = settings
-        self.worker = worker_id()
+        self.worker = db.worker
         self.transports: dict[str, Transport] = {}
         self.paused: dict[str, str] = {}  # platform -> why its lanes wait
         # (platform, workspace) pairs the bot is no longer in: their lanes wait, rows kept.
@@ -262,13 +256,13 @@ class LaneRunner:
 
     async def recover(self) -> int:
         """Rows a crash left claimed go back to their lanes: all of them on a database this
-        process alone uses, those whose lease has run out on a shared one."""
-        expired = " AND claimed_until < ?" if self.db.shared else ""
+        process alone uses; on a shared one, those of workers that died or whose lease ran
+        out."""
+        where, params = await lapsed_claims(self.db, "outbox", "sending", self._now())
         recovered = await self.db.execute(
             "UPDATE outbox SET state = 'pending', claimed_by = NULL, claimed_until = NULL,"
-            " in_doubt = CASE WHEN kind = 'post' THEN 1 ELSE in_doubt END"
-            " WHERE state = 'sending'" + expired,
-            (self._now(),) if expired else (),
+            " in_doubt = CASE WHEN kind = 'post' THEN 1 ELSE in_doubt END WHERE " + where,
+            params,
         )
         if recovered:
             log.warning("outbox: %d post(s) were in flight at a crash; looking them up", recovered)
@@ -372,8 +366,12 @@ class LaneRunner:
         if head is None:
             return Step()
         ready = self._ready_at(lane, head)
+        gone = None  # the worker that died claiming the head, whose claim is free at once
         if head.state == "sending" and (head.claimed_until or 0) >= now:
-            ready = max(ready, head.claimed_until or now)  # someone else's call is under way
+            if await self.db.dead([head.claimed_by]):
+                gone = head.claimed_by
+            else:
+                ready = max(ready, head.claimed_until or now)  # another's call is under way
         if ready > now:
             return Step(wait=ready - now)
         message_id, thread = "", ""
@@ -388,7 +386,7 @@ class LaneRunner:
             if not target["message_id"]:
                 return Step(wait=EDIT_WAIT)  # its post is still on its way
             message_id, thread = target["message_id"], target["thread"] or ""
-        row = await self._claim(head, now)
+        row = await self._claim(head, now, gone)
         if row is None:
             return Step(progressed=True)  # changed meanwhile (withdrawn, edited): look again
         sent = await self._attempt(transport, row, message_id, thread)
@@ -407,15 +405,17 @@ class LaneRunner:
         )
         return None if raw is None else _row(raw)
 
-    async def _claim(self, head: Row, now: float) -> Row | None:
+    async def _claim(self, head: Row, now: float, gone: str | None = None) -> Row | None:
+        """Claim the head, pending or claimed by a worker that is gone (its lease ran out,
+        or `gone` died); a post taken over that way is in doubt: it is looked up first."""
         lease = now + 3 * self.settings.call_timeout
         raw = await self.db.fetchone(
             "UPDATE outbox SET state = 'sending', claimed_by = ?, claimed_until = ?,"
             " attempted_at = coalesce(attempted_at, ?),"
             " in_doubt = CASE WHEN state = 'sending' AND kind = 'post' THEN 1 ELSE in_doubt END"
-            " WHERE id = ? AND version = ? AND (state = 'pending' OR claimed_until < ?)"
-            " RETURNING *",
-            (self.worker, lease, time.time(), head.id, head.version, now),
+            " WHERE id = ? AND version = ?"
+            " AND (state = 'pending' OR claimed_until < ? OR claimed_by = ?) RETURNING *",
+            (self.worker, lease, time.time(), head.id, head.version, now, gone),
         )
         return None if raw is None else _row(raw)
 
@@ -600,6 +600,7 @@ def _row(raw: Any) -> Row:
         attempted_at=raw["attempted_at"],
         retry_at=raw["retry_at"],
         state=raw["state"],
+        claimed_by=raw["claimed_by"],
         claimed_until=raw["claimed_until"],
         thread=raw["thread"],
     )

@@ -20,18 +20,19 @@ import asyncpg
 
 from bot.errors import StartupError
 from bot.groupcommit import GroupCommit, Raised
-from bot.store import IntegrityError
+from bot.store import IntegrityError, redacted, worker_id
 
 log = logging.getLogger(__name__)
 
 Params = Sequence[Any] | dict[str, Any]
 T = TypeVar("T")
 POOL_SIZE = 8  # connections per worker: the outbox's lanes, the scheduler, the feeds, requests
-
-
-def _shown(url: str) -> str:
-    """The URL without its password, for messages."""
-    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+# The advisory-lock class of workers' liveness locks: a worker holds the lock (LIVENESS,
+# key of its id) on a connection of its own for as long as it runs. The server lets go of
+# it the moment that connection ends, as when the process is killed, so the others know at
+# once that its claims are free, instead of waiting for their leases to run out.
+LIVENESS = 0x17B0
+_KEY = "hashtext($1) & 2147483647"  # a worker id's lock key (int4, not negative)
 
 
 _TOKENS = re.compile(r"'(?:[^']|'')*'|\"[^\"]*\"|\?|:[A-Za-z_]\w*|[^'\"?:]+|.", re.S)
@@ -251,25 +252,48 @@ class PgTx:
 class PostgresDatabase:
     """The bot's database on a PostgreSQL server (`postgresql://…`)."""
 
-    def __init__(self, pool: asyncpg.Pool, url: str) -> None:
+    def __init__(self, pool: asyncpg.Pool, url: str, alive: asyncpg.Connection) -> None:
         self._pool = pool
         self.path = url
         self.dialect = "postgresql"
         self.shared = True  # several workers may use it at once: claims are leases
         self.skip_locked = " FOR UPDATE SKIP LOCKED"
         self.for_update = " FOR UPDATE"
+        self.worker = worker_id()
+        self.alive = alive  # the connection holding this worker's liveness lock
 
     @classmethod
     async def open(cls, url: str) -> PostgresDatabase:
         """Connect, or raise `StartupError` in one line naming the server (no password)."""
         try:
             pool = await asyncpg.create_pool(url, min_size=1, max_size=POOL_SIZE, timeout=10)
+            alive = await asyncpg.connect(url, timeout=10)
         except (OSError, TimeoutError, asyncpg.PostgresError, ValueError) as exc:
-            raise StartupError(f"cannot use the database {_shown(url)}: {exc}") from None
-        return cls(pool, _shown(url))
+            raise StartupError(f"cannot use the database {redacted(url)}: {exc}") from None
+        db = cls(pool, redacted(url), alive)
+        await alive.execute(f"SELECT pg_advisory_lock({LIVENESS}, {_KEY})", db.worker)
+        return db
+
+    async def dead(self, workers: Iterable[str | None]) -> set[str]:
+        """Which of these workers no longer run: no session holds their liveness lock."""
+        others = sorted({w for w in workers if w and w != self.worker})
+        if not others:
+            return set()
+        rows = await self._pool.fetch(
+            "SELECT w FROM unnest($1::text[]) AS w WHERE NOT EXISTS (SELECT 1 FROM pg_locks l"
+            f" WHERE l.locktype = 'advisory' AND l.granted AND l.classid = {LIVENESS}"
+            " AND l.objsubid = 2 AND l.objid::bigint = (hashtext(w) & 2147483647)"
+            " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()))",
+            others,
+        )
+        return {r["w"] for r in rows}
 
     async def close(self) -> None:
-        await self._pool.close()
+        try:
+            await self._pool.close()
+        finally:
+            if not self.alive.is_closed():
+                await self.alive.close()
 
     def group_commit(self) -> PgGroupCommit:
         return PgGroupCommit(self)

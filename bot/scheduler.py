@@ -9,7 +9,7 @@ in batches by the (state, due_at) index: one UPDATE ... RETURNING marks up to `b
 rows `running` under this instance's worker id and a lease (`claimed_until`). The batch
 runs, then its outcomes are written in one transaction. Cost is O(due jobs), memory is
 bounded by the batch. A crashed worker's claims expire with their lease and are taken
-again; on SQLite one process holds the file, so `start()` also releases every claim left
+again (the timer is armed for the earliest lease too, so that happens on time); on SQLite one process holds the file, so `start()` also releases every claim left
 `running`. On PostgreSQL the claim's sub-select gains `FOR UPDATE SKIP LOCKED` so several
 workers share the table with the same statements.
 
@@ -32,9 +32,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
-import secrets
-import socket
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -44,7 +41,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
 
 from bot.clock import Clock
-from bot.store import Database
+from bot.store import Database, lapsed_claims
 from bot.timeutil import utc_from_ts
 
 log = logging.getLogger(__name__)
@@ -157,7 +154,7 @@ class Scheduler:
         self.batch_size = batch_size
         self.lease = lease
         self.concurrency = concurrency
-        self.worker = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self.worker = db.worker
         self._kinds: dict[str, _Kind] = {}
         self._waking = False
         self._stopped = False
@@ -232,10 +229,7 @@ class Scheduler:
         """Release what a previous process left claimed, start the clock, and catch up on
         what came due meanwhile (which also arms the timer for what is next)."""
         self._stopped = False
-        if self.db.shared:  # other workers' claims are theirs until their lease runs out
-            await self._rescue()
-        else:
-            await self.db.execute(_RELEASE + "WHERE state = 'running'")
+        await self._rescue()
         await self._warn_unknown_kinds()
         if not self.timers.running:
             self.timers.start(paused=paused)
@@ -280,13 +274,13 @@ class Scheduler:
         return [_Claim(r["id"], r["due_at"], _job(r)) for r in rows]
 
     async def _rescue(self) -> None:
-        """Take back claims whose lease ran out: their worker died mid-batch."""
-        rescued = await self.db.execute(
-            _RELEASE + "WHERE state = 'running' AND claimed_until < ?",
-            (self.clock.now().timestamp(),),
+        """Take back the claims of workers that died mid-batch (or whose lease ran out)."""
+        where, params = await lapsed_claims(
+            self.db, "jobs", "running", self.clock.now().timestamp()
         )
+        rescued = await self.db.execute(_RELEASE + "WHERE " + where, params)
         if rescued:
-            log.warning("scheduler: %d job(s) whose claim expired are due again", rescued)
+            log.warning("scheduler: %d job(s) claimed by a worker now gone are due again", rescued)
 
     async def _run_batch(self, batch: Sequence[_Claim], now: datetime) -> list[_Outcome]:
         """Run a batch, one group of jobs due at the same instant after another, and record
@@ -394,25 +388,30 @@ class Scheduler:
         )
 
     async def _rearm(self) -> None:
-        """Arm the timer for the earliest pending job, as the table says now. It is disarmed
-        first, so a schedule() that lands while the table is read arms for itself, and the
-        earlier of the two times wins."""
+        """Arm the timer for the earliest pending job, or the earliest claim's lease to run
+        out, as the table says now. It is disarmed first, so a schedule() that lands while
+        the table is read arms for itself, and the earlier of the two times wins."""
         if self.timers.get_job(WAKE) is not None:
             self.timers.remove_job(WAKE)
-        due = await self._next_due()
+        due = await self._next_wake()
         if due is not None:
             self._arm(due)
 
-    async def _next_due(self) -> datetime | None:
+    async def _next_wake(self) -> datetime | None:
+        """The earliest pending due time, or lease expiry of a claim held now: a worker that
+        dies with jobs claimed leaves nothing pending, so without waking for its lease the
+        others would take those jobs back only when other work next woke them."""
         kinds = list(self._kinds)
         if not kinds:
             return None
-        due = await self.db.fetchval(
-            f"SELECT due_at FROM jobs WHERE state = 'pending' AND kind IN ({_marks(kinds)}) "
-            "ORDER BY due_at, id LIMIT 1",
+        row = await self.db.fetchone(
+            "SELECT (SELECT due_at FROM jobs WHERE state = 'pending'"
+            f" AND kind IN ({_marks(kinds)}) ORDER BY due_at, id LIMIT 1) AS due,"
+            " (SELECT min(claimed_until) FROM jobs WHERE state = 'running') AS lease",
             kinds,
         )
-        return utc_from_ts(due)
+        times = [t for t in (row["due"], row["lease"]) if t is not None] if row else []
+        return utc_from_ts(min(times)) if times else None
 
     async def _wake(self) -> None:
         """The timer fired: run what is due, then re-arm from the table."""

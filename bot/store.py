@@ -16,6 +16,9 @@ import errno
 import fcntl
 import logging
 import os
+import re
+import secrets
+import socket
 import sqlite3
 import threading
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -54,6 +57,15 @@ PRAGMAS = (
     "PRAGMA synchronous=NORMAL",
     "PRAGMA foreign_keys=ON",
 )
+
+
+# The password in a database URL (postgresql://user:PASSWORD@host/db), wherever it shows.
+URL_PASSWORD = re.compile(r"(\bpostgres(?:ql)?://[^:/@\s]*:)[^@\s]+@")
+
+
+def redacted(text: str) -> str:
+    """`text` with every database URL's password replaced by ***, for messages and logs."""
+    return URL_PASSWORD.sub(r"\1***@", text)
 
 
 def is_server(location: str) -> bool:
@@ -109,6 +121,27 @@ class Tx:
         return [r[1] for r in await self.fetchall(f"PRAGMA table_info({table})")]
 
 
+def worker_id() -> str:
+    """This process's name in the claims it makes: host, process id and a random part."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+async def lapsed_claims(db: Any, table: str, state: str, now: float) -> tuple[str, tuple[Any, ...]]:
+    """A WHERE clause and its parameters for the rows of `table` in `state` claimed
+    (`claimed_by`, `claimed_until`) by a worker that is gone: one that died, or whose
+    lease ran out. On a SQLite file, which one process holds, every other worker is gone;
+    on a shared database, see `dead`."""
+    claimers = await db.fetchall(
+        f"SELECT DISTINCT claimed_by FROM {table} WHERE state = ?", (state,)
+    )
+    dead = sorted(await db.dead(r[0] for r in claimers))
+    among = f" OR claimed_by IN ({', '.join('?' * len(dead))})" if dead else ""
+    return (
+        f"state = ? AND (claimed_by IS NULL OR claimed_until < ?{among})",
+        (state, now, *dead),
+    )
+
+
 class Database:
     dialect = "sqlite"
 
@@ -119,6 +152,7 @@ class Database:
         self._lock = asyncio.Lock()
         self._process_lock = lock
         self.path = path
+        self.worker = worker_id()
 
     @classmethod
     async def open(cls, path: str | Path, *, lock: bool = True) -> Database:
@@ -144,13 +178,18 @@ class Database:
         return cls(conn, path, held)
 
     # One process holds a SQLite file (the process lock), so what a crash left claimed is
-    # free at start; a shared database's claims are another live worker's until they expire.
+    # free at start; a shared database's claims are another live worker's until it dies or
+    # they expire.
     shared = False
     # The clause a claiming sub-select ends with to skip rows another worker is claiming.
     skip_locked = ""
     # The clause that makes a SELECT lock its rows to the end of the transaction, where two
     # transactions may run at once (a SQLite transaction already holds the whole file).
     for_update = ""
+
+    async def dead(self, workers: Iterable[str | None]) -> set[str]:
+        """Which of these workers no longer run: on a file this process holds, every other."""
+        return {w for w in workers if w and w != self.worker}
 
     def group_commit(self) -> GroupCommit:
         """The batched writer of small writes on this database (bot/groupcommit.py)."""

@@ -39,15 +39,24 @@ async def make_app(places, clock) -> AsyncIterator[AppFactory]:
     """Start Apps on a database of each backend (tests/databases.py); nothing runs in the
     background.
 
-    Calling it again with the same `db` name is a restart on the same database.
+    Calling it again with the same `db` name is a restart on the same database after a
+    crash: the Apps started on it before are left open (what they left half done is for
+    the new one to find), but count as dead workers from then on (tests/databases.py).
+    With `alongside=True` it is a second worker on the database instead.
     """
+    from tests.databases import died  # after pytest_plugins has registered it
+
     stack = AsyncExitStack()
+    started: dict[str, list[App]] = {}
 
     async def make(
         features: list[type[Feature]] | None = None,
         config: dict[str, Any] | None = None,
         db: str = "bot.db",
+        alongside: bool = False,
     ) -> App:
+        for crashed in [] if alongside else started.get(db, []):
+            await died(crashed.db)
         app_cm = App.running(
             make_config(config),
             features if features is not None else all_features(),
@@ -55,7 +64,9 @@ async def make_app(places, clock) -> AsyncIterator[AppFactory]:
             db_path=await places.url(db),
             background=False,
         )
-        return await stack.enter_async_context(app_cm)
+        app = await stack.enter_async_context(app_cm)
+        started.setdefault(db, []).append(app)
+        return app
 
     yield make
     await stack.aclose()

@@ -14,7 +14,9 @@ schemas of their own; those of a run that no longer exists are dropped at the ne
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +61,30 @@ async def _try(url: str) -> str:
         return f"no PostgreSQL answers at {URL_VARIABLE}: {exc}"
     await conn.close()
     return ""
+
+
+@asynccontextmanager
+async def own_schema(prefix: str = "itsm_own") -> AsyncIterator[str]:
+    """A new schema on the test server (skipped without one), dropped afterwards: its URL,
+    with search_path. For a database no test has used before, `schema_versions` included."""
+    import asyncpg
+
+    url = server_url()
+    schema = f"{prefix}_{os.getpid()}_{secrets.token_hex(3)}"
+    conn = await asyncpg.connect(url)
+    await conn.execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield f"{url}{'&' if '?' in url else '?'}search_path={schema}"
+    finally:
+        await conn.execute(f"DROP SCHEMA {schema} CASCADE")
+        await conn.close()
+
+
+@pytest.fixture
+async def server_schema() -> AsyncIterator[str]:
+    """`own_schema` as a fixture."""
+    async with own_schema() as url:
+        yield url
 
 
 class Schemas:
@@ -188,6 +214,28 @@ def _drop_schemas_at_the_end() -> Iterator[None]:
 
 
 # --- Reading and bending a database the same way on both backends -------------------------
+
+
+async def unhandled(db: Any, platform: str) -> list[tuple[str, dict[str, Any]]]:
+    """The requests journaled and not yet handled, oldest first: what is on disk, read
+    without taking them as `Intake.held` does (on a shared database that is a claim)."""
+    import json
+
+    rows = await db.fetchall(
+        "SELECT request_id, body FROM intake WHERE platform = ? AND done_at IS NULL"
+        " ORDER BY received_at, rowid",
+        (platform,),
+    )
+    return [(r[0], json.loads(r[1])) for r in rows]
+
+
+async def died(db: Any) -> None:
+    """Make the worker on `db` count as dead to the others, as when its process is killed:
+    the server drops the connection holding its liveness lock. (A SQLite file's other
+    workers count as dead anyway: one process holds the file.)"""
+    alive = getattr(db, "alive", None)
+    if alive is not None and not alive.is_closed():
+        await alive.close()
 
 
 async def foreign_keys(db: Any, table: str) -> list[tuple[tuple[str, ...], str, tuple[str, ...]]]:

@@ -39,6 +39,7 @@ from bot.model import (
     UserRef,
     time_tag,
 )
+from tests.databases import unhandled
 from tests.fakes.fake_discord import (  # noqa: F401
     FakeDiscord,
     discord_endpoints_fixture,
@@ -695,7 +696,7 @@ async def test_a_deferred_interaction_is_journaled_and_answered_after_a_crash(
     payload = desk(fake, "slow")
     async with logged_in(app, fake) as surface:
         assert await answer(fake, surface, payload) == {"type": 5, "data": {"flags": 64}}
-        held = await app.intake.held("discord")
+        held = await unhandled(app.db, "discord")
         assert [body["id"] for _, body in held] == [payload["id"]]  # on disk before the defer
     # The process died with the work unfinished. The restart handles it again and answers
     # by editing the deferred response; Discord hears no second first response.
@@ -711,5 +712,5 @@ async def test_a_deferred_interaction_is_journaled_and_answered_after_a_crash(
 
 
 async def _handled(app: App) -> None:
-    while await app.intake.held("discord"):
+    while await unhandled(app.db, "discord"):
         await asyncio.sleep(0.01)

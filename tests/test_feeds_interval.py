@@ -228,9 +228,9 @@ async def test_the_interval_is_listed_and_kept_across_a_restart(
 
 
 async def test_a_subscription_stored_before_the_migration_keeps_the_defaults(
-    start, tmp_path, feed_server: FeedServer, clock
+    start, places, feed_server: FeedServer, clock
 ):
-    db = await Database.open(tmp_path / "bot.db")
+    db = await Database.open(await places.url("bot.db"))
     await db.migrate("feeds", MIGRATIONS[:4])  # the schema before intervals and pings
     url = feed_server.set("f.xml", body=rss(entries(1)))
     await db.execute(

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from bot.errors import DeliveryError, Failure
 from bot.help import Help
 from bot.model import ChannelRef, Post
+from tests.databases import died
 
 GENERAL = ChannelRef("test", "w1", "general")
 NEWS = ChannelRef("test", "w1", "news")
@@ -247,6 +250,25 @@ async def test_the_sender_sleeps_exactly_until_the_next_post_may_go(make_app, cl
     assert await app.outbox.next_due() == 37.5  # only c is left, not due for 37.5 s
     await app.outbox.enqueue(ChannelRef("elsewhere", "w", "x"), Post(title="d"), "d")
     assert await app.outbox.next_due() == 37.5  # a platform with no connection is not a wake-up
+
+
+@pytest.mark.shared_only
+async def test_a_live_workers_claim_is_left_alone_and_taken_over_the_moment_it_dies(make_app):
+    platform = Platform()
+    first = await start(make_app, platform, db="shared.db")
+    await first.outbox.enqueue(GENERAL, Post(title="once"), "item-1")
+    # The first worker is in the middle of its call, its lease good for a day.
+    await first.db.execute(
+        "UPDATE outbox SET state = 'sending', claimed_by = ?, claimed_until = ?",
+        (first.db.worker, first.clock.now().timestamp() + 86400),
+    )
+    second = await start(make_app, platform, db="shared.db", alongside=True)
+    assert await second.outbox.recover() == 0 and await second.outbox.drain() == 0
+    assert not platform.posted and platform.lookups == []
+    await died(first.db)  # killed: the server lets go of its liveness lock
+    assert await second.outbox.drain() == 1
+    assert platform.lookups == ["item-1"]  # in doubt: looked for before it was sent
+    assert len(platform.posted) == 1 and await second.outbox.state("item-1") == "sent"
 
 
 async def test_the_sender_started_before_the_platform_connects_posts_nothing_twice(make_app):

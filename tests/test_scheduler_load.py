@@ -87,6 +87,7 @@ class CountingDb:
         self.statements: Counter[str] = Counter()
         self.rows = 0
         self.shared, self.skip_locked = db.shared, db.skip_locked  # the backend's dialect
+        self.worker, self.dead = db.worker, db.dead  # liveness: not a statement of its own
 
     def _count(self, sql: str) -> None:
         self.statements["claim" if "SET state = 'running'" in sql else sql.split()[0]] += 1
@@ -194,6 +195,35 @@ async def test_a_claim_whose_lease_ran_out_is_taken_again_after_a_crash(make_app
     dying.cancel()  # the dead worker's late bookkeeping changes nothing
     await asyncio.gather(dying, return_exceptions=True)
     assert {await app.scheduler.state(key) for key in keys} == {"done"}
+
+
+async def test_a_dead_workers_lease_wakes_the_others_with_nothing_else_due(make_app, clock):
+    """A worker that dies holding claims leaves no job pending: the others' one timer is
+    armed for the end of its lease, so they take its jobs back then by themselves."""
+    Load.counts = Counter()
+    app = await make_app(features=[Help, Load], config={"scheduler": {"lease": "20s"}})
+    assert app.scheduler.lease == timedelta(seconds=20)  # `[scheduler] lease`
+    lease = app.scheduler.lease  # the dead worker's, of the same configuration
+    crashed = Scheduler(app.db, clock, timers=AsyncIOScheduler(timezone="UTC"), lease=lease)
+    stuck = asyncio.Event()
+
+    async def hang(job: Job) -> None:
+        stuck.set()
+        await asyncio.Event().wait()  # the worker dies here, its claims still held
+
+    crashed.handle("load", hang)
+    keys = await schedule_many(app, 3, clock.now())
+    dying = asyncio.create_task(crashed.run_due())
+    await stuck.wait()
+    assert await app.scheduler.run_due() == []  # nothing pending, the lease still stands
+    assert app.scheduler.armed() == clock.now() + lease
+    clock.advance(lease + timedelta(seconds=1))
+    await fire_due_timers(app, clock.now())  # what the timer does then, unasked
+    assert Load.counts == Counter(keys)
+    assert {await app.scheduler.state(key) for key in keys} == {"done"}
+    assert app.scheduler.armed() is None
+    dying.cancel()
+    await asyncio.gather(dying, return_exceptions=True)
 
 
 class Interrupted(BaseException):

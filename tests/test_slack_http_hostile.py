@@ -21,6 +21,7 @@ from multidict import CIMultiDict
 
 from adapters.slack.http import Seen
 from tests import test_slack_surface
+from tests.databases import unhandled
 from tests.fakes.fake_slack import (
     block_actions_payload,
     interaction_body,
@@ -61,7 +62,7 @@ async def assert_nothing_reached(http: Http, caplog: pytest.LogCaptureFixture) -
     assert [c.method for c in http.fake.calls if c.method != "auth.test"] == []
     assert http.fake.responses == []
     assert http.toy.picks == [] and http.toy.secrets == [] and http.toy.waiting == 0
-    assert await http.app.intake.held("slack") == []
+    assert await unhandled(http.app.db, "slack") == []
     assert await http.app.db.fetchval("SELECT count(*) FROM intake") == 0
     assert "Traceback" not in caplog.text
 

@@ -20,7 +20,7 @@ from slack_bolt.request.internals import parse_body
 from adapters.slack.http import read_body
 from adapters.slack.intake import Arrivals, request_id
 from tests import test_slack_surface
-from tests.databases import refuse_inserts
+from tests.databases import allow_inserts, refuse_inserts, unhandled
 from tests.fakes.fake_slack import block_actions_payload, interaction_body, slash_command_payload
 from tests.fakes.fake_slack import fake_slack as fake_slack_fixture  # noqa: F401
 from tests.test_slack_surface import Http
@@ -39,14 +39,14 @@ async def test_a_command_is_journaled_when_its_ack_comes_back_and_handled_after(
     status, body = await http.command("slow", trigger_id=trigger)
 
     assert (status, body) == (200, "")
-    held = await http.app.intake.held("slack")
+    held = await unhandled(http.app.db, "slack")
     assert [rid for rid, _ in held] == [f"slack:{trigger}"]
     assert held[0][1]["command"] == "/toy" and "token" not in held[0][1]
     http.toy.gate.set()
     (answer,) = await http.fake.wait_for_response(1)
     assert "Finally done." in json.dumps(answer["blocks"])
     await http.settle()
-    assert await http.app.intake.held("slack") == []  # handled: not again at the next start
+    assert await unhandled(http.app.db, "slack") == []  # handled: not again at the next start
 
 
 async def test_a_click_is_routed_by_bolt_after_its_ack_and_answered_once(http: Http) -> None:
@@ -80,7 +80,7 @@ async def test_a_request_the_journal_cannot_take_is_a_500_and_nothing_runs(
     assert "could not journal a request of type block_actions" in caplog.text
     assert "could not journal a request of type command" in caplog.text
     assert "Traceback" not in caplog.text
-    await http.app.db.execute("DROP TRIGGER refuse")
+    await allow_inserts(http.app.db, "refuse", "intake")
     status, _, _ = await http.post(interaction_body(payload), age=1)  # sent again, signed anew
     await http.settle()
     assert status == 200 and [p[1] for p in http.toy.picks] == ["b"]

@@ -44,6 +44,7 @@ from bot.model import (
     UpdateMessage,
     UserRef,
 )
+from tests.databases import unhandled
 from tests.fakes.fake_slack import (
     FakeSlack,
     block_actions_payload,
@@ -570,10 +571,12 @@ async def test_a_request_acknowledged_before_a_crash_is_handled_at_the_next_star
     url = http.fake.response_url()
     payload = block_actions_payload("toy.pick#0", "b", user_id="U7", response_url=url)
     assert await http.app.intake.hold("slack", request_id(payload), payload)
+    # held by the process that crashed, not this one
+    await http.app.db.execute("UPDATE intake SET claimed_by = 'crashed-worker'")
     assert await http.surface.replay() == 1
     await http.settle()
     assert [(p[0], p[1]) for p in http.toy.picks] == [("U7", "b")]
-    assert await http.app.intake.held("slack") == []
+    assert await unhandled(http.app.db, "slack") == []
     assert await http.surface.replay() == 0  # handled: not again
     answers = [body for path, body in http.fake.responses if path.endswith(url.rsplit("/", 1)[1])]
     assert any("You picked b" in str(a) for a in answers)

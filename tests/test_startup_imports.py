@@ -1,7 +1,9 @@
 """What a real process imports: `itsm-bot run` on one platform never loads the other
 platform's library, nor what only some work needs (the feed parsers and filters before a
-feed is parsed, the web console's templates while it is off: an idle bot's memory, issue
-#16), and `itsm-bot demo` loads neither platform library, yet prints what it always printed.
+feed is parsed, the web console's templates while it is off, a chart or calendar library
+before a chart or calendar is made, the PostgreSQL driver on SQLite: an idle bot's
+memory, issue #16), and `itsm-bot demo` loads neither platform library, yet prints what
+it always printed.
 
 Each child runs with PYTHONPROFILEIMPORTTIME=1: Python itself then writes one line to
 stderr for every module the process imports, first use included, so the check covers
@@ -32,6 +34,11 @@ FEED_PARSING = {"feedparser", "feedparser_rs", "nh3", "regex", "xml"}
 # cookie signing (only with [web] enabled, which the default configuration is not), and
 # the near-miss matching of a mistyped time zone.
 IDLE_UNNEEDED = FEED_PARSING | {"jinja2", "itsdangerous", "difflib"}
+# Each loaded where its one use is (a chart drawn, an .ics written or read, a repeat rule or
+# a typed date parsed), or by one configuration that the default is not: asyncpg with a
+# postgresql:// database, cryptography with [slack] distribution (the workspaces' tokens).
+IDLE_UNNEEDED |= {"matplotlib", "PIL", "icalendar", "recurring_ical_events", "dateutil"}
+IDLE_UNNEEDED |= {"dateparser", "asyncpg", "cryptography"}
 
 
 def imported(log: str) -> set[str]:

@@ -5,30 +5,11 @@ tests read from outside the workers."""
 from __future__ import annotations
 
 import asyncio
-import os
-import secrets
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
+from tests.databases import server_schema
 
-from tests.databases import server_url
-
-
-@pytest.fixture
-async def database() -> AsyncIterator[str]:
-    """A schema of its own on the test server; its URL (with search_path)."""
-    import asyncpg
-
-    url = server_url()
-    schema = f"itsm_workers_{os.getpid()}_{secrets.token_hex(3)}"
-    conn = await asyncpg.connect(url)
-    await conn.execute(f"CREATE SCHEMA {schema}")
-    try:
-        yield f"{url}{'&' if '?' in url else '?'}search_path={schema}"
-    finally:
-        await conn.execute(f"DROP SCHEMA {schema} CASCADE")
-        await conn.close()
+database = server_schema  # a schema of its own on the test server, dropped afterwards
 
 
 async def query(url: str, sql: str) -> list[Any]:

@@ -218,11 +218,10 @@ class Poller:
         `OkBatch`); a new body waits in a queue bounded by its bytes (`BodyQueue`) for one
         of `PARSE_TASKS` tasks that parse it, queue its new items and record it. So
         fetching never waits for parsing while the queue has room."""
+        now, claim_for = self.now(), CLAIM_TIMEOUTS * self.settings.timeout
         due = [
             (s, prime)
-            for s, prime in await self.store.due_sources(
-                self.now(), self.default_every(), CLAIM_TIMEOUTS * self.settings.timeout
-            )
+            for s, prime in await self.store.due_sources(now, self.default_every(), claim_for)
             if s.id not in self._in_flight
         ]
         due.sort(key=lambda pair: self.first(pair[0]), reverse=True)  # stable: ties keep order
@@ -285,9 +284,13 @@ class Poller:
             for task in [*fetchers, *parsers]:
                 task.cancel()
             await asyncio.gather(*fetchers, *parsers, return_exceptions=True)
+            # Checks not recorded are handed back (on a shared database), so the next
+            # round takes them, not a round after the claim runs out.
+            unfinished = [s for s, _ in due if s.id not in outcomes or s.id in batch]
             batch.drop()
             for source, _, _ in bodies.jobs:
                 self._in_flight.discard(source.id)
+            await asyncio.shield(self.store.give_back(unfinished, now + claim_for))
             raise
         finally:
             self._rounds -= 1

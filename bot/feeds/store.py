@@ -236,6 +236,18 @@ class FeedStore:
                     taken.append(row)
         return taken
 
+    async def give_back(self, sources: list[Source], until: float) -> None:
+        """On a shared database, hand back claims of checks that did not finish (a round
+        cut short): each source is due again when it was, unless it has moved on since."""
+        if self.db.shared and sources:
+            async with self.db.transaction() as tx:
+                for source in sources:
+                    await tx.execute(
+                        "UPDATE feed_sources SET next_check_at = ? WHERE id = ?"
+                        " AND next_check_at = ?",
+                        (source.next_check_at, source.id, until),
+                    )
+
     async def move_source(self, source_id: int, new_url: str) -> bool:
         """Follow a permanent redirect; False if another source already has that URL."""
         taken = await self.source_by_url(new_url)
