@@ -182,6 +182,15 @@ def _changed(status: str) -> int:
     return int(last) if last.isdigit() else -1
 
 
+_INSERT_INTO = re.compile(r'^\s*INSERT\s+INTO\s+("?[\w.]+"?)', re.I)
+# The sequence of the table's identity column other than `rowid`, else of `rowid`.
+_CURRENT_ID = (
+    "SELECT currval(pg_get_serial_sequence($1::text, coalesce((SELECT attname::text"
+    " FROM pg_attribute WHERE attrelid = $1::text::regclass AND attnum > 0 AND attidentity <> ''"
+    " AND attname <> 'rowid' LIMIT 1), 'rowid')))"
+)
+
+
 class PgTx:
     def __init__(self, conn: asyncpg.Connection) -> None:
         self._conn = conn
@@ -198,13 +207,21 @@ class PgTx:
         changed = _changed(status)
         new_id = None
         if status.startswith("INSERT") and changed > 0:
-            new_id = await self._last_id()
+            new_id = await self._last_id(text)
         return Cursor(changed, new_id)
 
-    async def _last_id(self) -> int | None:
+    async def _last_id(self, text: str) -> int | None:
+        """The new row's id, as SQLite's lastrowid: the value this session last drew for
+        the table's own identity (its INTEGER PRIMARY KEY), else for the `rowid` added by
+        `ddl`. Not lastval(): a table with both draws from two sequences per row, and
+        inserts at once draw from them in different orders, so the last value drawn can
+        be the other insert's id."""
+        match = _INSERT_INTO.match(text)
+        if match is None:
+            return None
         try:
-            async with self._conn.transaction():  # a savepoint: lastval() may be undefined
-                return await self._conn.fetchval("SELECT lastval()")
+            async with self._conn.transaction():  # a savepoint: currval() may be undefined
+                return await self._conn.fetchval(_CURRENT_ID, match.group(1))
         except asyncpg.PostgresError:
             return None
 

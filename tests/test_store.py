@@ -3,6 +3,7 @@ and only in one process at a time."""
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import os
 import sqlite3
@@ -64,6 +65,45 @@ async def test_every_core_schema_migrates_from_empty(make_app):
         assert await app.db.version(name) == len(module.MIGRATIONS)
     for name, feature in app.features.items():
         assert await app.db.version(name) == len(feature.migrations)
+
+
+# --- The id an insert gives back ----------------------------------------------------------
+
+NUMBERED = ["CREATE TABLE numbered (id INTEGER PRIMARY KEY, text TEXT NOT NULL UNIQUE)"]
+
+
+async def test_an_insert_gives_back_its_own_rows_id_after_an_id_given_by_hand(places):
+    db = await Database.open(await places.url("numbered.db"))
+    try:
+        await db.migrate("numbered", NUMBERED)
+        await db.execute("INSERT INTO numbered (id, text) VALUES (100, 'by hand')")
+        new = await db.insert("INSERT INTO numbered (text) VALUES ('next')")
+        assert new == await db.fetchval("SELECT id FROM numbered WHERE text = 'next'")
+    finally:
+        await db.close()
+
+
+async def test_inserts_at_once_each_give_back_their_own_rows_id(places):
+    """Eight writers at once (on PostgreSQL, eight connections): every id given back is
+    that of the row the insert made, never a neighbour's."""
+    db = await Database.open(await places.url("numbered.db"))
+    wrong: list[tuple[str, int | None, int]] = []
+
+    async def writer(name: str) -> None:
+        for n in range(250):
+            text = f"{name}-{n}"
+            new = await db.insert("INSERT INTO numbered (text) VALUES (?)", (text,))
+            row = await db.fetchval("SELECT id FROM numbered WHERE text = ?", (text,))
+            if new != row:
+                wrong.append((text, new, row))
+
+    try:
+        await db.migrate("numbered", NUMBERED)
+        await asyncio.gather(*(writer(f"w{k}") for k in range(8)))
+        assert wrong == []
+        assert await db.fetchval("SELECT count(*) FROM numbered") == 2000
+    finally:
+        await db.close()
 
 
 # --- Opening: a usable file, one process ---------------------------------------------------
