@@ -13,6 +13,7 @@ schemas of their own; those of a run that no longer exists are dropped at the ne
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 from collections.abc import AsyncIterator, Iterator
@@ -234,8 +235,24 @@ async def died(db: Any) -> None:
     the server drops the connection holding its liveness lock. (A SQLite file's other
     workers count as dead anyway: one process holds the file.)"""
     alive = getattr(db, "alive", None)
-    if alive is not None and not alive.is_closed():
+    if alive is None:
+        return
+    if not alive.is_closed():
         await alive.close()
+    # The server lets go of the lock when that connection's backend has ended, a moment
+    # after the close (longer on a busy machine): until then the worker still looks alive.
+    from bot.postgres import LIVENESS
+
+    for _ in range(500):
+        held = await db.fetchval(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+            " AND classid = ? AND objsubid = 2 AND objid::bigint = (hashtext(?) & 2147483647)",
+            (LIVENESS, db.worker),
+        )
+        if not held:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"the server still holds {db.worker}'s liveness lock")
 
 
 async def foreign_keys(db: Any, table: str) -> list[tuple[tuple[str, ...], str, tuple[str, ...]]]:
