@@ -25,7 +25,7 @@ import pytest
 
 URL_VARIABLE = "ITSM_BOT_TEST_POSTGRES"
 REQUIRE_VARIABLE = "ITSM_BOT_REQUIRE_POSTGRES"
-# PostgreSQL joins the runs where a server is named (not yet by default: see #18's notes).
+# PostgreSQL joins the runs where a server is named (CI names its machine's: .ci/run).
 BACKENDS = ["sqlite", "postgresql"] if os.environ.get(URL_VARIABLE) else ["sqlite"]
 
 
