@@ -42,7 +42,11 @@ log = logging.getLogger("bot.outbox")
 
 T = TypeVar("T")
 OPEN = "state IN ('pending', 'sending')"
-SWEEP_EVERY = 60.0  # seconds between two looks for lanes with work nobody serves
+# Seconds between two looks for lanes with work nobody here serves. A process alone on its
+# database adds work itself (and is told at once); on a shared one other workers add work
+# and die, so their channels are found within seconds, not a minute.
+SWEEP_EVERY = 60.0
+SHARED_SWEEP_EVERY = 5.0
 EDIT_WAIT = 1.0  # seconds an edit waits before looking again whether its post went out
 
 
@@ -180,6 +184,7 @@ class LaneRunner:
         self._touched: set[Lane] = set()
         self._wake = asyncio.Event()
         self._sweep_at = 0.0
+        self._sweep_every = SHARED_SWEEP_EVERY if db.shared else SWEEP_EVERY
         self._slots: dict[str, asyncio.Semaphore] = {}
         self._warned: set[str] = set()
         # Told of each post given up on: (channel, key, why); see bot/failure_notices.py.
@@ -297,7 +302,7 @@ class LaneRunner:
         if now >= self._sweep_at:
             lanes, upcoming = await self._due_lanes()
             self._touched.update(lanes)
-            self._sweep_at = min(upcoming or float("inf"), now + SWEEP_EVERY)
+            self._sweep_at = min(upcoming or float("inf"), now + self._sweep_every)
         for lane in list(self._touched):
             if lane in self._workers:
                 continue  # its task looks again before it ends

@@ -271,6 +271,27 @@ async def test_a_live_workers_claim_is_left_alone_and_taken_over_the_moment_it_d
     assert len(platform.posted) == 1 and await second.outbox.state("item-1") == "sent"
 
 
+async def test_a_worker_looks_for_lanes_nobody_serves_within_seconds_on_a_shared_database(
+    make_app, clock
+):
+    """Alone on its database a worker is told of each post it queues; on a shared one, work
+    comes from the others too (and is left by those that die), so it looks every 5 s."""
+    import asyncio
+
+    platform = Platform()
+    first = await start(make_app, platform, db="shared.db")
+    second = await start(make_app, platform, db="shared.db", alongside=True)
+    runner = second.outbox.lanes
+    wait = await runner._dispatch()
+    assert wait == (5.0 if second.db.shared else 60.0)
+    await first.outbox.enqueue(GENERAL, Post(title="queued by the first"), "item-1")
+    clock.advance(wait)
+    await runner._dispatch()  # the look it was waiting for: it serves the first's lane
+    await asyncio.gather(*runner._workers.values())
+    assert [p.title for _, p in platform.posted.values()] == ["queued by the first"]
+    assert await second.outbox.state("item-1") == "sent"
+
+
 async def test_the_sender_started_before_the_platform_connects_posts_nothing_twice(make_app):
     """In production the sender loop runs before the adapters attach their transports."""
     import asyncio
