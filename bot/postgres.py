@@ -115,11 +115,13 @@ def _call_end(sql: str, start: int) -> tuple[int, int]:
 
 
 _CREATE = re.compile(r"^\s*CREATE\s+TABLE\s+(IF\s+NOT\s+EXISTS\s+)?\w+\s*\(", re.I)
+_COMMENT = re.compile(r"--[^\n]*")
 
 
 def ddl(statement: str) -> str:
     """PostgreSQL's form of one migration statement. A table SQLite keeps a rowid for gets
     a `rowid` identity column, so the queries that keep insertion order still do."""
+    statement = _COMMENT.sub("", statement)  # one may lead, or speak of WITHOUT ROWID
     with_rowid = bool(_CREATE.match(statement)) and not re.search(
         r"WITHOUT\s+ROWID", statement, re.I
     )

@@ -377,3 +377,26 @@ async def test_a_source_of_an_older_or_newer_bot_is_refused(tmp_path: Path, cloc
         result = await asyncio.to_thread(cli, "db", "copy", str(source), str(target))
         assert result.exit_code == 1 and said in result.output, result.output
     assert not target.exists()
+
+
+async def test_every_table_keeps_a_rowid_on_postgresql_where_it_does_on_sqlite(tmp_path):
+    """Queries that keep insertion order read the rowid: a table SQLite keeps one for must
+    have one on PostgreSQL too, whatever the comments around its CREATE TABLE say."""
+    from bot.db_copy import has_rowid
+
+    async with own_schema() as url:
+        lite = App.running(make_config(), all_features(), db_path=str(tmp_path / "bot.db"), background=False)  # fmt: skip
+        shared = App.running(make_config(), all_features(), db_path=url, background=False)
+        async with lite as on_sqlite, shared as on_postgresql:
+            tables = [
+                r[0]
+                for r in await on_sqlite.db.fetchall(
+                    "SELECT name FROM sqlite_master WHERE type = 'table'"
+                    " AND name NOT LIKE 'sqlite_%' AND name <> 'schema_versions'"
+                )  # the store's own table, read by feature name
+            ]
+            kept = {t: await has_rowid(on_sqlite.db, t, "sqlite") for t in tables}
+            shown = {t: await has_rowid(on_postgresql.db, t, "postgresql") for t in tables}
+    assert "vote_turnout" in tables and kept["vote_turnout"]  # the one a comment misled
+    assert not kept["vote_turnout_voters"]
+    assert shown == kept

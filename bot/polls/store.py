@@ -78,15 +78,15 @@ MIGRATIONS = [
     # Turnout of anonymous runs: how many members first answered on each (UTC) day. Their
     # answers keep no time (it could point back to a member); a count per day does not.
     """
-    -- Who was counted already (the run's voter hashes, unreadable once it closes): a member
-    -- taking a vote back and voting again is not a new one. WITHOUT ROWID: rows are kept in
-    -- hash order, so their order says nothing of when each member came.
     CREATE TABLE vote_turnout (
         run_id INTEGER NOT NULL REFERENCES vote_runs (id) ON DELETE CASCADE,
         day TEXT NOT NULL,
         respondents INTEGER NOT NULL,
         PRIMARY KEY (run_id, day)
     );
+    -- Who was counted already (the run's voter hashes, unreadable once it closes): a member
+    -- taking a vote back and voting again is not a new one. WITHOUT ROWID: rows are kept in
+    -- hash order, so their order says nothing of when each member came.
     CREATE TABLE vote_turnout_voters (
         run_id INTEGER NOT NULL REFERENCES vote_runs (id) ON DELETE CASCADE,
         voter TEXT NOT NULL,
