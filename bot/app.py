@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from bot import commands as cmd
-from bot import communities, intake, outbox, scheduler
+from bot import communities, intake, outbox, scheduler, turns
 from bot.clock import Clock, SystemClock
 from bot.communities import Communities, Community, CommunitySpec, Settings
 from bot.config import CoreConfig, Section
@@ -51,6 +51,7 @@ CORE_SCHEMAS: tuple[tuple[str, list[str]], ...] = (
     ("outbox", outbox.MIGRATIONS),
     ("scheduler", scheduler.MIGRATIONS),
     ("intake", intake.MIGRATIONS),
+    ("turns", turns.MIGRATIONS),
 )
 
 

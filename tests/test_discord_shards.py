@@ -17,6 +17,7 @@ import discord
 import pytest
 
 from adapters.discord import DiscordSettings, create
+from adapters.discord.client import IDENTIFY_EVERY
 from adapters.discord.shards import Shards, plan, shard_of
 from bot import config as configuration
 from bot.errors import ConfigError
@@ -281,10 +282,13 @@ async def test_two_workers_hold_one_shard_each_and_the_survivor_posts_everywhere
     total = sum(len(t) for t in expected.values())
     posted = lambda: sum(len(titles(fake, c)) for c in expected)  # noqa: E731
     try:
-        for n, bot in enumerate(bots):
+        for bot in bots:  # started together, as a host starts a scaled worker line
             await bot.start(connect=False)
-            await bot.wait_connected(n + 1)
+        await bots[1].wait_connected(2)
         assert sorted(fake.shards_identified()) == [[0, 2], [1, 2]]  # each its own shard
+        # One session start per five seconds for the bot, whichever worker starts it.
+        first, second = fake.identify_times
+        assert second - first >= IDENTIFY_EVERY - 0.5, fake.identify_times
         interactions = await poll_and_vote(fake, fake.guild_id, fake.channel_id)
         interactions += await poll_and_vote(fake, other, other_channel)
         assert posted() < total, "every post was out before the kill: slow the pace"

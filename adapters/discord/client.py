@@ -16,9 +16,13 @@ from discord.state import AutoShardedConnectionState
 from adapters.discord.journal import RememberingState
 from adapters.discord.scheduled_events import InterestState, interest_action
 from adapters.discord.shards import Shards
+from bot import turns
 
 if TYPE_CHECKING:
     from adapters.discord.surface import DiscordSurface
+
+IDENTIFY_TURN = "discord:identify"  # one bucket: max_concurrency 1, as for most bots
+IDENTIFY_EVERY = 5.0  # seconds between two session starts, as Discord asks
 
 
 def intents(scheduled_events: bool = False) -> discord.Intents:
@@ -49,6 +53,15 @@ class SurfaceListeners:
     async def on_interaction(self, interaction: discord.Interaction) -> None:
         if interaction.type is discord.InteractionType.modal_submit:
             await self.surface.on_modal(interaction)
+
+    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
+        """Discord starts one session per five seconds for a bot, over all its connections.
+        discord.py spaces one process's shards; workers sharing a database take turns."""
+        db = self.surface.app.db
+        if not db.shared:  # this process is the bot's only one
+            await super().before_identify_hook(shard_id, initial=initial)  # type: ignore[misc]
+            return
+        await turns.wait_turn(db, IDENTIFY_TURN, IDENTIFY_EVERY)
 
     async def on_native_interest(self, data: dict[str, Any], added: bool) -> None:
         action = await interest_action(self, data, added)  # type: ignore[arg-type]

@@ -257,6 +257,7 @@ class FakeDiscord:
         self.attachments: dict[int, FakeFile] = {}
         self.gateway_frames: list[dict[str, Any]] = []  # every frame the client sent, in order
         self.identify_payloads: list[dict[str, Any]] = []
+        self.identify_times: list[float] = []  # time.time() of each IDENTIFY's arrival
         self.resume_payloads: list[dict[str, Any]] = []
         self.roles: dict[int, dict[str, Any]] = {}
         self.channels: dict[int, dict[str, Any]] = {}
@@ -941,6 +942,7 @@ class FakeDiscord:
         if op == 1:
             await self._send_frame(ws, {"op": 11, "d": None, "s": None, "t": None})
         elif op == 2:
+            self.identify_times.append(time.time())
             if self._revoked:
                 self.identify_payloads.append(data)
                 await ws.close(code=4004, message=b"Authentication failed.")
