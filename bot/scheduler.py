@@ -9,8 +9,10 @@ in batches by the (state, due_at) index: one UPDATE ... RETURNING marks up to `b
 rows `running` under this instance's worker id and a lease (`claimed_until`). The batch
 runs, then its outcomes are written in one transaction. Cost is O(due jobs), memory is
 bounded by the batch. A crashed worker's claims expire with their lease and are taken
-again (the timer is armed for the earliest lease too, so that happens on time); on SQLite one process holds the file, so `start()` also releases every claim left
-`running`. On PostgreSQL the claim's sub-select gains `FOR UPDATE SKIP LOCKED` so several
+again (the timer is armed for the earliest lease too, so that happens on time). Sooner
+where it can be known: on SQLite one process holds the file, so `start()` releases every
+claim left `running`; on a shared database, while another worker holds claims, the timer
+fires every `LOOK_AGAIN` too, and a killed worker's (its liveness lock gone) are taken back. On PostgreSQL the claim's sub-select gains `FOR UPDATE SKIP LOCKED` so several
 workers share the table with the same statements.
 
 Order: a job due later starts only once every job due before it in this run has finished,
@@ -70,6 +72,7 @@ MIGRATIONS = [
 
 WAKE = "scheduler.wake"  # the one APScheduler job this module owns
 RETRY = timedelta(seconds=5)  # a wake-up that failed (the store was busy) tries again
+LOOK_AGAIN = timedelta(seconds=5)  # shared database: how often others' claims are checked
 
 # `{kinds}` is one placeholder per kind with a handler: rows of an unknown kind stay pending.
 # `{skip}` is the database's skip_locked: on PostgreSQL, workers claiming at once skip each
@@ -407,10 +410,15 @@ class Scheduler:
         row = await self.db.fetchone(
             "SELECT (SELECT due_at FROM jobs WHERE state = 'pending'"
             f" AND kind IN ({_marks(kinds)}) ORDER BY due_at, id LIMIT 1) AS due,"
-            " (SELECT min(claimed_until) FROM jobs WHERE state = 'running') AS lease",
-            kinds,
+            " (SELECT min(claimed_until) FROM jobs WHERE state = 'running') AS lease,"
+            " (SELECT count(*) FROM jobs WHERE state = 'running' AND claimed_by <> ?) AS theirs",
+            (*kinds, self.worker),
         )
         times = [t for t in (row["due"], row["lease"]) if t is not None] if row else []
+        if row and row["theirs"] and self.db.shared:
+            # Another worker holds a batch: look every few seconds whether it still runs,
+            # so a killed one's jobs run seconds late, not a lease late (see `_rescue`).
+            times.append(self.clock.now().timestamp() + LOOK_AGAIN.total_seconds())
         return utc_from_ts(min(times)) if times else None
 
     async def _wake(self) -> None:

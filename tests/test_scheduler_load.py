@@ -19,6 +19,7 @@ from bot.clock import FakeClock
 from bot.help import Help
 from bot.scheduler import MIGRATIONS, WAKE, Job, Scheduler
 from bot.store import Database
+from tests.databases import died
 
 
 class Load(Feature):
@@ -222,6 +223,42 @@ async def test_a_dead_workers_lease_wakes_the_others_with_nothing_else_due(make_
     assert Load.counts == Counter(keys)
     assert {await app.scheduler.state(key) for key in keys} == {"done"}
     assert app.scheduler.armed() is None
+    dying.cancel()
+    await asyncio.gather(dying, return_exceptions=True)
+
+
+@pytest.mark.shared_only
+async def test_a_killed_workers_claims_run_on_another_seconds_later_not_a_lease_later(
+    make_app, clock
+):
+    """Two workers on one PostgreSQL database: while the first holds a batch, the second
+    looks every few seconds whether it still runs; once it is killed (its liveness lock
+    gone) the second takes the jobs back at its next look, long before the lease ends."""
+    first = await start(make_app, db="shared.db")
+    second = await make_app(features=[Help, Load], db="shared.db", alongside=True)
+    crashed = Scheduler(first.db, clock, timers=AsyncIOScheduler(timezone="UTC"))
+    stuck = asyncio.Event()
+
+    async def hang(job: Job) -> None:
+        stuck.set()
+        await asyncio.Event().wait()  # the first worker is in the middle of its batch
+
+    crashed.handle("load", hang)
+    keys = await schedule_many(second, 3, clock.now())
+    dying = asyncio.create_task(crashed.run_due())
+    await stuck.wait()
+    assert await second.scheduler.run_due() == []  # alive: its claims are left alone
+    look = clock.now() + timedelta(seconds=5)
+    assert second.scheduler.armed() == look  # not the lease's end, 5 minutes on
+    clock.advance(timedelta(seconds=5))
+    await fire_due_timers(second, clock.now())
+    assert Load.counts == Counter()  # still alive at that look: nothing taken
+    await died(first.db)  # killed
+    clock.advance(timedelta(seconds=5))
+    await fire_due_timers(second, clock.now())
+    assert Load.counts == Counter(keys)
+    assert {await second.scheduler.state(key) for key in keys} == {"done"}
+    assert second.scheduler.armed() is None  # nobody holds claims: no more looks
     dying.cancel()
     await asyncio.gather(dying, return_exceptions=True)
 
