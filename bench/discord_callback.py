@@ -32,8 +32,8 @@ async def measure(count: int) -> list[float]:
     fake = await FakeDiscord().start()
     try:
         with tempfile.TemporaryDirectory(prefix="itsm-bench-") as tmp:
-            config = configuration.model(sections()).model_validate(
-                {"discord": {"guild_id": fake.guild_id, "pace": 0}}
+            config = configuration.build(
+                sections(), {"discord": {"guild_id": fake.guild_id, "pace": 0}}
             )
             async with App.running(
                 config, all_features(), db_path=str(Path(tmp) / "bench.db"), background=False

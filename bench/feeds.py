@@ -302,7 +302,7 @@ async def ours(
 
     from bot.app import App
     from bot.clock import FakeClock
-    from bot.config import model
+    from bot.config import build
     from bot.feeds import Feeds
     from bot.feeds.settings import FeedSettings
     from bot.model import ChannelRef
@@ -313,7 +313,7 @@ async def ours(
         "allow_private": True, "timeout": TIMEOUT, "per_channel_cap": 10_000,
         "parse_workers": parse_workers,
     }  # fmt: skip
-    config = model({"feeds": FeedSettings}).model_validate({"feeds": settings})
+    config = build({"feeds": FeedSettings}, {"feeds": settings})
     async with App.running(config, [Feeds], clock=clock, db_path=db_path, background=False) as app:
         feeds: Feeds = app.features["feeds"]  # type: ignore[assignment]
         url_of = {i: f"{base}/feed/{i}.xml" for i in range(plan.n)}

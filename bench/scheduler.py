@@ -150,7 +150,7 @@ async def bot_run(args: argparse.Namespace, tmp: Path) -> Result:
     """The real Scheduler of a background App, on a SQLite file and the system clock."""
     BenchJobs.fired, BenchJobs.mode = Fired(), args.handler
     BenchJobs.sleep_s = args.sleep_ms / 1000
-    config = configuration.model(sections()).model_validate({})
+    config = configuration.build(sections())
     async with App.running(config, [BenchJobs], db_path=str(tmp / "jobs.db")) as app:
         if args.batch:
             app.scheduler.batch_size = args.batch

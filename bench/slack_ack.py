@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from adapters.slack import create  # noqa: E402
 from bot.app import App  # noqa: E402
 from bot.cli import sections  # noqa: E402
-from bot.config import model  # noqa: E402
+from bot.config import build  # noqa: E402
 from bot.features import all_features  # noqa: E402
 from tests.fakes.fake_slack import FakeSlack, signed_headers, slash_command_body  # noqa: E402
 
@@ -33,9 +33,7 @@ SECRET = "bench-signing-secret"
 
 async def bench(count: int) -> list[float]:
     fake = await FakeSlack().start()
-    config = model(sections()).model_validate(
-        {"slack": {"mode": "http", "host": "127.0.0.1", "port": 0}}
-    )
+    config = build(sections(), {"slack": {"mode": "http", "host": "127.0.0.1", "port": 0}})
     env = {
         "SLACK_BOT_TOKEN": "xoxb-bench",
         "SLACK_SIGNING_SECRET": SECRET,

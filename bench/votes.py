@@ -119,7 +119,7 @@ def report(name: str, latencies: list[float]) -> float:
 
 async def core(args: argparse.Namespace, tmp: Path) -> tuple[float, int, int]:
     """Through App.act and the store, as an adapter would call them."""
-    config = configuration.model(sections()).model_validate({})
+    config = configuration.build(sections())
     async with App.running(config, [Polls], db_path=str(tmp / "core.db"), background=False) as app:
         poll = " ".join(f'"{o}"' for o in OPTIONS)
         mod = UserRef("slack", "TBENCH", "MOD", "mod")
@@ -305,8 +305,8 @@ async def slack(args: argparse.Namespace, tmp: Path) -> tuple[float, int, int]:
     )
     side.start()
     base_url = await loop.run_in_executor(None, conn.recv)
-    config = configuration.model(sections()).model_validate(
-        {"slack": {"mode": args.slack_mode, "host": "127.0.0.1", "port": 0}}
+    config = configuration.build(
+        sections(), {"slack": {"mode": args.slack_mode, "host": "127.0.0.1", "port": 0}}
     )
     env = {"SLACK_BOT_TOKEN": "xoxb-bench", "SLACK_APP_TOKEN": "xapp-bench",
            "SLACK_SIGNING_SECRET": "bench-secret", "SLACK_API_URL": base_url}  # fmt: skip

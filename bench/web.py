@@ -448,7 +448,7 @@ async def time_page(app: App, client: aiohttp.ClientSession, path: str, args: ar
 
 async def run(args: argparse.Namespace) -> None:
     data = {"community": [COMMUNITY], "web": {"enabled": True, "listen": "127.0.0.1:0"}}
-    config = configuration.model(sections()).model_validate(data)
+    config = configuration.build(sections(), data)
     with tempfile.TemporaryDirectory(prefix="bench-web-") as tmp:
         db = str(Path(tmp) / "bot.db")
         async with App.running(config, all_features(), db_path=db, background=False) as app:

@@ -18,6 +18,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, ClassVar
 
+import msgspec
+
 from bot import commands as cmd
 from bot import communities, intake, outbox, scheduler, turns
 from bot.clock import Clock, SystemClock
@@ -200,7 +202,7 @@ class App:
         for name, feature in self.features.items():
             await self.db.migrate(name, feature.migrations)
         await self.communities.declare(
-            [CommunitySpec(**c.model_dump()) for c in self.config.community]
+            [CommunitySpec(**msgspec.structs.asdict(c)) for c in self.config.community]
         )
         for feature in self.features.values():
             await feature.start()
@@ -361,7 +363,7 @@ class App:
 
 
 def outbox_settings(config: CoreConfig) -> OutboxSettings:
-    values = config.outbox.model_dump()
+    values = msgspec.structs.asdict(config.outbox)
     values["give_up_after"] = config.outbox.give_up_after.total_seconds()
     return OutboxSettings(**values)
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+import msgspec
 
 from bot import config as configuration
 from bot import store
@@ -250,12 +251,12 @@ def _with_web(config: configuration.CoreConfig, listen: str) -> configuration.Co
 
     if ":" not in listen:
         listen = f"127.0.0.1:{listen}"
-    current = config.section("web")
+    current = msgspec.structs.asdict(config.section("web"))
     try:
-        web = WebSettings(**{**current.model_dump(), "enabled": True, "listen": listen})
-    except ValueError:
+        web = configuration.convert(WebSettings, {**current, "enabled": True, "listen": listen})
+    except ConfigError:
         raise click.BadParameter(f"{listen!r} is not [HOST:]PORT", param_hint="--web") from None
-    return config.model_copy(update={"web": web})
+    return msgspec.structs.replace(config, web=web)
 
 
 async def _demo(
@@ -311,7 +312,7 @@ def check_config(path: str | None) -> None:
     """Check a configuration file and print the settings in force."""
     config = load_config(path)
     click.echo(f"{path or 'defaults'}: OK")
-    for name, value in config.model_dump(mode="json").items():
+    for name, value in configuration.plain(config).items():
         click.echo(f"[{name}] {value}")
 
 

@@ -23,7 +23,7 @@ START = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
 def make_config(data: dict[str, Any] | None = None) -> configuration.CoreConfig:
     """A full configuration (every feature's and adapter's section) from a dict."""
-    return configuration.model(sections()).model_validate(data or {})
+    return configuration.build(sections(), data)
 
 
 @pytest.fixture

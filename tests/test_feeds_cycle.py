@@ -227,10 +227,10 @@ async def test_a_round_with_parser_processes_posts_like_the_thread(start, feed_s
     assert "** a 3 **" in run.text and "** b 3 **" in run.text
 
 
-def test_importing_the_parser_brings_neither_the_app_nor_aiohttp_nor_pydantic():
+def test_importing_the_parser_brings_neither_the_app_nor_aiohttp_nor_msgspec():
     code = (
         "import sys, bot.feeds.parse, bot.feeds.worker;"
-        "print(sorted({m.split('.')[0] for m in sys.modules} & {'aiohttp', 'pydantic', 'apscheduler'}),"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'aiohttp', 'msgspec', 'apscheduler'}),"
         " sorted(m for m in sys.modules if m.startswith('bot.') and m not in"
         " ('bot.feeds', 'bot.feeds.parse', 'bot.feeds.first_pass', 'bot.feeds.text',"
         " 'bot.feeds.worker')))"

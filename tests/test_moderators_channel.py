@@ -202,10 +202,10 @@ def test_a_moderators_channel_is_read_on_any_platform_of_the_community(tmp_path)
 @pytest.mark.parametrize(
     ("value", "says"),
     [
-        ("'mods'", "should match pattern"),
-        ("'slack:T1'", "should match pattern"),
-        ("'Slack:T1:C1'", "should match pattern"),
-        ("['slack:T1:C1']", "valid string"),
+        ("'mods'", "Expected `str` matching regex"),
+        ("'slack:T1'", "Expected `str` matching regex"),
+        ("'Slack:T1:C1'", "Expected `str` matching regex"),
+        ("['slack:T1:C1']", "Expected `str`, got `array`"),
         ("'slack:T9:C1'", "slack:T9 is not one of this community's workspaces"),
         ("'slack:T1:@U1'", "a channel, not a member's direct messages"),
     ],

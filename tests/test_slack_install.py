@@ -18,6 +18,7 @@ from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
+import msgspec
 import pytest
 from cryptography.fernet import Fernet
 from slack_sdk.oauth.installation_store import Bot
@@ -288,7 +289,7 @@ async def test_installations_outlive_a_restart_and_need_the_same_key(
         finally:
             await again.surface.stop()
         other_key = {**env, "ITSM_BOT_SECRET_KEY": Fernet.generate_key().decode()}
-        app = await make_app(FEATURES, config=again.app.config.model_dump())
+        app = await make_app(FEATURES, config=msgspec.structs.asdict(again.app.config))
         refused = create(app, app.config.section("slack"), other_key)
         try:
             with pytest.raises(StartupError, match="ITSM_BOT_SECRET_KEY"):

@@ -2,8 +2,8 @@
 platform's library, nor what only some work needs (the feed parsers and filters before a
 feed is parsed, the web console's templates while it is off, a chart or calendar library
 before a chart or calendar is made, the PostgreSQL driver on SQLite: an idle bot's
-memory, issue #16), and `itsm-bot demo` loads neither platform library, yet prints what
-it always printed.
+memory, issue #16), nor pydantic at all (configuration is read with msgspec), and
+`itsm-bot demo` loads neither platform library, yet prints what it always printed.
 
 Each child runs with PYTHONPROFILEIMPORTTIME=1: Python itself then writes one line to
 stderr for every module the process imports, first use included, so the check covers
@@ -39,6 +39,9 @@ IDLE_UNNEEDED = FEED_PARSING | {"jinja2", "itsdangerous", "difflib"}
 # postgresql:// database, cryptography with [slack] distribution (the workspaces' tokens).
 IDLE_UNNEEDED |= {"matplotlib", "PIL", "icalendar", "recurring_ical_events", "dateutil"}
 IDLE_UNNEEDED |= {"dateparser", "asyncpg", "cryptography"}
+# Configuration is read with msgspec; pydantic, still installed where an older bot was, must
+# stay unimported (with the bot's config models it cost an idle process about 10 MB).
+IDLE_UNNEEDED |= {"pydantic", "pydantic_core"}
 
 
 def imported(log: str) -> set[str]:

@@ -238,7 +238,12 @@ def test_bundled_surveys_load():
         ('name = "x"\ntitle = "X"\ncolour = 1\n[[question]]\nid = "a"\ntext = "A?"\n'
          'kind = "text"\n', "colour: unknown key"),
         ('name = "x"\ntitle = "X"\n[[question]]\nid = "a"\ntext = "A?"\nkind = "poll"\n',
-         "question[0].kind (id 'a')"),
+         "question[0].kind (id 'a'): Invalid enum value 'poll' (one of 'multi', 'single', 'text')"),
+        ('name = "x"\n[[question]]\nid = "a"\ntext = "A?"\nkind = "text"\n',
+         "title: missing (this key has no default)"),
+        ('name = "x"\ntitle = "X"\n[[question]]\nid = "a"\ntext = "A?"\nkind = "text"\n'
+         '[[question]]\nid = "B"\ntext = "B?"\nkind = "text"\n',
+         "question[1].id (id 'B'): Expected `str` matching regex"),
         ('name = "x"\ntitle = "X"\n[[question]]\nid = "a"\ntext = "A?"\nkind = "multi"\n'
          'options = ["p", "q"]\nmax = 3\n', "`max` is 3 but there are 2 options"),
         ('name = "x"\ntitle = "X"\n[[question]]\nid = "a"\ntext = "A?"\nkind = "text"\n'

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field, model_validator
+from typing import Annotated
+
+from msgspec import Meta
 
 from adapters.discord.shards import problem
 from bot.config import Section
@@ -13,11 +15,10 @@ class DiscordSettings(Section):
     gateway_url: str = "wss://gateway.discord.gg/"  # DISCORD_GATEWAY_URL overrides
     guild_id: int = 0  # sync commands to this guild only (instant; for development)
     moderator_role: str = ""  # a role name or id whose members are moderators
-    pace: float = Field(default=1.0, ge=0)
-    defer_after: float = Field(
-        default=2.0, gt=0, le=2.5
-    )  # seconds before a slow answer is deferred
-    ready_timeout: float = Field(default=30.0, gt=0)  # how long start-up waits for the gateway
+    pace: Annotated[float, Meta(ge=0)] = 1.0
+    # Seconds before a slow answer is deferred.
+    defer_after: Annotated[float, Meta(gt=0, le=2.5)] = 2.0
+    ready_timeout: Annotated[float, Meta(gt=0)] = 30.0  # how long start-up waits for the gateway
     # Mirror announced events as the server's Scheduled Events (needs Manage Events; without
     # it the mirror is skipped with one log line) and count their "Interested" as RSVPs.
     scheduled_events: bool = True
@@ -26,9 +27,7 @@ class DiscordSettings(Section):
     shard_count: int | None = None
     shard_ids: list[int] | None = None
 
-    @model_validator(mode="after")
-    def _shards_fit(self) -> DiscordSettings:
+    def __post_init__(self) -> None:
         wrong = problem(self.shard_count, self.shard_ids)
         if wrong:
             raise ValueError(wrong)
-        return self

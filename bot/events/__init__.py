@@ -17,6 +17,8 @@ from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from msgspec import field
+
 from bot import timeutil
 from bot.app import Feature
 from bot.config import Duration, Section
@@ -38,16 +40,18 @@ DEMO_EVENTS = Path(__file__).resolve().parent.parent.parent / "config" / "events
 class EventSettings(Section):
     """The `[event]` section of the configuration file."""
 
-    default_remind: list[Duration] = [timedelta(days=1), timedelta(hours=1)]
-    max_remind: Duration = timedelta(days=60)
+    default_remind: list[Duration] = field(
+        default_factory=lambda: [Duration(days=1), Duration(hours=1)]
+    )
+    max_remind: Duration = Duration(days=60)
     # How late a reminder may still be posted after downtime (never once the event started).
-    reminder_grace: Duration = timedelta(hours=2)
+    reminder_grace: Duration = Duration(hours=2)
     import_max_bytes: int = 1_000_000
-    import_timeout: Duration = timedelta(seconds=20)
+    import_timeout: Duration = Duration(seconds=20)
     import_allow_private: bool = False
     # A repeating event (imported, or a series typed with repeat=): its dates stored this far
     # ahead, at most so many; a series typed in chat is extended daily as time passes.
-    import_horizon: Duration = timedelta(days=180)
+    import_horizon: Duration = Duration(days=180)
     import_max_occurrences: int = 12
 
 

@@ -8,7 +8,7 @@ the event loop), `filters`, `render` (item -> Post), `store` (queries), `opml` a
 
 This package imports nothing itself: `from bot.feeds import Feeds` loads `feature` when
 asked, so importing `bot.feeds.parse` (as a parser process does) brings the parser alone,
-without the app, aiohttp or pydantic.
+without the app, aiohttp or the configuration's msgspec.
 """
 
 from __future__ import annotations

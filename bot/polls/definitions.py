@@ -10,31 +10,30 @@ from __future__ import annotations
 import logging
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+import msgspec
+from msgspec import Meta, Struct
 
+from bot.config import UNKNOWN_KEY, explain
 from bot.errors import ConfigError
 from bot.polls.store import Question
 
 log = logging.getLogger(__name__)
 
 BUNDLED = Path(__file__).resolve().parents[2] / "config" / "surveys"
-_ID = r"^[a-z0-9][a-z0-9-]{0,39}$"
+Id = Annotated[str, Meta(pattern=r"^[a-z0-9][a-z0-9-]{0,39}$")]
 
 
-class QuestionSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    id: str = Field(pattern=_ID)
-    text: str = Field(min_length=1, max_length=300)
+class QuestionSpec(Struct, frozen=True, forbid_unknown_fields=True):
+    id: Id
+    text: Annotated[str, Meta(min_length=1, max_length=300)]
     kind: Literal["single", "multi", "text"]
     options: list[str] = []
-    max: int | None = Field(default=None, ge=1)
+    max: Annotated[int, Meta(ge=1)] | None = None
     segment: bool = False
 
-    @model_validator(mode="after")
-    def _coherent(self) -> QuestionSpec:
+    def __post_init__(self) -> None:
         if self.kind == "text":
             if self.options:
                 raise ValueError("a text question takes no options")
@@ -52,28 +51,23 @@ class QuestionSpec(BaseModel):
             raise ValueError(f"`max` is {self.max} but there are {len(self.options)} options")
         if self.segment and self.kind != "single":
             raise ValueError("a segment question must be single choice")
-        return self
 
     def question(self) -> Question:
         most = (self.max or len(self.options)) if self.kind == "multi" else 1
         return Question(self.id, self.text, self.kind, list(self.options), most, self.segment)
 
 
-class SurveySpec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    name: str = Field(pattern=_ID)
-    title: str = Field(min_length=1, max_length=200)
+class SurveySpec(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    name: Id
+    title: Annotated[str, Meta(min_length=1, max_length=200)]
     description: str = ""
-    question: list[QuestionSpec] = Field(min_length=1, max_length=50)
+    question: Annotated[list[QuestionSpec], Meta(min_length=1, max_length=50)]
 
-    @model_validator(mode="after")
-    def _unique_ids(self) -> SurveySpec:
+    def __post_init__(self) -> None:
         ids = [q.id for q in self.question]
         twice = sorted({i for i in ids if ids.count(i) > 1})
         if twice:
             raise ValueError(f"question ids used twice: {', '.join(twice)}")
-        return self
 
     def questions(self) -> list[Question]:
         return [q.question() for q in self.question]
@@ -90,8 +84,8 @@ def load(directory: Path) -> dict[str, SurveySpec]:
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: not valid TOML: {exc}") from None
         try:
-            spec = SurveySpec.model_validate(data)
-        except ValidationError as exc:
+            spec = msgspec.convert(data, SurveySpec)
+        except msgspec.ValidationError as exc:
             raise ConfigError(_explain(path, data, exc)) from None
         if spec.name in found:
             raise ConfigError(f"{path}: name: survey `{spec.name}` is defined twice")
@@ -100,28 +94,24 @@ def load(directory: Path) -> dict[str, SurveySpec]:
     return found
 
 
-def _explain(path: Path, data: dict, exc: ValidationError) -> str:
-    lines = [f"{path}: {exc.error_count()} problem(s):"]
-    for error in exc.errors():
-        parts = []
-        for part in error["loc"]:
-            if isinstance(part, int) and parts:
-                parts[-1] += f"[{part}]"
-            else:
-                parts.append(str(part))
-        key = ".".join(parts) or "(top level)"
-        message = error["msg"].removeprefix("Value error, ")
-        if error["type"] == "extra_forbidden":
-            message = "unknown key"
-        qid = _question_id(data, error["loc"])
-        lines.append(f"  {key}{qid}: {message}")
-    return "\n".join(lines)
+def _explain(path: Path, data: dict, exc: msgspec.ValidationError) -> str:
+    """`FILE: question[2].kind (id 'role'): what is wrong`: the first problem found."""
+    key, message = explain(exc, SurveySpec)
+    if message == UNKNOWN_KEY:
+        message = "unknown key"
+    parts: list[str] = []
+    for step in key:
+        if isinstance(step, int) and parts:
+            parts[-1] += f"[{step}]"
+        else:
+            parts.append(str(step))
+    return f"{path}: {'.'.join(parts) or '(top level)'}{_question_id(data, key)}: {message}"
 
 
-def _question_id(data: dict, loc: tuple) -> str:
-    if len(loc) >= 2 and loc[0] == "question" and isinstance(loc[1], int):
+def _question_id(data: dict, key: list[str | int]) -> str:
+    if len(key) >= 2 and key[0] == "question" and isinstance(key[1], int):
         try:
-            return f" (id {data['question'][loc[1]]['id']!r})"
+            return f" (id {data['question'][key[1]]['id']!r})"
         except (KeyError, IndexError, TypeError):
             return ""
     return ""

@@ -35,7 +35,7 @@ DEFAULT_DAYS = "mon-fri"
 
 class JustDoItSettings(Section):
     prompts: str = ""  # a prompts file; empty means the bundled config/prompts.toml
-    grace: Duration = timedelta(hours=6)  # how late a missed prompt may still be posted
+    grace: Duration = Duration(hours=6)  # how late a missed prompt may still be posted
     demo_time: str = "08:30"
 
 

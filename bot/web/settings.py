@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from typing import Annotated
 
-from pydantic import Field, field_validator
+from msgspec import Meta
+from msgspec.structs import force_setattr
 
 from bot.config import Duration, Section
 
@@ -12,17 +13,16 @@ from bot.config import Duration, Section
 class WebSettings(Section):
     enabled: bool = False
     # HOST:PORT to listen on. Keep it on 127.0.0.1 behind a reverse proxy that adds TLS.
-    listen: str = Field(default="127.0.0.1:8080", pattern=r"^[^\s:]*:\d{1,5}$")
+    listen: Annotated[str, Meta(pattern=r"^[^\s:]*:\d{1,5}$")] = "127.0.0.1:8080"
     # The address members' browsers use (https://bot.example.org), for sign-in links and
     # calendar URLs; empty: http://LISTEN, right only when browser and bot share a machine.
-    public_url: str = Field(default="", pattern=r"^(https?://[^\s/]+(/[^\s]*)?)?$")
-    session: Duration = timedelta(hours=12)
-    link_valid: Duration = timedelta(minutes=10)
+    public_url: Annotated[str, Meta(pattern=r"^(https?://[^\s/]+(/[^\s]*)?)?$")] = ""
+    session: Duration = Duration(hours=12)
+    link_valid: Duration = Duration(minutes=10)
 
-    @field_validator("public_url")
-    @classmethod
-    def _no_trailing_slash(cls, value: str) -> str:
-        return value.rstrip("/")
+    def __post_init__(self) -> None:
+        # Links are made as public_url + "/path": one slash, however the address was written.
+        force_setattr(self, "public_url", self.public_url.rstrip("/"))
 
     @property
     def host(self) -> str:
