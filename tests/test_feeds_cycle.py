@@ -210,6 +210,61 @@ async def test_a_round_cut_short_leaves_its_feeds_to_the_next(start, feed_server
     assert ids["h"] in outcomes  # the hung feed is checked again, not stuck in flight
 
 
+# --- Several workers on one database ----------------------------------------------------
+
+
+async def until(predicate, timeout: float = 5.0) -> bool:
+    """Poll an async `predicate` until it holds; False after `timeout` seconds."""
+    for _ in range(int(timeout / 0.05)):
+        if await predicate():
+            return True
+        await asyncio.sleep(0.05)
+    return False
+
+
+@pytest.mark.shared_only
+async def test_a_round_longer_than_its_claim_keeps_its_feeds(start, make_app, feed_server, clock):
+    """A worker's round holds a body waiting for its parse (as hundreds wait behind each
+    other on a busy machine) for longer than the claim it took on the feed: the claim is
+    renewed while the round runs, so another worker does not fetch that feed again."""
+    run = await start({"timeout": 1})  # a claim stands 4 fetch timeouts: 4 s
+    ids = await subscribe(run, feed_server, ["a"])
+    feed_server.set("a.xml", body=rss(entries(3, prefix="a")))
+    config = {"feeds": {**CONFIG["feeds"], "timeout": 1}}
+    other = await make_app(features=[Help, Feeds], config=config, alongside=True)
+    poller, store = feeds(run).poller, feeds(run).store
+    parse, release = poller.parse, asyncio.Event()
+
+    async def held(result, want=None):
+        await release.wait()
+        return await parse(result, want)
+
+    poller.parse = held  # type: ignore[method-assign]
+    clock.advance(LATER)
+    claimed_until = clock.now().timestamp() + 4
+    fetched = len(feed_server.hits("a.xml"))
+    round_ = asyncio.ensure_future(poller.poll_due())
+
+    async def asked() -> bool:
+        return len(feed_server.hits("a.xml")) > fetched
+
+    async def renewed() -> bool:
+        source = await store.source(ids["a"])
+        return source is not None and source.next_check_at > claimed_until
+
+    try:
+        assert await until(asked)
+        clock.advance(3)  # past half the claim, still within it
+        await until(renewed)
+        clock.advance(2)  # past the claim first taken
+        assert await other.features["feeds"].poll_due() == {}  # type: ignore[attr-defined]
+        assert len(feed_server.hits("a.xml")) == fetched + 1  # fetched once, by the first
+    finally:
+        release.set()
+        outcomes = await round_
+    assert outcomes == {ids["a"]: "new"}
+
+
 # --- Parsing without a pool ------------------------------------------------------------
 
 

@@ -38,7 +38,7 @@ from bot.feeds.filters import Selection, make_filter
 from bot.feeds.parse import Item, ParsedFeed, Want, discover, parse_feed
 from bot.feeds.render import item_post, notices_post
 from bot.feeds.settings import FeedSettings
-from bot.feeds.stages import BodyQueue, OkBatch
+from bot.feeds.stages import BodyQueue, Claim, OkBatch
 from bot.feeds.store import FeedStore, FetchedOk, NoticeGroup, Source, Subscription
 from bot.fetch import Fetcher, FetchResult
 from bot.model import ChannelRef
@@ -59,8 +59,8 @@ NOTICE_GATHER = 10 * 60.0  # seconds: one channel gets at most one notice post t
 # (fetching waits beyond it; one body is always let in; see bot/feeds/stages.py).
 QUEUE_BYTES = 4_000_000
 PARSE_TASKS = 2  # bodies parsed, their items queued, at once
-# A shared database: a worker holds the feeds it took for this many fetch timeouts (a
-# fetch, its parse and its items queued take less), then another worker may take them.
+# A shared database: a worker holds the feeds it took for this many fetch timeouts, renewed
+# while its round runs (bot/feeds/stages.py, Claim); then another worker may take them.
 CLAIM_TIMEOUTS = 4
 IN_ROUND: ContextVar[bool] = ContextVar("feeds_in_round", default=False)
 
@@ -267,7 +267,12 @@ class Poller:
                     await bodies.done(job)
                     self._in_flight.discard(source.id)
 
+        def unrecorded() -> list[Source]:
+            return [s for s, _ in due if s.id not in outcomes or s.id in batch]
+
         self._rounds += 1
+        claim = Claim(self.store, self.now, now + claim_for, claim_for)
+        kept = [asyncio.create_task(claim.keep(unrecorded))] if due and self.store.db.shared else []
         parsers = [asyncio.create_task(parse_worker()) for _ in range(PARSE_TASKS)]
         fetchers: list[asyncio.Task[None]] = []
         try:
@@ -281,19 +286,22 @@ class Poller:
             await bodies.close()
             await asyncio.gather(*parsers)
         except BaseException:
-            for task in [*fetchers, *parsers]:
+            for task in [*fetchers, *parsers, *kept]:
                 task.cancel()
-            await asyncio.gather(*fetchers, *parsers, return_exceptions=True)
+            await asyncio.gather(*fetchers, *parsers, *kept, return_exceptions=True)
             # Checks not recorded are handed back (on a shared database), so the next
             # round takes them, not a round after the claim runs out.
-            unfinished = [s for s, _ in due if s.id not in outcomes or s.id in batch]
+            unfinished = unrecorded()
             batch.drop()
             for source, _, _ in bodies.jobs:
                 self._in_flight.discard(source.id)
-            await asyncio.shield(self.store.give_back(unfinished, now + claim_for))
+            await asyncio.shield(self.store.give_back(unfinished, claim.until))
             raise
         finally:
             self._rounds -= 1
+            for task in kept:
+                task.cancel()
+            await asyncio.gather(*kept, return_exceptions=True)
         if not self._rounds:
             await self.flush_notices()  # what this round switched off, told per channel
         return outcomes

@@ -1,15 +1,20 @@
 """The two hand-offs of a poll round (bot/feeds/poller.py): good answers that change
 nothing, written together (`OkBatch`), and fetched bodies waiting for their parse, bounded
-by their bytes (`BodyQueue`), so fetching goes on while parsing catches up."""
+by their bytes (`BodyQueue`), so fetching goes on while parsing catches up. And, on a
+shared database, the round's claim on its feeds, kept while it runs (`Claim`)."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import deque
+from collections.abc import Callable
 
 from bot.feeds.store import FeedStore, FetchedOk, Source
 from bot.fetch import FetchResult
+
+log = logging.getLogger(__name__)
 
 # Good answers that change nothing (304, an unchanged body) are written this many or this
 # often together.
@@ -90,3 +95,38 @@ class BodyQueue:
         async with self._changed:
             self.closed = True
             self._changed.notify_all()
+
+
+CLAIM_LOOK = 1.0  # seconds between two looks at whether a round's claim is due for renewal
+
+
+class Claim:
+    """The feeds a poll round took on a shared database (each one's next check moved to
+    `until`: FeedStore.due_sources), kept for as long as the round runs: halfway through
+    the claim, the feeds not yet recorded (`unrecorded()`) are claimed for another
+    `length`. A round that takes longer than one claim (hundreds of new bodies waiting for
+    their parse on a busy machine) so keeps its last feeds, instead of another worker
+    fetching them again; a worker that dies stops renewing, and its feeds are due again
+    one claim after it last did. Times are the App's clock, looked at every CLAIM_LOOK."""
+
+    def __init__(
+        self, store: FeedStore, now: Callable[[], float], until: float, length: float
+    ) -> None:
+        self.store = store
+        self.now = now
+        self.until = until
+        self.length = length
+
+    async def keep(self, unrecorded: Callable[[], list[Source]]) -> None:
+        """Renew the claim until cancelled (at the round's end)."""
+        while True:
+            await asyncio.sleep(min(CLAIM_LOOK, self.length / 4))
+            if self.now() < self.until - self.length / 2:
+                continue
+            until = self.now() + self.length
+            try:
+                await self.store.renew_claims([s.id for s in unrecorded()], self.until, until)
+            except Exception:  # the store was busy: the next look tries again
+                log.exception("feeds: renewing the claim on this round's feeds failed")
+                continue
+            self.until = until

@@ -236,6 +236,16 @@ class FeedStore:
                     taken.append(row)
         return taken
 
+    async def renew_claims(self, source_ids: list[int], until: float, new_until: float) -> None:
+        """On a shared database, move this worker's claims on these sources (their next
+        check at `until`) on to `new_until`; a source recorded meanwhile is left alone."""
+        if self.db.shared and source_ids:
+            async with self.db.transaction() as tx:
+                await tx.executemany(
+                    "UPDATE feed_sources SET next_check_at = ? WHERE id = ? AND next_check_at = ?",
+                    [(new_until, source_id, until) for source_id in source_ids],
+                )
+
     async def give_back(self, sources: list[Source], until: float) -> None:
         """On a shared database, hand back claims of checks that did not finish (a round
         cut short): each source is due again when it was, unless it has moved on since."""
