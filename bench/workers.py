@@ -537,7 +537,7 @@ class Phase:
         total, killed = self.work.total, 0
         deadline = time.monotonic() + self.args.timeout
         while arrivals.update() < total:
-            if self.n > 1 and not killed and arrivals.update() >= total // 2:
+            if self.args.kill and self.n > 1 and not killed and arrivals.update() >= total // 2:
                 await self.bots[0].kill()
                 killed, self.killed_at = arrivals.update(), time.time()
             if time.monotonic() > deadline:
@@ -725,6 +725,12 @@ def main() -> None:
     parser.add_argument("--reminders", type=int, default=10_000, help="events, a reminder each")
     parser.add_argument("--event-channels", type=int, default=50, help="channels of events")
     parser.add_argument("--interval", type=float, default=60.0, help="seconds between checks")
+    parser.add_argument(
+        "--no-kill",
+        dest="kill",
+        action="store_false",
+        help="kill no worker (to see how the work alone scales)",
+    )
     parser.add_argument("--feed-timeout", type=float, default=10.0, help="[feeds] timeout")
     parser.add_argument("--job-lease", type=float, default=30.0, help="[scheduler] lease, s")
     parser.add_argument("--pace", type=float, default=0.0, help="[slack] pace, seconds")
