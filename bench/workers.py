@@ -21,8 +21,9 @@ the first is SIGKILLed when half of the posts and reminders have arrived. What i
 comes back at the pace the bot's settings give: its outbox lanes at once (its liveness
 lock is gone), its claimed batch of reminders when the others next wake, which with nothing
 else due is when its [scheduler] lease runs out (`--job-lease`), and the feeds it had
-claimed but not recorded 4 fetch timeouts after the claim (`--feed-timeout`), when another
-worker fetches them again (`refetched_after_kill`: what it fetched died with it).
+claimed but not recorded 4 fetch timeouts after it last renewed that claim
+(`--feed-timeout`), when another worker fetches them again (`refetched_after_kill`: what it
+fetched died with it).
 
 Per phase: seconds from "go" until every post and reminder arrived (`wall_s`), posts/s
 and reminders/s, lost / doubled / out-of-order feed posts (order within each feed),
@@ -103,15 +104,19 @@ class Server:
         self.made: list[str] = []
 
     def url_of(self, database: str) -> str:
-        """The URL of one database on the server (the given URL's query left out)."""
+        """The URL of one database on the server (with the given URL's options, but not
+        its search_path: each database here is the bot's alone)."""
         parts = urlsplit(self.url)
-        return urlunsplit((parts.scheme, parts.netloc, f"/{database}", "", ""))
+        options = "&".join(
+            o for o in parts.query.split("&") if o and not o.startswith("search_path=")
+        )
+        return urlunsplit((parts.scheme, parts.netloc, f"/{database}", options, ""))
 
     async def connect(self) -> Any:
+        """A connection to the database the given URL names, to make and drop others."""
         import asyncpg
 
-        parts = urlsplit(self.url)
-        return await asyncpg.connect(urlunsplit((*parts[:3], "", "")))
+        return await asyncpg.connect(self.url_of(urlsplit(self.url).path.lstrip("/")))
 
     async def create(self, name: str, template: str = "") -> str:
         conn = await self.connect()
@@ -456,10 +461,10 @@ class Result:
 
 
 def worker_sections(args: argparse.Namespace, k: int) -> dict[str, dict[str, Any]]:
-    """Worker k's configuration. A dead worker's claims: its outbox lanes and jobs are free
-    at once, but the others look for them only as often as they look anyway (jobs: when
-    their lease runs out; feeds: 4 fetch timeouts after the claim), so the last two
-    settings bound how long a kill delays the work."""
+    """Worker k's configuration. A dead worker's outbox lanes and jobs are free at once, but
+    the others take its jobs back only when they next wake, with nothing else due when its
+    [scheduler] lease runs out, and its feeds are due again 4 fetch timeouts after it last
+    renewed its claim on them: those two settings bound how long a kill delays the work."""
     return {
         "feeds": {"poll_every": "1s", "interval": f"{args.interval:g}s", "min_interval": "1s",
                   "jitter": 0, "allow_private": True, "per_channel_cap": 1_000_000,
