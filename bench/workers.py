@@ -18,12 +18,13 @@ moves with their reminders, so each reminder still reads "in 1 hour").
 The fake Slack (no rate limit, `--latency` per answer) and the feed farm run in this
 process, on the same 2 cores as the workers and PostgreSQL. In a phase of N > 1 workers,
 the first is SIGKILLed when half of the posts and reminders have arrived. What it held
-comes back at the pace the bot's settings give: its outbox lanes at once (its liveness
-lock is gone), its claimed batch of reminders when the others next wake, which with nothing
-else due is when its [scheduler] lease runs out (`--job-lease`), and the feeds it had
-claimed but not recorded 4 fetch timeouts after it last renewed that claim
-(`--feed-timeout`), when another worker fetches them again (`refetched_after_kill`: what it
-fetched died with it).
+comes back as soon as another worker looks, its liveness lock being gone: its claimed
+batch of reminders within 5 s; the heads of its outbox lanes within 5 s where no other
+worker was waiting on them, but a lane another worker already waits on is looked at again
+only when the dead worker's claim on its head ends (3 call timeouts, `--call-timeout`);
+and the feeds it had claimed but not recorded 4 fetch timeouts after it last renewed that
+claim (`--feed-timeout`), when another worker fetches them again (`refetched_after_kill`:
+what it fetched died with it).
 
 Per phase: seconds from "go" until every post and reminder arrived (`wall_s`), posts/s
 and reminders/s, lost / doubled / out-of-order feed posts (order within each feed),
@@ -461,17 +462,14 @@ class Result:
 
 
 def worker_sections(args: argparse.Namespace, k: int) -> dict[str, dict[str, Any]]:
-    """Worker k's configuration. A dead worker's outbox lanes and jobs are free at once, but
-    the others take its jobs back only when they next wake, with nothing else due when its
-    [scheduler] lease runs out, and its feeds are due again 4 fetch timeouts after it last
-    renewed its claim on them: those two settings bound how long a kill delays the work."""
+    """Worker k's configuration: its own User-Agent, and the settings that bound how long
+    a kill delays the work (see the module's docstring)."""
     return {
         "feeds": {"poll_every": "1s", "interval": f"{args.interval:g}s", "min_interval": "1s",
                   "jitter": 0, "allow_private": True, "per_channel_cap": 1_000_000,
                   "user_agent": agent(k), "timeout": args.feed_timeout},
         "slack": {"pace": args.pace},
-        # A hung worker's claims stand this long (a dead one's are free at once).
-        "outbox": {"call_timeout": 10},
+        "outbox": {"call_timeout": args.call_timeout},
         "scheduler": {"lease": f"{args.job_lease:g}s"},
     }  # fmt: skip
 
@@ -737,6 +735,7 @@ def main() -> None:
         help="kill no worker (to see how the work alone scales)",
     )
     parser.add_argument("--feed-timeout", type=float, default=10.0, help="[feeds] timeout")
+    parser.add_argument("--call-timeout", type=float, default=10.0, help="[outbox] call_timeout")
     parser.add_argument("--job-lease", type=float, default=30.0, help="[scheduler] lease, s")
     parser.add_argument("--pace", type=float, default=0.0, help="[slack] pace, seconds")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds per Slack answer")
