@@ -376,7 +376,9 @@ class LaneRunner:
             if await self.db.dead([head.claimed_by]):
                 gone = head.claimed_by
             else:
-                ready = max(ready, head.claimed_until or now)  # another's call is under way
+                # Another worker's call is under way: wait for its claim to end, looking
+                # again every few seconds whether that worker still runs.
+                ready = max(ready, min(head.claimed_until or now, now + SHARED_SWEEP_EVERY))
         if ready > now:
             return Step(wait=ready - now)
         message_id, thread = "", ""

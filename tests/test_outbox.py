@@ -271,6 +271,28 @@ async def test_a_live_workers_claim_is_left_alone_and_taken_over_the_moment_it_d
     assert len(platform.posted) == 1 and await second.outbox.state("item-1") == "sent"
 
 
+@pytest.mark.shared_only
+async def test_a_worker_waiting_on_anothers_call_looks_again_within_seconds(make_app, clock):
+    """Behind a live worker's call (its claim good for a day), the lane's task waits a few
+    seconds at a time, so it sees that worker killed seconds after, not a claim later."""
+    from bot.lanes import Lane
+
+    platform = Platform()
+    first = await start(make_app, platform, db="shared.db")
+    await first.outbox.enqueue(GENERAL, Post(title="once"), "item-1")
+    await first.db.execute(
+        "UPDATE outbox SET state = 'sending', claimed_by = ?, claimed_until = ?",
+        (first.db.worker, first.clock.now().timestamp() + 86400),
+    )
+    second = await start(make_app, platform, db="shared.db", alongside=True)
+    lane = Lane(GENERAL.key, "post")
+    assert (await second.outbox.lanes._step(lane)).wait == 5.0  # not a day
+    await died(first.db)
+    clock.advance(5)
+    assert (await second.outbox.lanes._step(lane)).sent == 1
+    assert platform.lookups == ["item-1"] and len(platform.posted) == 1
+
+
 async def test_a_worker_looks_for_lanes_nobody_serves_within_seconds_on_a_shared_database(
     make_app, clock
 ):
