@@ -252,17 +252,22 @@ async def test_the_sender_sleeps_exactly_until_the_next_post_may_go(make_app, cl
     assert await app.outbox.next_due() == 37.5  # a platform with no connection is not a wake-up
 
 
-@pytest.mark.shared_only
-async def test_a_live_workers_claim_is_left_alone_and_taken_over_the_moment_it_dies(make_app):
-    platform = Platform()
+async def mid_call(make_app, platform):
+    """Two workers on one database, the first in the middle of its call posting item-1,
+    its claim good for a day."""
     first = await start(make_app, platform, db="shared.db")
     await first.outbox.enqueue(GENERAL, Post(title="once"), "item-1")
-    # The first worker is in the middle of its call, its lease good for a day.
     await first.db.execute(
         "UPDATE outbox SET state = 'sending', claimed_by = ?, claimed_until = ?",
         (first.db.worker, first.clock.now().timestamp() + 86400),
     )
-    second = await start(make_app, platform, db="shared.db", alongside=True)
+    return first, await start(make_app, platform, db="shared.db", alongside=True)
+
+
+@pytest.mark.shared_only
+async def test_a_live_workers_claim_is_left_alone_and_taken_over_the_moment_it_dies(make_app):
+    platform = Platform()
+    first, second = await mid_call(make_app, platform)
     assert await second.outbox.recover() == 0 and await second.outbox.drain() == 0
     assert not platform.posted and platform.lookups == []
     await died(first.db)  # killed: the server lets go of its liveness lock
@@ -278,13 +283,7 @@ async def test_a_worker_waiting_on_anothers_call_looks_again_within_seconds(make
     from bot.lanes import Lane
 
     platform = Platform()
-    first = await start(make_app, platform, db="shared.db")
-    await first.outbox.enqueue(GENERAL, Post(title="once"), "item-1")
-    await first.db.execute(
-        "UPDATE outbox SET state = 'sending', claimed_by = ?, claimed_until = ?",
-        (first.db.worker, first.clock.now().timestamp() + 86400),
-    )
-    second = await start(make_app, platform, db="shared.db", alongside=True)
+    first, second = await mid_call(make_app, platform)
     lane = Lane(GENERAL.key, "post")
     assert (await second.outbox.lanes._step(lane)).wait == 5.0  # not a day
     await died(first.db)
