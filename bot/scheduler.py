@@ -12,7 +12,8 @@ bounded by the batch. A crashed worker's claims expire with their lease and are 
 again (the timer is armed for the earliest lease too, so that happens on time). Sooner
 where it can be known: on SQLite one process holds the file, so `start()` releases every
 claim left `running`; on a shared database, while another worker holds claims, the timer
-fires every `LOOK_AGAIN` too, and a killed worker's (its liveness lock gone) are taken back. On PostgreSQL the claim's sub-select gains `FOR UPDATE SKIP LOCKED` so several
+fires every `LOOK_AGAIN` too, and a killed worker's (its liveness lock gone) are taken
+back. On PostgreSQL the claim's sub-select gains `FOR UPDATE SKIP LOCKED` so several
 workers share the table with the same statements.
 
 Order: a job due later starts only once every job due before it in this run has finished,

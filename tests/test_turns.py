@@ -16,8 +16,10 @@ async def test_a_turn_is_taken_once_per_period_and_free_again_after_it(make_app)
     assert 50.0 < wait <= 60.0  # taken: the rest of the minute to wait, nothing taken
     assert await turns.take(app.db, "another", 60.0) == 0.0  # each name its own
     assert await turns.take(app.db, "quick", 0.05) == 0.0
+    free_at = await app.db.fetchval("SELECT next_at FROM turns WHERE name = 'quick'")
     await turns.wait_turn(app.db, "quick", 0.05)  # waits out the rest, then takes it
-    assert await turns.take(app.db, "quick", 60.0) > 0.0
+    taken_until = await app.db.fetchval("SELECT next_at FROM turns WHERE name = 'quick'")
+    assert taken_until >= free_at + 0.05  # taken once free, not before
 
 
 async def test_workers_asking_at_once_get_one_turn_between_them(make_app) -> None:
